@@ -1,0 +1,124 @@
+/**
+ * `tsgi COMMAND APP [options]`. Each command's module is imported only when
+ * that command runs, so `tsgi cgi` loads nothing the HTTP server needs.
+ */
+import { parseArgs } from 'node:util';
+import { GatewayError } from '../contract/errors.js';
+import { setLogger, type Level } from '../contract/log.js';
+import { loadApp } from './load-app.js';
+
+const USAGE = `usage: tsgi COMMAND APP [options]
+
+APP is path/to/module[:name] (default export, else "application", else "app").
+A .ts module is loaded through tsx.
+
+commands:
+  http APP [--bind HOST:PORT] [--mount PREFIX]   dev HTTP server (default 127.0.0.1:8000)
+  cgi APP                                        answer the one CGI request of this process
+
+options:
+  --bind HOST:PORT     where to listen (http)
+  --mount PREFIX       URL prefix the app lives under: becomes SCRIPT_NAME
+  --max-body BYTES     largest request body (413 past it)
+  --log-level LEVEL    error, warn, info (default) or debug
+  -h, --help           this text
+  --version            the version
+`;
+
+function fail(message: string): never {
+  process.stderr.write(`tsgi: ${message}\n`);
+  process.exit(2);
+}
+
+/** Parses HOST:PORT, [v6]:PORT, :PORT or PORT. */
+export function parseBind(bind: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(bind) ?? /^()()(\d+)$/.exec(bind);
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || !Number.isInteger(port) || port < 0 || port > 65535) fail(`--bind ${bind}: expected HOST:PORT`);
+  return { host: m[1] || m[2] || '127.0.0.1', port };
+}
+
+function bytes(v: string | undefined, what: string): number | undefined {
+  if (v === undefined) return undefined;
+  const m = /^(\d+)([kmg]i?b?)?$/i.exec(v.trim());
+  if (!m) fail(`${what} ${v}: expected a byte count such as 1048576, 512k or 100m`);
+  const unit = (m[2] ?? '').charAt(0).toLowerCase();
+  return Number(m[1]) * (unit === 'k' ? 1024 : unit === 'm' ? 1024 ** 2 : unit === 'g' ? 1024 ** 3 : 1);
+}
+
+async function main(argv: string[]): Promise<void> {
+  const [command, ...rest] = argv;
+  if (command === undefined || command === '-h' || command === '--help' || command === 'help') {
+    process.stdout.write(USAGE);
+    return;
+  }
+  if (command === '--version') {
+    const { createRequire } = await import('node:module');
+    const pkg = createRequire(import.meta.url)('../../package.json') as { version: string };
+    process.stdout.write(`${pkg.version}\n`);
+    return;
+  }
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: rest,
+      allowPositionals: true,
+      options: {
+        bind: { type: 'string' },
+        mount: { type: 'string' },
+        'max-body': { type: 'string' },
+        'log-level': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (err) {
+    fail(`${(err as Error).message}\n\n${USAGE}`);
+  }
+  const { values, positionals } = parsed;
+  if (values.help) { process.stdout.write(USAGE); return; }
+  const level = values['log-level'];
+  if (level !== undefined) {
+    if (!['error', 'warn', 'info', 'debug'].includes(level)) fail(`--log-level ${level}: expected error, warn, info or debug`);
+    setLogger(null, level as Level);
+  }
+  const spec = positionals[0];
+  if (spec === undefined) fail(`${command}: APP is missing\n\n${USAGE}`);
+  if (positionals.length > 1) fail(`${command}: unexpected argument ${positionals[1]}`);
+  const maxBody = bytes(values['max-body'], '--max-body');
+
+  switch (command) {
+    case 'cgi': {
+      const { runCgi } = await import('../server/cgi.js');
+      const app = await loadApp(spec);
+      await runCgi(app, maxBody === undefined ? {} : { maxBodyBytes: maxBody });
+      return;
+    }
+    case 'http': {
+      const { serveHttp } = await import('../server/http.js');
+      const { host, port } = parseBind(values.bind ?? '127.0.0.1:8000');
+      const app = await loadApp(spec);
+      const srv = await serveHttp(app, {
+        host, port,
+        ...(values.mount !== undefined ? { mount: values.mount } : {}),
+        ...(maxBody !== undefined ? { maxBodyBytes: maxBody } : {}),
+      });
+      const shown = srv.host.includes(':') ? `[${srv.host}]` : srv.host;
+      process.stderr.write(`tsgi: serving ${spec} on http://${shown}:${srv.port}/ (dev server)\n`);
+      const stop = (sig: string): void => {
+        process.stderr.write(`tsgi: ${sig}: finishing in-flight requests\n`);
+        srv.close().then(() => process.exit(0), () => process.exit(1));
+      };
+      process.once('SIGTERM', () => stop('SIGTERM'));
+      process.once('SIGINT', () => stop('SIGINT'));
+      return;
+    }
+    default:
+      fail(`unknown command "${command}"\n\n${USAGE}`);
+  }
+}
+
+main(process.argv.slice(2)).catch((err: unknown) => {
+  const msg = err instanceof GatewayError ? err.message : err instanceof Error ? (err.stack ?? err.message) : String(err);
+  process.stderr.write(`tsgi: ${msg}\n`);
+  process.exit(1);
+});

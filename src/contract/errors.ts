@@ -1,0 +1,47 @@
+/**
+ * The one error module. Every error tsgi raises carries a stable `code`; codes
+ * never change meaning once published, so callers may branch on them.
+ */
+
+/** Stable error codes. */
+export type ErrorCode =
+  | 'ERR_BAD_STATUS'
+  | 'ERR_BAD_HEADER'
+  | 'ERR_HOP_BY_HOP_HEADER'
+  | 'ERR_HEADERS_ALREADY_SET'
+  | 'ERR_WRITE_BEFORE_START'
+  | 'ERR_NO_START_RESPONSE'
+  | 'ERR_NOT_BYTES'
+  | 'ERR_BAD_BODY'
+  | 'ERR_NOT_LATIN1'
+  | 'ERR_BAD_CONTENT_LENGTH'
+  | 'ERR_LIMIT_BODY'
+  | 'ERR_BAD_APP_CLASS'
+  | 'ERR_APP_LOAD'
+  | 'ERR_BAD_OPTION'
+  | 'ERR_FILE_WRAPPER';
+
+/** Base class of every error tsgi throws. */
+export class GatewayError extends Error {
+  /** Stable, machine-readable code (`ERR_…`). */
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string) {
+    super(message);
+    this.name = 'GatewayError';
+    this.code = code;
+  }
+}
+
+/**
+ * An application broke the PEP 3333 contract. `rule` is the CONFORMANCE id
+ * (`C11`, `C12` …) so that the message points at the rule that was broken.
+ */
+export class ContractError extends GatewayError {
+  /** The CONFORMANCE.md rule id that was violated. */
+  readonly rule: string;
+  constructor(code: ErrorCode, rule: string, message: string) {
+    super(code, `${message} [${rule}]`);
+    this.name = 'ContractError';
+    this.rule = rule;
+  }
+}

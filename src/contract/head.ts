@@ -1,0 +1,78 @@
+/**
+ * Status and header validation, run inside startResponse so that a bad value
+ * raises where the app made it (C11, C12, C13).
+ */
+import { ContractError } from './errors.js';
+import type { Header } from './types.js';
+
+// C11: three digits, one space, a non-empty reason of latin-1 without control characters.
+const STATUS = /^[0-9]{3} [\x20-\x7e\x80-\xff]+$/;
+// C12: RFC 9110 §5.6.2 token characters.
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+// C12: latin-1, no CR, LF, NUL or other control character (HTAB is allowed by RFC 9110 §5.5).
+const BAD_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
+// C13 (PEP 3333 "Other HTTP Features") plus `Status`, which only a gateway may emit.
+const FORBIDDEN = /^(?:connection|keep-alive|proxy-authenticate|proxy-authorization|te|trailers?|transfer-encoding|upgrade|status)$/i;
+const CONTENT_LENGTH = /^content-length$/i;
+const DIGITS = /^[0-9]{1,15}$/;
+
+/** Throws a ContractError unless `status` is `NNN Reason` (C11). */
+export function checkStatus(status: unknown): asserts status is string {
+  if (typeof status !== 'string' || !STATUS.test(status)) {
+    throw new ContractError('ERR_BAD_STATUS', 'C11',
+      `status must be a string "NNN Reason" (three digits, one space, a reason without control characters), got ${describe(status)}`);
+  }
+}
+
+/**
+ * Validates a header list (C12, C13). Returns the Content-Length the app
+ * declared, or -1 when it gave none.
+ */
+export function checkHeaders(headers: unknown): number {
+  if (!Array.isArray(headers)) {
+    throw new ContractError('ERR_BAD_HEADER', 'C12', `headers must be an array of [name, value] pairs, got ${describe(headers)}`);
+  }
+  let declared = -1;
+  for (let i = 0; i < headers.length; i++) {
+    const h: unknown = headers[i];
+    if (!Array.isArray(h) || h.length !== 2) {
+      throw new ContractError('ERR_BAD_HEADER', 'C12', `header #${i} must be a [name, value] pair, got ${describe(h)}`);
+    }
+    const name: unknown = h[0];
+    const value: unknown = h[1];
+    if (typeof name !== 'string' || !TOKEN.test(name)) {
+      throw new ContractError('ERR_BAD_HEADER', 'C12', `header name ${describe(name)} is not an HTTP token`);
+    }
+    if (typeof value !== 'string' || BAD_VALUE.test(value)) {
+      throw new ContractError('ERR_BAD_HEADER', 'C12',
+        `header ${name}: value ${describe(value)} must be a latin-1 string without CR, LF, NUL or other control characters`);
+    }
+    if (FORBIDDEN.test(name)) {
+      if (name.length === 6) {
+        throw new ContractError('ERR_BAD_HEADER', 'C12', 'a "Status" header is not allowed; pass the status to startResponse');
+      }
+      throw new ContractError('ERR_HOP_BY_HOP_HEADER', 'C13', `hop-by-hop header "${name}" is not allowed in a PEP 3333 response; the gateway manages the connection`);
+    }
+    if (name.length === 14 && CONTENT_LENGTH.test(name)) {
+      if (!DIGITS.test(value)) {
+        throw new ContractError('ERR_BAD_CONTENT_LENGTH', 'C12', `Content-Length ${describe(value)} is not a non-negative integer`);
+      }
+      const n = Number(value);
+      if (declared >= 0 && declared !== n) {
+        throw new ContractError('ERR_BAD_CONTENT_LENGTH', 'C12', `two different Content-Length headers (${declared} and ${n})`);
+      }
+      declared = n;
+    }
+  }
+  return declared;
+}
+
+/** A short, safe description of a value for error messages. */
+export function describe(v: unknown): string {
+  if (typeof v === 'string') return JSON.stringify(v.length > 80 ? `${v.slice(0, 80)}…` : v);
+  if (v === null) return 'null';
+  if (v instanceof Uint8Array) return `${v.constructor.name}(${v.length})`;
+  if (Array.isArray(v)) return `array(${v.length})`;
+  if (typeof v === 'object') return `an object (${(v as object).constructor?.name ?? 'Object'})`;
+  return `${typeof v} ${String(v)}`;
+}

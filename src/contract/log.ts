@@ -1,0 +1,33 @@
+/**
+ * The one logger. Library code never calls console.*; the CLI (or an
+ * embedding program) installs its own sink with setLogger().
+ */
+import { writeSync } from 'node:fs';
+
+/** Severity of a log line. */
+export type Level = 'error' | 'warn' | 'info' | 'debug';
+/** Receives every log line tsgi emits. */
+export type LogSink = (level: Level, message: string) => void;
+
+const RANK: Record<Level, number> = { error: 0, warn: 1, info: 2, debug: 3 };
+
+let threshold = RANK.info;
+let sink: LogSink = (level, message) => {
+  try {
+    // Synchronous on purpose: a CGI process may exit right after logging.
+    writeSync(2, `tsgi ${level}: ${message}\n`);
+  } catch {
+    /* stderr gone: nothing better to do */
+  }
+};
+
+/** Install a log sink and/or change the level (default `info`). */
+export function setLogger(next: LogSink | null, level?: Level): void {
+  if (next) sink = next;
+  if (level) threshold = RANK[level];
+}
+
+/** Emit a log line through the installed sink. */
+export function log(level: Level, message: string): void {
+  if (RANK[level] <= threshold) sink(level, message);
+}

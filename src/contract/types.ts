@@ -1,0 +1,71 @@
+/**
+ * The contract of DESIGN.md §1: PEP 3333 typed for TypeScript.
+ */
+
+/** A body chunk. Bodies are bytes, never strings. */
+export type Chunk = Uint8Array;
+/** A response header: latin-1 bytes-as-strings. */
+export type Header = [name: string, value: string];
+/** The `write()` callable returned by `startResponse` (PEP 3333 "The write() Callable"). */
+export type Write = (data: Chunk) => void;
+/** PEP 3333 "The start_response() Callable". */
+export type StartResponse = (status: string, headers: Header[], excInfo?: unknown) => Write;
+/** A response body: sync or async iterable of chunks, optionally with `close()`. */
+export type Body = (Iterable<Chunk> | AsyncIterable<Chunk>) & { close?: () => unknown };
+/** An application. */
+export type App = (environ: Environ, startResponse: StartResponse) => Body | Promise<Body>;
+
+/** `wsgi.input` (PEP 3333 "Input and Error Streams"). All reads are synchronous. */
+export interface WsgiInput extends Iterable<Uint8Array>, AsyncIterable<Uint8Array> {
+  /** Read up to `size` bytes; with no size (or a negative one), the rest of the body. */
+  read(size?: number | null): Uint8Array;
+  /** Read one line (up to and including `\n`), at most `size` bytes. */
+  readline(size?: number | null): Uint8Array;
+  /** Read lines until their total length reaches `hint` (all lines without one). */
+  readlines(hint?: number | null): Uint8Array[];
+}
+
+/** `wsgi.errors`: a text stream that never throws. */
+export interface WsgiErrors {
+  write(s: string): void;
+  writelines(seq: Iterable<string>): void;
+  flush(): void;
+}
+
+/** Anything `wsgi.file_wrapper` accepts: a numeric fd, an open `FileHandle`, or a path. */
+export type FileLike = number | string | { fd: number; read: (...args: never[]) => unknown; close: () => Promise<void> };
+
+/** A body that streams a file; see `wsgi.file_wrapper`. */
+export interface FileWrapperBody extends AsyncIterable<Uint8Array> {
+  close(): void;
+}
+
+/** `wsgi.file_wrapper(file, blksize?)`. */
+export type FileWrapperFactory = (file: FileLike, blksize?: number) => FileWrapperBody;
+
+/** The environ: CGI variables as bytes-as-strings, plus the `wsgi.*` and `tsgi.*` keys. */
+export interface Environ {
+  REQUEST_METHOD: string;
+  SCRIPT_NAME: string;
+  PATH_INFO: string;
+  QUERY_STRING: string;
+  SERVER_NAME: string;
+  SERVER_PORT: string;
+  SERVER_PROTOCOL: string;
+  CONTENT_TYPE?: string;
+  CONTENT_LENGTH?: string;
+  REQUEST_URI?: string;
+  REMOTE_ADDR?: string;
+  [header: `HTTP_${string}`]: string | undefined;
+  'wsgi.version': readonly [1, 0];
+  'wsgi.url_scheme': string;
+  'wsgi.input': WsgiInput;
+  'wsgi.errors': WsgiErrors;
+  'wsgi.multithread': boolean;
+  'wsgi.multiprocess': boolean;
+  'wsgi.run_once': boolean;
+  'wsgi.file_wrapper': FileWrapperFactory;
+  /** Fires when the web server aborts the request or the client goes away. */
+  'tsgi.abort': AbortSignal;
+  [key: string]: unknown;
+}

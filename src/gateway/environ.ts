@@ -1,0 +1,94 @@
+/**
+ * Turns the CGI variables an adapter decoded into a PEP 3333 environ. Shared by
+ * every adapter so that C2, C3, C5, C7 and C8 hold in exactly one place.
+ */
+import type { Environ, WsgiErrors, WsgiInput } from '../contract/types.js';
+import { fileWrapper } from './file-wrapper.js';
+
+/** What the adapter knows about the process and the request besides the variables. */
+export interface EnvironExtras {
+  input: WsgiInput;
+  errors: WsgiErrors;
+  signal: AbortSignal;
+  /** C6: true when several processes serve the same app. */
+  multiprocess: boolean;
+  /** C6: true for CGI only. */
+  runOnce: boolean;
+}
+
+/**
+ * C3: optional meta-variables that carry no value are removed. nginx sends
+ * CONTENT_TYPE and CONTENT_LENGTH as '' on every GET; Apache may send an empty
+ * REMOTE_USER.
+ */
+const OPTIONAL = [
+  'AUTH_TYPE', 'CONTENT_LENGTH', 'CONTENT_TYPE', 'GATEWAY_INTERFACE', 'HTTPS', 'PATH_TRANSLATED',
+  'REMOTE_ADDR', 'REMOTE_HOST', 'REMOTE_IDENT', 'REMOTE_PORT', 'REMOTE_USER', 'REQUEST_SCHEME',
+  'SERVER_SOFTWARE', 'SERVER_ADDR', 'DOCUMENT_ROOT', 'DOCUMENT_URI', 'REQUEST_URI', 'SCRIPT_FILENAME',
+] as const;
+
+const HTTPS_ON = /^(?:on|1|yes)$/i;
+
+/**
+ * Completes `vars` in place into an Environ and returns it. `vars` must be a
+ * fresh object (C1): the app may change it.
+ */
+export function completeEnviron(vars: Record<string, unknown>, x: EnvironExtras): Environ {
+  for (let i = 0; i < OPTIONAL.length; i++) {
+    const k = OPTIONAL[i]!;
+    if (vars[k] === '') delete vars[k];
+  }
+  // C7: these two only ever reach the app without the HTTP_ prefix.
+  if (vars.HTTP_CONTENT_TYPE !== undefined) delete vars.HTTP_CONTENT_TYPE;
+  if (vars.HTTP_CONTENT_LENGTH !== undefined) delete vars.HTTP_CONTENT_LENGTH;
+
+  // C2: always present.
+  if (typeof vars.REQUEST_METHOD !== 'string' || vars.REQUEST_METHOD === '') vars.REQUEST_METHOD = 'GET';
+  if (typeof vars.SERVER_PROTOCOL !== 'string' || vars.SERVER_PROTOCOL === '') vars.SERVER_PROTOCOL = 'HTTP/1.0';
+  if (typeof vars.QUERY_STRING !== 'string') vars.QUERY_STRING = '';
+  const https = (typeof vars.HTTPS === 'string' && HTTPS_ON.test(vars.HTTPS)) ||
+    (typeof vars.REQUEST_SCHEME === 'string' && vars.REQUEST_SCHEME.toLowerCase() === 'https');
+  if (typeof vars.SERVER_NAME !== 'string' || vars.SERVER_NAME === '') {
+    const host = typeof vars.HTTP_HOST === 'string' ? vars.HTTP_HOST.replace(/:\d*$/, '') : '';
+    vars.SERVER_NAME = host || 'localhost';
+  }
+  if (typeof vars.SERVER_PORT !== 'string' || vars.SERVER_PORT === '') vars.SERVER_PORT = https ? '443' : '80';
+
+  // C8: SCRIPT_NAME is '' or starts with '/', and never ends with '/'; PATH_INFO is '' or starts with '/'.
+  let sn = typeof vars.SCRIPT_NAME === 'string' ? vars.SCRIPT_NAME : '';
+  let pi = typeof vars.PATH_INFO === 'string' ? vars.PATH_INFO : '';
+  if (sn !== '' && sn.charCodeAt(sn.length - 1) === 47) {
+    let end = sn.length;
+    while (end > 0 && sn.charCodeAt(end - 1) === 47) end--;
+    sn = sn.slice(0, end);
+    if (pi.charCodeAt(0) !== 47) pi = `/${pi}`;
+  }
+  if (sn !== '' && sn.charCodeAt(0) !== 47) sn = `/${sn}`;
+  if (pi !== '' && pi.charCodeAt(0) !== 47) pi = `/${pi}`;
+  vars.SCRIPT_NAME = sn;
+  vars.PATH_INFO = pi;
+
+  vars['wsgi.version'] = WSGI_VERSION;
+  vars['wsgi.url_scheme'] = https ? 'https' : 'http';
+  vars['wsgi.input'] = x.input;
+  vars['wsgi.errors'] = x.errors;
+  vars['wsgi.multithread'] = false;
+  vars['wsgi.multiprocess'] = x.multiprocess;
+  vars['wsgi.run_once'] = x.runOnce;
+  vars['wsgi.file_wrapper'] = fileWrapper;
+  vars['tsgi.abort'] = x.signal;
+  return vars as Environ;
+}
+
+const WSGI_VERSION = Object.freeze([1, 0] as const);
+
+/**
+ * CONTENT_LENGTH as a number: '' or absent is 0 (C3); anything but digits is -1
+ * (the adapter answers 400).
+ */
+export function contentLength(environ: Record<string, unknown>): number {
+  const v = environ.CONTENT_LENGTH;
+  if (v === undefined || v === '') return 0;
+  if (typeof v !== 'string' || !/^[0-9]{1,15}$/.test(v)) return -1;
+  return Number(v);
+}

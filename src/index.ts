@@ -1,0 +1,24 @@
+/**
+ * tsgi: PEP 3333's gateway contract in TypeScript.
+ *
+ * The servers live in their own entry points so that importing the contract
+ * does not load them: `tsgi/cgi` (runCgi) and `tsgi/http` (serveHttp). They are
+ * re-exported here too for convenience.
+ */
+export type {
+  App, Body, Chunk, Environ, FileLike, FileWrapperBody, FileWrapperFactory, Header, StartResponse, Write,
+  WsgiErrors, WsgiInput,
+} from './contract/types.js';
+export { ContractError, GatewayError, type ErrorCode } from './contract/errors.js';
+export { checkHeaders, checkStatus } from './contract/head.js';
+export { fromWsgiString, isLatin1, latin1, latin1Bytes, wsgiString } from './contract/latin1.js';
+export { log, setLogger, type Level, type LogSink } from './contract/log.js';
+export { ERROR_BODY, runApp, type ResponseSink } from './gateway/engine.js';
+export { completeEnviron, contentLength, type EnvironExtras } from './gateway/environ.js';
+export { ErrorStream } from './gateway/errors-stream.js';
+export { FileWrapper, fileWrapper } from './gateway/file-wrapper.js';
+export { fromClass, type AppClass } from './gateway/from-class.js';
+export { FdSource, InputStream, MemorySource, emptyInput, type ByteSource } from './gateway/input.js';
+export { BodySpool, type SpoolLimits } from './gateway/spool.js';
+export { runCgi, cgiEnvironment, type CgiOptions } from './server/cgi.js';
+export { serveHttp, type HttpOptions, type HttpServer } from './server/http.js';

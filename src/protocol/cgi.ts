@@ -1,0 +1,38 @@
+/**
+ * CGI codec (RFC 3875): the process environment block in, the response head out.
+ * Pure: bytes in, values out.
+ */
+import { Buffer } from 'node:buffer';
+import type { Header } from '../contract/types.js';
+
+/**
+ * Decodes a NUL-separated `NAME=VALUE` block (Linux `/proc/self/environ`) into
+ * bytes-as-strings, so a byte that is not valid UTF-8 survives (CGI1, C4).
+ * Entries without `=` are skipped; the first `=` splits name from value.
+ */
+export function parseEnvironBlock(block: Uint8Array): Record<string, string> {
+  const buf = Buffer.isBuffer(block) ? block : Buffer.from(block.buffer, block.byteOffset, block.byteLength);
+  const vars: Record<string, string> = {};
+  let start = 0;
+  while (start < buf.length) {
+    let end = buf.indexOf(0, start);
+    if (end < 0) end = buf.length;
+    const eq = buf.indexOf(61, start);
+    if (eq > start && eq < end) vars[buf.toString('latin1', start, eq)] = buf.toString('latin1', eq + 1, end);
+    start = end + 1;
+  }
+  return vars;
+}
+
+/**
+ * The CGI response head (RFC 3875 §6.3.3, PEP 3333 `run_with_cgi`):
+ * `Status: NNN Reason`, each header, a blank line; CRLF line ends; latin-1 bytes (CGI3).
+ */
+export function cgiHead(status: string, headers: readonly Header[]): string {
+  let s = `Status: ${status}\r\n`;
+  for (let i = 0; i < headers.length; i++) {
+    const h = headers[i]!;
+    s += `${h[0]}: ${h[1]}\r\n`;
+  }
+  return `${s}\r\n`;
+}

@@ -1,0 +1,155 @@
+/**
+ * The CGI adapter (RFC 3875): one request per process. Environ from the raw
+ * environment bytes, `wsgi.input` from stdin, the response on stdout.
+ *
+ * Imports only what a CGI request needs: cold start is most of a CGI
+ * request's cost (DESIGN.md §4).
+ */
+import { Buffer } from 'node:buffer';
+import { readFileSync, writeSync } from 'node:fs';
+import { log } from '../contract/log.js';
+import type { App, Header } from '../contract/types.js';
+import { runApp, type ResponseSink } from '../gateway/engine.js';
+import { completeEnviron, contentLength } from '../gateway/environ.js';
+import { ErrorStream } from '../gateway/errors-stream.js';
+import { FdSource, InputStream, MemorySource } from '../gateway/input.js';
+import { cgiHead, parseEnvironBlock } from '../protocol/cgi.js';
+
+/** Options of runCgi. The defaults are what a web server expects. */
+export interface CgiOptions {
+  /** The CGI variables. Default: the raw process environment (CGI1). */
+  environ?: Record<string, string>;
+  /** File descriptors (default 0, 1, 2). */
+  stdin?: number;
+  stdout?: number;
+  stderr?: number;
+  /** Largest CONTENT_LENGTH accepted; past it: 413 (S1). Default 1 GiB. */
+  maxBodyBytes?: number;
+  /** Exit the process when the response is done (default true: CGI is run-once). */
+  exit?: boolean;
+  /** Send anything the app prints with console.log to stderr, so it cannot corrupt the response (default true). */
+  guardStdout?: boolean;
+}
+
+const sleeper = new Int32Array(new SharedArrayBuffer(4));
+
+/** Writes all of `buf` to `fd`, synchronously (a CGI response must be flushed before exit: CGI3). */
+function writeAll(fd: number, buf: Uint8Array): void {
+  let off = 0;
+  while (off < buf.length) {
+    try {
+      off += writeSync(fd, buf, off, buf.length - off);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EAGAIN') { Atomics.wait(sleeper, 0, 0, 1); continue; }
+      throw err;
+    }
+  }
+}
+
+/**
+ * CGI1: the environment as raw bytes. Node's process.env decodes UTF-8 and
+ * replaces invalid bytes; /proc/self/environ has them as they were.
+ */
+export function cgiEnvironment(): Record<string, string> {
+  if (process.platform === 'linux') {
+    try {
+      return parseEnvironBlock(readFileSync('/proc/self/environ'));
+    } catch {
+      /* no /proc: fall through */
+    }
+  }
+  const vars: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) if (v !== undefined) vars[k] = Buffer.from(v, 'utf8').toString('latin1');
+  return vars;
+}
+
+/** The stdout sink: a `Status:` head then raw body bytes (CGI3). */
+class CgiSink implements ResponseSink {
+  #fd: number;
+  #controller: AbortController;
+  cut = false;
+  constructor(fd: number, controller: AbortController) {
+    this.#fd = fd;
+    this.#controller = controller;
+  }
+  head(status: string, headers: Header[], chunk: Uint8Array | null): void {
+    const head = cgiHead(status, headers);
+    const n = Buffer.byteLength(head, 'latin1');
+    const buf = Buffer.allocUnsafe(n + (chunk ? chunk.length : 0));
+    buf.write(head, 0, 'latin1');
+    if (chunk) buf.set(chunk, n);
+    this.#send(buf);
+  }
+  write(chunk: Uint8Array): void {
+    this.#send(chunk);
+  }
+  end(): void {}
+  abort(): void {
+    this.cut = true;
+  }
+  #send(buf: Uint8Array): void {
+    try {
+      writeAll(this.#fd, buf);
+    } catch (err) {
+      // EPIPE: the web server closed our stdout; the client is gone (C17).
+      this.cut = true;
+      this.#controller.abort(err);
+      throw err;
+    }
+  }
+}
+
+/**
+ * Runs `app` for the one request this process was started for. Resolves with
+ * the exit code (0 after a complete response, 1 when it was cut off) and, by
+ * default, exits the process with it.
+ */
+export async function runCgi(app: App, options: CgiOptions = {}): Promise<number> {
+  const vars = options.environ ? { ...options.environ } : cgiEnvironment();
+  // CGI5 (httpoxy): a request's `Proxy:` header must not become this process's proxy setting.
+  delete process.env.HTTP_PROXY;
+  const stdout = options.stdout ?? 1;
+  const stderr = options.stderr ?? 2;
+  if (options.guardStdout !== false && stdout === 1) guardStdout();
+
+  const controller = new AbortController();
+  const onTerm = (): void => controller.abort(new Error('SIGTERM: the web server ended the request'));
+  process.once('SIGTERM', onTerm);
+
+  const errors = new ErrorStream((text) => {
+    try { writeAll(stderr, Buffer.from(text, 'utf8')); } catch { /* stderr gone */ }
+  });
+  const sink = new CgiSink(stdout, controller);
+  const length = contentLength(vars);
+  const max = options.maxBodyBytes ?? 1024 ** 3;
+  let code: number;
+  if (length < 0 || length > max) {
+    const [status, text] = length < 0
+      ? ['400 Bad Request', `CONTENT_LENGTH ${JSON.stringify(vars.CONTENT_LENGTH)} is not a number\n`]
+      : ['413 Content Too Large', `the request body of ${length} bytes exceeds the limit of ${max}\n`];
+    log('warn', `CGI: ${text.trim()}`);
+    const body = Buffer.from(text);
+    try {
+      sink.head(status, [['Content-Type', 'text/plain'], ['Content-Length', String(body.length)]], body);
+    } catch { /* client gone */ }
+    code = 1;
+  } else {
+    const input = new InputStream(length > 0 ? new FdSource(options.stdin ?? 0, false) : new MemorySource(Buffer.alloc(0)), length);
+    const environ = completeEnviron(vars, {
+      input, errors, signal: controller.signal, multiprocess: true, runOnce: true,
+    });
+    await runApp(app, environ, sink);
+    code = sink.cut ? 1 : 0;
+  }
+  process.removeListener('SIGTERM', onTerm);
+  if (options.exit !== false) process.exit(code);
+  return code;
+}
+
+let guarded = false;
+/** Route process.stdout (console.log) to stderr: under CGI, stdout is the response. */
+function guardStdout(): void {
+  if (guarded) return;
+  guarded = true;
+  Object.defineProperty(process, 'stdout', { configurable: true, enumerable: true, get: () => process.stderr });
+}

@@ -1,0 +1,227 @@
+/**
+ * The dev HTTP server: tsgi's `wsgiref.simple_server`, on node:http. For local
+ * development; in production put a web server in front of the FastCGI or
+ * uwsgi adapter.
+ */
+import { Buffer } from 'node:buffer';
+import { writeSync } from 'node:fs';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { GatewayError } from '../contract/errors.js';
+import { log } from '../contract/log.js';
+import type { App, Header } from '../contract/types.js';
+import { runApp, type ResponseSink } from '../gateway/engine.js';
+import { completeEnviron } from '../gateway/environ.js';
+import { ErrorStream } from '../gateway/errors-stream.js';
+import type { ByteSource } from '../gateway/input.js';
+import { InputStream } from '../gateway/input.js';
+import { BodySpool } from '../gateway/spool.js';
+import { httpVars } from '../protocol/http-env.js';
+
+/** Options of serveHttp. Every limit is on by default (S1). */
+export interface HttpOptions {
+  /** Interface to listen on (default 127.0.0.1). */
+  host?: string;
+  /** Port (default 8000; 0 picks a free one). */
+  port?: number;
+  /** URL prefix the app is mounted at: becomes SCRIPT_NAME (default ''). */
+  mount?: string;
+  /** Largest request body; past it 413 (default 100 MiB). */
+  maxBodyBytes?: number;
+  /** Bodies up to this size stay in memory; larger ones are spooled to a temp file (default 1 MiB). */
+  memoryBodyBytes?: number;
+  /** Directory for spooled bodies (default the OS temp dir). */
+  spoolDir?: string;
+  /** Most header lines in a request (default 100). */
+  maxHeaders?: number;
+  /** Time to receive a request's headers, ms (default 30 s). */
+  headersTimeoutMs?: number;
+  /** Time to receive a whole request, ms (default 120 s). */
+  requestTimeoutMs?: number;
+  /** Idle keep-alive connections are closed after this, ms (default 5 s). */
+  keepAliveTimeoutMs?: number;
+  /** Most simultaneous connections (default 1024). */
+  maxConnections?: number;
+  /** `wsgi.multiprocess` (set by `--workers`). */
+  multiprocess?: boolean;
+  /** An access-log line per request at level info (default true). */
+  accessLog?: boolean;
+}
+
+/** A running dev server. */
+export interface HttpServer {
+  readonly server: Server;
+  readonly host: string;
+  readonly port: number;
+  /** Stop accepting, let in-flight requests finish (S6), then resolve. */
+  close(): Promise<void>;
+}
+
+class HttpSink implements ResponseSink {
+  #res: ServerResponse;
+  status = 0;
+  bytes = 0;
+  constructor(res: ServerResponse) {
+    this.#res = res;
+  }
+  head(status: string, headers: Header[], chunk: Uint8Array | null, last: boolean): void | Promise<void> {
+    const flat: string[] = [];
+    for (let i = 0; i < headers.length; i++) flat.push(headers[i]![0], headers[i]![1]);
+    this.status = Number(status.slice(0, 3));
+    this.#res.writeHead(this.status, status.slice(4), flat);
+    if (last) {
+      this.bytes += chunk ? chunk.length : 0;
+      this.#res.end(chunk ?? undefined);
+      return;
+    }
+    if (chunk) return this.write(chunk);
+  }
+  write(chunk: Uint8Array): void | Promise<void> {
+    this.bytes += chunk.length;
+    if (this.#res.write(chunk)) return;
+    const res = this.#res;
+    return new Promise((resolve) => {
+      const done = (): void => { res.off('drain', done); res.off('close', done); resolve(); };
+      res.on('drain', done);
+      res.on('close', done);
+    });
+  }
+  end(): void {
+    this.#res.end();
+  }
+  abort(): void {
+    this.#res.destroy();
+  }
+}
+
+/** Serves `app` over HTTP/1.1 on node:http. */
+export function serveHttp(app: App, options: HttpOptions = {}): Promise<HttpServer> {
+  const host = options.host ?? '127.0.0.1';
+  const limits = {
+    maxBytes: options.maxBodyBytes ?? 100 * 1024 * 1024,
+    memoryBytes: options.memoryBodyBytes ?? 1024 * 1024,
+    dir: options.spoolDir,
+  };
+  const mount = (options.mount ?? '').replace(/\/+$/, '');
+  const accessLog = options.accessLog !== false;
+  const errors = new ErrorStream((text) => {
+    try { writeSync(2, text); } catch { /* stderr gone */ }
+  });
+  let port = options.port ?? 8000;
+  const inflight = new Set<Promise<void>>();
+
+  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const started = process.hrtime.bigint();
+    const controller = new AbortController();
+    res.on('close', () => { if (!res.writableFinished) controller.abort(new Error('client went away')); });
+    const sink = new HttpSink(res);
+    let source: ByteSource | undefined;
+    try {
+      source = await readBody(req, limits);
+    } catch (err) {
+      const tooLarge = err instanceof GatewayError && err.code === 'ERR_LIMIT_BODY';
+      const text = tooLarge ? `${err.message}\n` : 'could not read the request body\n';
+      if (!res.headersSent && !res.destroyed) {
+        res.writeHead(tooLarge ? 413 : 400, { 'Content-Type': 'text/plain', 'Content-Length': Buffer.byteLength(text), Connection: 'close' });
+        res.end(text);
+      }
+      if (tooLarge) req.resume(); else req.destroy();
+      log('warn', `HTTP ${req.method} ${req.url}: ${text.trim()}`);
+      return;
+    }
+    const vars = httpVars({
+      method: req.method ?? 'GET',
+      url: req.url ?? '/',
+      httpVersion: req.httpVersion,
+      rawHeaders: req.rawHeaders,
+      serverName: host,
+      serverPort: String(port),
+      remoteAddr: req.socket.remoteAddress,
+      remotePort: req.socket.remotePort === undefined ? undefined : String(req.socket.remotePort),
+      mount,
+    });
+    const length = (source as { length?: number }).length ?? 0;
+    // The app sees the body's real length, also for a chunked upload (as nginx does).
+    if (length > 0) vars.CONTENT_LENGTH = String(length); else delete vars.CONTENT_LENGTH;
+    const environ = completeEnviron(vars, {
+      input: new InputStream(source, length),
+      errors,
+      signal: controller.signal,
+      multiprocess: options.multiprocess ?? false,
+      runOnce: false,
+    });
+    try {
+      await runApp(app, environ, sink);
+    } finally {
+      source.dispose?.();
+      if (accessLog) {
+        const ms = Number(process.hrtime.bigint() - started) / 1e6;
+        log('info', `${req.socket.remoteAddress ?? '-'} "${req.method} ${req.url} HTTP/${req.httpVersion}" ${sink.status || '-'} ${sink.bytes} ${ms.toFixed(1)}ms`);
+      }
+    }
+  };
+
+  const server = createServer({
+    maxHeaderSize: 64 * 1024,
+    headersTimeout: options.headersTimeoutMs ?? 30_000,
+    requestTimeout: options.requestTimeoutMs ?? 120_000,
+    keepAliveTimeout: options.keepAliveTimeoutMs ?? 5_000,
+  }, (req, res) => {
+    const p = handle(req, res).catch((err) => {
+      log('error', `HTTP: ${err instanceof Error ? err.stack : String(err)}`);
+      res.destroy();
+    });
+    inflight.add(p);
+    void p.finally(() => inflight.delete(p));
+  });
+  server.maxHeadersCount = options.maxHeaders ?? 100;
+  server.maxConnections = options.maxConnections ?? 1024;
+
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      port = (server.address() as AddressInfo).port;
+      resolve({
+        server,
+        host,
+        port,
+        close: async () => {
+          const closed = new Promise<void>((r) => server.close(() => r()));
+          server.closeIdleConnections();
+          await Promise.allSettled([...inflight]);
+          server.closeIdleConnections();
+          await closed;
+        },
+      });
+    });
+  });
+}
+
+/** Reads the whole body into a spool (memory, then a temp file): wsgi.input reads synchronously. */
+function readBody(req: IncomingMessage, limits: { maxBytes: number; memoryBytes: number; dir?: string | undefined }): Promise<ByteSource & { length: number }> {
+  const declared = Number(req.headers['content-length'] ?? 0);
+  if (declared > limits.maxBytes) {
+    return Promise.reject(new GatewayError('ERR_LIMIT_BODY', `request body of ${declared} bytes exceeds the limit of ${limits.maxBytes} bytes`));
+  }
+  const spool = new BodySpool(limits);
+  const finish = (): ByteSource & { length: number } => Object.assign(spool.source(), { length: spool.length });
+  if (req.complete || (declared === 0 && req.headers['transfer-encoding'] === undefined)) {
+    return Promise.resolve(finish());
+  }
+  return new Promise((resolve, reject) => {
+    const fail = (err: unknown): void => { cleanup(); spool.dispose(); reject(err); };
+    const onData = (chunk: Buffer): void => {
+      try { spool.push(chunk); } catch (err) { fail(err); }
+    };
+    const onEnd = (): void => { cleanup(); resolve(finish()); };
+    const onClose = (): void => { if (!req.complete) fail(new Error('client closed the connection during the body')); };
+    const cleanup = (): void => {
+      req.off('data', onData); req.off('end', onEnd); req.off('error', fail); req.off('close', onClose);
+    };
+    req.on('data', onData);
+    req.on('end', onEnd);
+    req.on('error', fail);
+    req.on('close', onClose);
+  });
+}
