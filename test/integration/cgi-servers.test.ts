@@ -1,0 +1,131 @@
+// CGI behind real web servers: Apache mod_cgi (apache/cgi-bin.conf) and
+// nginx + fcgiwrap (nginx/cgi-fcgiwrap.conf), on loopback ports.
+import { Buffer } from 'node:buffer';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  ROOT, cgiScript, checkReadableBy, runDir, serverUser, serversAvailable, startApache, startFcgiwrap, startNginx, type Running,
+} from './servers.js';
+
+/** One HTTP/1.0 request on a raw socket; returns the exact response bytes. */
+function fetchRaw(port: number, head: string, body?: Buffer): Promise<{ status: number; head: string; body: Buffer; raw: Buffer }> {
+  return new Promise((resolve, reject) => {
+    const s = connect(port, '127.0.0.1');
+    const out: Buffer[] = [];
+    s.on('data', (d) => out.push(d));
+    s.on('error', reject);
+    s.on('end', () => {
+      const raw = Buffer.concat(out);
+      const split = raw.indexOf('\r\n\r\n');
+      const headText = raw.subarray(0, split + 2).toString('latin1');
+      resolve({ status: Number(headText.slice(9, 12)), head: headText, body: raw.subarray(split + 4), raw });
+    });
+    // No half-close: nginx takes an early FIN from the client as an abort. HTTP/1.0 + close ends it.
+    s.write(Buffer.from(`${head}\r\n${body ? `Content-Length: ${body.length}\r\n` : ''}Connection: close\r\n\r\n`, 'latin1'));
+    if (body) s.write(body);
+  });
+}
+
+function setupCgiBin(): string {
+  const dir = runDir('tsgi-cgi-');
+  const bin = join(dir, 'cgi-bin');
+  mkdirSync(bin, { mode: 0o755 });
+  mkdirSync(join(dir, 'www'), { mode: 0o755 });
+  writeFileSync(join(dir, 'www', 'target.txt'), 'the redirect target\n');
+  for (const ex of ['hello', 'app-class', 'env-dump', 'stream', 'echo']) cgiScript(bin, ex, `${ROOT}/examples/${ex}.ts`);
+  for (const fx of ['echo', 'env', 'latin1Header', 'boom', 'redirect']) cgiScript(bin, `fx-${fx}`, `${ROOT}/test/fixtures/apps.js:${fx}`);
+  return dir;
+}
+
+function cgiCases(server: string, port: () => number): void {
+  const get = (path: string) => fetchRaw(port(), `GET ${path} HTTP/1.0\r\nHost: localhost`);
+
+  it(`CGI6 the hello example runs as a cgi-bin script under ${server}`, async () => {
+    const r = await get('/cgi-bin/hello');
+    expect(r.status).toBe(200);
+    expect(r.head).toMatch(/\r\nContent-Type: text\/plain; charset=utf-8\r\n/i);
+    expect(r.body.toString()).toBe('Hello, world!\n');
+  });
+
+  it(`C6 every example runs as a cgi-bin script under ${server}`, async () => {
+    expect((await get('/cgi-bin/app-class/x')).body.toString()).toBe('Hello from a class, GET /x\n');
+    const dump = (await get('/cgi-bin/env-dump/p?q=1')).body.toString('latin1');
+    expect(dump).toMatch(/^Hello world!\n\n/);
+    expect(dump).toContain('wsgi.run_once = true');
+    expect(dump).toContain('PATH_INFO = "/p"');
+    expect(dump).toContain('QUERY_STRING = "q=1"');
+    expect(dump).toContain('SCRIPT_NAME = "/cgi-bin/env-dump"');
+    expect((await get('/cgi-bin/stream?n=3&delay=10')).body.toString()).toBe('chunk 1 of 3\nchunk 2 of 3\nchunk 3 of 3\n');
+    const e = await fetchRaw(port(), 'POST /cgi-bin/echo HTTP/1.0\r\nHost: localhost\r\nContent-Type: text/x-test', Buffer.from('posted'));
+    expect(e.body.toString()).toBe('posted');
+    expect(e.head).toMatch(/\r\nContent-Type: text\/x-test\r\n/i);
+  });
+
+  it(`CGI2 a POST of all 256 byte values comes back unchanged under ${server}`, async () => {
+    const body = Buffer.alloc(256 * 64);
+    for (let i = 0; i < body.length; i++) body[i] = (i + (i >> 8)) & 0xff;
+    const r = await fetchRaw(port(), 'POST /cgi-bin/fx-echo HTTP/1.0\r\nHost: localhost\r\nContent-Type: application/octet-stream', body);
+    expect(r.status).toBe(200);
+    expect(r.body.equals(body)).toBe(true);
+  });
+
+  it(`CGI1 PATH_INFO with a raw non-UTF-8 byte (/caf%E9) reaches the app as '/caf\\xe9' under ${server}`, async () => {
+    const r = await get('/cgi-bin/fx-env/caf%E9');
+    const env = JSON.parse(r.body.toString('latin1')) as Record<string, string>;
+    expect(env.PATH_INFO).toBe('/caf\xe9');
+    expect(env.SCRIPT_NAME).toBe('/cgi-bin/fx-env');
+    expect(env.REQUEST_URI).toBe('/cgi-bin/fx-env/caf%E9');
+    expect(env.REQUEST_METHOD).toBe('GET');
+    expect('CONTENT_TYPE' in env).toBe(false); // C3
+  });
+
+  it(`C12 a latin-1 response header arrives at the client as the single byte 0xE9 under ${server}`, async () => {
+    const r = await get('/cgi-bin/fx-latin1Header');
+    expect(r.status).toBe(200);
+    expect(r.raw.includes(Buffer.from('X-Caf: caf\xe9\r\n', 'latin1'))).toBe(true);
+  });
+
+  it(`C18 an app error gives a clean 500 under ${server}`, async () => {
+    const r = await get('/cgi-bin/fx-boom');
+    expect(r.status).toBe(500);
+    expect(r.body.toString()).toBe('A server error occurred.  Please contact the administrator.');
+    expect(r.raw.toString('latin1')).not.toContain('secret-token-123');
+  });
+}
+
+const haveApache = serversAvailable('Apache mod_cgi suite', ['apache2']);
+describe.skipIf(!haveApache)('CGI under a real Apache (mod_cgi)', () => {
+  let apache: Running & { port: number };
+  beforeAll(async () => {
+    const dir = setupCgiBin();
+    checkReadableBy(serverUser().user, `${ROOT}/dist/server/cgi.js`);
+    apache = await startApache('cgi-bin.conf', {
+      TSGI_RUN_DIR: dir, TSGI_CGI_DIR: join(dir, 'cgi-bin'), TSGI_DOC_ROOT: join(dir, 'www'),
+    });
+  });
+  afterAll(async () => { await apache?.stop(); });
+
+  cgiCases('Apache', () => apache.port);
+
+  it('CGI4 a local redirect is passed through and Apache serves the target', async () => {
+    const r = await fetchRaw(apache.port, 'GET /cgi-bin/fx-redirect HTTP/1.0\r\nHost: localhost');
+    expect(r.status).toBe(200);
+    expect(r.body.toString()).toBe('the redirect target\n');
+  });
+});
+
+const haveNginx = serversAvailable('nginx + fcgiwrap CGI suite', ['nginx', 'fcgiwrap']);
+describe.skipIf(!haveNginx)('CGI under a real nginx + fcgiwrap', () => {
+  let nginx: Running & { port: number };
+  let wrap: Running & { socket: string };
+  beforeAll(async () => {
+    const dir = setupCgiBin();
+    wrap = await startFcgiwrap(dir);
+    nginx = await startNginx('cgi-fcgiwrap.conf', { RUN_DIR: dir, SCRIPT_ROOT: dir, FCGIWRAP_SOCKET: wrap.socket });
+  });
+  afterAll(async () => { await nginx?.stop(); await wrap?.stop(); });
+
+  cgiCases('nginx + fcgiwrap', () => nginx.port);
+});

@@ -1,0 +1,168 @@
+import { Buffer } from 'node:buffer';
+import { request } from 'node:http';
+import { connect } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { App } from '../../src/contract/types.js';
+import { serveHttp, type HttpServer } from '../../src/server/http.js';
+import * as apps from '../fixtures/apps.js';
+
+/** Sends raw bytes and returns the raw response bytes (the server closes after one request). */
+function raw(port: number, bytes: string | Buffer): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const s = connect(port, '127.0.0.1');
+    const out: Buffer[] = [];
+    s.on('data', (d) => out.push(d));
+    s.on('end', () => resolve(Buffer.concat(out)));
+    s.on('error', reject);
+    s.end(typeof bytes === 'string' ? Buffer.from(bytes, 'latin1') : bytes);
+  });
+}
+
+function get(port: number, path: string, headers: Record<string, string> = {}, method = 'GET', body?: Buffer): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: Buffer; rawHeaders: string[] }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path, method, headers }, (res) => {
+      const out: Buffer[] = [];
+      res.on('data', (d: Buffer) => out.push(d));
+      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(out), rawHeaders: res.rawHeaders }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+describe('dev HTTP server', () => {
+  let srv: HttpServer;
+  let closes = 0;
+  const logged: string[] = [];
+  const router: App = (environ, start) => {
+    const name = (environ.PATH_INFO.split('/')[1] ?? '') as keyof typeof apps;
+    if (name === ('counted' as string)) {
+      start('200 OK', [['Content-Type', 'text/plain']]);
+      return Object.assign([Buffer.from('counted body')], { close: () => { closes++; } });
+    }
+    const app = apps[name] as App | undefined;
+    if (!app) { start('404 Not Found', [['Content-Type', 'text/plain']]); return [Buffer.from('no such app\n')]; }
+    return app(environ, start);
+  };
+
+  beforeAll(async () => {
+    srv = await serveHttp(router, { port: 0, maxBodyBytes: 2 * 1024 * 1024, memoryBodyBytes: 64 * 1024, accessLog: false });
+    void logged;
+  });
+  afterAll(async () => { await srv.close(); });
+
+  it('C8 PATH_INFO is percent-decoded once into bytes-as-string; REQUEST_URI stays raw', async () => {
+    const r = await raw(srv.port, 'GET /env/caf%E9/%252c?x=%41 HTTP/1.0\r\nHost: h\r\n\r\n');
+    const env = JSON.parse(r.toString('latin1').split('\r\n\r\n')[1]!) as Record<string, string>;
+    expect(env.PATH_INFO).toBe('/env/caf\xe9/%2c');
+    expect(env.REQUEST_URI).toBe('/env/caf%E9/%252c?x=%41');
+    expect(env.QUERY_STRING).toBe('x=%41');
+    expect(env.SCRIPT_NAME).toBe('');
+    expect(env.SERVER_PROTOCOL).toBe('HTTP/1.0');
+  });
+
+  it('C4 a latin-1 byte in a request header reaches the app as one character', async () => {
+    const r = await raw(srv.port, Buffer.concat([Buffer.from('GET /env HTTP/1.0\r\nX-Name: caf'), Buffer.from([0xe9]), Buffer.from('\r\n\r\n')]));
+    const env = JSON.parse(r.toString('latin1').split('\r\n\r\n')[1]!) as Record<string, string>;
+    expect(env.HTTP_X_NAME).toBe('caf\xe9');
+  });
+
+  it('C7 headers become HTTP_*, repeated ones joined, no HTTP_CONTENT_*; C6 run_once false', async () => {
+    const r = await raw(srv.port, 'POST /env HTTP/1.1\r\nHost: h\r\nConnection: close\r\nX-Dup: a\r\nX-Dup: b\r\nCookie: a=1\r\nCookie: b=2\r\nContent-Type: text/plain\r\nContent-Length: 3\r\n\r\nabc');
+    const env = JSON.parse(r.toString('latin1').split('\r\n\r\n')[1]!) as Record<string, unknown>;
+    expect(env).toMatchObject({ HTTP_X_DUP: 'a, b', HTTP_COOKIE: 'a=1; b=2', CONTENT_TYPE: 'text/plain', CONTENT_LENGTH: '3', REQUEST_METHOD: 'POST' });
+    expect('HTTP_CONTENT_TYPE' in env || 'HTTP_CONTENT_LENGTH' in env).toBe(false);
+    expect([env['wsgi.multithread'], env['wsgi.multiprocess'], env['wsgi.run_once']]).toEqual([false, false, false]);
+  });
+
+  it('C9 a POST of all 256 byte values is echoed unchanged (in memory and spooled to disk)', async () => {
+    for (const size of [256, 1024 * 1024]) {
+      const body = Buffer.alloc(size);
+      for (let i = 0; i < size; i++) body[i] = (i * 7 + (i >> 8)) & 0xff;
+      const r = await get(srv.port, '/echo', { 'Content-Type': 'application/octet-stream' }, 'POST', body);
+      expect(r.status).toBe(200);
+      expect(r.body.equals(body), `size ${size}`).toBe(true);
+    }
+  });
+
+  it('C9 a chunked upload gets CONTENT_LENGTH set to its real length', async () => {
+    const r = await raw(srv.port, 'POST /echo HTTP/1.1\r\nHost: h\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n');
+    const text = r.toString('latin1');
+    expect(text).toMatch(/X-Body-Length: 11\r\n/);
+    expect(text.endsWith('hello world')).toBe(true);
+  });
+
+  it('S1 a body over the limit is answered 413 without running the app', async () => {
+    const r = await raw(srv.port, `POST /echo HTTP/1.1\r\nHost: h\r\nContent-Length: ${3 * 1024 * 1024}\r\n\r\nabc`);
+    expect(r.toString('latin1')).toMatch(/^HTTP\/1\.1 413 /);
+  });
+
+  it('C12 a latin-1 response header value arrives as the single byte 0xE9', async () => {
+    const r = await raw(srv.port, 'GET /latin1Header HTTP/1.0\r\n\r\n');
+    expect(r.includes(Buffer.from('X-Caf: caf\xe9\r\n', 'latin1'))).toBe(true);
+  });
+
+  it('C18 an app error gives a clean 500', async () => {
+    const r = await get(srv.port, '/boom');
+    expect(r.status).toBe(500);
+    expect(r.headers['content-type']).toBe('text/plain');
+    expect(r.body.toString()).toBe('A server error occurred.  Please contact the administrator.');
+  });
+
+  it('C22 HEAD: the body is not sent, and close() is still called', async () => {
+    const before = closes;
+    const r = await raw(srv.port, 'HEAD /counted HTTP/1.0\r\n\r\n');
+    const text = r.toString('latin1');
+    expect(text).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+    expect(text).toMatch(/Content-Length: 12\r\n/);
+    expect(text.endsWith('\r\n\r\n')).toBe(true);
+    expect(closes).toBe(before + 1);
+  });
+
+  it('C17 a client that goes away mid-response stops the body and close() runs', async () => {
+    const lines: string[] = [];
+    const closed = new Promise<void>((resolve) => {
+      const app: App = (environ, start) => {
+        start('200 OK', [['Content-Type', 'text/plain']]);
+        let i = 0;
+        return {
+          async *[Symbol.asyncIterator]() { for (;;) { yield Buffer.from(`line ${i++}\n`); await new Promise((r) => setTimeout(r, 10)); } },
+          close() { lines.push(`closed after ${i}`); resolve(); },
+        };
+      };
+      void serveHttp(app, { port: 0, accessLog: false }).then((s) => {
+        const sock = connect(s.port, '127.0.0.1', () => sock.write('GET / HTTP/1.1\r\nHost: h\r\n\r\n'));
+        sock.once('data', () => setTimeout(() => sock.destroy(), 30));
+        void closed.then(() => s.close());
+      });
+    });
+    await closed;
+    expect(lines[0]).toMatch(/^closed after \d+$/);
+  });
+
+  it('C14 a streamed body is sent as it is produced (chunked, no Content-Length)', async () => {
+    const app: App = (_e, start) => {
+      start('200 OK', [['Content-Type', 'text/plain']]);
+      return (async function* () { yield Buffer.from('a'); yield Buffer.from(''); yield Buffer.from('b'); })();
+    };
+    const s = await serveHttp(app, { port: 0, accessLog: false });
+    const r = await raw(s.port, 'GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n');
+    await s.close();
+    expect(r.toString('latin1')).toMatch(/Transfer-Encoding: chunked\r\n\r\n1\r\na\r\n1\r\nb\r\n0\r\n\r\n$/);
+  });
+
+  it('S6 close() lets an in-flight request finish', async () => {
+    const app: App = async (_e, start) => {
+      await new Promise((r) => setTimeout(r, 150));
+      start('200 OK', [['Content-Type', 'text/plain']]);
+      return [Buffer.from('finished')];
+    };
+    const s = await serveHttp(app, { port: 0, accessLog: false });
+    const pending = get(s.port, '/');
+    await new Promise((r) => setTimeout(r, 50));
+    const closing = s.close();
+    const r = await pending;
+    await closing;
+    expect(r.body.toString()).toBe('finished');
+  });
+});
