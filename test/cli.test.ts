@@ -1,0 +1,84 @@
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { loadApp, parseAppSpec } from '../src/cli/load-app.js';
+import { freePort } from './integration/servers.js';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const bin = join(root, 'bin/tsgi.js');
+
+function tsgi(args: string[], env: Record<string, string> = {}) {
+  return spawnSync(process.execPath, [bin, ...args], { env: { PATH: process.env.PATH ?? '', ...env }, encoding: 'latin1' });
+}
+
+describe('the tsgi command', () => {
+  it('APP is path/to/module[:name]', () => {
+    expect(parseAppSpec('app.js')).toEqual({ path: 'app.js', name: undefined });
+    expect(parseAppSpec('dir/app.js:main')).toEqual({ path: 'dir/app.js', name: 'main' });
+    expect(parseAppSpec('C:/x/app.js')).toEqual({ path: 'C:/x/app.js', name: undefined });
+  });
+
+  it('loads the default export, else application, else app; a .ts module too', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tsgi-load-'));
+    writeFileSync(join(dir, 'a.mjs'), 'export default function d() {}; export function application() {}');
+    writeFileSync(join(dir, 'b.mjs'), 'export function application() {}; export function app() {}');
+    writeFileSync(join(dir, 'c.mjs'), 'export const app = () => {};');
+    writeFileSync(join(dir, 'd.mjs'), 'export const other = 1;');
+    expect((await loadApp(join(dir, 'a.mjs'))).name).toBe('d');
+    expect((await loadApp(join(dir, 'b.mjs'))).name).toBe('application');
+    expect((await loadApp(join(dir, 'c.mjs'))).name).toBe('app');
+    expect((await loadApp(`${join(dir, 'b.mjs')}:app`)).name).toBe('app');
+    await expect(loadApp(join(dir, 'd.mjs'))).rejects.toThrow(/exports no app/);
+    await expect(loadApp(`${join(dir, 'd.mjs')}:other`)).rejects.toThrow(/not an app function/);
+    await expect(loadApp(`${join(dir, 'd.mjs')}:missing`)).rejects.toThrow(/no export named "missing"/);
+    await expect(loadApp(join(dir, 'nope.mjs'))).rejects.toMatchObject({ code: 'ERR_APP_LOAD' });
+  });
+
+  it('CGI3 tsgi cgi runs a .ts app (loaded through tsx)', () => {
+    const r = tsgi(['cgi', join(root, 'examples/hello.ts')], { REQUEST_METHOD: 'GET' });
+    expect(r.stdout).toBe('Status: 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 14\r\n\r\nHello, world!\n');
+    expect(r.status).toBe(0);
+  });
+
+  it('a bad command line says what is wrong and exits 2', () => {
+    expect(tsgi(['cgi']).stderr).toMatch(/APP is missing/);
+    expect(tsgi(['cgi']).status).toBe(2);
+    expect(tsgi(['frobnicate', 'x.js']).stderr).toMatch(/unknown command "frobnicate"/);
+    expect(tsgi(['http', 'x.js', '--bind', 'nonsense']).stderr).toMatch(/--bind nonsense: expected HOST:PORT/);
+    expect(tsgi(['http', 'x.js', '--max-body', 'lots']).stderr).toMatch(/--max-body lots/);
+    expect(tsgi(['--help']).stdout).toMatch(/^usage: tsgi COMMAND APP/);
+    expect(tsgi(['--version']).stdout).toMatch(/^\d+\.\d+\.\d+\n$/);
+  });
+
+  it('an app that cannot be loaded is a clear error, exit 1', () => {
+    const r = tsgi(['cgi', '/nonexistent/app.js']);
+    expect(r.stderr).toMatch(/^tsgi: cannot load app module \/nonexistent\/app\.js/);
+    expect(r.status).toBe(1);
+  });
+
+  it('S6 tsgi http serves an example on --bind and exits 0 on SIGTERM', async () => {
+    const port = await freePort();
+    const child = spawn(process.execPath, [bin, 'http', join(root, 'examples/echo.ts'), '--bind', `127.0.0.1:${port}`, '--mount', '/api']);
+    let err = '';
+    child.stderr.on('data', (d: Buffer) => { err += d.toString(); });
+    await new Promise<void>((resolve) => { const check = () => (err.includes('serving') ? resolve() : setTimeout(check, 20)); check(); });
+    const body = await new Promise<string>((resolve, reject) => {
+      const req = request({ host: '127.0.0.1', port, path: '/api/x', method: 'PUT', headers: { 'Content-Type': 'text/plain' } }, (res) => {
+        let s = '';
+        res.on('data', (d: Buffer) => { s += d.toString(); });
+        res.on('end', () => resolve(`${res.statusCode} ${res.headers['x-request-method']} ${s}`));
+      });
+      req.on('error', reject);
+      req.end('round trip');
+    });
+    expect(body).toBe('200 PUT round trip');
+    child.kill('SIGTERM');
+    const code = await new Promise((r) => child.on('exit', r));
+    expect(code).toBe(0);
+    expect(err).toMatch(/"PUT \/api\/x HTTP\/1\.1" 200 10/);
+  });
+});
