@@ -13,6 +13,7 @@ export { ContractError, GatewayError, type ErrorCode } from './contract/errors.j
 export { checkHeaders, checkStatus } from './contract/head.js';
 export { fromWsgiString, isLatin1, latin1, latin1Bytes, wsgiString } from './contract/latin1.js';
 export { log, setLogger, type Level, type LogSink } from './contract/log.js';
+export { RequestAbort } from './gateway/abort.js';
 export { ERROR_BODY, runApp, type ResponseSink } from './gateway/engine.js';
 export { completeEnviron, contentLength, type EnvironExtras } from './gateway/environ.js';
 export { ErrorStream } from './gateway/errors-stream.js';

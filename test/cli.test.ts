@@ -9,7 +9,7 @@ import { loadApp, parseAppSpec } from '../src/cli/load-app.js';
 import { freePort } from './integration/servers.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const bin = join(root, 'bin/tsgi.js');
+const bin = join(root, 'bin/tsgi.cjs');
 
 function tsgi(args: string[], env: Record<string, string> = {}) {
   return spawnSync(process.execPath, [bin, ...args], { env: { PATH: process.env.PATH ?? '', ...env }, encoding: 'latin1' });
@@ -42,6 +42,11 @@ describe('the tsgi command', () => {
     const r = tsgi(['cgi', join(root, 'examples/hello.ts')], { REQUEST_METHOD: 'GET' });
     expect(r.stdout).toBe('Status: 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 14\r\n\r\nHello, world!\n');
     expect(r.status).toBe(0);
+  });
+
+  it('C11 an app that imports tsgi shares the instance tsgi cgi runs (one copy of every class)', () => {
+    const r = tsgi(['cgi', join(root, 'test/fixtures/identity.js')], { REQUEST_METHOD: 'GET' });
+    expect(r.stdout.split('\r\n\r\n')[1]).toBe('true true ERR_BAD_STATUS');
   });
 
   it('a bad command line says what is wrong and exits 2', () => {

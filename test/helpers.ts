@@ -2,6 +2,7 @@
 // frames exactly like the CGI adapter, and records every call.
 import { Buffer } from 'node:buffer';
 import type { App, Environ, Header } from '../src/contract/types.js';
+import { RequestAbort } from '../src/gateway/abort.js';
 import { runApp, type ResponseSink } from '../src/gateway/engine.js';
 import { completeEnviron } from '../src/gateway/environ.js';
 import { ErrorStream } from '../src/gateway/errors-stream.js';
@@ -46,12 +47,12 @@ export interface Ran {
   sink: RecordingSink;
   errors: string;
   environ: Environ;
-  controller: AbortController;
+  controller: RequestAbort;
 }
 
-export function makeEnviron(vars: Record<string, string> = {}, body?: Buffer): { environ: Environ; log: string[]; controller: AbortController } {
+export function makeEnviron(vars: Record<string, string> = {}, body?: Buffer): { environ: Environ; log: string[]; controller: RequestAbort } {
   const log: string[] = [];
-  const controller = new AbortController();
+  const controller = new RequestAbort();
   const b = body ?? Buffer.alloc(0);
   const environ = completeEnviron({
     REQUEST_METHOD: 'GET', SERVER_NAME: 'test', SERVER_PORT: '80', SERVER_PROTOCOL: 'HTTP/1.1',
@@ -59,7 +60,7 @@ export function makeEnviron(vars: Record<string, string> = {}, body?: Buffer): {
   }, {
     input: new InputStream(new MemorySource(b), b.length),
     errors: new ErrorStream((t) => log.push(t)),
-    signal: controller.signal,
+    abort: controller,
     multiprocess: false,
     runOnce: false,
   });
@@ -71,7 +72,7 @@ export async function run(app: App, vars: Record<string, string> = {}, opts: { b
   const { environ, log, controller } = makeEnviron(vars, opts.body);
   const sink = opts.sink ?? new RecordingSink();
   const r: Ran = { sink, get errors() { return log.join(''); }, environ, controller } as Ran;
-  const p = runApp(app, environ, sink);
+  const p = runApp(app, environ, sink, controller);
   opts.during?.(r);
   await p;
   return r;

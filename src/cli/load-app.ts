@@ -3,8 +3,10 @@
  * name: the default export, else `application`, else `app`. A TypeScript module
  * registers the tsx loader first, and only then.
  */
+import { createRequire } from 'node:module';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { dynamicImport } from '../contract/dynamic-import.js';
 import { GatewayError } from '../contract/errors.js';
 import type { App } from '../contract/types.js';
 
@@ -19,19 +21,42 @@ export function parseAppSpec(spec: string): { path: string; name: string | undef
   return { path: spec, name: undefined };
 }
 
+/**
+ * require() loads an ES module several milliseconds sooner than import() where
+ * Node supports it (20.19+, `process.features.require_module`): that is most
+ * of a CGI request's start-up (bench:cgi). Modules with top-level await, and
+ * TypeScript through tsx, still go through import().
+ */
+async function importModule(file: string): Promise<Record<string, unknown>> {
+  const features = process.features as { require_module?: boolean };
+  if (features.require_module === true && !TS.test(file)) {
+    try {
+      const loaded: unknown = createRequire(file)(file);
+      if (loaded !== null && typeof loaded === 'object' && (loaded as { [Symbol.toStringTag]?: string })[Symbol.toStringTag] === 'Module') {
+        return loaded as Record<string, unknown>;
+      }
+      // A CommonJS module: shaped as import() would give it.
+      return { ...(loaded !== null && typeof loaded === 'object' ? loaded : {}), default: loaded };
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'ERR_REQUIRE_ASYNC_MODULE') throw err;
+    }
+  }
+  return (await dynamicImport(pathToFileURL(file).href)) as Record<string, unknown>;
+}
+
 /** Imports the module named by `spec` and returns its app. */
 export async function loadApp(spec: string, cwd = process.cwd()): Promise<App> {
   const { path, name } = parseAppSpec(spec);
   if (!path) throw new GatewayError('ERR_APP_LOAD', 'APP is missing: give path/to/module[:name]');
   const file = resolve(cwd, path);
   if (TS.test(file) && !tsRegistered) {
-    const api = await import('tsx/esm/api');
+    const api = await dynamicImport<typeof import('tsx/esm/api')>('tsx/esm/api');
     api.register();
     tsRegistered = true;
   }
   let mod: Record<string, unknown>;
   try {
-    mod = (await import(pathToFileURL(file).href)) as Record<string, unknown>;
+    mod = await importModule(file);
   } catch (err) {
     const e = new GatewayError('ERR_APP_LOAD', `cannot load app module ${file}: ${err instanceof Error ? err.message : String(err)}`);
     (e as { cause?: unknown }).cause = err;

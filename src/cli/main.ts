@@ -46,16 +46,24 @@ function bytes(v: string | undefined, what: string): number | undefined {
   return Number(m[1]) * (unit === 'k' ? 1024 : unit === 'm' ? 1024 ** 2 : unit === 'g' ? 1024 ** 3 : 1);
 }
 
-async function main(argv: string[]): Promise<void> {
+/** Set by the build from package.json. */
+declare const __TSGI_VERSION__: string;
+const VERSION = typeof __TSGI_VERSION__ === 'string' ? __TSGI_VERSION__ : '0.0.0-dev';
+
+async function run(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
   if (command === undefined || command === '-h' || command === '--help' || command === 'help') {
     process.stdout.write(USAGE);
     return;
   }
   if (command === '--version') {
-    const { createRequire } = await import('node:module');
-    const pkg = createRequire(import.meta.url)('../../package.json') as { version: string };
-    process.stdout.write(`${pkg.version}\n`);
+    process.stdout.write(`${VERSION}\n`);
+    return;
+  }
+  // The common CGI case, `tsgi cgi APP`, skips option parsing: start-up is its cost.
+  if (command === 'cgi' && rest.length === 1 && !rest[0]!.startsWith('-')) {
+    const { runCgi } = await import('../server/cgi.js');
+    await runCgi(await loadApp(rest[0]!));
     return;
   }
   let parsed;
@@ -117,8 +125,11 @@ async function main(argv: string[]): Promise<void> {
   }
 }
 
-main(process.argv.slice(2)).catch((err: unknown) => {
-  const msg = err instanceof GatewayError ? err.message : err instanceof Error ? (err.stack ?? err.message) : String(err);
-  process.stderr.write(`tsgi: ${msg}\n`);
-  process.exit(1);
-});
+/** Runs the tsgi command line (`argv` without node and the script). */
+export function main(argv: string[]): Promise<void> {
+  return run(argv).catch((err: unknown) => {
+    const msg = err instanceof GatewayError ? err.message : err instanceof Error ? (err.stack ?? err.message) : String(err);
+    process.stderr.write(`tsgi: ${msg}\n`);
+    process.exit(1);
+  });
+}

@@ -8,6 +8,7 @@ import { ContractError, GatewayError } from '../contract/errors.js';
 import { checkHeaders, checkStatus, describe } from '../contract/head.js';
 import { log } from '../contract/log.js';
 import type { App, Body, Environ, Header, WsgiErrors } from '../contract/types.js';
+import type { RequestAbort } from './abort.js';
 
 /**
  * What an adapter gives the engine: how to frame a head and body chunks for
@@ -37,9 +38,12 @@ export const ERROR_BODY: Buffer = Buffer.from('A server error occurred.  Please 
 const ERROR_STATUS = '500 Internal Server Error';
 const EMPTY = new Uint8Array(0);
 
-/** Runs `app` for `environ` against `sink`. Never rejects. */
-export function runApp(app: App, environ: Environ, sink: ResponseSink): Promise<void> {
-  return new Run(sink, environ['wsgi.errors'], environ['tsgi.abort']).run(app, environ);
+/**
+ * Runs `app` for `environ` against `sink`; `abort` is the request's abort
+ * state (the one behind environ['tsgi.abort']). Never rejects.
+ */
+export function runApp(app: App, environ: Environ, sink: ResponseSink, abort: RequestAbort): Promise<void> {
+  return new Run(sink, environ['wsgi.errors'], abort).run(app, environ);
 }
 
 type AnyIterator = Iterator<unknown> | AsyncIterator<unknown>;
@@ -47,7 +51,7 @@ type AnyIterator = Iterator<unknown> | AsyncIterator<unknown>;
 class Run {
   readonly #sink: ResponseSink;
   readonly #errors: WsgiErrors;
-  readonly #signal: AbortSignal;
+  readonly #signal: RequestAbort;
   #status: string | undefined;
   #headers: Header[] = [];
   #declared = -1;       // Content-Length the app gave, or -1
@@ -58,9 +62,9 @@ class Run {
   #dead = false;        // the sink failed or the request was aborted: send nothing more
   #exhausted = false;   // the body iterator reported done
   #pending: Promise<void> | undefined; // backpressure from write()
-  #aborted: Promise<void> | undefined;
+  #aborted: Promise<undefined> | undefined;
 
-  constructor(sink: ResponseSink, errors: WsgiErrors, signal: AbortSignal) {
+  constructor(sink: ResponseSink, errors: WsgiErrors, signal: RequestAbort) {
     this.#sink = sink;
     this.#errors = errors;
     this.#signal = signal;
@@ -325,14 +329,8 @@ class Run {
   }
 
   #abortPromise(): Promise<undefined> {
-    if (!this.#aborted) {
-      const signal = this.#signal;
-      this.#aborted = new Promise<void>((resolve) => {
-        if (signal.aborted) resolve();
-        else signal.addEventListener('abort', () => resolve(), { once: true });
-      });
-    }
-    return this.#aborted as Promise<undefined>;
+    this.#aborted ??= this.#signal.wait().then(() => undefined);
+    return this.#aborted;
   }
 
   /** Log to wsgi.errors (the stack goes there, never to the client: C18). */

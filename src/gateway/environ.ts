@@ -3,13 +3,15 @@
  * every adapter so that C2, C3, C5, C7 and C8 hold in exactly one place.
  */
 import type { Environ, WsgiErrors, WsgiInput } from '../contract/types.js';
+import type { RequestAbort } from './abort.js';
 import { fileWrapper } from './file-wrapper.js';
 
 /** What the adapter knows about the process and the request besides the variables. */
 export interface EnvironExtras {
   input: WsgiInput;
   errors: WsgiErrors;
-  signal: AbortSignal;
+  /** The request's abort state; `tsgi.abort` is its signal, made when first read. */
+  abort: RequestAbort;
   /** C6: true when several processes serve the same app. */
   multiprocess: boolean;
   /** C6: true for CGI only. */
@@ -76,7 +78,8 @@ export function completeEnviron(vars: Record<string, unknown>, x: EnvironExtras)
   vars['wsgi.multiprocess'] = x.multiprocess;
   vars['wsgi.run_once'] = x.runOnce;
   vars['wsgi.file_wrapper'] = fileWrapper;
-  vars['tsgi.abort'] = x.signal;
+  const abort = x.abort;
+  Object.defineProperty(vars, 'tsgi.abort', { get: () => abort.signal, enumerable: true, configurable: true });
   return vars as Environ;
 }
 

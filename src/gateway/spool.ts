@@ -5,7 +5,6 @@
  * disappears with its descriptor even if the process is killed.
  */
 import { Buffer } from 'node:buffer';
-import { randomBytes } from 'node:crypto';
 import { closeSync, openSync, unlinkSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,6 +20,8 @@ export interface SpoolLimits {
   /** Directory for spool files (default: the OS temp dir). */
   dir?: string | undefined;
 }
+
+let spoolSeq = 0;
 
 /** Accumulates one request body. */
 export class BodySpool {
@@ -53,7 +54,9 @@ export class BodySpool {
       return;
     }
     if (this.#fd < 0) {
-      const path = join(this.#limits.dir ?? tmpdir(), `tsgi-body-${process.pid}-${randomBytes(8).toString('hex')}`);
+      // O_EXCL (flag 'x') refuses an existing file or symlink, and the name is unlinked at once:
+      // the name needs to be unique, not secret.
+      const path = join(this.#limits.dir ?? tmpdir(), `tsgi-body-${process.pid}-${(++spoolSeq).toString(36)}-${Math.random().toString(36).slice(2)}`);
       this.#fd = openSync(path, 'wx+', 0o600);
       unlinkSync(path);
       for (const c of this.#chunks) writeAll(this.#fd, c);

@@ -9,6 +9,7 @@ import { Buffer } from 'node:buffer';
 import { readFileSync, writeSync } from 'node:fs';
 import { log } from '../contract/log.js';
 import type { App, Header } from '../contract/types.js';
+import { RequestAbort } from '../gateway/abort.js';
 import { runApp, type ResponseSink } from '../gateway/engine.js';
 import { completeEnviron, contentLength } from '../gateway/environ.js';
 import { ErrorStream } from '../gateway/errors-stream.js';
@@ -66,9 +67,9 @@ export function cgiEnvironment(): Record<string, string> {
 /** The stdout sink: a `Status:` head then raw body bytes (CGI3). */
 class CgiSink implements ResponseSink {
   #fd: number;
-  #controller: AbortController;
+  #controller: RequestAbort;
   cut = false;
-  constructor(fd: number, controller: AbortController) {
+  constructor(fd: number, controller: RequestAbort) {
     this.#fd = fd;
     this.#controller = controller;
   }
@@ -112,7 +113,7 @@ export async function runCgi(app: App, options: CgiOptions = {}): Promise<number
   const stderr = options.stderr ?? 2;
   if (options.guardStdout !== false && stdout === 1) guardStdout();
 
-  const controller = new AbortController();
+  const controller = new RequestAbort();
   const onTerm = (): void => controller.abort(new Error('SIGTERM: the web server ended the request'));
   process.once('SIGTERM', onTerm);
 
@@ -136,9 +137,9 @@ export async function runCgi(app: App, options: CgiOptions = {}): Promise<number
   } else {
     const input = new InputStream(length > 0 ? new FdSource(options.stdin ?? 0, false) : new MemorySource(Buffer.alloc(0)), length);
     const environ = completeEnviron(vars, {
-      input, errors, signal: controller.signal, multiprocess: true, runOnce: true,
+      input, errors, abort: controller, multiprocess: true, runOnce: true,
     });
-    await runApp(app, environ, sink);
+    await runApp(app, environ, sink, controller);
     code = sink.cut ? 1 : 0;
   }
   process.removeListener('SIGTERM', onTerm);

@@ -5,11 +5,13 @@
  */
 import { Buffer } from 'node:buffer';
 import { writeSync } from 'node:fs';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { dynamicImport } from '../contract/dynamic-import.js';
 import { GatewayError } from '../contract/errors.js';
 import { log } from '../contract/log.js';
 import type { App, Header } from '../contract/types.js';
+import { RequestAbort } from '../gateway/abort.js';
 import { runApp, type ResponseSink } from '../gateway/engine.js';
 import { completeEnviron } from '../gateway/environ.js';
 import { ErrorStream } from '../gateway/errors-stream.js';
@@ -95,7 +97,10 @@ class HttpSink implements ResponseSink {
 }
 
 /** Serves `app` over HTTP/1.1 on node:http. */
-export function serveHttp(app: App, options: HttpOptions = {}): Promise<HttpServer> {
+export async function serveHttp(app: App, options: HttpOptions = {}): Promise<HttpServer> {
+  // Loaded here, not at the top: every other adapter (CGI above all) shares the
+  // bundle with this file and must not pay for node:http at start-up.
+  const { createServer } = await dynamicImport<typeof import('node:http')>('node:http');
   const host = options.host ?? '127.0.0.1';
   const limits = {
     maxBytes: options.maxBodyBytes ?? 100 * 1024 * 1024,
@@ -112,7 +117,7 @@ export function serveHttp(app: App, options: HttpOptions = {}): Promise<HttpServ
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const started = process.hrtime.bigint();
-    const controller = new AbortController();
+    const controller = new RequestAbort();
     res.on('close', () => { if (!res.writableFinished) controller.abort(new Error('client went away')); });
     const sink = new HttpSink(res);
     let source: ByteSource | undefined;
@@ -146,12 +151,12 @@ export function serveHttp(app: App, options: HttpOptions = {}): Promise<HttpServ
     const environ = completeEnviron(vars, {
       input: new InputStream(source, length),
       errors,
-      signal: controller.signal,
+      abort: controller,
       multiprocess: options.multiprocess ?? false,
       runOnce: false,
     });
     try {
-      await runApp(app, environ, sink);
+      await runApp(app, environ, sink, controller);
     } finally {
       source.dispose?.();
       if (accessLog) {

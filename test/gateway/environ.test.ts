@@ -1,12 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { completeEnviron, contentLength } from '../../src/gateway/environ.js';
+import { RequestAbort } from '../../src/gateway/abort.js';
 import { ErrorStream } from '../../src/gateway/errors-stream.js';
 import { emptyInput } from '../../src/gateway/input.js';
 import { makeEnviron } from '../helpers.js';
 
 function complete(vars: Record<string, string>, multiprocess = false, runOnce = false) {
   return completeEnviron({ ...vars }, {
-    input: emptyInput(), errors: new ErrorStream(() => {}), signal: new AbortController().signal, multiprocess, runOnce,
+    input: emptyInput(), errors: new ErrorStream(() => {}), abort: new RequestAbort(), multiprocess, runOnce,
   });
 }
 

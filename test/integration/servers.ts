@@ -72,7 +72,7 @@ export function runDir(prefix: string): string {
 /** Writes a cgi-bin script that runs `tsgi cgi APP` with this repo's build. */
 export function cgiScript(dir: string, name: string, app: string): string {
   const path = join(dir, name);
-  writeFileSync(path, `#!/bin/sh\nexec ${process.execPath} ${ROOT}/bin/tsgi.js cgi ${app}\n`);
+  writeFileSync(path, `#!/bin/sh\nexec ${process.execPath} ${ROOT}/bin/tsgi.cjs cgi ${app}\n`);
   chmodSync(path, 0o755);
   return path;
 }

@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
-const bin = `${root}bin/tsgi.js`;
+const bin = `${root}bin/tsgi.cjs`;
 const apps = `${root}test/fixtures/apps.js`;
 
 const BASE_ENV: Record<string, string> = {
