@@ -31,7 +31,15 @@ export class MemorySource implements ByteSource {
   }
 }
 
-const sleeper = new Int32Array(new SharedArrayBuffer(4));
+let sleeper: Int32Array | undefined;
+
+/**
+ * Blocks for `ms` milliseconds. For a non-blocking pipe (EAGAIN) that a
+ * synchronous reader or writer must wait on: wsgi.input and the CGI response.
+ */
+export function pauseSync(ms: number): void {
+  Atomics.wait((sleeper ??= new Int32Array(new SharedArrayBuffer(4))), 0, 0, ms);
+}
 
 /**
  * A body read from a file descriptor: stdin under CGI (position `null`, the
@@ -56,7 +64,7 @@ export class FdSource implements ByteSource {
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code;
         // A non-blocking pipe with nothing in it yet: wait 1 ms and try again.
-        if (code === 'EAGAIN') { Atomics.wait(sleeper, 0, 0, 1); continue; }
+        if (code === 'EAGAIN') { pauseSync(1); continue; }
         if (code === 'EOF' || code === 'EBADF' || code === 'EINVAL') return EMPTY;
         throw err;
       }

@@ -13,7 +13,7 @@ import { RequestAbort } from '../gateway/abort.js';
 import { runApp, type ResponseSink } from '../gateway/engine.js';
 import { completeEnviron, contentLength } from '../gateway/environ.js';
 import { ErrorStream } from '../gateway/errors-stream.js';
-import { FdSource, InputStream, MemorySource } from '../gateway/input.js';
+import { FdSource, InputStream, MemorySource, pauseSync } from '../gateway/input.js';
 import { cgiHead, parseEnvironBlock } from '../protocol/cgi.js';
 
 /** Options of runCgi. The defaults are what a web server expects. */
@@ -32,8 +32,6 @@ export interface CgiOptions {
   guardStdout?: boolean;
 }
 
-const sleeper = new Int32Array(new SharedArrayBuffer(4));
-
 /** Writes all of `buf` to `fd`, synchronously (a CGI response must be flushed before exit: CGI3). */
 function writeAll(fd: number, buf: Uint8Array): void {
   let off = 0;
@@ -41,7 +39,7 @@ function writeAll(fd: number, buf: Uint8Array): void {
     try {
       off += writeSync(fd, buf, off, buf.length - off);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'EAGAIN') { Atomics.wait(sleeper, 0, 0, 1); continue; }
+      if ((err as NodeJS.ErrnoException).code === 'EAGAIN') { pauseSync(1); continue; }
       throw err;
     }
   }
