@@ -170,13 +170,27 @@ class Run {
   async #stream(body: unknown[]): Promise<boolean> {
     for (let i = 0; i < body.length; i++) {
       if (this.#dead || this.#signal.aborted) return false;
-      const chunk = body[i];
-      if (!(chunk instanceof Uint8Array)) throw notBytes(chunk);
-      const p = this.#emit(chunk, false);
-      if (p) await this.#settle(p);
-      if (this.#overflow) return true;
+      const stop = this.#send(body[i]);
+      if (stop === true || (stop !== false && await stop)) return true;
     }
     return true;
+  }
+
+  /**
+   * One chunk of the body: checked (C19), sent, and waited on only when the
+   * sink pushes back. Returns true when no more should be pulled (C20).
+   */
+  #send(chunk: unknown): boolean | Promise<boolean> {
+    if (!(chunk instanceof Uint8Array)) throw notBytes(chunk);
+    const p = this.#emit(chunk, false);
+    if (p || this.#pending) return this.#drain(p);
+    return this.#overflow;
+  }
+
+  async #drain(p: void | Promise<void>): Promise<boolean> {
+    if (p) await this.#settle(p);
+    if (this.#pending) await this.#settle(this.#pending);
+    return this.#overflow;
   }
 
   async #sync(it: Iterator<unknown>): Promise<boolean> {
@@ -190,12 +204,8 @@ class Run {
         throw err;
       }
       if (r.done) { this.#exhausted = true; return true; }
-      const chunk = r.value;
-      if (!(chunk instanceof Uint8Array)) throw notBytes(chunk);
-      const p = this.#emit(chunk, false);
-      if (p) await this.#settle(p);
-      if (this.#pending) await this.#settle(this.#pending);
-      if (this.#overflow) return true;
+      const stop = this.#send(r.value);
+      if (stop === true || (stop !== false && await stop)) return true;
     }
   }
 
@@ -211,12 +221,8 @@ class Run {
       }
       if (r === undefined) return false; // aborted while the app was producing
       if (r.done) { this.#exhausted = true; return true; }
-      const chunk = r.value;
-      if (!(chunk instanceof Uint8Array)) throw notBytes(chunk);
-      const p = this.#emit(chunk, false);
-      if (p) await this.#settle(p);
-      if (this.#pending) await this.#settle(this.#pending);
-      if (this.#overflow) return true;
+      const stop = this.#send(r.value);
+      if (stop === true || (stop !== false && await stop)) return true;
     }
   }
 

@@ -166,10 +166,14 @@ export async function serveHttp(app: App, options: HttpOptions = {}): Promise<Ht
     }
   };
 
+  const headersTimeout = options.headersTimeoutMs ?? 30_000;
+  const requestTimeout = options.requestTimeoutMs ?? 120_000;
   const server = createServer({
     maxHeaderSize: 64 * 1024,
-    headersTimeout: options.headersTimeoutMs ?? 30_000,
-    requestTimeout: options.requestTimeoutMs ?? 120_000,
+    headersTimeout,
+    requestTimeout,
+    // S3: node:http enforces both timeouts on this interval (30 s by default).
+    connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(Math.min(headersTimeout, requestTimeout) / 4))),
     keepAliveTimeout: options.keepAliveTimeoutMs ?? 5_000,
   }, (req, res) => {
     const p = handle(req, res).catch((err) => {

@@ -165,4 +165,62 @@ describe('dev HTTP server', () => {
     await closing;
     expect(r.body.toString()).toBe('finished');
   });
+
+  it('S2 a peer that does not speak HTTP costs only its own connection', async () => {
+    const garbage = await raw(srv.port, Buffer.from([0x00, 0x01, 0x02, 0xff, 0x0d, 0x0a, 0x0d, 0x0a]));
+    expect(garbage.toString('latin1')).toMatch(/^HTTP\/1\.1 400 /);
+    const huge = await raw(srv.port, `GET / HTTP/1.1\r\nX-Big: ${'a'.repeat(100_000)}\r\n\r\n`);
+    expect(huge.toString('latin1')).toMatch(/^HTTP\/1\.1 431 /);
+    const ok = await get(srv.port, '/counted');
+    expect(ok.body.toString()).toBe('counted body');
+  });
+
+  it('S3 a peer that stalls in its headers is timed out', async () => {
+    const s = await serveHttp(() => [], { port: 0, headersTimeoutMs: 300, accessLog: false });
+    const started = Date.now();
+    const reply = await new Promise<string>((resolve) => {
+      const sock = connect(s.port, '127.0.0.1', () => sock.write('GET / HTTP/1.1\r\nHost: h\r\n')); // never finishes
+      let got = '';
+      sock.on('data', (d) => { got += d.toString('latin1'); });
+      sock.on('close', () => resolve(got));
+    });
+    await s.close();
+    expect(reply).toMatch(/^HTTP\/1\.1 408 /);
+    expect(Date.now() - started).toBeLessThan(5000);
+  });
+
+  it('S4 a large response runs in bounded memory: the body is not pulled while the client does not read', async () => {
+    let pulled = 0;
+    const block = Buffer.alloc(64 * 1024, 0x61);
+    const total = 512; // 32 MiB
+    const app: App = (_e, start) => {
+      start('200 OK', [['Content-Type', 'application/octet-stream'], ['Content-Length', String(block.length * total)]]);
+      return (function* () { for (let i = 0; i < total; i++) { pulled++; yield block; } })();
+    };
+    const s = await serveHttp(app, { port: 0, accessLog: false });
+    const sock = connect(s.port, '127.0.0.1');
+    sock.pause();
+    sock.write('GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n');
+    await new Promise((r) => setTimeout(r, 400));
+    const pulledWhilePaused = pulled;
+    let bytes = 0;
+    await new Promise<void>((resolve) => {
+      sock.on('data', (d: Buffer) => { bytes += d.length; });
+      sock.on('end', resolve);
+      sock.resume();
+    });
+    await s.close();
+    // Socket buffers hold a few MiB at most; without backpressure all 512 blocks would be pulled at once.
+    expect(pulledWhilePaused).toBeLessThan(total / 4);
+    expect(pulled).toBe(total);
+    expect(bytes).toBeGreaterThan(block.length * total);
+  });
+
+  it('S4 a large upload is spooled to disk and read back intact', async () => {
+    const body = Buffer.alloc(1536 * 1024);
+    for (let i = 0; i < body.length; i++) body[i] = (i ^ (i >> 9)) & 0xff;
+    const r = await get(srv.port, '/echo', { 'Content-Type': 'application/octet-stream' }, 'POST', body);
+    expect(r.headers['x-body-length']).toBe(String(body.length));
+    expect(r.body.equals(body)).toBe(true);
+  });
 });
