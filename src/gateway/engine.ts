@@ -131,15 +131,21 @@ class Run {
       this.#fail(err);
     } finally {
       // C17: an iterator left early gets return() so its finally blocks run; close() exactly once.
+      // Both are waited for, so that a CGI process does not exit in the middle of them; return()
+      // only for a grace period, since a generator parked on a promise that never settles cannot
+      // run its finally block before that promise does.
+      let returned: Promise<unknown> | undefined;
       if (!this.#exhausted && it && typeof it.return === 'function') {
         try {
           const r = it.return();
-          if (isThenable(r)) (r as Promise<unknown>).catch((e) => this.#report('return() of the body iterator failed', e));
+          if (isThenable(r)) returned = Promise.resolve(r).catch((e) => this.#report('return() of the body iterator failed', e));
         } catch (e) {
           this.#report('return() of the body iterator failed', e);
         }
       }
-      callClose(body, this);
+      const closed = callClose(body, this);
+      if (returned) await within(returned, RETURN_GRACE_MS);
+      if (closed) await closed;
     }
   }
 
@@ -351,15 +357,27 @@ class Run {
   }
 }
 
-function callClose(body: unknown, run: Run): void {
+/** Calls the body's close(), if any; returns a promise only when close() returned one. */
+function callClose(body: unknown, run: Run): Promise<unknown> | undefined {
   const close = body !== null && typeof body === 'object' ? (body as { close?: unknown }).close : undefined;
-  if (typeof close !== 'function') return;
+  if (typeof close !== 'function') return undefined;
   try {
     const r: unknown = close.call(body);
-    if (isThenable(r)) (r as Promise<unknown>).catch((e) => run.reportClose(e));
+    if (isThenable(r)) return Promise.resolve(r).catch((e) => run.reportClose(e));
   } catch (e) {
     run.reportClose(e);
   }
+  return undefined;
+}
+
+/** How long an iterator's return() may take to run its finally blocks (C17). */
+const RETURN_GRACE_MS = 1000;
+
+/** Resolves when `p` settles or after `ms`, whichever is first. */
+function within(p: Promise<unknown>, ms: number): Promise<unknown> {
+  let timer: NodeJS.Timeout | undefined;
+  const limit = new Promise((resolve) => { timer = setTimeout(resolve, ms); });
+  return Promise.race([p, limit]).finally(() => clearTimeout(timer));
 }
 
 function isThenable(v: unknown): v is PromiseLike<unknown> {

@@ -164,6 +164,25 @@ describe('CGI adapter (real child processes)', () => {
     expect(code).toBe(1);
   });
 
+  it('C17 the web server closing stdout (EPIPE) stops the body; async finally and close() finish before exit', async () => {
+    const child = spawn(process.execPath, [bin, 'cgi', `${apps}:asyncFinally`], { env: BASE_ENV });
+    const err: Buffer[] = [];
+    child.stderr.on('data', (d: Buffer) => err.push(d));
+    await new Promise((r) => child.stdout.once('data', r));
+    child.stdout.destroy(); // as a web server does when its client goes away
+    const code = await new Promise((r) => child.on('close', r));
+    const text = Buffer.concat(err).toString();
+    expect(text).toContain('asyncFinally: finally ran');
+    expect(text).toContain('asyncFinally: async close() finished');
+    expect(code).toBe(1);
+  });
+
+  it('S1 a CONTENT_LENGTH over the limit is answered 413 without running the app', async () => {
+    const r = await cgi('echo', { REQUEST_METHOD: 'POST', CONTENT_LENGTH: String(2 * 1024 ** 3) }, Buffer.from('x'));
+    expect(r.stdout.toString('latin1')).toMatch(/^Status: 413 Content Too Large\r\n/);
+    expect(r.code).toBe(1);
+  });
+
   it('CGI3 a script that calls runCgi itself works the same (tsgi/cgi entry point)', async () => {
     const r = await new Promise<Buffer>((resolve) => {
       const child = spawn(`${root}test/fixtures/direct-cgi.js`, [], { env: BASE_ENV });
