@@ -76,6 +76,15 @@ export class FdSource implements ByteSource {
   }
 }
 
+/** A size argument: undefined/null/negative mean "no limit"; anything but a number is an error. */
+function limitOf(size: unknown, what: string): number {
+  if (size === undefined || size === null) return Infinity;
+  if (typeof size !== 'number' || Number.isNaN(size)) {
+    throw new TypeError(`wsgi.input.${what}() takes a number of bytes, got ${typeof size === 'number' ? 'NaN' : typeof size}`);
+  }
+  return size < 0 ? Infinity : Math.floor(size);
+}
+
 /** The `wsgi.input` implementation. */
 export class InputStream implements WsgiInput {
   #src: ByteSource;
@@ -110,17 +119,17 @@ export class InputStream implements WsgiInput {
   }
 
   read(size?: number | null): Buffer {
-    if (size === undefined || size === null || size < 0) {
+    size = limitOf(size, 'read');
+    if (size === Infinity) {
       while (this.#fill(Math.max(this.#left, 1))) { /* read the rest */ }
       return this.#take(this.#pending.length);
     }
-    size = Math.floor(size);
     while (this.#pending.length < size && this.#fill(size - this.#pending.length)) { /* fill */ }
     return this.#take(size);
   }
 
   readline(size?: number | null): Buffer {
-    const limit = size === undefined || size === null || size < 0 ? Infinity : Math.floor(size);
+    const limit = limitOf(size, 'readline');
     let scanned = 0;
     for (;;) {
       const nl = this.#pending.indexOf(10, scanned);
@@ -133,7 +142,7 @@ export class InputStream implements WsgiInput {
 
   readlines(hint?: number | null): Buffer[] {
     const lines: Buffer[] = [];
-    const max = hint === undefined || hint === null || hint <= 0 ? Infinity : hint;
+    const max = hint === 0 ? Infinity : limitOf(hint, 'readlines');
     let total = 0;
     for (;;) {
       const line = this.readline();

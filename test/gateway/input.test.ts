@@ -49,6 +49,14 @@ describe('wsgi.input', () => {
     expect(mem('x').read()).toBeInstanceOf(Uint8Array);
   });
 
+  it('C9 a size that is not a number is a TypeError, as in Python', () => {
+    expect(() => mem('abc').read('2' as unknown as number)).toThrow(TypeError);
+    expect(() => mem('abc').read(Number.NaN)).toThrow(/takes a number of bytes/);
+    expect(() => mem('abc').readline({} as unknown as number)).toThrow(TypeError);
+    expect(() => mem('abc').readlines('x' as unknown as number)).toThrow(TypeError);
+    expect(str(mem('abc').read(2.7))).toBe('ab');
+  });
+
   it('C9 an absent body gives an empty chunk', () => {
     const i = new InputStream(new MemorySource(Buffer.alloc(0)), 0);
     expect(i.read()).toEqual(Buffer.alloc(0));
