@@ -13,7 +13,7 @@ import { RequestAbort } from '../gateway/abort.js';
 import { runApp, type ResponseSink } from '../gateway/engine.js';
 import { completeEnviron, contentLength } from '../gateway/environ.js';
 import { ErrorStream } from '../gateway/errors-stream.js';
-import { FdSource, InputStream, MemorySource, pauseSync } from '../gateway/input.js';
+import { FdSource, InputStream, MemorySource, pauseSync, type ByteSource } from '../gateway/input.js';
 import { cgiHead, parseEnvironBlock } from '../protocol/cgi.js';
 
 /** Options of runCgi. The defaults are what a web server expects. */
@@ -119,25 +119,46 @@ export async function runCgi(app: App, options: CgiOptions = {}): Promise<number
     try { writeAll(stderr, Buffer.from(text, 'utf8')); } catch { /* stderr gone */ }
   });
   const sink = new CgiSink(stdout, controller);
-  const length = contentLength(vars);
   const max = options.maxBodyBytes ?? 1024 ** 3;
-  let code: number;
-  if (length < 0 || length > max) {
-    const [status, text] = length < 0
-      ? ['400 Bad Request', `CONTENT_LENGTH ${JSON.stringify(vars.CONTENT_LENGTH)} is not a number\n`]
-      : ['413 Content Too Large', `the request body of ${length} bytes exceeds the limit of ${max}\n`];
-    log('warn', `CGI: ${text.trim()}`);
-    const body = Buffer.from(text);
+  const stdin = options.stdin ?? 0;
+  let code = 1;
+  let source: ByteSource | undefined;
+  let length = contentLength(vars);
+  let refusal: [string, string] | undefined;
+  if (length < 0) {
+    refusal = ['400 Bad Request', `CONTENT_LENGTH ${JSON.stringify(vars.CONTENT_LENGTH)} is not a number`];
+  } else if (length > max) {
+    refusal = ['413 Content Too Large', `the request body of ${length} bytes exceeds the limit of ${max}`];
+  } else if (length === 0 && !vars.CONTENT_LENGTH && vars.HTTP_TRANSFER_ENCODING) {
+    // Apache mod_cgi passes a chunked request body de-chunked on stdin, up to EOF, with no
+    // CONTENT_LENGTH. Spool it and give the app its real length, as nginx does (C9: nothing lost).
+    const { BodySpool } = await import('../gateway/spool.js');
+    const spool = new BodySpool({ maxBytes: max, memoryBytes: 1024 * 1024 });
+    const stream = new FdSource(stdin, false);
     try {
-      sink.head(status, [['Content-Type', 'text/plain'], ['Content-Length', String(body.length)]], body);
-    } catch { /* client gone */ }
-    code = 1;
+      for (let chunk = stream.pull(65536); chunk.length > 0; chunk = stream.pull(65536)) spool.push(chunk);
+      source = spool.source();
+      length = spool.length;
+      if (length > 0) vars.CONTENT_LENGTH = String(length);
+    } catch (err) {
+      spool.dispose();
+      refusal = ['413 Content Too Large', err instanceof Error ? err.message : String(err)];
+    }
   } else {
-    const input = new InputStream(length > 0 ? new FdSource(options.stdin ?? 0, false) : new MemorySource(Buffer.alloc(0)), length);
+    source = length > 0 ? new FdSource(stdin, false) : new MemorySource(Buffer.alloc(0));
+  }
+  if (refusal) {
+    log('warn', `CGI: ${refusal[1]}`);
+    const body = Buffer.from(`${refusal[1]}\n`);
+    try {
+      sink.head(refusal[0], [['Content-Type', 'text/plain'], ['Content-Length', String(body.length)]], body);
+    } catch { /* client gone */ }
+  } else if (source) {
     const environ = completeEnviron(vars, {
-      input, errors, abort: controller, multiprocess: true, runOnce: true,
+      input: new InputStream(source, length), errors, abort: controller, multiprocess: true, runOnce: true,
     });
     await runApp(app, environ, sink, controller);
+    source.dispose?.();
     code = sink.cut ? 1 : 0;
   }
   process.removeListener('SIGTERM', onTerm);

@@ -10,7 +10,7 @@ import {
 } from './servers.js';
 
 /** One HTTP/1.0 request on a raw socket; returns the exact response bytes. */
-function fetchRaw(port: number, head: string, body?: Buffer): Promise<{ status: number; head: string; body: Buffer; raw: Buffer }> {
+function fetchRaw(port: number, head: string, body?: Buffer, rawBody?: Buffer): Promise<{ status: number; head: string; body: Buffer; raw: Buffer }> {
   return new Promise((resolve, reject) => {
     const s = connect(port, '127.0.0.1');
     const out: Buffer[] = [];
@@ -25,7 +25,22 @@ function fetchRaw(port: number, head: string, body?: Buffer): Promise<{ status: 
     // No half-close: nginx takes an early FIN from the client as an abort. HTTP/1.0 + close ends it.
     s.write(Buffer.from(`${head}\r\n${body ? `Content-Length: ${body.length}\r\n` : ''}Connection: close\r\n\r\n`, 'latin1'));
     if (body) s.write(body);
+    if (rawBody) s.write(rawBody);
   });
+}
+
+/** The body of a response that may be chunked (HTTP/1.1). */
+function dechunk(r: { head: string; body: Buffer }): Buffer {
+  if (!/\r\nTransfer-Encoding: chunked\r\n/i.test(r.head)) return r.body;
+  const parts: Buffer[] = [];
+  let off = 0;
+  for (;;) {
+    const eol = r.body.indexOf('\r\n', off);
+    const size = parseInt(r.body.subarray(off, eol).toString('latin1'), 16);
+    if (!size) return Buffer.concat(parts);
+    parts.push(r.body.subarray(eol + 2, eol + 2 + size));
+    off = eol + 2 + size + 2;
+  }
 }
 
 function setupCgiBin(): string {
@@ -69,6 +84,21 @@ function cgiCases(server: string, port: () => number): void {
     const r = await fetchRaw(port(), 'POST /cgi-bin/fx-echo HTTP/1.0\r\nHost: localhost\r\nContent-Type: application/octet-stream', body);
     expect(r.status).toBe(200);
     expect(r.body.equals(body)).toBe(true);
+  });
+
+  it(`CGI2 a chunked upload reaches the app whole under ${server}`, async () => {
+    const body = Buffer.alloc(200_000);
+    for (let i = 0; i < body.length; i++) body[i] = (i * 7) & 0xff;
+    let chunked = Buffer.alloc(0);
+    for (let off = 0; off < body.length; off += 30_000) {
+      const part = body.subarray(off, off + 30_000);
+      chunked = Buffer.concat([chunked, Buffer.from(`${part.length.toString(16)}\r\n`), part, Buffer.from('\r\n')]);
+    }
+    chunked = Buffer.concat([chunked, Buffer.from('0\r\n\r\n')]);
+    const r = await fetchRaw(port(), 'POST /cgi-bin/fx-echo HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked', undefined, chunked);
+    expect(r.status).toBe(200);
+    expect(r.head).toMatch(/\r\nX-Body-Length: 200000\r\n/i);
+    expect(dechunk(r)).toEqual(body);
   });
 
   it(`CGI1 PATH_INFO with a raw non-UTF-8 byte (/caf%E9) reaches the app as '/caf\\xe9' under ${server}`, async () => {

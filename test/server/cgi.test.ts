@@ -106,6 +106,24 @@ describe('CGI adapter (real child processes)', () => {
     expect(r.stdout.subarray(head.length).equals(body)).toBe(true);
   });
 
+  it('CGI2 a chunked upload passed without CONTENT_LENGTH (Apache mod_cgi) is read to EOF and given its length', async () => {
+    const body = Buffer.alloc(3 * 1024 * 1024);
+    for (let i = 0; i < body.length; i++) body[i] = (i * 13) & 0xff;
+    const r = await cgi('echo', { REQUEST_METHOD: 'POST', HTTP_TRANSFER_ENCODING: 'chunked' }, body);
+    const head = `Status: 200 OK\r\nContent-Type: application/octet-stream\r\nX-Body-Length: ${body.length}\r\nContent-Length: ${body.length}\r\n\r\n`;
+    expect(r.stdout.subarray(0, head.length).toString('latin1')).toBe(head);
+    expect(r.stdout.subarray(head.length).equals(body)).toBe(true);
+    const over = await new Promise<Result>((resolve) => {
+      const child = spawn(process.execPath, [bin, 'cgi', `${apps}:echo`, '--max-body', '1k'], { env: { ...BASE_ENV, REQUEST_METHOD: 'POST', HTTP_TRANSFER_ENCODING: 'chunked' } });
+      const out: Buffer[] = [];
+      child.stdout.on('data', (d: Buffer) => out.push(d));
+      child.stdin.on('error', () => {});
+      child.on('close', (code) => resolve({ stdout: Buffer.concat(out), stderr: '', code }));
+      child.stdin.end(Buffer.alloc(4096));
+    });
+    expect(over.stdout.toString('latin1')).toMatch(/^Status: 413 Content Too Large\r\n/);
+  });
+
   it('CGI2 a CONTENT_LENGTH that is not a number is answered 400 without running the app', async () => {
     const r = await cgi('echo', { REQUEST_METHOD: 'POST', CONTENT_LENGTH: 'ten' }, Buffer.from('x'));
     expect(r.stdout.toString('latin1')).toMatch(/^Status: 400 Bad Request\r\nContent-Type: text\/plain\r\nContent-Length: \d+\r\n\r\nCONTENT_LENGTH "ten" is not a number\n$/);
