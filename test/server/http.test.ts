@@ -102,6 +102,17 @@ describe('dev HTTP server', () => {
     expect(r.includes(Buffer.from('X-Caf: caf\xe9\r\n', 'latin1'))).toBe(true);
   });
 
+  it('C12 repeated response headers (Set-Cookie) reach the client as separate lines, in order', async () => {
+    const app: App = (_e, start) => {
+      start('200 OK', [['Content-Type', 'text/plain'], ['Set-Cookie', 'a=1; Path=/'], ['Set-Cookie', 'b=2; HttpOnly'], ['X-Order', 'last']]);
+      return [Buffer.from('ok')];
+    };
+    const s = await serveHttp(app, { port: 0, accessLog: false });
+    const r = await raw(s.port, 'GET / HTTP/1.0\r\n\r\n');
+    await s.close();
+    expect(r.toString('latin1')).toMatch(/\r\nSet-Cookie: a=1; Path=\/\r\nSet-Cookie: b=2; HttpOnly\r\nX-Order: last\r\n/);
+  });
+
   it('C18 an app error gives a clean 500', async () => {
     const r = await get(srv.port, '/boom');
     expect(r.status).toBe(500);
