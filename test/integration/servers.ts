@@ -132,11 +132,15 @@ export async function startApache(conf: string, env: Record<string, string>): Pr
     detached: true,
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin', TSGI_PORT: String(port), TSGI_USER: user, TSGI_GROUP: group, ...env },
   });
-  const r = track(child, dir, join(dir, 'error.log'));
+  return listening('apache', track(child, dir, join(dir, 'error.log')), port);
+}
+
+/** Waits until a started server accepts connections on `port`; fails with its log if it exits. */
+async function listening(name: string, r: Running, port: number): Promise<Running & { port: number }> {
   await waitFor(async () => {
-    if (child.exitCode !== null) throw new Error(`apache exited: ${r.log()}`);
+    if (r.child.exitCode !== null) throw new Error(`${name} exited: ${r.log()}`);
     return portOpen(port);
-  }, 'apache to listen');
+  }, `${name} to listen`);
   return { ...r, port };
 }
 
@@ -150,12 +154,7 @@ export async function startNginx(conf: string, vars: Record<string, string>): Pr
   const file = join(dir, 'nginx.conf');
   writeFileSync(file, text);
   const child = spawn(which('nginx')!, ['-p', dir, '-c', file, '-e', join(dir, 'error.log')], { detached: true, env: { PATH: process.env.PATH ?? '' } });
-  const r = track(child, dir, join(dir, 'error.log'));
-  await waitFor(async () => {
-    if (child.exitCode !== null) throw new Error(`nginx exited: ${r.log()}`);
-    return portOpen(port);
-  }, 'nginx to listen');
-  return { ...r, port };
+  return listening('nginx', track(child, dir, join(dir, 'error.log')), port);
 }
 
 /** fcgiwrap on a unix socket in `dir`. */
