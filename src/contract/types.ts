@@ -57,7 +57,7 @@ export interface Environ {
   REQUEST_URI?: string;
   REMOTE_ADDR?: string;
   [header: `HTTP_${string}`]: string | undefined;
-  'wsgi.version': readonly [1, 0];
+  'wsgi.version': [1, 0];
   'wsgi.url_scheme': string;
   'wsgi.input': WsgiInput;
   'wsgi.errors': WsgiErrors;

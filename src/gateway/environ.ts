@@ -70,7 +70,7 @@ export function completeEnviron(vars: Record<string, unknown>, x: EnvironExtras)
   vars.SCRIPT_NAME = sn;
   vars.PATH_INFO = pi;
 
-  vars['wsgi.version'] = WSGI_VERSION;
+  vars['wsgi.version'] = [1, 0];
   vars['wsgi.url_scheme'] = https ? 'https' : 'http';
   vars['wsgi.input'] = x.input;
   vars['wsgi.errors'] = x.errors;
@@ -79,11 +79,15 @@ export function completeEnviron(vars: Record<string, unknown>, x: EnvironExtras)
   vars['wsgi.run_once'] = x.runOnce;
   vars['wsgi.file_wrapper'] = fileWrapper;
   const abort = x.abort;
-  Object.defineProperty(vars, 'tsgi.abort', { get: () => abort.signal, enumerable: true, configurable: true });
+  Object.defineProperty(vars, 'tsgi.abort', {
+    get: () => abort.signal,
+    // C1: the app may change any key; assigning this one makes it a plain value.
+    set: (v: unknown) => { Object.defineProperty(vars, 'tsgi.abort', { value: v, writable: true, enumerable: true, configurable: true }); },
+    enumerable: true,
+    configurable: true,
+  });
   return vars as Environ;
 }
-
-const WSGI_VERSION = Object.freeze([1, 0] as const);
 
 /**
  * CONTENT_LENGTH as a number: '' or absent is 0 (C3); anything but digits is -1

@@ -34,6 +34,12 @@ describe('the gateway engine', () => {
       expect(environ.CHANGED).toBeUndefined();
       environ.CHANGED = 'yes';
       environ.PATH_INFO = '/changed';
+      expect(environ['tsgi.abort']).toBeInstanceOf(AbortSignal);
+      environ['tsgi.abort'] = 'replaced' as unknown as AbortSignal;
+      expect(environ['tsgi.abort']).toBe('replaced');
+      environ['wsgi.version'].push(9 as never);
+      delete environ.QUERY_STRING;
+      expect({ ...environ }).toMatchObject({ CHANGED: 'yes', 'tsgi.abort': 'replaced' });
       start('200 OK', OK);
       return [b('x')];
     };
