@@ -38,7 +38,7 @@ describe('the gateway engine', () => {
       environ['tsgi.abort'] = 'replaced' as unknown as AbortSignal;
       expect(environ['tsgi.abort']).toBe('replaced');
       environ['wsgi.version'].push(9 as never);
-      delete environ.QUERY_STRING;
+      delete (environ as Record<string, unknown>).QUERY_STRING;
       expect({ ...environ }).toMatchObject({ CHANGED: 'yes', 'tsgi.abort': 'replaced' });
       start('200 OK', OK);
       return [b('x')];
