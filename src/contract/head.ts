@@ -3,7 +3,6 @@
  * raises where the app made it (C11, C12, C13).
  */
 import { ContractError } from './errors.js';
-import type { Header } from './types.js';
 
 // C11: three digits, one space, a non-empty reason of latin-1 without control characters.
 const STATUS = /^[0-9]{3} [\x20-\x7e\x80-\xff]+$/;

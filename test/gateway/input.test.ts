@@ -1,5 +1,4 @@
 import { Buffer } from 'node:buffer';
-import { closeSync, openSync, writeSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { FdSource, InputStream, MemorySource } from '../../src/gateway/input.js';
@@ -106,5 +105,3 @@ describe('wsgi.errors', () => {
   });
 });
 
-// keep the fd helpers referenced for the type checker
-void openSync; void closeSync; void writeSync;

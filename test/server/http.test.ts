@@ -33,7 +33,6 @@ function get(port: number, path: string, headers: Record<string, string> = {}, m
 describe('dev HTTP server', () => {
   let srv: HttpServer;
   let closes = 0;
-  const logged: string[] = [];
   const router: App = (environ, start) => {
     const name = (environ.PATH_INFO.split('/')[1] ?? '') as keyof typeof apps;
     if (name === ('counted' as string)) {
@@ -47,7 +46,6 @@ describe('dev HTTP server', () => {
 
   beforeAll(async () => {
     srv = await serveHttp(router, { port: 0, maxBodyBytes: 2 * 1024 * 1024, memoryBodyBytes: 64 * 1024, accessLog: false });
-    void logged;
   });
   afterAll(async () => { await srv.close(); });
 
