@@ -46,6 +46,12 @@ function bytes(v: string | undefined, what: string): number | undefined {
   return Number(m[1]) * (unit === 'k' ? 1024 : unit === 'm' ? 1024 ** 2 : unit === 'g' ? 1024 ** 3 : 1);
 }
 
+/** `tsgi cgi APP`: answers this process's one request. */
+async function cgi(spec: string, maxBody: number | undefined): Promise<void> {
+  const { runCgi } = await import('../server/cgi.js');
+  await runCgi(await loadApp(spec), maxBody === undefined ? {} : { maxBodyBytes: maxBody });
+}
+
 /** Set by the build from package.json. */
 declare const __TSGI_VERSION__: string;
 const VERSION = typeof __TSGI_VERSION__ === 'string' ? __TSGI_VERSION__ : '0.0.0-dev';
@@ -61,11 +67,7 @@ async function run(argv: string[]): Promise<void> {
     return;
   }
   // The common CGI case, `tsgi cgi APP`, skips option parsing: start-up is its cost.
-  if (command === 'cgi' && rest.length === 1 && !rest[0]!.startsWith('-')) {
-    const { runCgi } = await import('../server/cgi.js');
-    await runCgi(await loadApp(rest[0]!));
-    return;
-  }
+  if (command === 'cgi' && rest.length === 1 && !rest[0]!.startsWith('-')) return cgi(rest[0]!, undefined);
   let parsed;
   try {
     parsed = parseArgs({
@@ -95,12 +97,8 @@ async function run(argv: string[]): Promise<void> {
   const maxBody = bytes(values['max-body'], '--max-body');
 
   switch (command) {
-    case 'cgi': {
-      const { runCgi } = await import('../server/cgi.js');
-      const app = await loadApp(spec);
-      await runCgi(app, maxBody === undefined ? {} : { maxBodyBytes: maxBody });
-      return;
-    }
+    case 'cgi':
+      return cgi(spec, maxBody);
     case 'http': {
       const { serveHttp } = await import('../server/http.js');
       const { host, port } = parseBind(values.bind ?? '127.0.0.1:8000');

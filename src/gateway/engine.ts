@@ -160,7 +160,7 @@ class Run {
         // C20: the gateway knows the whole length; tell the web server.
         this.#headers.push(['Content-Length', String(chunk.length)]);
       } else if (this.#declared !== chunk.length) {
-        return this.#stream(body);
+        return this.#sync(body[Symbol.iterator]());
       }
       this.#headersSent = true;
       this.#sent = chunk.length;
@@ -170,16 +170,7 @@ class Run {
       this.#dead = true; // the sink has the whole response
       return true;
     }
-    return this.#stream(body);
-  }
-
-  async #stream(body: unknown[]): Promise<boolean> {
-    for (let i = 0; i < body.length; i++) {
-      if (this.#dead || this.#signal.aborted) return false;
-      const stop = this.#send(body[i]);
-      if (stop === true || (stop !== false && await stop)) return true;
-    }
-    return true;
+    return this.#sync(body[Symbol.iterator]());
   }
 
   /**

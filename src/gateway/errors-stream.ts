@@ -1,7 +1,9 @@
 /**
  * `wsgi.errors` (C10): a text stream that never throws, whatever it is given.
  */
+import { Buffer } from 'node:buffer';
 import type { WsgiErrors } from '../contract/types.js';
+import { writeAllSync } from './fd.js';
 
 /** The `wsgi.errors` implementation over a function that receives text. */
 export class ErrorStream implements WsgiErrors {
@@ -25,5 +27,10 @@ export class ErrorStream implements WsgiErrors {
   }
   flush(): void {
     /* writes are passed on immediately */
+  }
+
+  /** A stream that writes UTF-8 text to a descriptor (stderr), synchronously. */
+  static toFd(fd: number): ErrorStream {
+    return new ErrorStream((text) => writeAllSync(fd, Buffer.from(text, 'utf8')));
   }
 }

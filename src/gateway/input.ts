@@ -5,6 +5,7 @@
 import { Buffer } from 'node:buffer';
 import { readSync } from 'node:fs';
 import type { WsgiInput } from '../contract/types.js';
+import { pauseSync } from './fd.js';
 
 const EMPTY = Buffer.alloc(0);
 const BLOCK = 65536;
@@ -29,16 +30,6 @@ export class MemorySource implements ByteSource {
     this.#pos = end;
     return this.#buf.subarray(start, end);
   }
-}
-
-let sleeper: Int32Array | undefined;
-
-/**
- * Blocks for `ms` milliseconds. For a non-blocking pipe (EAGAIN) that a
- * synchronous reader or writer must wait on: wsgi.input and the CGI response.
- */
-export function pauseSync(ms: number): void {
-  Atomics.wait((sleeper ??= new Int32Array(new SharedArrayBuffer(4))), 0, 0, ms);
 }
 
 /**

@@ -5,10 +5,11 @@
  * disappears with its descriptor even if the process is killed.
  */
 import { Buffer } from 'node:buffer';
-import { closeSync, openSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, openSync, unlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GatewayError } from '../contract/errors.js';
+import { writeAllSync } from './fd.js';
 import { FdSource, MemorySource, type ByteSource } from './input.js';
 
 /** Spool limits. */
@@ -59,11 +60,11 @@ export class BodySpool {
       const path = join(this.#limits.dir ?? tmpdir(), `tsgi-body-${process.pid}-${(++spoolSeq).toString(36)}-${Math.random().toString(36).slice(2)}`);
       this.#fd = openSync(path, 'wx+', 0o600);
       unlinkSync(path);
-      for (const c of this.#chunks) writeAll(this.#fd, c);
+      for (const c of this.#chunks) writeAllSync(this.#fd, c);
       this.#chunks = [];
       this.#memory = 0;
     }
-    writeAll(this.#fd, chunk);
+    writeAllSync(this.#fd, chunk);
   }
 
   /** The finished body as a source for `wsgi.input`; dispose() it when the request ends. */
@@ -78,6 +79,17 @@ export class BodySpool {
     return new MemorySource(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, this.#memory));
   }
 
+  /**
+   * The finished body as a source, with `vars.CONTENT_LENGTH` made to state its
+   * real length (absent when empty, C3): an app sees a chunked upload as nginx
+   * shows it. Read it with `new InputStream(source, spool.length)`.
+   */
+  finish(vars: Record<string, unknown>): ByteSource {
+    if (this.#length > 0) vars.CONTENT_LENGTH = String(this.#length);
+    else delete vars.CONTENT_LENGTH;
+    return this.source();
+  }
+
   /** Drops whatever was spooled (request abandoned). */
   dispose(): void {
     this.#chunks = [];
@@ -86,9 +98,4 @@ export class BodySpool {
       this.#fd = -1;
     }
   }
-}
-
-function writeAll(fd: number, buf: Uint8Array): void {
-  let off = 0;
-  while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off);
 }

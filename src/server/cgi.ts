@@ -6,14 +6,15 @@
  * request's cost (DESIGN.md §4).
  */
 import { Buffer } from 'node:buffer';
-import { readFileSync, writeSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { log } from '../contract/log.js';
 import type { App, Header } from '../contract/types.js';
 import { RequestAbort } from '../gateway/abort.js';
 import { runApp, type ResponseSink } from '../gateway/engine.js';
 import { completeEnviron, contentLength } from '../gateway/environ.js';
 import { ErrorStream } from '../gateway/errors-stream.js';
-import { FdSource, InputStream, MemorySource, pauseSync, type ByteSource } from '../gateway/input.js';
+import { writeAllSync } from '../gateway/fd.js';
+import { FdSource, InputStream, MemorySource, type ByteSource } from '../gateway/input.js';
 import { cgiHead, parseEnvironBlock } from '../protocol/cgi.js';
 
 /** Options of runCgi. The defaults are what a web server expects. */
@@ -30,19 +31,6 @@ export interface CgiOptions {
   exit?: boolean;
   /** Send anything the app prints with console.log to stderr, so it cannot corrupt the response (default true). */
   guardStdout?: boolean;
-}
-
-/** Writes all of `buf` to `fd`, synchronously (a CGI response must be flushed before exit: CGI3). */
-function writeAll(fd: number, buf: Uint8Array): void {
-  let off = 0;
-  while (off < buf.length) {
-    try {
-      off += writeSync(fd, buf, off, buf.length - off);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'EAGAIN') { pauseSync(1); continue; }
-      throw err;
-    }
-  }
 }
 
 /**
@@ -88,7 +76,7 @@ class CgiSink implements ResponseSink {
   }
   #send(buf: Uint8Array): void {
     try {
-      writeAll(this.#fd, buf);
+      writeAllSync(this.#fd, buf);
     } catch (err) {
       // EPIPE: the web server closed our stdout; the client is gone (C17).
       this.cut = true;
@@ -108,16 +96,13 @@ export async function runCgi(app: App, options: CgiOptions = {}): Promise<number
   // CGI5 (httpoxy): a request's `Proxy:` header must not become this process's proxy setting.
   delete process.env.HTTP_PROXY;
   const stdout = options.stdout ?? 1;
-  const stderr = options.stderr ?? 2;
   if (options.guardStdout !== false && stdout === 1) guardStdout();
 
   const controller = new RequestAbort();
   const onTerm = (): void => controller.abort(new Error('SIGTERM: the web server ended the request'));
   process.once('SIGTERM', onTerm);
 
-  const errors = new ErrorStream((text) => {
-    try { writeAll(stderr, Buffer.from(text, 'utf8')); } catch { /* stderr gone */ }
-  });
+  const errors = ErrorStream.toFd(options.stderr ?? 2);
   const sink = new CgiSink(stdout, controller);
   const max = options.maxBodyBytes ?? 1024 ** 3;
   const stdin = options.stdin ?? 0;
@@ -137,9 +122,8 @@ export async function runCgi(app: App, options: CgiOptions = {}): Promise<number
     const stream = new FdSource(stdin, false);
     try {
       for (let chunk = stream.pull(65536); chunk.length > 0; chunk = stream.pull(65536)) spool.push(chunk);
-      source = spool.source();
+      source = spool.finish(vars);
       length = spool.length;
-      if (length > 0) vars.CONTENT_LENGTH = String(length);
     } catch (err) {
       spool.dispose();
       refusal = ['413 Content Too Large', err instanceof Error ? err.message : String(err)];

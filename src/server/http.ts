@@ -4,7 +4,6 @@
  * uwsgi adapter.
  */
 import { Buffer } from 'node:buffer';
-import { writeSync } from 'node:fs';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { dynamicImport } from '../contract/dynamic-import.js';
@@ -15,9 +14,8 @@ import { RequestAbort } from '../gateway/abort.js';
 import { runApp, type ResponseSink } from '../gateway/engine.js';
 import { completeEnviron } from '../gateway/environ.js';
 import { ErrorStream } from '../gateway/errors-stream.js';
-import type { ByteSource } from '../gateway/input.js';
 import { InputStream } from '../gateway/input.js';
-import { BodySpool } from '../gateway/spool.js';
+import { BodySpool, type SpoolLimits } from '../gateway/spool.js';
 import { httpVars } from '../protocol/http-env.js';
 
 /** Options of serveHttp. Every limit is on by default (S1). */
@@ -109,9 +107,7 @@ export async function serveHttp(app: App, options: HttpOptions = {}): Promise<Ht
   };
   const mount = (options.mount ?? '').replace(/\/+$/, '');
   const accessLog = options.accessLog !== false;
-  const errors = new ErrorStream((text) => {
-    try { writeSync(2, text); } catch { /* stderr gone */ }
-  });
+  const errors = ErrorStream.toFd(2);
   let port = options.port ?? 8000;
   const inflight = new Set<Promise<void>>();
 
@@ -120,9 +116,9 @@ export async function serveHttp(app: App, options: HttpOptions = {}): Promise<Ht
     const controller = new RequestAbort();
     res.on('close', () => { if (!res.writableFinished) controller.abort(new Error('client went away')); });
     const sink = new HttpSink(res);
-    let source: ByteSource | undefined;
+    let spool: BodySpool;
     try {
-      source = await readBody(req, limits);
+      spool = await readBody(req, limits);
     } catch (err) {
       const tooLarge = err instanceof GatewayError && err.code === 'ERR_LIMIT_BODY';
       const text = tooLarge ? `${err.message}\n` : 'could not read the request body\n';
@@ -145,11 +141,9 @@ export async function serveHttp(app: App, options: HttpOptions = {}): Promise<Ht
       remotePort: req.socket.remotePort === undefined ? undefined : String(req.socket.remotePort),
       mount,
     });
-    const length = (source as { length?: number }).length ?? 0;
-    // The app sees the body's real length, also for a chunked upload (as nginx does).
-    if (length > 0) vars.CONTENT_LENGTH = String(length); else delete vars.CONTENT_LENGTH;
+    const source = spool.finish(vars);
     const environ = completeEnviron(vars, {
-      input: new InputStream(source, length),
+      input: new InputStream(source, spool.length),
       errors,
       abort: controller,
       multiprocess: options.multiprocess ?? false,
@@ -208,22 +202,21 @@ export async function serveHttp(app: App, options: HttpOptions = {}): Promise<Ht
 }
 
 /** Reads the whole body into a spool (memory, then a temp file): wsgi.input reads synchronously. */
-function readBody(req: IncomingMessage, limits: { maxBytes: number; memoryBytes: number; dir?: string | undefined }): Promise<ByteSource & { length: number }> {
+function readBody(req: IncomingMessage, limits: SpoolLimits): Promise<BodySpool> {
   const declared = Number(req.headers['content-length'] ?? 0);
   if (declared > limits.maxBytes) {
     return Promise.reject(new GatewayError('ERR_LIMIT_BODY', `request body of ${declared} bytes exceeds the limit of ${limits.maxBytes} bytes`));
   }
   const spool = new BodySpool(limits);
-  const finish = (): ByteSource & { length: number } => Object.assign(spool.source(), { length: spool.length });
   if (req.complete || (declared === 0 && req.headers['transfer-encoding'] === undefined)) {
-    return Promise.resolve(finish());
+    return Promise.resolve(spool);
   }
   return new Promise((resolve, reject) => {
     const fail = (err: unknown): void => { cleanup(); spool.dispose(); reject(err); };
     const onData = (chunk: Buffer): void => {
       try { spool.push(chunk); } catch (err) { fail(err); }
     };
-    const onEnd = (): void => { cleanup(); resolve(finish()); };
+    const onEnd = (): void => { cleanup(); resolve(spool); };
     const onClose = (): void => { if (!req.complete) fail(new Error('client closed the connection during the body')); };
     const cleanup = (): void => {
       req.off('data', onData); req.off('end', onEnd); req.off('error', fail); req.off('close', onClose);

@@ -15,10 +15,13 @@ const BASE_ENV: Record<string, string> = {
 
 interface Result { stdout: Buffer; stderr: string; code: number | null }
 
-/** Runs one CGI request in a real child process. `shellPrefix` may set raw-byte variables with printf. */
-function cgi(name: string, env: Record<string, string> = {}, input?: Buffer, shellPrefix = ''): Promise<Result> {
+/**
+ * Runs one CGI request in a real child process. `shell` is a prefix that may set
+ * raw-byte variables with printf; `args` are more `tsgi cgi` options.
+ */
+function cgi(name: string, env: Record<string, string> = {}, input?: Buffer, opts: { shell?: string; args?: string[] } = {}): Promise<Result> {
   return new Promise((resolve, reject) => {
-    const child = spawn('/bin/sh', ['-c', `${shellPrefix} exec "$0" "$@"`, process.execPath, bin, 'cgi', `${apps}:${name}`], {
+    const child = spawn('/bin/sh', ['-c', `${opts.shell ?? ''} exec "$0" "$@"`, process.execPath, bin, 'cgi', `${apps}:${name}`, ...(opts.args ?? [])], {
       env: { ...BASE_ENV, ...env },
     });
     const out: Buffer[] = [];
@@ -77,7 +80,7 @@ describe('CGI adapter (real child processes)', () => {
   });
 
   it('CGI1 environ comes from the raw environment bytes: a non-UTF-8 byte survives (C4)', async () => {
-    const r = await cgi('env', {}, undefined, `PATH_INFO="$(printf '/caf\\351')" HTTP_X_RAW="$(printf '\\377\\200ok')"; export PATH_INFO HTTP_X_RAW;`);
+    const r = await cgi('env', {}, undefined, { shell: `PATH_INFO="$(printf '/caf\\351')" HTTP_X_RAW="$(printf '\\377\\200ok')"; export PATH_INFO HTTP_X_RAW;` });
     const env = JSON.parse(r.stdout.toString('latin1').split('\r\n\r\n')[1]!) as Record<string, unknown>;
     expect(env.PATH_INFO).toBe('/caf\xe9');
     expect(env.HTTP_X_RAW).toBe('\xff\x80ok');
@@ -113,14 +116,7 @@ describe('CGI adapter (real child processes)', () => {
     const head = `Status: 200 OK\r\nContent-Type: application/octet-stream\r\nX-Body-Length: ${body.length}\r\nContent-Length: ${body.length}\r\n\r\n`;
     expect(r.stdout.subarray(0, head.length).toString('latin1')).toBe(head);
     expect(r.stdout.subarray(head.length).equals(body)).toBe(true);
-    const over = await new Promise<Result>((resolve) => {
-      const child = spawn(process.execPath, [bin, 'cgi', `${apps}:echo`, '--max-body', '1k'], { env: { ...BASE_ENV, REQUEST_METHOD: 'POST', HTTP_TRANSFER_ENCODING: 'chunked' } });
-      const out: Buffer[] = [];
-      child.stdout.on('data', (d: Buffer) => out.push(d));
-      child.stdin.on('error', () => {});
-      child.on('close', (code) => resolve({ stdout: Buffer.concat(out), stderr: '', code }));
-      child.stdin.end(Buffer.alloc(4096));
-    });
+    const over = await cgi('echo', { REQUEST_METHOD: 'POST', HTTP_TRANSFER_ENCODING: 'chunked' }, Buffer.alloc(4096), { args: ['--max-body', '1k'] });
     expect(over.stdout.toString('latin1')).toMatch(/^Status: 413 Content Too Large\r\n/);
   });
 
