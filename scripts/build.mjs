@@ -43,6 +43,8 @@ const facades = {
   'dist/index.js': ['../lib/load.cjs', all],
   'dist/server/cgi.js': ['../../lib/load.cjs', ['runCgi', 'cgiEnvironment']],
   'dist/server/http.js': ['../../lib/load.cjs', ['serveHttp']],
+  'dist/server/fastcgi.js': ['../../lib/load.cjs', ['serveFastCgi']],
+  'dist/server/uwsgi.js': ['../../lib/load.cjs', ['serveUwsgi']],
 };
 for (const [file, [from, names]] of Object.entries(facades)) {
   const url = new URL(`../${file}`, import.meta.url);

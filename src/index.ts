@@ -2,7 +2,8 @@
  * tsgi: PEP 3333's gateway contract in TypeScript.
  *
  * The servers live in their own entry points so that importing the contract
- * does not load them: `tsgi/cgi` (runCgi) and `tsgi/http` (serveHttp). They are
+ * does not load them: `tsgi/cgi` (runCgi), `tsgi/http` (serveHttp),
+ * `tsgi/fastcgi` (serveFastCgi) and `tsgi/uwsgi` (serveUwsgi). They are
  * re-exported here too for convenience.
  */
 export type {
@@ -23,3 +24,7 @@ export { FdSource, InputStream, MemorySource, emptyInput, type ByteSource } from
 export { BodySpool, type SpoolLimits } from './gateway/spool.js';
 export { runCgi, cgiEnvironment, type CgiOptions } from './server/cgi.js';
 export { serveHttp, type HttpOptions, type HttpServer } from './server/http.js';
+export { serveFastCgi, type FastCgiOptions, type FastCgiServer } from './server/fastcgi.js';
+export { serveUwsgi, type UwsgiOptions, type UwsgiServer } from './server/uwsgi.js';
+export type { ListenAddress, ListenOptions } from './server/listen.js';
+export type { SocketLimits, SocketServer } from './server/socket-server.js';

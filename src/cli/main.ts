@@ -4,7 +4,7 @@
  */
 import { parseArgs } from 'node:util';
 import { GatewayError } from '../contract/errors.js';
-import { setLogger, type Level } from '../contract/log.js';
+import { log, setLogger, type Level } from '../contract/log.js';
 import { loadApp } from './load-app.js';
 
 const USAGE = `usage: tsgi COMMAND APP [options]
@@ -15,11 +15,20 @@ A .ts module is loaded through tsx.
 commands:
   http APP [--bind HOST:PORT] [--mount PREFIX]   dev HTTP server (default 127.0.0.1:8000)
   cgi APP                                        answer the one CGI request of this process
+  fastcgi APP [--socket PATH | --bind HOST:PORT] FastCGI server (nginx fastcgi_pass, Apache
+                                                 mod_proxy_fcgi); with neither, the listening
+                                                 socket on fd 0 (mod_fcgid, spawn-fcgi)
+  uwsgi APP (--socket PATH | --bind HOST:PORT)   uwsgi protocol server (nginx uwsgi_pass,
+                                                 Apache mod_proxy_uwsgi)
 
 options:
-  --bind HOST:PORT     where to listen (http)
+  --bind HOST:PORT     where to listen (TCP)
+  --socket PATH        unix socket to listen on (fastcgi, uwsgi); a stale one is replaced
+  --chmod MODE         mode of that socket, octal (e.g. 660)
   --mount PREFIX       URL prefix the app lives under: becomes SCRIPT_NAME
+  --no-multiplex       fastcgi: one request at a time per connection (FCGI_CANT_MPX_CONN)
   --max-body BYTES     largest request body (413 past it)
+  --max-requests N     requests in flight at once (fastcgi: FCGI_OVERLOADED past it)
   --log-level LEVEL    error, warn, info (default) or debug
   -h, --help           this text
   --version            the version
@@ -76,7 +85,11 @@ async function run(argv: string[]): Promise<void> {
       options: {
         bind: { type: 'string' },
         mount: { type: 'string' },
+        socket: { type: 'string' },
+        chmod: { type: 'string' },
+        'no-multiplex': { type: 'boolean' },
         'max-body': { type: 'string' },
+        'max-requests': { type: 'string' },
         'log-level': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -110,17 +123,54 @@ async function run(argv: string[]): Promise<void> {
       });
       const shown = srv.host.includes(':') ? `[${srv.host}]` : srv.host;
       process.stderr.write(`tsgi: serving ${spec} on http://${shown}:${srv.port}/ (dev server)\n`);
-      const stop = (sig: string): void => {
-        process.stderr.write(`tsgi: ${sig}: finishing in-flight requests\n`);
-        srv.close().then(() => process.exit(0), () => process.exit(1));
+      stopOnSignals(() => srv.close());
+      return;
+    }
+    case 'fastcgi':
+    case 'uwsgi': {
+      if (values.socket !== undefined && values.bind !== undefined) fail(`${command}: give --socket or --bind, not both`);
+      if (values.chmod !== undefined && values.socket === undefined) fail('--chmod applies to --socket only');
+      if (values['no-multiplex'] && command !== 'fastcgi') fail('--no-multiplex applies to fastcgi only');
+      if (command === 'uwsgi' && values.socket === undefined && values.bind === undefined) fail('uwsgi: give --socket PATH or --bind HOST:PORT');
+      const where = values.socket !== undefined ? { socket: values.socket, ...(values.chmod !== undefined ? { chmod: values.chmod } : {}) }
+        : values.bind !== undefined ? parseBind(values.bind) : {};
+      const maxRequests = values['max-requests'] === undefined ? undefined : Number(values['max-requests']);
+      if (maxRequests !== undefined && !(Number.isInteger(maxRequests) && maxRequests > 0)) fail(`--max-requests ${values['max-requests']}: expected a positive integer`);
+      const opts = {
+        ...where,
+        ...(values.mount !== undefined ? { mount: values.mount } : {}),
+        ...(maxBody !== undefined ? { maxBodyBytes: maxBody } : {}),
+        ...(maxRequests !== undefined ? { maxRequests } : {}),
       };
-      process.once('SIGTERM', () => stop('SIGTERM'));
-      process.once('SIGINT', () => stop('SIGINT'));
+      const app = await loadApp(spec);
+      let srv;
+      if (command === 'fastcgi') {
+        const { serveFastCgi } = await import('../server/fastcgi.js');
+        srv = await serveFastCgi(app, { ...opts, ...(values['no-multiplex'] ? { multiplex: false } : {}) });
+      } else {
+        const { serveUwsgi } = await import('../server/uwsgi.js');
+        srv = await serveUwsgi(app, opts);
+      }
+      log('info', `${command}: serving ${spec} on ${srv.address.text}`);
+      stopOnSignals(() => srv.close());
       return;
     }
     default:
       fail(`unknown command "${command}"\n\n${USAGE}`);
   }
+}
+
+/** S6: SIGTERM (or SIGINT) stops accepting, lets in-flight requests finish, then exits 0. */
+function stopOnSignals(close: () => Promise<void>): void {
+  const stop = (sig: string): void => {
+    log('info', `${sig}: finishing in-flight requests`);
+    close().then(() => process.exit(0), (err: unknown) => {
+      log('error', `stopping: ${err instanceof Error ? err.message : String(err)}`);
+      process.exit(1);
+    });
+  };
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.once('SIGINT', () => stop('SIGINT'));
 }
 
 /** Runs the tsgi command line (`argv` without node and the script). */

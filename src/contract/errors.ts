@@ -19,7 +19,15 @@ export type ErrorCode =
   | 'ERR_BAD_APP_CLASS'
   | 'ERR_APP_LOAD'
   | 'ERR_BAD_OPTION'
-  | 'ERR_FILE_WRAPPER';
+  | 'ERR_FILE_WRAPPER'
+  | 'ERR_FCGI_BAD_VERSION'
+  | 'ERR_FCGI_BAD_RECORD'
+  | 'ERR_FCGI_BAD_PARAMS'
+  | 'ERR_LIMIT_PARAMS'
+  | 'ERR_UWSGI_BAD_MODIFIER'
+  | 'ERR_UWSGI_BAD_PACKET'
+  | 'ERR_UWSGI_HTTP_CLIENT'
+  | 'ERR_LISTEN';
 
 /** Base class of every error tsgi throws. */
 export class GatewayError extends Error {

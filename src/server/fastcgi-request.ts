@@ -1,0 +1,380 @@
+/**
+ * One FastCGI request on a connection: its params and body streams in, the
+ * app run by the engine, and the response framed as STDOUT records (this
+ * class is the engine's ResponseSink).
+ */
+import { Buffer } from 'node:buffer';
+import { GatewayError } from '../contract/errors.js';
+import { log } from '../contract/log.js';
+import type { App, Environ } from '../contract/types.js';
+import { RequestAbort } from '../gateway/abort.js';
+import { runApp, type ResponseSink } from '../gateway/engine.js';
+import { completeEnviron } from '../gateway/environ.js';
+import { ErrorStream } from '../gateway/errors-stream.js';
+import { InputStream, MemorySource, type ByteSource } from '../gateway/input.js';
+import { BodySpool } from '../gateway/spool.js';
+import { cgiHead } from '../protocol/cgi.js';
+import { HEADER_LEN, MAX_CONTENT, ProtocolStatus, RecordType, Role } from '../protocol/fastcgi/constants.js';
+import { ParamsDecoder } from '../protocol/fastcgi/params.js';
+import { END_REQUEST_LEN, endRequestInto, encodeStream, paddingFor, writeHeader } from '../protocol/fastcgi/records.js';
+import { splitPath } from '../protocol/mount.js';
+import { addVar } from '../protocol/vars.js';
+import type { Header } from '../contract/types.js';
+import type { ServerState } from './socket-server.js';
+
+/** What a request needs from the server. */
+export interface FcgiContext {
+  readonly app: App;
+  readonly state: ServerState;
+  readonly mount: string;
+  readonly multiprocess: boolean;
+}
+
+/** What a request needs from its connection. */
+export interface FcgiLink {
+  readonly ctx: FcgiContext;
+  readonly peer: string;
+  /** Queue bytes; false when the socket's buffer is full (wait for drain()). */
+  write(buf: Buffer): boolean;
+  /** Queue several buffers in one system call. */
+  writev(bufs: Buffer[]): boolean;
+  /** Resolves when the socket can take more (or is gone). */
+  drain(): Promise<void>;
+  /** The request's FCGI_END_REQUEST was written (or it ended without one): its id is free. */
+  ended(req: FcgiRequest): void;
+  /** The response cannot be completed: close the connection so the web server sees it cut off. */
+  cut(req: FcgiRequest, reason: string): void;
+}
+
+const enum Phase { Params, Body, Running, Done }
+
+const ROLE_NAMES = ['', 'RESPONDER', 'AUTHORIZER', 'FILTER'];
+const ZEROS = Buffer.alloc(8);
+/** How long an app may run on after FCGI_ABORT_REQUEST before the request is ended without it (F7). */
+const ABORT_GRACE_MS = 2000;
+
+/** One request (FastCGI 1.0 §5). */
+export class FcgiRequest implements ResponseSink {
+  readonly id: number;
+  readonly keepConn: boolean;
+  readonly role: number;
+  /** When BEGIN_REQUEST arrived (the server's coarse clock): for the read timeout. */
+  readonly began: number;
+  #link: FcgiLink;
+  #phase = Phase.Params;
+  #vars: Record<string, string> = {};
+  #params: ParamsDecoder;
+  #expect = 0;            // STDIN bytes to wait for; -1: until the stream ends
+  #body: BodySpool | null = null;
+  #data: BodySpool | null = null;
+  #dataExpect = 0;
+  #stdinDone = false;
+  #dataDone = false;
+  #sources: ByteSource[] = [];
+  #abort = new RequestAbort();
+  #byServer = false;      // the web server sent FCGI_ABORT_REQUEST
+  #ended = false;         // FCGI_END_REQUEST written: nothing more goes out (F9)
+  #stderr = false;        // an FCGI_STDERR stream was opened
+
+  constructor(link: FcgiLink, id: number, role: number, keepConn: boolean) {
+    this.#link = link;
+    this.id = id;
+    this.role = role;
+    this.keepConn = keepConn;
+    const state = link.ctx.state;
+    this.began = state.now;
+    const vars = this.#vars;
+    this.#params = new ParamsDecoder({ maxBytes: state.limits.maxVarsBytes, maxCount: state.limits.maxVars },
+      (name, value) => addVar(vars, name, value));
+  }
+
+  /** Still receiving its params or body (the read timeout applies). */
+  get receiving(): boolean {
+    return this.#phase < Phase.Running;
+  }
+
+  /** FCGI_PARAMS content; the empty record ends the stream. Throws on a malformed stream (the connection closes). */
+  params(content: Buffer): void {
+    if (this.#phase !== Phase.Params) {
+      throw new GatewayError('ERR_FCGI_BAD_RECORD', `FastCGI: FCGI_PARAMS for request ${this.id} after its params stream ended`);
+    }
+    if (content.length > 0) { this.#params.push(content); return; }
+    this.#params.end();
+    const vars = this.#vars;
+    splitPath(vars, this.#link.ctx.mount);
+    if (this.role === Role.Authorizer) {
+      // §6.3: an authorizer gets no body.
+      this.#stdinDone = this.#dataDone = true;
+      this.#start();
+      return;
+    }
+    const cl = vars.CONTENT_LENGTH;
+    if (cl === undefined || cl === '') {
+      // No length: no body (RFC 3875 §4.1.2), unless the body is being streamed chunked
+      // (nginx with fastcgi_request_buffering off, Apache): then read STDIN to its end.
+      this.#expect = vars.HTTP_TRANSFER_ENCODING === undefined ? 0 : -1;
+    } else if (/^[0-9]{1,15}$/.test(cl)) {
+      this.#expect = Number(cl);
+    } else {
+      this.#reject(400, `CONTENT_LENGTH ${JSON.stringify(cl)} is not a number`);
+      return;
+    }
+    const max = this.#link.ctx.state.limits.spool.maxBytes;
+    if (this.#expect > max) {
+      this.#reject(413, `request body of ${this.#expect} bytes exceeds the limit of ${max} bytes`);
+      return;
+    }
+    if (this.role === Role.Filter) {
+      const dl = vars.FCGI_DATA_LENGTH ?? '';
+      this.#dataExpect = /^[0-9]{1,15}$/.test(dl) ? Number(dl) : -1;
+    } else {
+      this.#dataDone = true;
+    }
+    this.#stdinDone = this.#expect === 0;
+    this.#dataDone ||= this.#dataExpect === 0;
+    if (this.#stdinDone && this.#dataDone) this.#start();
+    else this.#phase = Phase.Body;
+  }
+
+  /** FCGI_STDIN content; the empty record ends the stream. */
+  stdin(content: Buffer): void {
+    if (this.#phase !== Phase.Body || this.#stdinDone) return; // trailing records of a request already answered
+    this.#body ??= new BodySpool(this.#link.ctx.state.limits.spool);
+    if (this.#feed(this.#body, this.#expect, content)) {
+      this.#stdinDone = true;
+      if (this.#dataDone) this.#start();
+    }
+  }
+
+  /** FCGI_DATA content (FILTER role, §6.4), after STDIN. */
+  data(content: Buffer): void {
+    if (this.#phase !== Phase.Body || this.#dataDone || this.role !== Role.Filter) return;
+    this.#data ??= new BodySpool(this.#link.ctx.state.limits.spool);
+    if (this.#feed(this.#data, this.#dataExpect, content)) {
+      this.#dataDone = true;
+      if (this.#stdinDone) this.#start();
+    }
+  }
+
+  /** Adds stream bytes to a spool; true once the stream is complete. */
+  #feed(spool: BodySpool, expect: number, content: Buffer): boolean {
+    if (content.length === 0) return true; // end of stream; a short body shows as EOF in wsgi.input
+    const room = expect < 0 ? content.length : expect - spool.length;
+    try {
+      spool.push(room < content.length ? content.subarray(0, room) : content);
+    } catch (err) {
+      if (err instanceof GatewayError && err.code === 'ERR_LIMIT_BODY') {
+        this.#reject(413, err.message);
+        return false;
+      }
+      throw err;
+    }
+    return expect >= 0 && spool.length >= expect;
+  }
+
+  /** FCGI_ABORT_REQUEST (§5.4, F7). */
+  abortRequest(): void {
+    if (this.#phase === Phase.Done) return;
+    if (this.#phase !== Phase.Running) {
+      // The app never started: nothing to stop.
+      this.#dispose();
+      this.#phase = Phase.Done;
+      this.#writeEnd();
+      this.#link.ctx.state.requestDone();
+      return;
+    }
+    this.#byServer = true;
+    this.#abort.abort(new Error('FastCGI: the web server aborted the request (FCGI_ABORT_REQUEST)'));
+    // Normally END_REQUEST follows once the body stopped and close() ran; an app that ignores
+    // tsgi.abort must not keep the web server waiting.
+    setTimeout(() => { if (!this.#ended) this.#writeEnd(); }, ABORT_GRACE_MS).unref();
+  }
+
+  /** The connection is gone: abort whatever runs; nothing can be written. */
+  connectionLost(): void {
+    const wasRunning = this.#phase === Phase.Running;
+    this.#ended = true;
+    if (this.#phase === Phase.Done) return;
+    if (wasRunning) {
+      this.#abort.abort(new Error('FastCGI: the connection to the web server closed'));
+      return;
+    }
+    this.#dispose();
+    this.#phase = Phase.Done;
+    this.#link.ctx.state.requestDone();
+  }
+
+  /** Answers without running the app (400, 413), then drops the rest of the request's input. */
+  #reject(status: 400 | 413, why: string): void {
+    log('warn', `FastCGI: ${this.#link.peer}: request ${this.id}: ${why}`);
+    this.#dispose();
+    this.#phase = Phase.Done;
+    const text = Buffer.from(`${why}\n`, 'latin1');
+    const head = cgiHead(status === 413 ? '413 Content Too Large' : '400 Bad Request',
+      [['Content-Type', 'text/plain'], ['Content-Length', String(text.length)]]);
+    void this.#out(head, text, true);
+    this.#link.ctx.state.requestDone();
+  }
+
+  #start(): void {
+    this.#phase = Phase.Running;
+    const ctx = this.#link.ctx;
+    const vars = this.#vars;
+    vars.FCGI_ROLE = ROLE_NAMES[this.role]!;
+    let input: InputStream;
+    if (this.#body !== null) {
+      const source = this.#body.finish(vars);
+      this.#sources.push(source);
+      input = new InputStream(source, this.#body.length);
+      this.#body = null;
+    } else {
+      if (this.#expect < 0) delete vars.CONTENT_LENGTH; // streamed, but empty
+      input = new InputStream(EMPTY_SOURCE, 0);
+    }
+    const environ: Environ = completeEnviron(vars, {
+      input,
+      errors: new ErrorStream(this.#stderrText),
+      abort: this.#abort,
+      multiprocess: ctx.multiprocess,
+      runOnce: false,
+    });
+    if (this.role === Role.Filter) {
+      const data = this.#data ?? new BodySpool(ctx.state.limits.spool);
+      const n = data.length;
+      const source = data.source();
+      this.#sources.push(source);
+      this.#data = null;
+      // F8: the filtered file (FCGI_DATA) as a second input stream.
+      (environ as Record<string, unknown>)['tsgi.data'] = new InputStream(source, n);
+    }
+    void runApp(ctx.app, environ, this, this.#abort).then(this.#finished);
+  }
+
+  readonly #finished = (): void => {
+    this.#dispose();
+    this.#phase = Phase.Done;
+    if (!this.#ended) this.#writeEnd();
+    this.#link.ctx.state.requestDone();
+  };
+
+  #dispose(): void {
+    this.#body?.dispose();
+    this.#data?.dispose();
+    this.#body = this.#data = null;
+    for (const s of this.#sources) s.dispose?.();
+    this.#sources = [];
+  }
+
+  // --- ResponseSink: the engine's calls, framed as STDOUT records (F9) ---
+
+  head(status: string, headers: Header[], chunk: Uint8Array | null, last: boolean): void | Promise<void> {
+    if (this.#ended) return;
+    return this.#out(cgiHead(status, headers), chunk, last);
+  }
+
+  write(chunk: Uint8Array): void | Promise<void> {
+    if (this.#ended) return;
+    return this.#out(null, chunk, false);
+  }
+
+  end(): void {
+    if (!this.#ended) void this.#out(null, null, true);
+  }
+
+  abort(reason: unknown): void {
+    if (this.#ended) return;
+    // F7: an abort the web server asked for ends with END_REQUEST once the app is done (#finished).
+    if (this.#byServer) return;
+    // Anything else (an error after the head, a short body): close the connection, so the web
+    // server sees the response cut off instead of complete.
+    this.#ended = true;
+    this.#link.cut(this, reason instanceof Error ? reason.message : String(reason));
+  }
+
+  /**
+   * Frames a head (latin-1 text), a body chunk and, when `end`, the stream end
+   * and END_REQUEST, in as few writes as possible: one buffer when the
+   * content fits one record, else a vector of views without copying the body.
+   */
+  #out(head: string | null, chunk: Uint8Array | null, end: boolean): void | Promise<void> {
+    const id = this.id;
+    const hlen = head === null ? 0 : head.length;
+    const clen = chunk === null ? 0 : chunk.length;
+    const content = hlen + clen;
+    const tail = end ? HEADER_LEN + (this.#stderr ? HEADER_LEN : 0) + END_REQUEST_LEN : 0;
+    let ok: boolean;
+    if (content <= MAX_CONTENT) {
+      const pad = paddingFor(content);
+      const out = Buffer.allocUnsafe((content > 0 ? HEADER_LEN + content + pad : 0) + tail);
+      let off = 0;
+      if (content > 0) {
+        writeHeader(out, 0, RecordType.Stdout, id, content, pad);
+        if (head !== null) (out as unknown as LatinWriter).latin1Write(head, HEADER_LEN);
+        if (chunk !== null) out.set(chunk, HEADER_LEN + hlen);
+        off = HEADER_LEN + content;
+        for (let i = 0; i < pad; i++) out[off++] = 0;
+      }
+      if (end) this.#tail(out, off);
+      ok = this.#link.write(out);
+    } else {
+      const parts: Buffer[] = [];
+      if (head !== null) parts.push(encodeStream(RecordType.Stdout, id, Buffer.from(head, 'latin1'), false));
+      if (chunk !== null) {
+        const view = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+        for (let pos = 0; pos < clen; pos += MAX_CONTENT) {
+          const n = Math.min(MAX_CONTENT, clen - pos);
+          const pad = paddingFor(n);
+          const h = Buffer.allocUnsafe(HEADER_LEN);
+          writeHeader(h, 0, RecordType.Stdout, id, n, pad);
+          parts.push(h, view.subarray(pos, pos + n));
+          if (pad) parts.push(ZEROS.subarray(0, pad));
+        }
+      }
+      if (end) {
+        const t = Buffer.allocUnsafe(tail);
+        this.#tail(t, 0);
+        parts.push(t);
+      }
+      ok = this.#link.writev(parts);
+    }
+    if (end) {
+      this.#ended = true;
+      this.#link.ended(this);
+    } else if (!ok) {
+      return this.#link.drain();
+    }
+  }
+
+  /** The empty STDOUT (and STDERR, if opened) records and END_REQUEST (F9, FV2, FV8). */
+  #tail(out: Buffer, off: number): void {
+    writeHeader(out, off, RecordType.Stdout, this.id, 0, 0);
+    off += HEADER_LEN;
+    if (this.#stderr) {
+      writeHeader(out, off, RecordType.Stderr, this.id, 0, 0);
+      off += HEADER_LEN;
+    }
+    endRequestInto(out, off, this.id, 0, ProtocolStatus.RequestComplete);
+  }
+
+  #writeEnd(): void {
+    if (this.#ended) return;
+    void this.#out(null, null, true);
+  }
+
+  /** wsgi.errors (F10): FCGI_STDERR records, which nginx and Apache write to their error logs. */
+  readonly #stderrText = (text: string): void => {
+    if (text === '') return;
+    if (this.#ended) {
+      // F9: nothing for a request after its END_REQUEST; the text goes to the log instead.
+      log('warn', `FastCGI request ${this.id} (ended): ${text.replace(/\n$/, '')}`);
+      return;
+    }
+    this.#stderr = true;
+    this.#link.write(encodeStream(RecordType.Stderr, this.id, Buffer.from(text, 'utf8'), false));
+  };
+}
+
+/** Buffer's latin-1 writer without write()'s argument parsing (present in every Node release; untyped). */
+interface LatinWriter { latin1Write(s: string, offset: number): number }
+
+const EMPTY_SOURCE: ByteSource = new MemorySource(Buffer.alloc(0));

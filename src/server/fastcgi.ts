@@ -1,0 +1,262 @@
+/**
+ * The FastCGI application server (FastCGI 1.0; F1–F14, S1–S6): `serveFastCgi`
+ * and `tsgi fastcgi`. Behind nginx `fastcgi_pass`, Apache `mod_proxy_fcgi`
+ * or `mod_fcgid`, and anything else that speaks FastCGI.
+ */
+import type { Socket } from 'node:net';
+import { log } from '../contract/log.js';
+import type { App } from '../contract/types.js';
+import { FCGI_MAX_CONNS, FCGI_MAX_REQS, FCGI_MPXS_CONNS, ProtocolStatus, RecordType, Role } from '../protocol/fastcgi/constants.js';
+import { decodePairs, encodePairs } from '../protocol/fastcgi/params.js';
+import { RecordDecoder, decodeBeginRequest, encodeEndRequest, encodeRecord, encodeUnknownType } from '../protocol/fastcgi/records.js';
+import { normalizeMount } from '../protocol/mount.js';
+import { FcgiRequest, type FcgiContext, type FcgiLink } from './fastcgi-request.js';
+import { peerFilter, type ListenOptions } from './listen.js';
+import {
+  ServerState, limitsOf, startSocketServer, type Connection, type SocketLimits, type SocketServer,
+} from './socket-server.js';
+
+/** Options of serveFastCgi. Every limit is on by default (S1). */
+export interface FastCgiOptions extends ListenOptions, SocketLimits {
+  /** URL prefix the app is mounted at: SCRIPT_NAME, stripped from PATH_INFO (F13). */
+  mount?: string;
+  /** Serve concurrent requests on one connection (F6, default true); false answers FCGI_CANT_MPX_CONN. */
+  multiplex?: boolean;
+  /**
+   * F12: the only peer addresses a TCP listener accepts (a list, or the
+   * comma-separated form). Default: the FCGI_WEB_SERVER_ADDRS environment variable.
+   */
+  webServerAddrs?: string | readonly string[];
+  /** `wsgi.multiprocess` (several processes serve the app, e.g. under mod_fcgid). */
+  multiprocess?: boolean;
+}
+
+/** A running FastCGI server. */
+export type FastCgiServer = SocketServer;
+
+interface Ctx extends FcgiContext {
+  readonly multiplex: boolean;
+}
+
+/** Serves `app` over FastCGI. */
+export function serveFastCgi(app: App, options: FastCgiOptions = {}): Promise<FastCgiServer> {
+  const state = new ServerState(limitsOf(options));
+  const ctx: Ctx = {
+    app,
+    state,
+    mount: normalizeMount(options.mount),
+    multiprocess: options.multiprocess ?? false,
+    multiplex: options.multiplex ?? true,
+  };
+  const allowed = peerFilter(options.webServerAddrs ?? process.env.FCGI_WEB_SERVER_ADDRS);
+  return startSocketServer('FastCGI', options, state, (socket) => {
+    // F12: only TCP peers have an address to check; a unix socket is guarded by its file mode.
+    if (allowed !== null && socket.remoteAddress !== undefined && !allowed(socket)) {
+      log('warn', `FastCGI: refused a connection from ${socket.remoteAddress}: not in FCGI_WEB_SERVER_ADDRS`);
+      return null;
+    }
+    return new FcgiConnection(socket, ctx);
+  });
+}
+
+/** One connection from the web server: records in, requests out. */
+class FcgiConnection implements Connection, FcgiLink {
+  readonly ctx: Ctx;
+  readonly peer: string;
+  #socket: Socket;
+  #decoder = new RecordDecoder();
+  /** Requests whose END_REQUEST has not been written, by id. */
+  #requests = new Map<number, FcgiRequest>();
+  #closeWhenIdle = false;
+  #closing = false;
+  #idleSince: number;
+  #drain: Promise<void> | null = null;
+  #drainSince = 0;
+
+  constructor(socket: Socket, ctx: Ctx) {
+    this.#socket = socket;
+    this.ctx = ctx;
+    this.peer = socket.remoteAddress ? `${socket.remoteAddress}:${socket.remotePort}` : 'unix socket peer';
+    this.#idleSince = ctx.state.now;
+    socket.on('data', this.#onData);
+    socket.on('error', (err) => log('debug', `FastCGI: ${this.peer}: ${err.message}`));
+    socket.on('close', this.#onClose);
+  }
+
+  readonly #onData = (chunk: Buffer): void => {
+    if (this.#closing) return;
+    try {
+      this.#decoder.push(chunk, this.#onRecord);
+    } catch (err) {
+      // S2: a protocol error costs this connection only.
+      log('warn', `FastCGI: ${this.peer}: ${err instanceof Error ? err.message : String(err)}; closing the connection`);
+      this.#destroy();
+    }
+  };
+
+  readonly #onRecord = (type: number, id: number, content: Buffer): void => {
+    if (id === 0) { this.#management(type, content); return; }
+    switch (type) {
+      case RecordType.BeginRequest: this.#begin(id, content); return;
+      case RecordType.Params: this.#requests.get(id)?.params(content); return;
+      case RecordType.Stdin: this.#requests.get(id)?.stdin(content); return;
+      case RecordType.Data: this.#requests.get(id)?.data(content); return;
+      case RecordType.AbortRequest: this.#requests.get(id)?.abortRequest(); return;
+      case RecordType.EndRequest:
+      case RecordType.Stdout:
+      case RecordType.Stderr:
+      case RecordType.GetValuesResult:
+      case RecordType.UnknownType:
+        // F3: records only an application sends; a peer sending them is not a web server.
+        throw new Error(`FastCGI: the peer sent record type ${type}, which only an application sends`);
+      default:
+        // F3: a type this side does not know (or GET_VALUES off request 0).
+        this.write(encodeUnknownType(type));
+    }
+  };
+
+  /** Records on request id 0 (§4). */
+  #management(type: number, content: Buffer): void {
+    if (type !== RecordType.GetValues) {
+      this.write(encodeUnknownType(type));
+      return;
+    }
+    // F4: answer exactly the variables asked for that this side knows.
+    const limits = this.ctx.state.limits;
+    const known: Record<string, string> = {
+      [FCGI_MAX_CONNS]: String(limits.maxConnections),
+      [FCGI_MAX_REQS]: String(this.ctx.multiplex ? limits.maxRequests : Math.min(limits.maxRequests, limits.maxConnections)),
+      [FCGI_MPXS_CONNS]: this.ctx.multiplex ? '1' : '0',
+    };
+    const answer: [string, string][] = [];
+    for (const [name] of decodePairs(content)) {
+      if (Object.hasOwn(known, name)) answer.push([name, known[name]!]);
+    }
+    this.write(encodeRecord(RecordType.GetValuesResult, 0, encodePairs(answer)));
+  }
+
+  /** FCGI_BEGIN_REQUEST (§5.1). */
+  #begin(id: number, content: Buffer): void {
+    const { role, flags } = decodeBeginRequest(content);
+    if (this.#requests.has(id)) {
+      throw new Error(`FastCGI: FCGI_BEGIN_REQUEST for request ${id}, which is still active`);
+    }
+    const keep = (flags & 1) !== 0;
+    const state = this.ctx.state;
+    let refusal: ProtocolStatus | undefined;
+    if (!this.ctx.multiplex && this.#requests.size > 0) refusal = ProtocolStatus.CantMpxConn; // F6
+    else if (role < Role.Responder || role > Role.Filter) refusal = ProtocolStatus.UnknownRole; // F8
+    else if (state.active >= state.limits.maxRequests) refusal = ProtocolStatus.Overloaded;     // F11
+    if (refusal !== undefined) {
+      if (refusal === ProtocolStatus.Overloaded) log('warn', `FastCGI: ${this.peer}: request ${id} refused: ${state.active} requests in flight (the limit)`);
+      this.write(encodeEndRequest(id, 0, refusal));
+      if (!keep && this.#requests.size === 0) this.#end();
+      return;
+    }
+    state.active++;
+    this.#requests.set(id, new FcgiRequest(this, id, role, keep));
+  }
+
+  // --- FcgiLink ---
+
+  write(buf: Buffer): boolean {
+    if (this.#closing) return true;
+    return this.#socket.write(buf) || this.#blocked();
+  }
+
+  writev(bufs: Buffer[]): boolean {
+    if (this.#closing) return true;
+    const s = this.#socket;
+    s.cork();
+    let ok = true;
+    for (let i = 0; i < bufs.length; i++) ok = s.write(bufs[i]!);
+    s.uncork();
+    return ok || this.#blocked();
+  }
+
+  /** The socket's buffer is full: note since when (for the write timeout, S3). */
+  #blocked(): false {
+    if (this.#drain === null) {
+      this.#drainSince = this.ctx.state.now;
+      this.#drain = new Promise((resolve) => {
+        const done = (): void => {
+          this.#socket.off('drain', done);
+          this.#socket.off('close', done);
+          this.#drain = null;
+          resolve();
+        };
+        this.#socket.on('drain', done);
+        this.#socket.on('close', done);
+      });
+    }
+    return false;
+  }
+
+  drain(): Promise<void> {
+    return this.#drain ?? Promise.resolve();
+  }
+
+  ended(req: FcgiRequest): void {
+    if (this.#requests.get(req.id) === req) this.#requests.delete(req.id);
+    if (!req.keepConn) this.#closeWhenIdle = true; // F5
+    if (this.#requests.size === 0) {
+      this.#idleSince = this.ctx.state.now;
+      if (this.#closeWhenIdle || this.ctx.state.draining) this.#end();
+    }
+  }
+
+  cut(req: FcgiRequest, reason: string): void {
+    log('warn', `FastCGI: ${this.peer}: request ${req.id}: response cut off (${reason}); closing the connection`);
+    if (this.#requests.get(req.id) === req) this.#requests.delete(req.id);
+    this.#end();
+  }
+
+  // --- Connection ---
+
+  sweep(now: number): void {
+    if (this.#closing) return;
+    const limits = this.ctx.state.limits;
+    if (this.#drain !== null && now - this.#drainSince > limits.writeTimeoutMs) {
+      log('warn', `FastCGI: ${this.peer}: the web server took no response bytes for ${limits.writeTimeoutMs} ms; closing the connection`);
+      this.#destroy();
+      return;
+    }
+    if (this.#requests.size === 0) {
+      if (now - this.#idleSince > limits.idleTimeoutMs) this.#end();
+      return;
+    }
+    for (const req of this.#requests.values()) {
+      if (req.receiving && now - req.began > limits.readTimeoutMs) {
+        log('warn', `FastCGI: ${this.peer}: request ${req.id} not received within ${limits.readTimeoutMs} ms; closing the connection`);
+        this.#destroy();
+        return;
+      }
+    }
+  }
+
+  shutdown(): void {
+    if (this.#requests.size === 0) this.#end();
+    // else: ended() closes the connection after the last request in flight (S6).
+  }
+
+  /** Close after what was written has been sent. */
+  #end(): void {
+    if (this.#closing) return;
+    this.#closing = true;
+    this.#socket.end();
+    // A peer that never closes its side must not keep the socket forever.
+    this.#socket.setTimeout(5000, () => this.#socket.destroy());
+  }
+
+  #destroy(): void {
+    this.#closing = true;
+    this.#socket.destroy();
+  }
+
+  readonly #onClose = (): void => {
+    this.#closing = true;
+    for (const req of this.#requests.values()) req.connectionLost();
+    this.#requests.clear();
+    this.ctx.state.remove(this);
+  };
+}

@@ -1,0 +1,148 @@
+/**
+ * Where the FastCGI and uwsgi servers listen (F1, S5), shared by both: a unix
+ * socket path (stale file replaced, a live one never stolen, mode settable,
+ * removed on close), TCP host:port, or an inherited listening socket on fd 0
+ * (FastCGI 1.0 §2.2 FCGI_LISTENSOCK_FILENO; how mod_fcgid and spawn-fcgi
+ * start an app).
+ */
+import { chmodSync, fstatSync, lstatSync, unlinkSync } from 'node:fs';
+import type { Server, Socket } from 'node:net';
+import { GatewayError } from '../contract/errors.js';
+
+/** Where to listen. Give `socket`, or `port` (with `host`), or neither for fd 0. */
+export interface ListenOptions {
+  /** Unix socket path. */
+  socket?: string;
+  /** Mode of the socket file, e.g. 0o660 or '660' (default: as the umask leaves it). */
+  chmod?: number | string;
+  /** TCP interface (default 127.0.0.1). */
+  host?: string;
+  /** TCP port (0 picks a free one). */
+  port?: number;
+  /** An inherited listening socket (default 0 when neither `socket` nor `port` is given). */
+  fd?: number;
+}
+
+/** Where a server ended up listening. */
+export interface ListenAddress {
+  kind: 'unix' | 'tcp' | 'fd';
+  /** The socket path (unix). */
+  path?: string;
+  host?: string;
+  port?: number;
+  fd?: number;
+  /** For messages: `unix:/run/app.sock`, `127.0.0.1:9000`, `fd 0`. */
+  text: string;
+}
+
+type NetModule = typeof import('node:net');
+
+/** Parses a `--chmod` mode: octal digits (`660`, `0660`) or a number. */
+export function parseMode(mode: number | string): number {
+  if (typeof mode === 'number') {
+    if (Number.isInteger(mode) && mode >= 0 && mode <= 0o7777) return mode;
+  } else if (/^0?[0-7]{3,4}$/.test(mode.trim())) {
+    return parseInt(mode.trim(), 8);
+  }
+  throw new GatewayError('ERR_BAD_OPTION', `chmod: ${String(mode)} is not a file mode (use octal, e.g. 660)`);
+}
+
+/**
+ * S5: a socket file left behind by a process that died is replaced; one that
+ * a live process answers on is never taken over; anything that is not a
+ * socket is never deleted.
+ */
+async function claimSocketPath(net: NetModule, path: string): Promise<void> {
+  let isSocket: boolean;
+  try {
+    isSocket = lstatSync(path).isSocket();
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw err;
+  }
+  if (!isSocket) throw new GatewayError('ERR_LISTEN', `${path} exists and is not a socket; refusing to replace it`);
+  const live = await new Promise<string | null>((resolve) => {
+    const probe = net.connect(path);
+    probe.once('connect', () => { probe.destroy(); resolve('a process accepts connections on it'); });
+    probe.once('error', (err: NodeJS.ErrnoException) => {
+      // ECONNREFUSED: nobody listens, the file is stale. Anything else (EACCES…): we cannot tell; keep off.
+      resolve(err.code === 'ECONNREFUSED' || err.code === 'ENOENT' ? null : `it cannot be probed (${err.code ?? err.message})`);
+    });
+  });
+  if (live !== null) throw new GatewayError('ERR_LISTEN', `${path} is in use: ${live}; refusing to take it over`);
+  try {
+    unlinkSync(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+}
+
+function listenOn(server: Server, arg: object): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: Error): void => reject(err);
+    server.once('error', onError);
+    server.listen(arg, () => { server.off('error', onError); resolve(); });
+  });
+}
+
+/**
+ * Starts `server` listening as `opts` says. Returns the address and a
+ * function that removes the socket file (if it is still the one made here).
+ */
+export async function listen(net: NetModule, server: Server, opts: ListenOptions): Promise<{ address: ListenAddress; cleanup: () => void }> {
+  if (opts.socket !== undefined) {
+    const path = opts.socket;
+    const mode = opts.chmod === undefined ? undefined : parseMode(opts.chmod);
+    await claimSocketPath(net, path);
+    await listenOn(server, { path });
+    if (mode !== undefined) chmodSync(path, mode);
+    const ino = lstatSync(path).ino;
+    const cleanup = (): void => {
+      // S5: remove the file on exit, unless another process has put its own socket there since.
+      try {
+        if (lstatSync(path).ino === ino) unlinkSync(path);
+      } catch { /* already gone */ }
+    };
+    return { address: { kind: 'unix', path, text: `unix:${path}` }, cleanup };
+  }
+  if (opts.port !== undefined) {
+    const host = opts.host ?? '127.0.0.1';
+    await listenOn(server, { host, port: opts.port });
+    const a = server.address();
+    const port = a !== null && typeof a === 'object' ? a.port : opts.port;
+    const shown = host.includes(':') ? `[${host}]` : host;
+    return { address: { kind: 'tcp', host, port, text: `${shown}:${port}` }, cleanup: () => {} };
+  }
+  const fd = opts.fd ?? 0;
+  let socket = false;
+  try {
+    socket = fstatSync(fd).isSocket();
+  } catch { /* closed fd */ }
+  if (!socket) {
+    throw new GatewayError('ERR_LISTEN',
+      `no --socket or --bind given, and fd ${fd} is not a listening socket (it is when mod_fcgid or spawn-fcgi starts the app)`);
+  }
+  try {
+    await listenOn(server, { fd });
+  } catch (err) {
+    throw new GatewayError('ERR_LISTEN', `fd ${fd} is a socket but not a listening one: ${(err as Error).message}`);
+  }
+  return { address: { kind: 'fd', fd, text: `fd ${fd}` }, cleanup: () => {} };
+}
+
+/**
+ * F12: FCGI_WEB_SERVER_ADDRS — a comma-separated list of the addresses a TCP
+ * listener accepts connections from. Returns null when every peer is allowed.
+ */
+export function peerFilter(list: string | readonly string[] | undefined): ((socket: Socket) => boolean) | null {
+  if (list === undefined) return null;
+  const items = (typeof list === 'string' ? list.split(',') : list).map((s) => s.trim()).filter((s) => s !== '');
+  if (items.length === 0) return null;
+  const allowed = new Set(items.map(plainAddress));
+  return (socket) => allowed.has(plainAddress(socket.remoteAddress ?? ''));
+}
+
+/** `::ffff:10.0.0.1` (an IPv4 peer on a dual-stack socket) → `10.0.0.1`. */
+function plainAddress(a: string): string {
+  return a.startsWith('::ffff:') && a.includes('.') ? a.slice(7) : a.toLowerCase();
+}

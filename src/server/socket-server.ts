@@ -1,0 +1,162 @@
+/**
+ * What the FastCGI and uwsgi servers share: listening (listen.ts), named
+ * limits with safe defaults (S1), the set of open connections, timeouts on a
+ * coarse clock (S3), and the graceful stop (S6).
+ */
+import type { Server, Socket } from 'node:net';
+import { dynamicImport } from '../contract/dynamic-import.js';
+import { log } from '../contract/log.js';
+import type { SpoolLimits } from '../gateway/spool.js';
+import { listen, type ListenAddress, type ListenOptions } from './listen.js';
+
+/** Limits of a socket server. Every one is on by default (S1). */
+export interface SocketLimits {
+  /** Largest request body; past it 413 (default 100 MiB). */
+  maxBodyBytes?: number;
+  /** Bodies up to this size stay in memory; larger ones are spooled to a temp file (default 1 MiB). */
+  memoryBodyBytes?: number;
+  /** Directory for spooled bodies (default the OS temp dir). */
+  spoolDir?: string;
+  /** Bytes of one request's variables: FastCGI params, uwsgi vars (default 1 MiB; uwsgi can carry at most 64 KiB). */
+  maxVarsBytes?: number;
+  /** Number of one request's variables (default 1000). */
+  maxVars?: number;
+  /** Simultaneous connections (default 1024). */
+  maxConnections?: number;
+  /** Simultaneous requests in the process (default 1024). */
+  maxRequests?: number;
+  /** A connection with no request is closed after this, ms (default 300 s: longer than web servers keep idle upstream connections). */
+  idleTimeoutMs?: number;
+  /** Time to receive a whole request once it began, ms (default 60 s). */
+  readTimeoutMs?: number;
+  /** Time a response may wait for the peer to take its bytes, ms (default 60 s). */
+  writeTimeoutMs?: number;
+}
+
+/** The limits with their defaults filled in. */
+export interface Limits {
+  spool: SpoolLimits;
+  maxVarsBytes: number;
+  maxVars: number;
+  maxConnections: number;
+  maxRequests: number;
+  idleTimeoutMs: number;
+  readTimeoutMs: number;
+  writeTimeoutMs: number;
+}
+
+/** Fills in the defaults. */
+export function limitsOf(o: SocketLimits): Limits {
+  return {
+    spool: { maxBytes: o.maxBodyBytes ?? 100 * 1024 * 1024, memoryBytes: o.memoryBodyBytes ?? 1024 * 1024, dir: o.spoolDir },
+    maxVarsBytes: o.maxVarsBytes ?? 1024 * 1024,
+    maxVars: o.maxVars ?? 1000,
+    maxConnections: o.maxConnections ?? 1024,
+    maxRequests: o.maxRequests ?? 1024,
+    idleTimeoutMs: o.idleTimeoutMs ?? 300_000,
+    readTimeoutMs: o.readTimeoutMs ?? 60_000,
+    writeTimeoutMs: o.writeTimeoutMs ?? 60_000,
+  };
+}
+
+/** One open connection, as the shared part sees it. */
+export interface Connection {
+  /** Called on every tick of the clock: close the connection if it has overstayed a timeout (S3). */
+  sweep(now: number): void;
+  /** S6: close once the requests in flight are done (now, if there are none). */
+  shutdown(): void;
+}
+
+/** State shared by the connections of one server. */
+export class ServerState {
+  /** Coarse clock (ms), updated on every sweep: cheaper than reading the time on the hot path. */
+  now = Date.now();
+  /** Requests in flight in this process (F11). */
+  active = 0;
+  /** Stopping: finish what is in flight, take nothing new (S6). */
+  draining = false;
+  readonly limits: Limits;
+  readonly connections = new Set<Connection>();
+  #idle: (() => void) | undefined;
+  constructor(limits: Limits) {
+    this.limits = limits;
+  }
+  /** A connection closed. */
+  remove(c: Connection): void {
+    this.connections.delete(c);
+    this.#check();
+  }
+  /** A request finished (its app returned and close() ran). */
+  requestDone(): void {
+    this.active--;
+    this.#check();
+  }
+  #check(): void {
+    if (this.connections.size === 0 && this.active === 0) this.#idle?.();
+  }
+  /** Resolves when every connection has closed and every request has finished. */
+  allClosed(): Promise<void> {
+    if (this.connections.size === 0 && this.active === 0) return Promise.resolve();
+    return new Promise((resolve) => { this.#idle = resolve; });
+  }
+}
+
+/** A running FastCGI or uwsgi server. */
+export interface SocketServer {
+  readonly server: Server;
+  readonly address: ListenAddress;
+  /** Stop accepting, let in-flight requests finish (S6), remove the socket file, then resolve. */
+  close(): Promise<void>;
+}
+
+/**
+ * Listens as `where` says and hands each accepted socket to `accept`
+ * (which returns null to refuse it: the socket is then destroyed).
+ */
+export async function startSocketServer(
+  protocol: string,
+  where: ListenOptions,
+  state: ServerState,
+  accept: (socket: Socket) => Connection | null,
+): Promise<SocketServer> {
+  // node:net is loaded here, not at the top: the CGI adapter shares the bundle and must not pay for it.
+  const net = await dynamicImport<typeof import('node:net')>('node:net');
+  const limits = state.limits;
+  const server = net.createServer({ noDelay: true, pauseOnConnect: false });
+  server.maxConnections = limits.maxConnections;
+  server.on('connection', (socket) => {
+    let conn: Connection | null = null;
+    try {
+      conn = state.draining ? null : accept(socket);
+    } catch (err) {
+      log('error', `${protocol}: ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
+    }
+    if (conn === null) { socket.destroy(); return; }
+    state.connections.add(conn);
+  });
+  server.on('error', (err) => log('error', `${protocol}: listener: ${err.message}`));
+  const { address, cleanup } = await listen(net, server, where);
+  const tickMs = Math.max(20, Math.min(1000, Math.floor(Math.min(limits.idleTimeoutMs, limits.readTimeoutMs, limits.writeTimeoutMs) / 4)));
+  const tick = setInterval(() => {
+    const now = (state.now = Date.now());
+    for (const c of state.connections) c.sweep(now);
+  }, tickMs);
+  tick.unref();
+  let closing: Promise<void> | undefined;
+  return {
+    server,
+    address,
+    close(): Promise<void> {
+      closing ??= (async () => {
+        state.draining = true;
+        const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+        cleanup();
+        for (const c of state.connections) c.shutdown();
+        await state.allClosed();
+        await stopped;
+        clearInterval(tick);
+      })();
+      return closing;
+    },
+  };
+}

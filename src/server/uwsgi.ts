@@ -1,0 +1,315 @@
+/**
+ * The uwsgi protocol server (U1–U8, S1–S6): `serveUwsgi` and `tsgi uwsgi`,
+ * behind nginx `uwsgi_pass` and Apache `mod_proxy_uwsgi`. One request per
+ * connection: a packet of vars, the raw body, then an HTTP/1.x response
+ * delimited by closing the connection.
+ */
+import { Buffer } from 'node:buffer';
+import type { Socket } from 'node:net';
+import { log } from '../contract/log.js';
+import type { App, Header } from '../contract/types.js';
+import { RequestAbort } from '../gateway/abort.js';
+import { runApp, type ResponseSink } from '../gateway/engine.js';
+import { completeEnviron } from '../gateway/environ.js';
+import { ErrorStream } from '../gateway/errors-stream.js';
+import { InputStream, MemorySource, type ByteSource } from '../gateway/input.js';
+import { BodySpool } from '../gateway/spool.js';
+import { normalizeMount, splitPath } from '../protocol/mount.js';
+import { UwsgiDecoder } from '../protocol/uwsgi.js';
+import type { ListenOptions } from './listen.js';
+import {
+  ServerState, limitsOf, startSocketServer, type Connection, type SocketLimits, type SocketServer,
+} from './socket-server.js';
+
+/** Options of serveUwsgi. Every limit is on by default (S1). */
+export interface UwsgiOptions extends ListenOptions, SocketLimits {
+  /** URL prefix the app is mounted at: SCRIPT_NAME, stripped from PATH_INFO (U8). */
+  mount?: string;
+  /** `wsgi.multiprocess`. */
+  multiprocess?: boolean;
+}
+
+/** A running uwsgi server. */
+export type UwsgiServer = SocketServer;
+
+interface Ctx {
+  readonly app: App;
+  readonly state: ServerState;
+  readonly mount: string;
+  readonly multiprocess: boolean;
+  readonly errors: ErrorStream;
+}
+
+/** Serves `app` over the uwsgi protocol. */
+export function serveUwsgi(app: App, options: UwsgiOptions = {}): Promise<UwsgiServer> {
+  const state = new ServerState(limitsOf(options));
+  const ctx: Ctx = {
+    app,
+    state,
+    mount: normalizeMount(options.mount),
+    multiprocess: options.multiprocess ?? false,
+    errors: ErrorStream.toFd(2),
+  };
+  return startSocketServer('uwsgi', options, state, (socket) => {
+    if (state.active >= state.limits.maxRequests) {
+      // S1: past the request limit a connection is refused at once rather than queued without end.
+      log('warn', `uwsgi: refused a connection: ${state.active} requests in flight (the limit)`);
+      return null;
+    }
+    return new UwsgiConnection(socket, ctx);
+  });
+}
+
+const enum Phase { Head, Body, Running, Done }
+
+const EMPTY = Buffer.alloc(0);
+const PROTOCOL = /^HTTP\/\d\.\d$/;
+
+/** One connection: one request. */
+class UwsgiConnection implements Connection, ResponseSink {
+  #socket: Socket;
+  #ctx: Ctx;
+  #decoder: UwsgiDecoder;
+  #phase = Phase.Head;
+  #began: number;
+  #vars: Record<string, string> | null = null;
+  #expect = 0;
+  #spool: BodySpool | null = null;
+  #source: ByteSource | null = null;
+  #abort = new RequestAbort();
+  #ended = false;
+  #drain: Promise<void> | null = null;
+  #drainSince = 0;
+  #counted = false;
+
+  constructor(socket: Socket, ctx: Ctx) {
+    this.#socket = socket;
+    this.#ctx = ctx;
+    this.#began = ctx.state.now;
+    this.#decoder = new UwsgiDecoder({ maxCount: ctx.state.limits.maxVars });
+    socket.on('data', this.#onData);
+    socket.on('end', this.#onEnd);
+    socket.on('error', (err) => log('debug', `uwsgi: ${this.#peer}: ${err.message}`));
+    socket.on('close', this.#onClose);
+  }
+
+  get #peer(): string {
+    const s = this.#socket;
+    return s.remoteAddress ? `${s.remoteAddress}:${s.remotePort}` : 'unix socket peer';
+  }
+
+  readonly #onData = (chunk: Buffer): void => {
+    try {
+      if (this.#phase === Phase.Head) {
+        const got = this.#decoder.push(chunk);
+        if (got === null) return;
+        if (this.#head(got.packet.vars)) this.#body(got.rest);
+      } else if (this.#phase === Phase.Body) {
+        this.#body(chunk);
+      }
+      // U3: bytes after the body are ignored.
+    } catch (err) {
+      // S2, U7: a malformed packet costs this connection only.
+      log('warn', `uwsgi: ${this.#peer}: ${err instanceof Error ? err.message : String(err)}; closing the connection`);
+      this.#phase = Phase.Done;
+      this.#socket.destroy();
+    }
+  };
+
+  /** The packet arrived; true when a body is to be read. */
+  #head(vars: Record<string, string>): boolean {
+    if (vars.CONTENT_LENGTH !== undefined && vars.CONTENT_LENGTH !== '' && !/^[0-9]{1,15}$/.test(vars.CONTENT_LENGTH)) {
+      this.#reject(vars, 400, `CONTENT_LENGTH ${JSON.stringify(vars.CONTENT_LENGTH)} is not a number`);
+      return false;
+    }
+    // U3: the body is exactly CONTENT_LENGTH bytes, whatever HTTP_TRANSFER_ENCODING says (nginx de-chunks).
+    const expect = vars.CONTENT_LENGTH ? Number(vars.CONTENT_LENGTH) : 0;
+    const max = this.#ctx.state.limits.spool.maxBytes;
+    if (expect > max) {
+      this.#reject(vars, 413, `request body of ${expect} bytes exceeds the limit of ${max} bytes`);
+      return false;
+    }
+    splitPath(vars, this.#ctx.mount);
+    this.#vars = vars;
+    this.#expect = expect;
+    this.#ctx.state.active++;
+    this.#counted = true;
+    if (expect === 0) {
+      this.#start();
+      return false;
+    }
+    this.#phase = Phase.Body;
+    return true;
+  }
+
+  #body(chunk: Buffer): void {
+    if (chunk.length === 0) return;
+    const spool = (this.#spool ??= new BodySpool(this.#ctx.state.limits.spool));
+    const room = this.#expect - spool.length;
+    spool.push(room < chunk.length ? chunk.subarray(0, room) : chunk);
+    if (spool.length >= this.#expect) this.#start();
+  }
+
+  #start(): void {
+    this.#phase = Phase.Running;
+    const vars = this.#vars!;
+    let input: InputStream;
+    if (this.#spool !== null) {
+      const source = (this.#source = this.#spool.finish(vars));
+      input = new InputStream(source, this.#spool.length);
+      this.#spool = null;
+    } else {
+      input = new InputStream(new MemorySource(EMPTY), 0);
+    }
+    const environ = completeEnviron(vars, {
+      input,
+      errors: this.#ctx.errors,
+      abort: this.#abort,
+      multiprocess: this.#ctx.multiprocess,
+      runOnce: false,
+    });
+    void runApp(this.#ctx.app, environ, this, this.#abort).then(this.#finished);
+  }
+
+  readonly #finished = (): void => {
+    this.#phase = Phase.Done;
+    this.#dispose();
+    if (!this.#ended) this.#cutOff();
+    if (this.#counted) { this.#counted = false; this.#ctx.state.requestDone(); }
+  };
+
+  /** Answers without running the app (400, 413) and closes. */
+  #reject(vars: Record<string, string>, status: 400 | 413, why: string): void {
+    log('warn', `uwsgi: ${this.#peer}: ${why}`);
+    this.#phase = Phase.Done;
+    const text = `${why}\n`;
+    const head = `${statusLine(vars, status === 413 ? '413 Content Too Large' : '400 Bad Request')}Content-Type: text/plain\r\nContent-Length: ${text.length}\r\nConnection: close\r\n\r\n`;
+    this.#ended = true;
+    this.#socket.end(Buffer.from(head + text, 'latin1'));
+  }
+
+  #dispose(): void {
+    this.#spool?.dispose();
+    this.#spool = null;
+    this.#source?.dispose?.();
+    this.#source = null;
+  }
+
+  // --- ResponseSink (U4) ---
+
+  head(status: string, headers: Header[], chunk: Uint8Array | null, last: boolean): void | Promise<void> {
+    if (this.#ended) return;
+    let head = statusLine(this.#vars!, status);
+    for (let i = 0; i < headers.length; i++) head += `${headers[i]![0]}: ${headers[i]![1]}\r\n`;
+    head += '\r\n';
+    const clen = chunk === null ? 0 : chunk.length;
+    const s = this.#socket;
+    let ok: boolean;
+    if (clen <= 16384) {
+      // One buffer, one write: head and body together.
+      const out = Buffer.allocUnsafe(head.length + clen);
+      out.write(head, 0, 'latin1');
+      if (chunk !== null) out.set(chunk, head.length);
+      if (last) { this.#ended = true; s.end(out); return; }
+      ok = s.write(out);
+    } else {
+      s.cork();
+      s.write(Buffer.from(head, 'latin1'));
+      ok = s.write(chunk!);
+      s.uncork();
+      if (last) { this.#ended = true; s.end(); return; }
+    }
+    if (!ok) return this.#wait();
+  }
+
+  write(chunk: Uint8Array): void | Promise<void> {
+    if (this.#ended) return;
+    if (!this.#socket.write(chunk)) return this.#wait();
+  }
+
+  end(): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    this.#socket.end();
+  }
+
+  abort(): void {
+    if (this.#ended) return;
+    this.#cutOff();
+  }
+
+  /**
+   * The response cannot be completed. A uwsgi response is delimited by the
+   * close, so an orderly close would make a cut-off body look complete: reset
+   * the connection instead, which nginx and Apache report as an upstream error.
+   */
+  #cutOff(): void {
+    this.#ended = true;
+    log('warn', `uwsgi: ${this.#peer}: response cut off; resetting the connection`);
+    this.#socket.resetAndDestroy();
+  }
+
+  #wait(): Promise<void> {
+    if (this.#drain === null) {
+      this.#drainSince = this.#ctx.state.now;
+      this.#drain = new Promise((resolve) => {
+        const done = (): void => {
+          this.#socket.off('drain', done);
+          this.#socket.off('close', done);
+          this.#drain = null;
+          resolve();
+        };
+        this.#socket.on('drain', done);
+        this.#socket.on('close', done);
+      });
+    }
+    return this.#drain;
+  }
+
+  // --- Connection ---
+
+  sweep(now: number): void {
+    const limits = this.#ctx.state.limits;
+    if (this.#phase < Phase.Running && now - this.#began > limits.readTimeoutMs) {
+      log('warn', `uwsgi: ${this.#peer}: request not received within ${limits.readTimeoutMs} ms; closing the connection`);
+      this.#phase = Phase.Done;
+      this.#socket.destroy();
+    } else if (this.#drain !== null && now - this.#drainSince > limits.writeTimeoutMs) {
+      log('warn', `uwsgi: ${this.#peer}: the web server took no response bytes for ${limits.writeTimeoutMs} ms; closing the connection`);
+      this.#abort.abort(new Error('uwsgi: write timeout'));
+      this.#socket.destroy();
+    }
+  }
+
+  shutdown(): void {
+    // S6: a request in flight finishes; a connection that has not sent its request yet is closed.
+    if (this.#phase === Phase.Head) this.#socket.destroy();
+  }
+
+  /** The web server closed its side: the client went away (nginx closes the upstream connection then). */
+  readonly #onEnd = (): void => {
+    if (this.#phase === Phase.Running && !this.#ended) this.#abort.abort(new Error('uwsgi: the web server closed the connection'));
+  };
+
+  readonly #onClose = (): void => {
+    if (this.#phase === Phase.Running) {
+      this.#ended = true;
+      this.#abort.abort(new Error('uwsgi: the connection closed'));
+    } else if (this.#phase === Phase.Body) {
+      this.#dispose();
+      if (this.#counted) { this.#counted = false; this.#ctx.state.requestDone(); }
+    }
+    this.#ctx.state.remove(this);
+  };
+}
+
+/**
+ * U4: `HTTP/1.x NNN Reason\r\n` with the request's SERVER_PROTOCOL; HTTP/1.0
+ * when it is absent or not HTTP; HTTP/1.1 for HTTP/2 and 3 (the web server
+ * reads this head as HTTP/1).
+ */
+function statusLine(vars: Record<string, string>, status: string): string {
+  const p = vars.SERVER_PROTOCOL;
+  const proto = p === 'HTTP/1.1' || p === 'HTTP/1.0' ? p : p !== undefined && PROTOCOL.test(p) ? 'HTTP/1.1' : 'HTTP/1.0';
+  return `${proto} ${status}\r\n`;
+}
