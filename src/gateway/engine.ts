@@ -43,7 +43,18 @@ const EMPTY = new Uint8Array(0);
  * state (the one behind environ['tsgi.abort']). Never rejects.
  */
 export function runApp(app: App, environ: Environ, sink: ResponseSink, abort: RequestAbort): Promise<void> {
-  return new Run(sink, environ['wsgi.errors'], abort).run(app, environ);
+  return runRequest(app, environ, sink, abort) ?? DONE;
+}
+
+const DONE = Promise.resolve();
+
+/**
+ * As runApp, but returns undefined when the request was finished without
+ * waiting for anything: the common case of a synchronous app returning one
+ * chunk costs no promise at all (DESIGN.md §4). The servers' hot path.
+ */
+export function runRequest(app: App, environ: Environ, sink: ResponseSink, abort: RequestAbort): Promise<void> | undefined {
+  return new Run(sink, environ['wsgi.errors'], abort).start(app, environ);
 }
 
 type AnyIterator = Iterator<unknown> | AsyncIterator<unknown>;
@@ -101,10 +112,58 @@ class Run {
     if (p) this.#pending = this.#pending ? this.#pending.then(() => p) : p;
   };
 
-  async run(app: App, environ: Environ): Promise<void> {
+  /** Calls the app; finishes synchronously when it can (see runRequest). */
+  start(app: App, environ: Environ): Promise<void> | undefined {
+    let result: unknown;
+    try {
+      result = app(environ, this.startResponse);
+    } catch (err) {
+      return this.#failed(err);
+    }
+    if (Array.isArray(result) && result.length <= 1 && this.#pending === undefined) {
+      const done = this.#quick(result);
+      if (done !== false) return done;
+    }
+    return this.#run(result);
+  }
+
+  /**
+   * C20's single-write case done synchronously: an array of at most one
+   * chunk, after startResponse and no write(). Returns false to take the
+   * general path instead (anything unusual, including errors to report).
+   */
+  #quick(body: unknown[]): Promise<void> | undefined | false {
+    const chunk = body.length === 1 ? body[0] : EMPTY;
+    const status = this.#status;
+    if (status === undefined || this.#headersSent || this.#wrote || this.#signal.aborted || !(chunk instanceof Uint8Array)) return false;
+    if (this.#declared < 0) this.#headers.push(['Content-Length', String(chunk.length)]);
+    else if (this.#declared !== chunk.length) return false;
+    this.#headersSent = true;
+    this.#sent = chunk.length;
+    let p: void | Promise<void> = undefined;
+    try {
+      p = this.#sink.head(status, this.#headers, chunk.length ? chunk : null, true);
+    } catch (e) {
+      this.#gone(e);
+    }
+    this.#dead = true; // the sink has the whole response
+    this.#exhausted = true;
+    const closed = callClose(body, this);
+    if (p === undefined && closed === undefined) return undefined;
+    return (async () => {
+      if (p) await p.catch((e: unknown) => this.#gone(e));
+      if (closed) await closed;
+    })();
+  }
+
+  async #failed(err: unknown): Promise<void> {
+    if (this.#pending) await this.#settle(this.#pending);
+    this.#fail(err);
+  }
+
+  async #run(result: unknown): Promise<void> {
     let body: Body;
     try {
-      const result: unknown = app(environ, this.startResponse);
       body = (isThenable(result) ? await result : result) as Body;
       checkBody(body);
     } catch (err) {

@@ -31,11 +31,30 @@ const OPTIONAL = [
 
 const HTTPS_ON = /^(?:on|1|yes)$/i;
 
+/** Where the request's RequestAbort is kept on the environ (a symbol: no CGI name can collide). */
+const ABORT = Symbol('tsgi.request-abort');
+
+/**
+ * `tsgi.abort`: an accessor shared by every environ (no closures per request),
+ * so the AbortSignal is made only when an app reads it.
+ */
+const ABORT_ACCESSOR: PropertyDescriptor = {
+  get(this: Record<PropertyKey, unknown>): AbortSignal {
+    return (this[ABORT] as RequestAbort).signal;
+  },
+  // C1: the app may change any key; assigning this one makes it a plain value.
+  set(this: Record<PropertyKey, unknown>, v: unknown): void {
+    Object.defineProperty(this, 'tsgi.abort', { value: v, writable: true, enumerable: true, configurable: true });
+  },
+  enumerable: true,
+  configurable: true,
+};
+
 /**
  * Completes `vars` in place into an Environ and returns it. `vars` must be a
  * fresh object (C1): the app may change it.
  */
-export function completeEnviron(vars: Record<string, unknown>, x: EnvironExtras): Environ {
+export function completeEnviron(vars: Record<PropertyKey, unknown>, x: EnvironExtras): Environ {
   for (let i = 0; i < OPTIONAL.length; i++) {
     const k = OPTIONAL[i]!;
     if (vars[k] === '') delete vars[k];
@@ -78,15 +97,9 @@ export function completeEnviron(vars: Record<string, unknown>, x: EnvironExtras)
   vars['wsgi.multiprocess'] = x.multiprocess;
   vars['wsgi.run_once'] = x.runOnce;
   vars['wsgi.file_wrapper'] = fileWrapper;
-  const abort = x.abort;
-  Object.defineProperty(vars, 'tsgi.abort', {
-    get: () => abort.signal,
-    // C1: the app may change any key; assigning this one makes it a plain value.
-    set: (v: unknown) => { Object.defineProperty(vars, 'tsgi.abort', { value: v, writable: true, enumerable: true, configurable: true }); },
-    enumerable: true,
-    configurable: true,
-  });
-  return vars as Environ;
+  vars[ABORT] = x.abort;
+  Object.defineProperty(vars, 'tsgi.abort', ABORT_ACCESSOR);
+  return vars as unknown as Environ;
 }
 
 /**

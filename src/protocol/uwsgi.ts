@@ -7,6 +7,7 @@
  */
 import { Buffer } from 'node:buffer';
 import { GatewayError } from '../contract/errors.js';
+import { latin1Text } from './text.js';
 import { addVar } from './vars.js';
 
 /** Bytes of the packet header. */
@@ -77,8 +78,8 @@ export function decodeVars(block: Buffer, limits: UwsgiLimits = {}): Record<stri
     pos += 2;
     if (len - pos < vlen) throw bad(`a value of ${vlen} bytes runs past the vars block`);
     if (++count > maxCount) throw new GatewayError('ERR_LIMIT_PARAMS', `uwsgi: more than ${maxCount} vars`);
-    const key = block.toString('latin1', kpos, kpos + klen);
-    const value = vlen === 0 ? '' : block.toString('latin1', pos, pos + vlen);
+    const key = latin1Text(block, kpos, kpos + klen);
+    const value = latin1Text(block, pos, pos + vlen);
     pos += vlen;
     // U6: UWSGI_* vars ask uWSGI to load or run code; they mean nothing here and are never passed on.
     if (key.startsWith('UWSGI_')) continue;

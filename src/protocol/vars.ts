@@ -10,10 +10,10 @@
  * last one wins.
  */
 export function addVar(vars: Record<string, string>, name: string, value: string): void {
-  // Own properties only: a name such as `constructor` must not see Object.prototype's.
-  const prev = Object.hasOwn(vars, name) ? vars[name] : undefined;
-  if (prev !== undefined && name.charCodeAt(0) === 72 && name.startsWith('HTTP_')) {
-    vars[name] = `${prev}${name === 'HTTP_COOKIE' ? '; ' : ', '}${value}`;
+  if (name.charCodeAt(0) === 72 && name.startsWith('HTTP_')) {
+    // Object.prototype has no HTTP_* keys, so a plain lookup sees only this request's own.
+    const prev = vars[name];
+    vars[name] = prev === undefined ? value : `${prev}${name === 'HTTP_COOKIE' ? '; ' : ', '}${value}`;
   } else if (name !== '__proto__') {
     vars[name] = value;
   }

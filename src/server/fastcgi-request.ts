@@ -8,7 +8,7 @@ import { GatewayError } from '../contract/errors.js';
 import { log } from '../contract/log.js';
 import type { App, Environ } from '../contract/types.js';
 import { RequestAbort } from '../gateway/abort.js';
-import { runApp, type ResponseSink } from '../gateway/engine.js';
+import { runRequest, type ResponseSink } from '../gateway/engine.js';
 import { completeEnviron } from '../gateway/environ.js';
 import { ErrorStream } from '../gateway/errors-stream.js';
 import { InputStream, MemorySource, type ByteSource } from '../gateway/input.js';
@@ -18,7 +18,6 @@ import { HEADER_LEN, MAX_CONTENT, ProtocolStatus, RecordType, Role } from '../pr
 import { ParamsDecoder } from '../protocol/fastcgi/params.js';
 import { END_REQUEST_LEN, endRequestInto, encodeStream, paddingFor, writeHeader } from '../protocol/fastcgi/records.js';
 import { splitPath } from '../protocol/mount.js';
-import { addVar } from '../protocol/vars.js';
 import type { Header } from '../contract/types.js';
 import type { ServerState } from './socket-server.js';
 
@@ -62,7 +61,7 @@ export class FcgiRequest implements ResponseSink {
   readonly began: number;
   #link: FcgiLink;
   #phase = Phase.Params;
-  #vars: Record<string, string> = {};
+  #vars: Record<string, string>;
   #params: ParamsDecoder;
   #expect = 0;            // STDIN bytes to wait for; -1: until the stream ends
   #body: BodySpool | null = null;
@@ -83,9 +82,8 @@ export class FcgiRequest implements ResponseSink {
     this.keepConn = keepConn;
     const state = link.ctx.state;
     this.began = state.now;
-    const vars = this.#vars;
-    this.#params = new ParamsDecoder({ maxBytes: state.limits.maxVarsBytes, maxCount: state.limits.maxVars },
-      (name, value) => addVar(vars, name, value));
+    this.#params = new ParamsDecoder(state.limits.params);
+    this.#vars = this.#params.vars;
   }
 
   /** Still receiving its params or body (the read timeout applies). */
@@ -247,7 +245,9 @@ export class FcgiRequest implements ResponseSink {
       // F8: the filtered file (FCGI_DATA) as a second input stream.
       (environ as Record<string, unknown>)['tsgi.data'] = new InputStream(source, n);
     }
-    void runApp(ctx.app, environ, this, this.#abort).then(this.#finished);
+    const running = runRequest(ctx.app, environ, this, this.#abort);
+    if (running === undefined) this.#finished();
+    else void running.then(this.#finished);
   }
 
   readonly #finished = (): void => {

@@ -129,7 +129,7 @@ class FcgiConnection implements Connection, FcgiLink {
       [FCGI_MPXS_CONNS]: this.ctx.multiplex ? '1' : '0',
     };
     const answer: [string, string][] = [];
-    for (const [name] of decodePairs(content)) {
+    for (const name of Object.keys(decodePairs(content))) {
       if (Object.hasOwn(known, name)) answer.push([name, known[name]!]);
     }
     this.write(encodeRecord(RecordType.GetValuesResult, 0, encodePairs(answer)));

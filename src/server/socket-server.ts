@@ -36,6 +36,8 @@ export interface SocketLimits {
 /** The limits with their defaults filled in. */
 export interface Limits {
   spool: SpoolLimits;
+  /** maxVarsBytes and maxVars, in the form the FastCGI params decoder takes. */
+  params: { maxBytes: number; maxCount: number };
   maxVarsBytes: number;
   maxVars: number;
   maxConnections: number;
@@ -47,10 +49,13 @@ export interface Limits {
 
 /** Fills in the defaults. */
 export function limitsOf(o: SocketLimits): Limits {
+  const maxVarsBytes = o.maxVarsBytes ?? 1024 * 1024;
+  const maxVars = o.maxVars ?? 1000;
   return {
+    params: { maxBytes: maxVarsBytes, maxCount: maxVars },
     spool: { maxBytes: o.maxBodyBytes ?? 100 * 1024 * 1024, memoryBytes: o.memoryBodyBytes ?? 1024 * 1024, dir: o.spoolDir },
-    maxVarsBytes: o.maxVarsBytes ?? 1024 * 1024,
-    maxVars: o.maxVars ?? 1000,
+    maxVarsBytes,
+    maxVars,
     maxConnections: o.maxConnections ?? 1024,
     maxRequests: o.maxRequests ?? 1024,
     idleTimeoutMs: o.idleTimeoutMs ?? 300_000,

@@ -9,7 +9,7 @@ import type { Socket } from 'node:net';
 import { log } from '../contract/log.js';
 import type { App, Header } from '../contract/types.js';
 import { RequestAbort } from '../gateway/abort.js';
-import { runApp, type ResponseSink } from '../gateway/engine.js';
+import { runRequest, type ResponseSink } from '../gateway/engine.js';
 import { completeEnviron } from '../gateway/environ.js';
 import { ErrorStream } from '../gateway/errors-stream.js';
 import { InputStream, MemorySource, type ByteSource } from '../gateway/input.js';
@@ -168,7 +168,9 @@ class UwsgiConnection implements Connection, ResponseSink {
       multiprocess: this.#ctx.multiprocess,
       runOnce: false,
     });
-    void runApp(this.#ctx.app, environ, this, this.#abort).then(this.#finished);
+    const running = runRequest(this.#ctx.app, environ, this, this.#abort);
+    if (running === undefined) this.#finished();
+    else void running.then(this.#finished);
   }
 
   readonly #finished = (): void => {

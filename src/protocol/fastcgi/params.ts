@@ -6,6 +6,8 @@
  */
 import { Buffer } from 'node:buffer';
 import { GatewayError } from '../../contract/errors.js';
+import { latin1Text } from '../text.js';
+import { addVar } from '../vars.js';
 import { MAX_CONTENT, RecordType } from './constants.js';
 import { streamRecords, streamSize } from './records.js';
 
@@ -17,25 +19,23 @@ export interface ParamsLimits {
   maxCount: number;
 }
 
-/** Receives one decoded pair. */
-export type PairHandler = (name: string, value: string) => void;
-
 /**
- * Push decoder of a params stream. Feed each PARAMS record's content with
- * `push`; a pair may straddle records (F2). `end()` at the empty record
- * throws if a pair was left incomplete. Lengths are checked against the
- * limits before any byte of the pair is held.
+ * Push decoder of a params stream into `vars` (a repeated name is joined or
+ * replaced as `addVar` says). Feed each PARAMS record's content with `push`;
+ * a pair may straddle records (F2). `end()` at the empty record throws if a
+ * pair was left incomplete. Lengths are checked against the limits before
+ * any byte of the pair is held.
  */
 export class ParamsDecoder {
+  readonly vars: Record<string, string>;
   #limits: ParamsLimits;
-  #onPair: PairHandler;
   #rest: Buffer | null = null;
   #bytes = 0;
   #count = 0;
 
-  constructor(limits: ParamsLimits, onPair: PairHandler) {
+  constructor(limits: ParamsLimits, vars: Record<string, string> = {}) {
     this.#limits = limits;
-    this.#onPair = onPair;
+    this.vars = vars;
   }
 
   /** Pairs decoded so far. */
@@ -97,19 +97,18 @@ export class ParamsDecoder {
       }
       const vpos = pos + nlen;
       pos = vpos + vlen;
-      this.#onPair(data.toString('latin1', vpos - nlen, vpos), vlen === 0 ? '' : data.toString('latin1', vpos, pos));
+      addVar(this.vars, latin1Text(data, vpos - nlen, vpos), latin1Text(data, vpos, pos));
     }
     return pos;
   }
 }
 
-/** Decodes a complete name-value body (FCGI_GET_VALUES) into pairs. */
-export function decodePairs(content: Buffer, limits: ParamsLimits = { maxBytes: MAX_CONTENT, maxCount: 1000 }): [string, string][] {
-  const out: [string, string][] = [];
-  const d = new ParamsDecoder(limits, (n, v) => out.push([n, v]));
+/** Decodes a complete name-value body (FCGI_GET_VALUES) into an object. */
+export function decodePairs(content: Buffer, limits: ParamsLimits = { maxBytes: MAX_CONTENT, maxCount: 1000 }): Record<string, string> {
+  const d = new ParamsDecoder(limits);
   d.push(content);
   d.end();
-  return out;
+  return d.vars;
 }
 
 /** Bytes of a length field (§3.4): 1 below 128, else 4. */

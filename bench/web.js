@@ -1,0 +1,133 @@
+// Shared by the web-server benchmarks (bench/fastcgi.js, bench/uwsgi.js):
+// start nginx and backends, load each target with wrk, interleaved, and
+// report req/s, p99 latency and the backend's CPU time per request.
+import { spawn, spawnSync } from 'node:child_process';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const root = fileURLToPath(new URL('..', import.meta.url)).replace(/\/$/, '');
+
+export function need(...names) {
+  for (const n of names) {
+    if (spawnSync('sh', ['-c', `command -v ${n}`]).status !== 0) {
+      console.error(`bench: ${n} is not installed (apt-get install ${n})`);
+      process.exit(2);
+    }
+  }
+}
+
+export function runDir() {
+  const dir = mkdtempSync(join(tmpdir(), 'tsgi-bench-'));
+  chmodSync(dir, 0o755); // nginx workers run as an unprivileged user
+  return dir;
+}
+
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => resolve(port)); });
+    s.on('error', reject);
+  });
+}
+
+const children = [];
+process.on('exit', () => { for (const c of children) try { process.kill(-c.pid, 'SIGKILL'); } catch {} });
+process.on('SIGINT', () => process.exit(130));
+
+/** Starts a process in its own group; resolves once `ready()` holds. */
+export async function start(name, cmd, args, ready) {
+  const child = spawn(cmd, args, { detached: true, stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  child.stderr.on('data', (d) => { err += d; });
+  children.push(child);
+  for (let i = 0; i < 200; i++) {
+    if (child.exitCode !== null) throw new Error(`${name} exited: ${err}`);
+    if (await ready()) return child;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`${name} did not start: ${err}`);
+}
+
+export function nginxConf(dir, servers) {
+  return `daemon off;
+worker_processes 1;
+pid ${dir}/nginx.pid;
+error_log ${dir}/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path ${dir}/cb; fastcgi_temp_path ${dir}/ft; proxy_temp_path ${dir}/pt;
+  uwsgi_temp_path ${dir}/ut; scgi_temp_path ${dir}/st;
+${servers}
+}
+`;
+}
+
+export async function startNginx(dir, conf) {
+  const file = join(dir, 'nginx.conf');
+  writeFileSync(file, conf);
+  return start('nginx', 'nginx', ['-p', dir, '-c', file, '-e', join(dir, 'error.log')], () => existsSync(join(dir, 'nginx.pid')));
+}
+
+/** utime+stime of a process, in seconds (its threads included). */
+export function cpuSeconds(pid) {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[11]) + Number(f[12])) / 100; // fields 14 and 15, in clock ticks (USER_HZ = 100)
+}
+
+function wrk(url, seconds, connections) {
+  const r = spawnSync('wrk', ['-t1', `-c${connections}`, `-d${seconds}s`, '--latency', url], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`wrk failed: ${r.stderr}`);
+  const out = r.stdout;
+  const requests = Number(/(\d+) requests in/.exec(out)?.[1] ?? NaN);
+  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? NaN);
+  const m = /\s99%\s+([\d.]+)(us|ms|s)/.exec(out);
+  const p99 = m ? Number(m[1]) * (m[2] === 'us' ? 0.001 : m[2] === 's' ? 1000 : 1) : NaN;
+  const errors = /Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? (/Socket errors: (.*)/.exec(out)?.[1] ?? '');
+  if (errors) console.error(`  ${url}: ${errors.trim()} errors/non-2xx`);
+  return { requests, rps, p99 };
+}
+
+const median = (xs) => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
+
+/**
+ * targets: [{ name, url, pid }]. Each round runs every target once, in turn.
+ * Returns and prints one row per target; ratios are to `targets[base]`.
+ */
+export function load(targets, { rounds, seconds, connections, base = 0 }) {
+  for (const t of targets) {
+    const check = spawnSync('curl', ['-s', t.url], { encoding: 'utf8' });
+    if (!check.stdout.includes('Hello, world!')) throw new Error(`${t.name}: unexpected answer ${JSON.stringify(check.stdout)}`);
+    wrk(t.url, 1, connections); // warm up
+  }
+  const rows = targets.map(() => ({ rps: [], p99: [], cpu: [] }));
+  for (let r = 0; r < rounds; r++) {
+    targets.forEach((t, i) => {
+      const c0 = cpuSeconds(t.pid);
+      const w = wrk(t.url, seconds, connections);
+      const c1 = cpuSeconds(t.pid);
+      rows[i].rps.push(w.rps);
+      rows[i].p99.push(w.p99);
+      rows[i].cpu.push(((c1 - c0) / w.requests) * 1e6);
+    });
+  }
+  const res = targets.map((t, i) => ({ name: t.name, rps: median(rows[i].rps), p99: median(rows[i].p99), cpu: median(rows[i].cpu), all: rows[i].rps }));
+  const b = res[base];
+  console.log(`\n${rounds} rounds x ${seconds}s, wrk -t1 -c${connections}, medians; ratios to "${b.name}"\n`);
+  console.log('| target | req/s | p99 ms | backend CPU us/req | req/s ratio | CPU ratio |');
+  console.log('|---|---|---|---|---|---|');
+  for (const r of res) {
+    console.log(`| ${r.name} | ${r.rps.toFixed(0)} | ${r.p99.toFixed(2)} | ${r.cpu.toFixed(1)} | ${(r.rps / b.rps).toFixed(2)}x | ${(r.cpu / b.cpu).toFixed(2)}x |`);
+  }
+  console.log('\nper-round req/s:');
+  for (const r of res) console.log(`  ${r.name}: ${r.all.map((x) => x.toFixed(0)).join(' ')}`);
+  return res;
+}
+
+export function cleanup(dir) {
+  rmSync(dir, { recursive: true, force: true });
+}
