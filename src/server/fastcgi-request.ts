@@ -74,6 +74,7 @@ export class FcgiRequest implements ResponseSink {
   #byServer = false;      // the web server sent FCGI_ABORT_REQUEST
   #ended = false;         // FCGI_END_REQUEST written: nothing more goes out (F9)
   #stderr = false;        // an FCGI_STDERR stream was opened
+  #counted = true;        // counted in state.active (the connection counted it at BEGIN_REQUEST)
 
   constructor(link: FcgiLink, id: number, role: number, keepConn: boolean) {
     this.#link = link;
@@ -178,7 +179,6 @@ export class FcgiRequest implements ResponseSink {
       this.#dispose();
       this.#phase = Phase.Done;
       this.#writeEnd();
-      this.#link.ctx.state.requestDone();
       return;
     }
     this.#byServer = true;
@@ -190,16 +190,21 @@ export class FcgiRequest implements ResponseSink {
 
   /** The connection is gone: abort whatever runs; nothing can be written. */
   connectionLost(): void {
-    const wasRunning = this.#phase === Phase.Running;
     this.#ended = true;
-    if (this.#phase === Phase.Done) return;
-    if (wasRunning) {
+    this.#release();
+    if (this.#phase === Phase.Running) {
       this.#abort.abort(new Error('FastCGI: the connection to the web server closed'));
-      return;
+    } else if (this.#phase !== Phase.Done) {
+      this.#dispose();
+      this.#phase = Phase.Done;
     }
-    this.#dispose();
-    this.#phase = Phase.Done;
-    this.#link.ctx.state.requestDone();
+  }
+
+  /** No longer counts towards the concurrent-request limit (F11). */
+  #release(): void {
+    if (!this.#counted) return;
+    this.#counted = false;
+    this.#link.ctx.state.active--;
   }
 
   /** Answers without running the app (400, 413), then drops the rest of the request's input. */
@@ -211,12 +216,12 @@ export class FcgiRequest implements ResponseSink {
     const head = cgiHead(status === 413 ? '413 Content Too Large' : '400 Bad Request',
       [['Content-Type', 'text/plain'], ['Content-Length', String(text.length)]]);
     void this.#out(head, text, true);
-    this.#link.ctx.state.requestDone();
   }
 
   #start(): void {
     this.#phase = Phase.Running;
     const ctx = this.#link.ctx;
+    ctx.state.running++;
     const vars = this.#vars;
     vars.FCGI_ROLE = ROLE_NAMES[this.role]!;
     let input: InputStream;
@@ -254,7 +259,8 @@ export class FcgiRequest implements ResponseSink {
     this.#dispose();
     this.#phase = Phase.Done;
     if (!this.#ended) this.#writeEnd();
-    this.#link.ctx.state.requestDone();
+    this.#release();
+    this.#link.ctx.state.appDone();
   };
 
   #dispose(): void {
@@ -288,6 +294,7 @@ export class FcgiRequest implements ResponseSink {
     // Anything else (an error after the head, a short body): close the connection, so the web
     // server sees the response cut off instead of complete.
     this.#ended = true;
+    this.#release();
     this.#link.cut(this, reason instanceof Error ? reason.message : String(reason));
   }
 
@@ -339,6 +346,7 @@ export class FcgiRequest implements ResponseSink {
     }
     if (end) {
       this.#ended = true;
+      this.#release();
       this.#link.ended(this);
     } else if (!ok) {
       return this.#link.drain();

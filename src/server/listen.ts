@@ -125,7 +125,7 @@ export async function listen(net: NetModule, server: Server, opts: ListenOptions
   try {
     await listenOn(server, { fd });
   } catch (err) {
-    throw new GatewayError('ERR_LISTEN', `fd ${fd} is a socket but not a listening one: ${(err as Error).message}`);
+    throw new GatewayError('ERR_LISTEN', `fd ${fd} is not a listening socket (${(err as Error).message}); give --socket PATH or --bind HOST:PORT`);
   }
   return { address: { kind: 'fd', fd, text: `fd ${fd}` }, cleanup: () => {} };
 }

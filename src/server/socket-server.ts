@@ -76,8 +76,10 @@ export interface Connection {
 export class ServerState {
   /** Coarse clock (ms), updated on every sweep: cheaper than reading the time on the hot path. */
   now = Date.now();
-  /** Requests in flight in this process (F11). */
+  /** Requests in flight in this process (F11): counted from their start until their response is complete. */
   active = 0;
+  /** Apps still running (their response may be complete, but close() not yet done): a stop waits for them (S6). */
+  running = 0;
   /** Stopping: finish what is in flight, take nothing new (S6). */
   draining = false;
   readonly limits: Limits;
@@ -91,17 +93,17 @@ export class ServerState {
     this.connections.delete(c);
     this.#check();
   }
-  /** A request finished (its app returned and close() ran). */
-  requestDone(): void {
-    this.active--;
+  /** An app finished (it returned and close() ran). */
+  appDone(): void {
+    this.running--;
     this.#check();
   }
   #check(): void {
-    if (this.connections.size === 0 && this.active === 0) this.#idle?.();
+    if (this.connections.size === 0 && this.running === 0) this.#idle?.();
   }
-  /** Resolves when every connection has closed and every request has finished. */
+  /** Resolves when every connection has closed and every app has finished. */
   allClosed(): Promise<void> {
-    if (this.connections.size === 0 && this.active === 0) return Promise.resolve();
+    if (this.connections.size === 0 && this.running === 0) return Promise.resolve();
     return new Promise((resolve) => { this.#idle = resolve; });
   }
 }
@@ -139,8 +141,8 @@ export async function startSocketServer(
     if (conn === null) { socket.destroy(); return; }
     state.connections.add(conn);
   });
-  server.on('error', (err) => log('error', `${protocol}: listener: ${err.message}`));
   const { address, cleanup } = await listen(net, server, where);
+  server.on('error', (err) => log('error', `${protocol}: listener: ${err.message}`));
   const tickMs = Math.max(20, Math.min(1000, Math.floor(Math.min(limits.idleTimeoutMs, limits.readTimeoutMs, limits.writeTimeoutMs) / 4)));
   const tick = setInterval(() => {
     const now = (state.now = Date.now());

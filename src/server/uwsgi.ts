@@ -152,6 +152,7 @@ class UwsgiConnection implements Connection, ResponseSink {
 
   #start(): void {
     this.#phase = Phase.Running;
+    this.#ctx.state.running++;
     const vars = this.#vars!;
     let input: InputStream;
     if (this.#spool !== null) {
@@ -177,8 +178,16 @@ class UwsgiConnection implements Connection, ResponseSink {
     this.#phase = Phase.Done;
     this.#dispose();
     if (!this.#ended) this.#cutOff();
-    if (this.#counted) { this.#counted = false; this.#ctx.state.requestDone(); }
+    this.#release();
+    this.#ctx.state.appDone();
   };
+
+  /** No longer counts towards the concurrent-request limit. */
+  #release(): void {
+    if (!this.#counted) return;
+    this.#counted = false;
+    this.#ctx.state.active--;
+  }
 
   /** Answers without running the app (400, 413) and closes. */
   #reject(vars: Record<string, string>, status: 400 | 413, why: string): void {
@@ -299,8 +308,8 @@ class UwsgiConnection implements Connection, ResponseSink {
       this.#abort.abort(new Error('uwsgi: the connection closed'));
     } else if (this.#phase === Phase.Body) {
       this.#dispose();
-      if (this.#counted) { this.#counted = false; this.#ctx.state.requestDone(); }
     }
+    this.#release();
     this.#ctx.state.remove(this);
   };
 }
