@@ -251,13 +251,17 @@ class UwsgiConnection implements Connection, ResponseSink {
 
   /**
    * The response cannot be completed. A uwsgi response is delimited by the
-   * close, so an orderly close would make a cut-off body look complete: reset
-   * the connection instead, which nginx and Apache report as an upstream error.
+   * close, so an orderly close would make a cut-off body look complete: over
+   * TCP the connection is reset instead, which nginx and Apache report as an
+   * upstream error. A unix socket cannot be reset: there the web server can
+   * only tell when the response declared its Content-Length.
    */
   #cutOff(): void {
     this.#ended = true;
-    log('warn', `uwsgi: ${this.#peer}: response cut off; resetting the connection`);
-    this.#socket.resetAndDestroy();
+    const s = this.#socket;
+    log('warn', `uwsgi: ${this.#peer}: response cut off; ${s.remoteAddress !== undefined ? 'resetting' : 'closing'} the connection`);
+    if (s.remoteAddress !== undefined) s.resetAndDestroy();
+    else s.destroy();
   }
 
   #wait(): Promise<void> {
