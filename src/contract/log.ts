@@ -27,6 +27,11 @@ export function setLogger(next: LogSink | null, level?: Level): void {
   if (level) threshold = RANK[level];
 }
 
+/** True when lines of `level` are written: to skip building a message nobody reads. */
+export function logs(level: Level): boolean {
+  return RANK[level] <= threshold;
+}
+
 /** Emit a log line through the installed sink. */
 export function log(level: Level, message: string): void {
   if (RANK[level] <= threshold) sink(level, message);

@@ -5,7 +5,7 @@
  */
 import type { Server, Socket } from 'node:net';
 import { dynamicImport } from '../contract/dynamic-import.js';
-import { log } from '../contract/log.js';
+import { log, logs } from '../contract/log.js';
 import type { SpoolLimits } from '../gateway/spool.js';
 import { listen, type ListenAddress, type ListenOptions } from './listen.js';
 
@@ -140,6 +140,7 @@ export async function startSocketServer(
     }
     if (conn === null) { socket.destroy(); return; }
     state.connections.add(conn);
+    if (logs('debug')) log('debug', `${protocol}: new connection (${state.connections.size} open)`);
   });
   const { address, cleanup } = await listen(net, server, where);
   server.on('error', (err) => log('error', `${protocol}: listener: ${err.message}`));

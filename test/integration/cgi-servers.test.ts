@@ -2,46 +2,12 @@
 // nginx + fcgiwrap (nginx/cgi-fcgiwrap.conf), on loopback ports.
 import { Buffer } from 'node:buffer';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { dechunk, fetchRaw } from './http-client.js';
 import {
   ROOT, cgiScript, checkReadableBy, runDir, serverUser, serversAvailable, startApache, startFcgiwrap, startNginx, type Running,
 } from './servers.js';
-
-/** One HTTP/1.0 request on a raw socket; returns the exact response bytes. */
-function fetchRaw(port: number, head: string, body?: Buffer, rawBody?: Buffer): Promise<{ status: number; head: string; body: Buffer; raw: Buffer }> {
-  return new Promise((resolve, reject) => {
-    const s = connect(port, '127.0.0.1');
-    const out: Buffer[] = [];
-    s.on('data', (d) => out.push(d));
-    s.on('error', reject);
-    s.on('end', () => {
-      const raw = Buffer.concat(out);
-      const split = raw.indexOf('\r\n\r\n');
-      const headText = raw.subarray(0, split + 2).toString('latin1');
-      resolve({ status: Number(headText.slice(9, 12)), head: headText, body: raw.subarray(split + 4), raw });
-    });
-    // No half-close: nginx takes an early FIN from the client as an abort. HTTP/1.0 + close ends it.
-    s.write(Buffer.from(`${head}\r\n${body ? `Content-Length: ${body.length}\r\n` : ''}Connection: close\r\n\r\n`, 'latin1'));
-    if (body) s.write(body);
-    if (rawBody) s.write(rawBody);
-  });
-}
-
-/** The body of a response that may be chunked (HTTP/1.1). */
-function dechunk(r: { head: string; body: Buffer }): Buffer {
-  if (!/\r\nTransfer-Encoding: chunked\r\n/i.test(r.head)) return r.body;
-  const parts: Buffer[] = [];
-  let off = 0;
-  for (;;) {
-    const eol = r.body.indexOf('\r\n', off);
-    const size = parseInt(r.body.subarray(off, eol).toString('latin1'), 16);
-    if (!size) return Buffer.concat(parts);
-    parts.push(r.body.subarray(eol + 2, eol + 2 + size));
-    off = eol + 2 + size + 2;
-  }
-}
 
 function setupCgiBin(): string {
   const dir = runDir('tsgi-cgi-');

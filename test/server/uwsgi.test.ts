@@ -47,7 +47,7 @@ const envJson: App = (environ, start) => {
   for (const [k, v] of Object.entries(environ)) if (typeof v === 'string') vars[k] = v;
   const body = environ['wsgi.input'].read();
   start('200 OK', [['Content-Type', 'application/json']]);
-  return [b(JSON.stringify({ vars, body: body.toString('latin1') }))];
+  return [b(JSON.stringify({ vars, body: Buffer.from(body).toString('latin1') }))];
 };
 function parsed(x: Exchange): { env: Record<string, string>; body: string } {
   const text = x.bytes.toString('latin1');
