@@ -161,7 +161,10 @@ export class InputStream implements WsgiInput {
   }
 }
 
-/** An input with no body. */
+/** A source with no bytes: stateless, so one serves every empty body. */
+const NO_BYTES = new MemorySource(EMPTY);
+
+/** An input with no body (a new stream each time: the app may keep it). */
 export function emptyInput(): InputStream {
-  return new InputStream(new MemorySource(EMPTY), 0);
+  return new InputStream(NO_BYTES, 0);
 }

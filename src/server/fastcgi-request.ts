@@ -6,28 +6,22 @@
 import { Buffer } from 'node:buffer';
 import { GatewayError } from '../contract/errors.js';
 import { log } from '../contract/log.js';
-import type { App, Environ } from '../contract/types.js';
+import type { Environ, Header } from '../contract/types.js';
 import { RequestAbort } from '../gateway/abort.js';
 import { runRequest, type ResponseSink } from '../gateway/engine.js';
 import { completeEnviron } from '../gateway/environ.js';
 import { ErrorStream } from '../gateway/errors-stream.js';
-import { InputStream, MemorySource, type ByteSource } from '../gateway/input.js';
+import { InputStream, emptyInput, type ByteSource } from '../gateway/input.js';
 import { BodySpool } from '../gateway/spool.js';
 import { cgiHead } from '../protocol/cgi.js';
 import { HEADER_LEN, MAX_CONTENT, ProtocolStatus, RecordType, Role } from '../protocol/fastcgi/constants.js';
 import { ParamsDecoder } from '../protocol/fastcgi/params.js';
 import { END_REQUEST_LEN, endRequestInto, encodeStream, paddingFor, writeHeader } from '../protocol/fastcgi/records.js';
 import { splitPath } from '../protocol/mount.js';
-import type { Header } from '../contract/types.js';
-import type { ServerState } from './socket-server.js';
+import type { AppContext } from './socket-server.js';
 
 /** What a request needs from the server. */
-export interface FcgiContext {
-  readonly app: App;
-  readonly state: ServerState;
-  readonly mount: string;
-  readonly multiprocess: boolean;
-}
+export type FcgiContext = AppContext;
 
 /** What a request needs from its connection. */
 export interface FcgiLink {
@@ -232,7 +226,7 @@ export class FcgiRequest implements ResponseSink {
       this.#body = null;
     } else {
       if (this.#expect < 0) delete vars.CONTENT_LENGTH; // streamed, but empty
-      input = new InputStream(EMPTY_SOURCE, 0);
+      input = emptyInput();
     }
     const environ: Environ = completeEnviron(vars, {
       input,
@@ -384,5 +378,3 @@ export class FcgiRequest implements ResponseSink {
 
 /** Buffer's latin-1 writer without write()'s argument parsing (present in every Node release; untyped). */
 interface LatinWriter { latin1Write(s: string, offset: number): number }
-
-const EMPTY_SOURCE: ByteSource = new MemorySource(Buffer.alloc(0));

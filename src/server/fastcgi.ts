@@ -9,11 +9,10 @@ import type { App } from '../contract/types.js';
 import { FCGI_MAX_CONNS, FCGI_MAX_REQS, FCGI_MPXS_CONNS, ProtocolStatus, RecordType, Role } from '../protocol/fastcgi/constants.js';
 import { decodePairs, encodePairs } from '../protocol/fastcgi/params.js';
 import { RecordDecoder, decodeBeginRequest, encodeEndRequest, encodeRecord, encodeUnknownType } from '../protocol/fastcgi/records.js';
-import { normalizeMount } from '../protocol/mount.js';
 import { FcgiRequest, type FcgiContext, type FcgiLink } from './fastcgi-request.js';
 import { peerFilter, type ListenOptions } from './listen.js';
 import {
-  ServerState, limitsOf, startSocketServer, type Connection, type SocketLimits, type SocketServer,
+  DrainWait, appContext, startSocketServer, type Connection, type SocketLimits, type SocketServer,
 } from './socket-server.js';
 
 /** Options of serveFastCgi. Every limit is on by default (S1). */
@@ -40,14 +39,8 @@ interface Ctx extends FcgiContext {
 
 /** Serves `app` over FastCGI. */
 export function serveFastCgi(app: App, options: FastCgiOptions = {}): Promise<FastCgiServer> {
-  const state = new ServerState(limitsOf(options));
-  const ctx: Ctx = {
-    app,
-    state,
-    mount: normalizeMount(options.mount),
-    multiprocess: options.multiprocess ?? false,
-    multiplex: options.multiplex ?? true,
-  };
+  const ctx: Ctx = { ...appContext(app, options), multiplex: options.multiplex ?? true };
+  const state = ctx.state;
   const allowed = peerFilter(options.webServerAddrs ?? process.env.FCGI_WEB_SERVER_ADDRS);
   return startSocketServer('FastCGI', options, state, (socket) => {
     // F12: only TCP peers have an address to check; a unix socket is guarded by its file mode.
@@ -70,14 +63,14 @@ class FcgiConnection implements Connection, FcgiLink {
   #closeWhenIdle = false;
   #closing = false;
   #idleSince: number;
-  #drain: Promise<void> | null = null;
-  #drainSince = 0;
+  #drain: DrainWait;
 
   constructor(socket: Socket, ctx: Ctx) {
     this.#socket = socket;
     this.ctx = ctx;
     this.peer = socket.remoteAddress ? `${socket.remoteAddress}:${socket.remotePort}` : 'unix socket peer';
     this.#idleSince = ctx.state.now;
+    this.#drain = new DrainWait(socket, ctx.state);
     socket.on('data', this.#onData);
     socket.on('error', (err) => log('debug', `FastCGI: ${this.peer}: ${err.message}`));
     socket.on('close', this.#onClose);
@@ -174,26 +167,14 @@ class FcgiConnection implements Connection, FcgiLink {
     return ok || this.#blocked();
   }
 
-  /** The socket's buffer is full: note since when (for the write timeout, S3). */
+  /** The socket's buffer is full: start waiting for it to drain (for the write timeout too). */
   #blocked(): false {
-    if (this.#drain === null) {
-      this.#drainSince = this.ctx.state.now;
-      this.#drain = new Promise((resolve) => {
-        const done = (): void => {
-          this.#socket.off('drain', done);
-          this.#socket.off('close', done);
-          this.#drain = null;
-          resolve();
-        };
-        this.#socket.on('drain', done);
-        this.#socket.on('close', done);
-      });
-    }
+    void this.#drain.wait();
     return false;
   }
 
   drain(): Promise<void> {
-    return this.#drain ?? Promise.resolve();
+    return this.#drain.pending ?? Promise.resolve();
   }
 
   ended(req: FcgiRequest): void {
@@ -216,7 +197,7 @@ class FcgiConnection implements Connection, FcgiLink {
   sweep(now: number): void {
     if (this.#closing) return;
     const limits = this.ctx.state.limits;
-    if (this.#drain !== null && now - this.#drainSince > limits.writeTimeoutMs) {
+    if (this.#drain.stalled(now, limits.writeTimeoutMs)) {
       log('warn', `FastCGI: ${this.peer}: the web server took no response bytes for ${limits.writeTimeoutMs} ms; closing the connection`);
       this.#destroy();
       return;

@@ -6,7 +6,9 @@
 import type { Server, Socket } from 'node:net';
 import { dynamicImport } from '../contract/dynamic-import.js';
 import { log, logs } from '../contract/log.js';
+import type { App } from '../contract/types.js';
 import type { SpoolLimits } from '../gateway/spool.js';
+import { normalizeMount } from '../protocol/mount.js';
 import { listen, type ListenAddress, type ListenOptions } from './listen.js';
 
 /** Limits of a socket server. Every one is on by default (S1). */
@@ -36,10 +38,8 @@ export interface SocketLimits {
 /** The limits with their defaults filled in. */
 export interface Limits {
   spool: SpoolLimits;
-  /** maxVarsBytes and maxVars, in the form the FastCGI params decoder takes. */
+  /** maxVarsBytes and maxVars, in the form the codecs take. */
   params: { maxBytes: number; maxCount: number };
-  maxVarsBytes: number;
-  maxVars: number;
   maxConnections: number;
   maxRequests: number;
   idleTimeoutMs: number;
@@ -49,13 +49,9 @@ export interface Limits {
 
 /** Fills in the defaults. */
 export function limitsOf(o: SocketLimits): Limits {
-  const maxVarsBytes = o.maxVarsBytes ?? 1024 * 1024;
-  const maxVars = o.maxVars ?? 1000;
   return {
-    params: { maxBytes: maxVarsBytes, maxCount: maxVars },
+    params: { maxBytes: o.maxVarsBytes ?? 1024 * 1024, maxCount: o.maxVars ?? 1000 },
     spool: { maxBytes: o.maxBodyBytes ?? 100 * 1024 * 1024, memoryBytes: o.memoryBodyBytes ?? 1024 * 1024, dir: o.spoolDir },
-    maxVarsBytes,
-    maxVars,
     maxConnections: o.maxConnections ?? 1024,
     maxRequests: o.maxRequests ?? 1024,
     idleTimeoutMs: o.idleTimeoutMs ?? 300_000,
@@ -105,6 +101,69 @@ export class ServerState {
   allClosed(): Promise<void> {
     if (this.connections.size === 0 && this.running === 0) return Promise.resolve();
     return new Promise((resolve) => { this.#idle = resolve; });
+  }
+}
+
+/** What a request needs from its server: the app, the shared state and the environ options. */
+export interface AppContext {
+  readonly app: App;
+  readonly state: ServerState;
+  /** `--mount` prefix, normalised ('' for none). */
+  readonly mount: string;
+  readonly multiprocess: boolean;
+}
+
+/** The context of a server from its options (limits filled in, mount normalised). */
+export function appContext(app: App, options: SocketLimits & { mount?: string; multiprocess?: boolean }): AppContext {
+  return {
+    app,
+    state: new ServerState(limitsOf(options)),
+    mount: normalizeMount(options.mount),
+    multiprocess: options.multiprocess ?? false,
+  };
+}
+
+/**
+ * Waiting for a socket to take more bytes (S4): one promise per stall,
+ * settled on 'drain' or 'close', and since when (the write timeout, S3).
+ */
+export class DrainWait {
+  #socket: Socket;
+  #state: ServerState;
+  #promise: Promise<void> | null = null;
+  #since = 0;
+
+  constructor(socket: Socket, state: ServerState) {
+    this.#socket = socket;
+    this.#state = state;
+  }
+
+  /** The socket's buffer is full: resolves once it drains (or closes). */
+  wait(): Promise<void> {
+    if (this.#promise === null) {
+      this.#since = this.#state.now;
+      this.#promise = new Promise((resolve) => {
+        const done = (): void => {
+          this.#socket.off('drain', done);
+          this.#socket.off('close', done);
+          this.#promise = null;
+          resolve();
+        };
+        this.#socket.on('drain', done);
+        this.#socket.on('close', done);
+      });
+    }
+    return this.#promise;
+  }
+
+  /** The current stall, if any. */
+  get pending(): Promise<void> | null {
+    return this.#promise;
+  }
+
+  /** True when the socket has taken nothing for more than `ms`. */
+  stalled(now: number, ms: number): boolean {
+    return this.#promise !== null && now - this.#since > ms;
   }
 }
 

@@ -12,13 +12,13 @@ import { RequestAbort } from '../gateway/abort.js';
 import { runRequest, type ResponseSink } from '../gateway/engine.js';
 import { completeEnviron } from '../gateway/environ.js';
 import { ErrorStream } from '../gateway/errors-stream.js';
-import { InputStream, MemorySource, type ByteSource } from '../gateway/input.js';
+import { InputStream, emptyInput, type ByteSource } from '../gateway/input.js';
 import { BodySpool } from '../gateway/spool.js';
-import { normalizeMount, splitPath } from '../protocol/mount.js';
+import { splitPath } from '../protocol/mount.js';
 import { UwsgiDecoder } from '../protocol/uwsgi.js';
 import type { ListenOptions } from './listen.js';
 import {
-  ServerState, limitsOf, startSocketServer, type Connection, type SocketLimits, type SocketServer,
+  DrainWait, appContext, startSocketServer, type AppContext, type Connection, type SocketLimits, type SocketServer,
 } from './socket-server.js';
 
 /** Options of serveUwsgi. Every limit is on by default (S1). */
@@ -32,24 +32,14 @@ export interface UwsgiOptions extends ListenOptions, SocketLimits {
 /** A running uwsgi server. */
 export type UwsgiServer = SocketServer;
 
-interface Ctx {
-  readonly app: App;
-  readonly state: ServerState;
-  readonly mount: string;
-  readonly multiprocess: boolean;
+interface Ctx extends AppContext {
   readonly errors: ErrorStream;
 }
 
 /** Serves `app` over the uwsgi protocol. */
 export function serveUwsgi(app: App, options: UwsgiOptions = {}): Promise<UwsgiServer> {
-  const state = new ServerState(limitsOf(options));
-  const ctx: Ctx = {
-    app,
-    state,
-    mount: normalizeMount(options.mount),
-    multiprocess: options.multiprocess ?? false,
-    errors: ErrorStream.toFd(2),
-  };
+  const ctx: Ctx = { ...appContext(app, options), errors: ErrorStream.toFd(2) };
+  const state = ctx.state;
   return startSocketServer('uwsgi', options, state, (socket) => {
     if (state.active >= state.limits.maxRequests) {
       // S1: past the request limit a connection is refused at once rather than queued without end.
@@ -78,15 +68,15 @@ class UwsgiConnection implements Connection, ResponseSink {
   #source: ByteSource | null = null;
   #abort = new RequestAbort();
   #ended = false;
-  #drain: Promise<void> | null = null;
-  #drainSince = 0;
+  #drain: DrainWait;
   #counted = false;
 
   constructor(socket: Socket, ctx: Ctx) {
     this.#socket = socket;
     this.#ctx = ctx;
     this.#began = ctx.state.now;
-    this.#decoder = new UwsgiDecoder({ maxCount: ctx.state.limits.maxVars });
+    this.#decoder = new UwsgiDecoder({ maxCount: ctx.state.limits.params.maxCount });
+    this.#drain = new DrainWait(socket, ctx.state);
     socket.on('data', this.#onData);
     socket.on('end', this.#onEnd);
     socket.on('error', (err) => log('debug', `uwsgi: ${this.#peer}: ${err.message}`));
@@ -160,7 +150,7 @@ class UwsgiConnection implements Connection, ResponseSink {
       input = new InputStream(source, this.#spool.length);
       this.#spool = null;
     } else {
-      input = new InputStream(new MemorySource(EMPTY), 0);
+      input = emptyInput();
     }
     const environ = completeEnviron(vars, {
       input,
@@ -230,12 +220,12 @@ class UwsgiConnection implements Connection, ResponseSink {
       s.uncork();
       if (last) { this.#ended = true; s.write(EMPTY, this.#close); return; }
     }
-    if (!ok) return this.#wait();
+    if (!ok) return this.#drain.wait();
   }
 
   write(chunk: Uint8Array): void | Promise<void> {
     if (this.#ended) return;
-    if (!this.#socket.write(chunk)) return this.#wait();
+    if (!this.#socket.write(chunk)) return this.#drain.wait();
   }
 
   end(): void {
@@ -274,23 +264,6 @@ class UwsgiConnection implements Connection, ResponseSink {
     else s.destroy();
   }
 
-  #wait(): Promise<void> {
-    if (this.#drain === null) {
-      this.#drainSince = this.#ctx.state.now;
-      this.#drain = new Promise((resolve) => {
-        const done = (): void => {
-          this.#socket.off('drain', done);
-          this.#socket.off('close', done);
-          this.#drain = null;
-          resolve();
-        };
-        this.#socket.on('drain', done);
-        this.#socket.on('close', done);
-      });
-    }
-    return this.#drain;
-  }
-
   // --- Connection ---
 
   sweep(now: number): void {
@@ -299,7 +272,7 @@ class UwsgiConnection implements Connection, ResponseSink {
       log('warn', `uwsgi: ${this.#peer}: request not received within ${limits.readTimeoutMs} ms; closing the connection`);
       this.#phase = Phase.Done;
       this.#socket.destroy();
-    } else if (this.#drain !== null && now - this.#drainSince > limits.writeTimeoutMs) {
+    } else if (this.#drain.stalled(now, limits.writeTimeoutMs)) {
       log('warn', `uwsgi: ${this.#peer}: the web server took no response bytes for ${limits.writeTimeoutMs} ms; closing the connection`);
       this.#abort.abort(new Error('uwsgi: write timeout'));
       this.#socket.destroy();
