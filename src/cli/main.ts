@@ -5,6 +5,8 @@
 import { parseArgs } from 'node:util';
 import { GatewayError } from '../contract/errors.js';
 import { log, setLogger, type Level } from '../contract/log.js';
+import { dynamicImport } from '../contract/dynamic-import.js';
+import type { App } from '../contract/types.js';
 import { loadApp } from './load-app.js';
 
 const USAGE = `usage: tsgi COMMAND APP [options]
@@ -30,6 +32,8 @@ options:
   --max-body BYTES     largest request body (413 past it)
   --max-requests N     requests in flight at once (fastcgi: FCGI_OVERLOADED past it)
   --log-level LEVEL    error, warn, info (default) or debug
+  --validate           check every request and response against the contract
+                       (validate() from tsgi/middleware): for development
   -h, --help           this text
   --version            the version
 `;
@@ -56,9 +60,17 @@ function bytes(v: string | undefined, what: string): number | undefined {
 }
 
 /** `tsgi cgi APP`: answers this process's one request. */
-async function cgi(spec: string, maxBody: number | undefined): Promise<void> {
+async function cgi(spec: string, maxBody: number | undefined, check = false): Promise<void> {
   const { runCgi } = await import('../server/cgi.js');
-  await runCgi(await loadApp(spec), maxBody === undefined ? {} : { maxBodyBytes: maxBody });
+  await runCgi(await appFor(spec, check), maxBody === undefined ? {} : { maxBodyBytes: maxBody });
+}
+
+/** Loads the app; with --validate, wrapped in validate() (loaded only then: it is a separate bundle). */
+async function appFor(spec: string, check: boolean): Promise<App> {
+  const app = await loadApp(spec);
+  if (!check) return app;
+  const { validate } = await dynamicImport<typeof import('../middleware/validate.js')>('tsgi/middleware');
+  return validate(app);
 }
 
 /** Set by the build from package.json. */
@@ -91,6 +103,7 @@ async function run(argv: string[]): Promise<void> {
         'max-body': { type: 'string' },
         'max-requests': { type: 'string' },
         'log-level': { type: 'string' },
+        validate: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -111,11 +124,11 @@ async function run(argv: string[]): Promise<void> {
 
   switch (command) {
     case 'cgi':
-      return cgi(spec, maxBody);
+      return cgi(spec, maxBody, values.validate === true);
     case 'http': {
       const { serveHttp } = await import('../server/http.js');
       const { host, port } = parseBind(values.bind ?? '127.0.0.1:8000');
-      const app = await loadApp(spec);
+      const app = await appFor(spec, values.validate === true);
       const srv = await serveHttp(app, {
         host, port,
         ...(values.mount !== undefined ? { mount: values.mount } : {}),
@@ -142,7 +155,7 @@ async function run(argv: string[]): Promise<void> {
         ...(maxBody !== undefined ? { maxBodyBytes: maxBody } : {}),
         ...(maxRequests !== undefined ? { maxRequests } : {}),
       };
-      const app = await loadApp(spec);
+      const app = await appFor(spec, values.validate === true);
       let srv;
       if (command === 'fastcgi') {
         const { serveFastCgi } = await import('../server/fastcgi.js');

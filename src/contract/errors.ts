@@ -27,7 +27,13 @@ export type ErrorCode =
   | 'ERR_UWSGI_BAD_MODIFIER'
   | 'ERR_UWSGI_BAD_PACKET'
   | 'ERR_UWSGI_HTTP_CLIENT'
-  | 'ERR_LISTEN';
+  | 'ERR_LISTEN'
+  | 'ERR_BAD_ENVIRON'
+  | 'ERR_STREAM_MISUSE'
+  | 'ERR_CONTENT_TYPE'
+  | 'ERR_BODY_AFTER_CLOSE'
+  | 'ERR_BODY_NOT_CLOSED'
+  | 'ERR_BAD_REQUEST_BODY';
 
 /** Base class of every error tsgi throws. */
 export class GatewayError extends Error {

@@ -2,6 +2,7 @@
  * Turns the CGI variables an adapter decoded into a PEP 3333 environ. Shared by
  * every adapter so that C2, C3, C5, C7 and C8 hold in exactly one place.
  */
+import { HTTPS_ON, OPTIONAL_VARS } from '../contract/cgi-vars.js';
 import type { Environ, WsgiErrors, WsgiInput } from '../contract/types.js';
 import type { RequestAbort } from './abort.js';
 import { fileWrapper } from './file-wrapper.js';
@@ -17,19 +18,6 @@ export interface EnvironExtras {
   /** C6: true for CGI only. */
   runOnce: boolean;
 }
-
-/**
- * C3: optional meta-variables that carry no value are removed. nginx sends
- * CONTENT_TYPE and CONTENT_LENGTH as '' on every GET; Apache may send an empty
- * REMOTE_USER.
- */
-const OPTIONAL = [
-  'AUTH_TYPE', 'CONTENT_LENGTH', 'CONTENT_TYPE', 'GATEWAY_INTERFACE', 'HTTPS', 'PATH_TRANSLATED',
-  'REMOTE_ADDR', 'REMOTE_HOST', 'REMOTE_IDENT', 'REMOTE_PORT', 'REMOTE_USER', 'REQUEST_SCHEME',
-  'SERVER_SOFTWARE', 'SERVER_ADDR', 'DOCUMENT_ROOT', 'DOCUMENT_URI', 'REQUEST_URI', 'SCRIPT_FILENAME',
-] as const;
-
-const HTTPS_ON = /^(?:on|1|yes)$/i;
 
 /** Where the request's RequestAbort is kept on the environ (a symbol: no CGI name can collide). */
 const ABORT = Symbol('tsgi.request-abort');
@@ -55,8 +43,9 @@ const ABORT_ACCESSOR: PropertyDescriptor = {
  * fresh object (C1): the app may change it.
  */
 export function completeEnviron(vars: Record<PropertyKey, unknown>, x: EnvironExtras): Environ {
-  for (let i = 0; i < OPTIONAL.length; i++) {
-    const k = OPTIONAL[i]!;
+  // C3: nginx sends CONTENT_TYPE and CONTENT_LENGTH as '' on every GET; Apache may send an empty REMOTE_USER.
+  for (let i = 0; i < OPTIONAL_VARS.length; i++) {
+    const k = OPTIONAL_VARS[i]!;
     if (vars[k] === '') delete vars[k];
   }
   // C7: these two only ever reach the app without the HTTP_ prefix.

@@ -1,0 +1,231 @@
+/**
+ * `staticFiles()`: serves the files under a directory at a URL prefix, with
+ * conditional requests (ETag / Last-Modified → 304, RFC 9110 §13), single
+ * byte ranges (206 / 416, RFC 9110 §14) and a Content-Type from mime-types.
+ * Whole files stream through `wsgi.file_wrapper`.
+ *
+ * Only files inside the root are ever opened: `.` and `..` segments, NUL,
+ * backslashes, percent-encoded slashes, dots or NULs (encoded once or twice)
+ * are refused with 400, and a path whose real location (symlinks resolved)
+ * is outside the root is not found. Dotfiles are not served unless allowed.
+ */
+import { realpathSync } from 'node:fs';
+import { open, realpath, type FileHandle } from 'node:fs/promises';
+import { extname, join, sep } from 'node:path';
+import { contentType } from 'mime-types';
+import { GatewayError } from '../contract/errors.js';
+import type { Body, Environ, Header, StartResponse } from '../contract/types.js';
+import { respond } from './body.js';
+import type { Middleware } from './compose.js';
+import { underPrefix } from './paths.js';
+
+/** Options of {@link staticFiles}. */
+export interface StaticOptions {
+  /** The directory to serve. */
+  root: string;
+  /** The URL prefix (within the app, i.e. of PATH_INFO) the files appear under (default `/`). */
+  prefix?: string;
+  /** The file served for a directory (default `index.html`; false for none). */
+  index?: string | false;
+  /** `Cache-Control: public, max-age=N` (seconds, default 0: caches revalidate every time). */
+  maxAge?: number;
+  /** Serve files and directories whose name starts with a dot (default false). */
+  dotfiles?: boolean;
+  /** Pass requests for missing files (and methods other than GET/HEAD) to the app (default true); else 404/405. */
+  fallthrough?: boolean;
+  /** Read size when streaming (default 64 KiB). */
+  blockSize?: number;
+}
+
+// Encoded once, these reach PATH_INFO decoded (the gateway decodes once, C8);
+// encoded twice, they arrive here still encoded. Neither is a file name we serve.
+const ENCODED_RAW = /%(?:2f|5c|00)/i;
+const ENCODED_TWICE = /%(?:2e|2f|5c|00)/i;
+
+/** Serves `root` under `prefix`; everything else goes to the wrapped app. */
+export function staticFiles(options: StaticOptions): Middleware {
+  if (typeof options?.root !== 'string' || options.root === '') throw new GatewayError('ERR_BAD_OPTION', 'staticFiles(): root must be a directory path');
+  let root: string;
+  try {
+    root = realpathSync(options.root);
+  } catch (err) {
+    throw new GatewayError('ERR_BAD_OPTION', `staticFiles(): root ${options.root} cannot be used: ${(err as Error).message}`);
+  }
+  const prefix = options.prefix ?? '/';
+  const index = options.index === undefined ? 'index.html' : options.index;
+  const cacheControl = `public, max-age=${Math.max(0, Math.floor(options.maxAge ?? 0))}`;
+  const fallthrough = options.fallthrough !== false;
+  const blockSize = options.blockSize ?? 65536;
+  const inside = (p: string): boolean => p === root || p.startsWith(root.endsWith(sep) ? root : root + sep);
+
+  /** The real path of an existing file or directory inside the root, or undefined. */
+  const locate = async (segments: string[]): Promise<string | undefined> => {
+    try {
+      const real = await realpath(join(root, ...segments));
+      return inside(real) ? real : undefined;
+    } catch {
+      return undefined;
+    }
+  };
+
+  return (app) => async (environ, startResponse) => {
+    const path = environ.PATH_INFO || '/';
+    if (!underPrefix(path, prefix)) return app(environ, startResponse);
+    const method = environ.REQUEST_METHOD;
+    if (method !== 'GET' && method !== 'HEAD') {
+      if (fallthrough) return app(environ, startResponse);
+      return respond(startResponse, '405 Method Not Allowed', [['Content-Type', 'text/plain; charset=utf-8'], ['Allow', 'GET, HEAD']], 'Method Not Allowed\n');
+    }
+    const rest = path.slice(prefix.endsWith('/') ? prefix.length - 1 : prefix.length);
+    const rawPath = (environ.REQUEST_URI ?? '').split('?', 1)[0]!;
+    const segments = rest.split('/').filter((s) => s !== '');
+    if (ENCODED_RAW.test(rawPath) || ENCODED_TWICE.test(rest) || rest.includes('\0') || rest.includes('\\') ||
+      segments.some((s) => s === '.' || s === '..')) {
+      return respond(startResponse, '400 Bad Request', [['Content-Type', 'text/plain; charset=utf-8']], 'Bad Request\n');
+    }
+    const notFound = (): Body | Promise<Body> => (fallthrough ? app(environ, startResponse)
+      : respond(startResponse, '404 Not Found', [['Content-Type', 'text/plain; charset=utf-8']], 'Not Found\n'));
+    if (!options.dotfiles && segments.some((s) => s.startsWith('.'))) return notFound();
+    // Bytes-as-string → the file name's UTF-8 bytes (PEP 3333: PATH_INFO holds the raw bytes).
+    const names = segments.map((s) => Buffer.from(s, 'latin1').toString('utf8'));
+    let real = await locate(names);
+    if (real === undefined) return notFound();
+    let file = await openFile(real);
+    if (file === undefined) return notFound();
+    if (file.dir) {
+      await file.handle.close();
+      if (!path.endsWith('/')) {
+        // Rebuilt from the segments: an empty one ('//host') would make a protocol-relative redirect.
+        const dir = `/${path.split('/').filter((s) => s !== '').join('/')}/`;
+        const location = urlSafe(`${environ.SCRIPT_NAME}${dir}${environ.QUERY_STRING ? `?${environ.QUERY_STRING}` : ''}`);
+        return respond(startResponse, '301 Moved Permanently', [['Content-Type', 'text/plain; charset=utf-8'], ['Location', location]], 'Moved Permanently\n');
+      }
+      if (index === false || (real = await locate([...names, index])) === undefined || (file = await openFile(real)) === undefined || file.dir) {
+        if (file?.dir) await file.handle.close();
+        return notFound();
+      }
+    }
+    return serveFile(environ, startResponse, file.handle, file.size, file.mtimeMs, real, { cacheControl, blockSize });
+  };
+}
+
+/** Percent-encodes every byte that may not appear raw in a Location header. */
+function urlSafe(s: string): string {
+  return s.replace(/[^\x21-\x7e]|%(?![0-9A-Fa-f]{2})/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}`);
+}
+
+async function openFile(real: string): Promise<{ handle: FileHandle; size: number; mtimeMs: number; dir: boolean } | undefined> {
+  let handle: FileHandle;
+  try {
+    handle = await open(real, 'r');
+  } catch {
+    return undefined;
+  }
+  // The checks are made on the open file, so that it cannot be swapped between them and the read.
+  const st = await handle.stat();
+  if (!st.isFile() && !st.isDirectory()) {
+    await handle.close();
+    return undefined;
+  }
+  return { handle, size: st.size, mtimeMs: st.mtimeMs, dir: st.isDirectory() };
+}
+
+function serveFile(environ: Environ, startResponse: StartResponse, handle: FileHandle, size: number, mtimeMs: number, real: string,
+  o: { cacheControl: string; blockSize: number }): Body {
+  const etag = `"${size.toString(16)}-${Math.floor(mtimeMs).toString(16)}"`;
+  const lastModified = new Date(Math.floor(mtimeMs / 1000) * 1000).toUTCString();
+  const validators: Header[] = [['ETag', etag], ['Last-Modified', lastModified], ['Cache-Control', o.cacheControl]];
+  if (notModified(environ, etag, mtimeMs)) {
+    void handle.close();
+    startResponse('304 Not Modified', validators);
+    return [];
+  }
+  const type = contentType(extname(real)) || 'application/octet-stream';
+  const range = byteRange(environ, size, etag, lastModified);
+  if (range === 'unsatisfiable') {
+    void handle.close();
+    return respond(startResponse, '416 Range Not Satisfiable',
+      [['Content-Type', 'text/plain; charset=utf-8'], ['Content-Range', `bytes */${size}`], ...validators], 'Range Not Satisfiable\n');
+  }
+  if (range) {
+    const [start, end] = range;
+    startResponse('206 Partial Content', [['Content-Type', type], ['Content-Length', String(end - start + 1)],
+      ['Content-Range', `bytes ${start}-${end}/${size}`], ['Accept-Ranges', 'bytes'], ...validators]);
+    return new FileRange(handle, start, end + 1, o.blockSize);
+  }
+  startResponse('200 OK', [['Content-Type', type], ['Content-Length', String(size)], ['Accept-Ranges', 'bytes'], ...validators]);
+  const wrapper = environ['wsgi.file_wrapper'];
+  return typeof wrapper === 'function' ? wrapper(handle, o.blockSize) : new FileRange(handle, 0, size, o.blockSize);
+}
+
+/** RFC 9110 §13.1.2 (If-None-Match, weak comparison) and §13.1.3 (If-Modified-Since, only without If-None-Match). */
+function notModified(environ: Environ, etag: string, mtimeMs: number): boolean {
+  const inm = environ.HTTP_IF_NONE_MATCH;
+  if (inm !== undefined) {
+    if (inm.trim() === '*') return true;
+    return inm.split(',').some((t) => t.trim().replace(/^W\//, '') === etag);
+  }
+  const ims = environ.HTTP_IF_MODIFIED_SINCE;
+  if (ims === undefined) return false;
+  const t = Date.parse(ims);
+  return !Number.isNaN(t) && Math.floor(mtimeMs / 1000) * 1000 <= t;
+}
+
+/**
+ * RFC 9110 §14.2: one `bytes=` range → [first, last]; anything else (no
+ * Range, several ranges, bad syntax, a stale If-Range) → the whole file.
+ */
+function byteRange(environ: Environ, size: number, etag: string, lastModified: string): [number, number] | 'unsatisfiable' | undefined {
+  const header = environ.HTTP_RANGE;
+  if (header === undefined) return undefined;
+  const ifRange = environ.HTTP_IF_RANGE;
+  if (ifRange !== undefined && ifRange.trim() !== etag && ifRange.trim() !== lastModified) return undefined;
+  const m = /^bytes=[ \t]*(\d*)-(\d*)[ \t]*$/i.exec(header);
+  if (!m || (m[1] === '' && m[2] === '')) return undefined;
+  let start: number;
+  let end: number;
+  if (m[1] === '') {
+    const n = Number(m[2]);
+    if (n === 0) return 'unsatisfiable';
+    start = Math.max(0, size - n);
+    end = size - 1;
+  } else {
+    start = Number(m[1]);
+    end = m[2] === '' ? size - 1 : Math.min(Number(m[2]), size - 1);
+    if (m[2] !== '' && Number(m[2]) < start) return undefined; // invalid: ignored (§14.1.1)
+  }
+  if (start >= size || !Number.isSafeInteger(start)) return 'unsatisfiable';
+  return [start, end];
+}
+
+/** Bytes [start, end) of an open file, read at explicit positions; close() closes it. */
+export class FileRange implements AsyncIterable<Uint8Array> {
+  readonly #handle: FileHandle;
+  #pos: number;
+  readonly #end: number;
+  readonly #block: number;
+  #closed = false;
+
+  constructor(handle: FileHandle, start: number, end: number, block: number) {
+    this.#handle = handle;
+    this.#pos = start;
+    this.#end = end;
+    this.#block = block;
+  }
+
+  async *[Symbol.asyncIterator](): AsyncGenerator<Uint8Array> {
+    while (!this.#closed && this.#pos < this.#end) {
+      const want = Math.min(this.#block, this.#end - this.#pos);
+      const { bytesRead, buffer } = await this.#handle.read(Buffer.allocUnsafe(want), 0, want, this.#pos);
+      if (bytesRead === 0) return; // the file shrank: the gateway sees a short body (C20)
+      this.#pos += bytesRead;
+      yield bytesRead === want ? buffer : buffer.subarray(0, bytesRead);
+    }
+  }
+
+  close(): Promise<void> | undefined {
+    if (this.#closed) return undefined;
+    this.#closed = true;
+    return this.#handle.close().catch(() => undefined);
+  }
+}
