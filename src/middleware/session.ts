@@ -43,17 +43,19 @@ export class Session {
   #changed = false;
   #destroyed = false;
   #old: string | undefined;
+  readonly #isNew: boolean;
 
   /** @internal */
   constructor(id: string | undefined, data: SessionData | undefined) {
     this.#id = id;
     this.#data = data ?? {};
+    this.#isNew = id === undefined;
   }
 
   /** The session id (made when the session is first saved). */
   get id(): string | undefined { return this.#id; }
   /** True when the request came without a valid session. */
-  get isNew(): boolean { return this.#old === undefined && this.#id === undefined; }
+  get isNew(): boolean { return this.#isNew; }
   /** True when the data changed during this request. */
   get changed(): boolean { return this.#changed; }
 
