@@ -107,7 +107,7 @@ describe('cors()', () => {
 
   it('refuses a preflight from another origin, for another method, or with headers not allowed', async () => {
     const strict = cors({ origins: ['https://app.example'], allowHeaders: ['content-type'] })(hello);
-    for (const vars of [
+    for (const vars of <Array<Record<string, string>>>[
       { HTTP_ORIGIN: 'https://evil.example', HTTP_ACCESS_CONTROL_REQUEST_METHOD: 'GET' },
       { HTTP_ORIGIN: 'https://app.example', HTTP_ACCESS_CONTROL_REQUEST_METHOD: 'TRACE' },
       { HTTP_ORIGIN: 'https://app.example', HTTP_ACCESS_CONTROL_REQUEST_METHOD: 'GET', HTTP_ACCESS_CONTROL_REQUEST_HEADERS: 'x-secret' },

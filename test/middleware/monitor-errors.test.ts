@@ -44,7 +44,7 @@ describe('monitor()', () => {
     const app = layer(routes);
     await run(app);
     await run(app, { PATH_INFO: '/boom' });
-    for (const vars of [{ PATH_INFO: '/metrics-here/metrics' }, { PATH_INFO: '/metrics-here', QUERY_STRING: 'format=prometheus' }]) {
+    for (const vars of <Array<Record<string, string>>>[{ PATH_INFO: '/metrics-here/metrics' }, { PATH_INFO: '/metrics-here', QUERY_STRING: 'format=prometheus' }]) {
       const r = await run(app, vars);
       expect(r.sink.text).toMatch(/^Status: 200 OK\r\nContent-Type: text\/plain; version=0\.0\.4; charset=utf-8\r\n/);
       const text = body(r.sink.text);

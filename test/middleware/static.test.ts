@@ -1,6 +1,5 @@
 // staticFiles(): exact responses, conditional and range requests, and every
 // form of traversal, through the engine and over a real socket.
-import { Buffer } from 'node:buffer';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
