@@ -59,6 +59,18 @@ describe('the tsgi command', () => {
     expect(tsgi(['--version']).stdout).toMatch(/^\d+\.\d+\.\d+\n$/);
   });
 
+  it('V2 --validate turns the validator on: a contract violation becomes a 500 naming the rule', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tsgi-validate-'));
+    writeFileSync(join(dir, 'no-type.mjs'), "export default (env, start) => { start('200 OK', []); return [Buffer.from('x')]; };");
+    const env = { REQUEST_METHOD: 'GET', SERVER_NAME: 'x', SERVER_PORT: '80', SERVER_PROTOCOL: 'HTTP/1.1' };
+    const plain = tsgi(['cgi', join(dir, 'no-type.mjs')], env);
+    expect(plain.stdout).toBe('Status: 200 OK\r\nContent-Length: 1\r\n\r\nx');
+    const checked = tsgi(['cgi', join(dir, 'no-type.mjs'), '--validate'], env);
+    expect(checked.stdout).toMatch(/^Status: 500 Internal Server Error\r\n/);
+    expect(checked.stderr).toContain('validate: a 200 response needs a Content-Type header [V2]');
+    expect(tsgi(['--help']).stdout).toContain('--validate');
+  });
+
   it('an app that cannot be loaded is a clear error, exit 1', () => {
     const r = tsgi(['cgi', '/nonexistent/app.js']);
     expect(r.stderr).toMatch(/^tsgi: cannot load app module \/nonexistent\/app\.js/);
