@@ -3,7 +3,7 @@
  * decoded strings; the environ underneath stays bytes-as-string (PEP 3333),
  * and nothing here changes it. The body is read once, with limits.
  */
-import busboy from 'busboy';
+import type { Busboy } from 'busboy';
 import { parseCookie } from 'cookie';
 import { fromWsgiString } from '../contract/latin1.js';
 import type { Environ } from '../contract/types.js';
@@ -157,10 +157,12 @@ export class Request {
     const declared = this.contentLength;
     if (declared > l.maxMultipartBytes) throw tooLarge(l.maxMultipartBytes);
     this.#claim();
+    // Loaded on first use: an app that never parses multipart never pays for busboy.
+    const busboy = (await import('busboy')).default;
     return new Promise<Multipart>((resolve, reject) => {
       let failed: HttpError | undefined;
       const fail = (e: HttpError): void => { failed ??= e; };
-      let bb: busboy.Busboy;
+      let bb: Busboy;
       try {
         bb = busboy({
           headers: { 'content-type': type },

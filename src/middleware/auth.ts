@@ -89,7 +89,10 @@ export function auth(options: AuthOptions): Middleware {
       [['Content-Type', 'text/plain; charset=utf-8'], ...challenge, ['Cache-Control', 'no-store']], 'Unauthorized\n');
     const allow = (info: AuthInfo): ReturnType<typeof app> => {
       environ['tsgi.auth'] = info;
-      if (info.scheme === 'basic') environ.REMOTE_USER = wsgiString(info.user), environ.AUTH_TYPE = 'Basic';
+      if (info.scheme === 'basic') {
+        environ.REMOTE_USER = wsgiString(info.user);
+        environ.AUTH_TYPE = 'Basic';
+      }
       return app(environ, startResponse);
     };
     if (keys.length) {

@@ -20,6 +20,9 @@ export interface DebugErrorsOptions {
 
 const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
 
+// Credentials stay off the page even in development: pages get pasted into bug reports.
+const SECRET = /^HTTP_(?:AUTHORIZATION|COOKIE|PROXY_AUTHORIZATION|X_API_KEY)$/;
+
 /** HTML-escapes text. */
 export function escapeHtml(s: string): string {
   return s.replace(/[&<>"']/g, (c) => ESCAPES[c]!);
@@ -30,7 +33,7 @@ export function errorPage(err: unknown, environ: Environ): string {
   const e = err instanceof Error ? err : new Error(String(err));
   const rows = Object.keys(environ).sort()
     .filter((k) => typeof environ[k] === 'string')
-    .map((k) => `<tr><th>${escapeHtml(k)}</th><td>${escapeHtml(environ[k] as string)}</td></tr>`).join('\n');
+    .map((k) => `<tr><th>${escapeHtml(k)}</th><td>${SECRET.test(k) ? '[hidden]' : escapeHtml(environ[k] as string)}</td></tr>`).join('\n');
   return `<!doctype html>
 <html><head><meta charset="utf-8"><title>${escapeHtml(e.name)}: ${escapeHtml(e.message)}</title>
 <style>body{font:14px/1.4 system-ui,sans-serif;margin:2em}pre{background:#f6f6f6;padding:1em;overflow:auto}th{text-align:left;padding-right:1em;vertical-align:top}td{font-family:monospace;word-break:break-all}</style>

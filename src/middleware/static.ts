@@ -10,9 +10,9 @@
  * is outside the root is not found. Dotfiles are not served unless allowed.
  */
 import { realpathSync } from 'node:fs';
+import { constants } from 'node:fs';
 import { open, realpath, type FileHandle } from 'node:fs/promises';
 import { extname, join, sep } from 'node:path';
-import { contentType } from 'mime-types';
 import { GatewayError } from '../contract/errors.js';
 import type { Body, Environ, Header, StartResponse } from '../contract/types.js';
 import { respond } from './body.js';
@@ -35,6 +35,18 @@ export interface StaticOptions {
   fallthrough?: boolean;
   /** Read size when streaming (default 64 KiB). */
   blockSize?: number;
+}
+
+type MimeTypes = typeof import('mime-types');
+let mimeTypes: Promise<MimeTypes> | undefined;
+
+/**
+ * mime-types parses its whole database when it loads (~20 ms): a cost paid
+ * at the first file served, not by every process that imports the middleware
+ * (under CGI, every request).
+ */
+function mime(): Promise<MimeTypes> {
+  return (mimeTypes ??= import('mime-types'));
 }
 
 // Encoded once, these reach PATH_INFO decoded (the gateway decodes once, C8);
@@ -105,7 +117,8 @@ export function staticFiles(options: StaticOptions): Middleware {
         return notFound();
       }
     }
-    return serveFile(environ, startResponse, file.handle, file.size, file.mtimeMs, real, { cacheControl, blockSize });
+    const type = (await mime()).contentType(extname(real)) || 'application/octet-stream';
+    return serveFile(environ, startResponse, file, real, type, { cacheControl, blockSize });
   };
 }
 
@@ -114,10 +127,11 @@ function urlSafe(s: string): string {
   return s.replace(/[^\x21-\x7e]|%(?![0-9A-Fa-f]{2})/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}`);
 }
 
-async function openFile(real: string): Promise<{ handle: FileHandle; size: number; mtimeMs: number; dir: boolean } | undefined> {
+async function openFile(real: string): Promise<OpenFile | undefined> {
   let handle: FileHandle;
   try {
-    handle = await open(real, 'r');
+    // O_NONBLOCK: opening a FIFO someone left in the root must not hang a thread; it is refused below.
+    handle = await open(real, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch {
     return undefined;
   }
@@ -130,8 +144,11 @@ async function openFile(real: string): Promise<{ handle: FileHandle; size: numbe
   return { handle, size: st.size, mtimeMs: st.mtimeMs, dir: st.isDirectory() };
 }
 
-function serveFile(environ: Environ, startResponse: StartResponse, handle: FileHandle, size: number, mtimeMs: number, real: string,
+interface OpenFile { handle: FileHandle; size: number; mtimeMs: number; dir: boolean }
+
+function serveFile(environ: Environ, startResponse: StartResponse, file: OpenFile, real: string, type: string,
   o: { cacheControl: string; blockSize: number }): Body {
+  const { handle, size, mtimeMs } = file;
   const etag = `"${size.toString(16)}-${Math.floor(mtimeMs).toString(16)}"`;
   const lastModified = new Date(Math.floor(mtimeMs / 1000) * 1000).toUTCString();
   const validators: Header[] = [['ETag', etag], ['Last-Modified', lastModified], ['Cache-Control', o.cacheControl]];
@@ -140,7 +157,6 @@ function serveFile(environ: Environ, startResponse: StartResponse, handle: FileH
     startResponse('304 Not Modified', validators);
     return [];
   }
-  const type = contentType(extname(real)) || 'application/octet-stream';
   const range = byteRange(environ, size, etag, lastModified);
   if (range === 'unsatisfiable') {
     void handle.close();

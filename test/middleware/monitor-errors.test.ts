@@ -88,6 +88,10 @@ describe('debugErrors()', () => {
     expect(r.sink.text).toContain('<p>GET /p&lt;q&gt;</p>');
     expect(r.sink.text).toMatch(/<pre>Error: bad &lt;script&gt;[^<]*\n\s+at /);
     expect(r.sink.text).not.toContain('<script>');
+    const secret = await run(debugErrors({ enabled: true })(failing), { HTTP_COOKIE: 'sid=s3cr3t', HTTP_AUTHORIZATION: 'Basic czNjcjN0', HTTP_X_OK: 'shown' });
+    expect(secret.sink.text).toContain('<tr><th>HTTP_COOKIE</th><td>[hidden]</td></tr>');
+    expect(secret.sink.text).toContain('<tr><th>HTTP_X_OK</th><td>shown</td></tr>');
+    expect(secret.sink.text).not.toMatch(/s3cr3t|czNjcjN0/);
     expect(r.errors).toContain('Error: bad <script>');
   });
 

@@ -1,5 +1,6 @@
 // staticFiles(): exact responses, conditional and range requests, and every
 // form of traversal, through the engine and over a real socket.
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -124,6 +125,13 @@ describe('staticFiles()', () => {
     const strict = validate(staticFiles({ root, prefix: '/static', fallthrough: false })(fallback));
     expect((await run(strict, { PATH_INFO: '/static/link-out.txt' })).sink.text).toBe('Status: 404 Not Found\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 10\r\n\r\nNot Found\n');
     expect((await run(strict, { PATH_INFO: '/static/x', REQUEST_METHOD: 'POST' })).sink.text).toMatch(/^Status: 405 Method Not Allowed\r\nContent-Type: text\/plain; charset=utf-8\r\nAllow: GET, HEAD\r\n/);
+  });
+
+  it('does not hang on a FIFO in the root, nor serve it', async () => {
+    const made = spawnSync('mkfifo', [join(root, 'pipe.txt')]);
+    expect(made.status).toBe(0);
+    const r = await get('/static/pipe.txt');
+    expect(r.sink.text).toContain('app: /static/pipe.txt');
   });
 
   it('leaves other prefixes, other methods and missing files to the app', async () => {
