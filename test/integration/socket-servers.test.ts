@@ -22,9 +22,9 @@ const uploadSum = `${MB10} ${createHash('sha256').update(upload).digest('hex')}`
 interface Tsgi { socket: string; log: () => string; stop: () => Promise<void>; connections: () => number }
 
 /** `tsgi fastcgi|uwsgi test/fixtures/peer.js --socket DIR/app.sock --chmod 666`, logging every new connection. */
-async function startTsgi(kind: 'fastcgi' | 'uwsgi', dir: string, extra: string[] = []): Promise<Tsgi> {
+async function startTsgi(kind: 'fastcgi' | 'uwsgi', dir: string, extra: string[] = [], app = PEER): Promise<Tsgi> {
   const socket = join(dir, `${kind}.sock`);
-  const child = spawn(process.execPath, [`${ROOT}/bin/tsgi.cjs`, kind, PEER, '--socket', socket, '--chmod', '666', '--log-level', 'debug', ...extra],
+  const child = spawn(process.execPath, [`${ROOT}/bin/tsgi.cjs`, kind, app, '--socket', socket, '--chmod', '666', '--log-level', 'debug', ...extra],
     { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout!.on('data', (d) => { out += d; });
@@ -138,6 +138,67 @@ describe.skipIf(!haveNginx)('FastCGI under a real nginx (fastcgi_pass, stock fas
 });
 
 const haveApache = serversAvailable('Apache FastCGI/uwsgi suites', ['apache2']);
+describe.skipIf(!haveNginx)('examples/middleware-stack.ts with --validate under a real nginx (FastCGI)', () => {
+  let nginx: Running & { port: number };
+  let tsgi: Tsgi;
+  let dir: string;
+  beforeAll(async () => {
+    dir = runDir('tsgi-nginx-stack-');
+    tsgi = await startTsgi('fastcgi', dir, ['--validate'], `${ROOT}/examples/middleware-stack.ts`);
+    nginx = await startNginx('fastcgi.conf', { RUN_DIR: dir, SOCKET: tsgi.socket, PLAIN_PORT: String(await freePort()) });
+  });
+  afterAll(async () => { await nginx?.stop(); await tsgi?.stop(); });
+
+  it('the session cookie makes the round trip through nginx: the visit count goes up', async () => {
+    const first = await get(nginx.port, '/');
+    const cookie = /\r\nSet-Cookie: (tsgi\.sid=[^;]+);/i.exec(first.head)?.[1];
+    expect(cookie).toBeDefined();
+    expect(dechunk(first).toString()).toContain('visited this page 1 time.');
+    const second = await get(nginx.port, '/', `\r\nCookie: ${cookie}`);
+    expect(dechunk(second).toString()).toContain('visited this page 2 times.');
+    const forged = await get(nginx.port, '/', `\r\nCookie: ${cookie!.slice(0, -2)}xx`);
+    expect(dechunk(forged).toString()).toContain('visited this page 1 time.');
+  });
+
+  it('Basic auth on /admin through nginx: 401 with a challenge, then the page', async () => {
+    const denied = await get(nginx.port, '/admin');
+    expect(denied.status).toBe(401);
+    expect(denied.head).toContain('\r\nWWW-Authenticate: Basic realm="tsgi", charset="UTF-8"\r\n');
+    const ok = await get(nginx.port, '/admin', `\r\nAuthorization: Basic ${Buffer.from('admin:change-me').toString('base64')}`);
+    expect([ok.status, dechunk(ok).toString()]).toEqual([200, 'Welcome to the admin page, admin.\n']);
+  });
+
+  it('static files through nginx: whole, a byte range, 304 on the ETag', async () => {
+    const whole = await get(nginx.port, '/static/hello.txt');
+    expect(whole.status).toBe(200);
+    expect(whole.body.toString()).toBe('A static file, served by staticFiles() from examples/public/.\n');
+    const etag = /\r\nETag: ("[^"]+")\r\n/i.exec(whole.head)![1]!;
+    const part = await get(nginx.port, '/static/hello.txt', '\r\nRange: bytes=2-7');
+    expect([part.status, part.body.toString()]).toEqual([206, 'static']);
+    expect(part.head).toMatch(/\r\nContent-Range: bytes 2-7\/62\r\n/i);
+    const same = await get(nginx.port, '/static/hello.txt', `\r\nIf-None-Match: ${etag}`);
+    expect([same.status, same.body.length]).toEqual([304, 0]);
+  });
+
+  it('no traversal through nginx reaches a file outside examples/public', async () => {
+    for (const target of ['/static/../middleware-stack.ts', '/static/%2e%2e/middleware-stack.ts', '/static/..%2fmiddleware-stack.ts',
+      '/static/%252e%252e/middleware-stack.ts', '/static/..%5cmiddleware-stack.ts', '/static/.%2e/.%2e/package.json']) {
+      const r = await get(nginx.port, target);
+      expect(r.raw.toString('latin1'), target).not.toMatch(/session\(|"name": "tsgi"/);
+      expect([400, 404], `${target}: ${r.head}`).toContain(r.status);
+    }
+    expect(tsgi.log()).not.toMatch(/\[(?:V|C)\d+\]|validate:/);
+  });
+
+  it('CORS through nginx: an allowed origin is reflected with credentials, a preflight is answered', async () => {
+    const r = await get(nginx.port, '/', '\r\nOrigin: http://localhost:3000');
+    expect(r.head).toContain('\r\nAccess-Control-Allow-Origin: http://localhost:3000\r\n');
+    const pre = await fetchRaw(nginx.port, 'OPTIONS / HTTP/1.0\r\nHost: localhost\r\nOrigin: http://localhost:3000\r\nAccess-Control-Request-Method: PUT');
+    expect(pre.status).toBe(204);
+    expect(pre.head).toContain('\r\nAccess-Control-Allow-Methods: GET, HEAD, POST, PUT, PATCH, DELETE\r\n');
+  });
+});
+
 describe.skipIf(!haveApache)('FastCGI under a real Apache mod_proxy_fcgi', () => {
   let apache: Running & { port: number };
   let tsgi: Tsgi;
