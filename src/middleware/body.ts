@@ -62,11 +62,19 @@ export function observe(app: App, done: OnDone): App {
     } catch (err) {
       return failed(err);
     }
-    const wrap = (body: Body): Body => watchBody(body, {
+    const wrap = (body: Body): Body => {
+      if (body === null || typeof body !== 'object') {
+        // Not a body (C19): the gateway answers 500 and there will be no close() to wait for.
+        seen.error = new TypeError('the app returned no iterable body');
+        finish();
+        return body;
+      }
+      return watchBody(body, {
       chunk: (c) => { seen.bytes += c.length; },
       error: (e) => { seen.error = e; },
       close: finish,
-    });
+      });
+    };
     return isThenable(result) ? Promise.resolve(result).then(wrap, failed) : wrap(result);
   };
 }
@@ -104,7 +112,7 @@ export function watchBody(body: Body, hooks: BodyHooks): Body {
   };
   if (Array.isArray(body)) {
     if (hooks.chunk) for (const c of body) if (c instanceof Uint8Array) hooks.chunk(c);
-    const copy = body.slice();
+    const copy = Array.from(body);
     Object.defineProperty(copy, 'close', { value: close, enumerable: false });
     return copy;
   }

@@ -6,7 +6,7 @@
  *
  * What the gateway must do after the app has returned (iterate the body to
  * its end or close it; call close() once) cannot be thrown into anyone: those
- * violations go to `onViolation`, by default the log and wsgi.errors.
+ * violations go to `onViolation`, by default the log.
  */
 import { HTTPS_ON, OPTIONAL_VARS, REQUIRED_VARS } from '../contract/cgi-vars.js';
 import { ContractError, GatewayError, type ErrorCode } from '../contract/errors.js';
@@ -20,8 +20,8 @@ import { CheckedErrors, CheckedInput } from './validate-streams.js';
 export interface ValidateOptions {
   /**
    * Receives the violations found after the app returned, which cannot be
-   * thrown (the gateway never closed the body). Default: logged at `error`
-   * and written to the request's wsgi.errors.
+   * thrown (the gateway never closed the body). Default: the tsgi log, at
+   * `error` (not wsgi.errors: the request may be over by then).
    */
   onViolation?: (error: ContractError) => void;
   /** How long the gateway has, after the body's iterator ended, to call close() (ms; default 2000). */
@@ -41,13 +41,10 @@ export function validate(app: App, options: ValidateOptions = {}): App {
   const grace = options.closeGraceMs ?? 2000;
   const validated: App = (environ, startResponse) => {
     checkEnviron(environ);
-    const errors = environ['wsgi.errors'];
-    const report = options.onViolation ?? ((e: ContractError) => {
-      log('error', e.message);
-      try { errors.write(`validate: ${e.message}\n`); } catch { /* C10 is the gateway's to keep */ }
-    });
+    // Not wsgi.errors: these are found after the request may be over, when its error stream is no longer its own.
+    const report = options.onViolation ?? ((e: ContractError) => log('error', e.message));
     environ['wsgi.input'] = new CheckedInput(environ['wsgi.input']) as unknown as WsgiInput;
-    environ['wsgi.errors'] = new CheckedErrors(errors) as unknown as WsgiErrors;
+    environ['wsgi.errors'] = new CheckedErrors(environ['wsgi.errors']) as unknown as WsgiErrors;
     const run = new Checked(startResponse, report, grace);
     const result: unknown = app(environ, run.startResponse);
     if (isThenable(result)) return Promise.resolve(result).then((body) => run.body(body));
@@ -184,7 +181,7 @@ class Checked {
           throw bad('C19', `body chunk #${i} is ${describe(original[i])}, not a Uint8Array; encode text first (Buffer.from(text))`, 'ERR_NOT_BYTES');
         }
       }
-      const copy = original.slice() as Uint8Array[] & { close?: () => unknown };
+      const copy = Array.from(original) as Uint8Array[] & { close?: () => unknown };
       Object.defineProperty(copy, 'close', { value: close, enumerable: false });
       this.#watch(copy);
       return copy;

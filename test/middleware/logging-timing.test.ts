@@ -70,6 +70,13 @@ describe('logging()', () => {
     expect(l2lines[0]).toMatch(/" 500 - "-" "-" 1500$/);
   });
 
+  it('logs an app that returns no body as a 500', async () => {
+    const { layer, lines } = logged('json');
+    const r = await run(layer((_e, s) => { s('200 OK', TEXT); return 'oops' as never; }));
+    expect(r.sink.text).toMatch(/^Status: 500 /);
+    expect(JSON.parse(lines[0]!)).toMatchObject({ status: 500, error: 'the app returned no iterable body' });
+  });
+
   it('defaults to the request\'s wsgi.errors', async () => {
     const r = await run(logging()((_e, s) => { s('204 No Content', []); return []; }), { REMOTE_ADDR: '::1' });
     expect(r.errors).toMatch(/^::1 - - \[\d\d\/\w{3}\/\d{4}:\d\d:\d\d:\d\d [+-]\d{4}\] "GET \/ HTTP\/1\.1" 204 - "-" "-" \d+\n$/);

@@ -5,6 +5,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import { ContractError } from '../../src/contract/errors.js';
+import { setLogger } from '../../src/contract/log.js';
 import type { App, Body, Environ, Header } from '../../src/contract/types.js';
 import { ERROR_BODY } from '../../src/gateway/engine.js';
 import { validate } from '../../src/middleware/validate.js';
@@ -256,12 +257,19 @@ describe('validate(): V4 the body is finished or closed, never iterated after cl
     expect(seen.map((e) => [e.rule, e.code])).toEqual([['C17', 'ERR_BODY_NOT_CLOSED']]);
   });
 
-  it('V4 the default report goes to wsgi.errors', async () => {
+  it('V4 the default report goes to the tsgi log (the request may be over by then), not to wsgi.errors', async () => {
     const { environ, log } = makeEnviron();
-    const body = validate((_e, start) => { start('200 OK', TEXT); return new Set([b('a')]); }, { closeGraceMs: 10 })(environ, () => () => {}) as Iterable<Uint8Array>;
-    void [...body];
-    await tick(40);
-    expect(log.join('')).toContain('did not call close() within 10 ms [C17]');
+    const lines: string[] = [];
+    setLogger((level, message) => lines.push(`${level}: ${message}`));
+    try {
+      const body = validate((_e, start) => { start('200 OK', TEXT); return new Set([b('a')]); }, { closeGraceMs: 10 })(environ, () => () => {}) as Iterable<Uint8Array>;
+      void [...body];
+      await tick(40);
+    } finally {
+      setLogger((level, message) => process.stderr.write(`tsgi ${level}: ${message}\n`));
+    }
+    expect(lines).toEqual(["error: validate: the body's iterator finished but the gateway did not call close() within 10 ms [C17]"]);
+    expect(log).toEqual([]);
   });
 
   it('V4 a body dropped without being finished or closed is reported when it is collected', async () => {
