@@ -25,7 +25,7 @@ export interface AuthOptions {
   basic?: Readonly<Record<string, string>> | BasicCheck;
   /** The Basic realm (default `tsgi`). */
   realm?: string;
-  /** Paths that need credentials (default: all). */
+  /** Paths that need credentials (default: all). Matched after `//`, `.` and `..` are tidied away. */
   protect?: PathRule;
   /** Paths that never do, even under `protect` (e.g. a health check). */
   exclude?: PathRule;
@@ -73,8 +73,8 @@ export function auth(options: AuthOptions): Middleware {
   const challenge: Header[] = [];
   if (checkUser) challenge.push(['WWW-Authenticate', wsgiString(`Basic realm="${realm}", charset="UTF-8"`)]);
   if (keys.length) challenge.push(['WWW-Authenticate', wsgiString(`ApiKey header="${options.apiKeyHeader ?? 'X-API-Key'}"`)]);
-  const isProtected = matcher(options.protect, true);
-  const isExcluded = matcher(options.exclude, false);
+  const isProtected = matcher(options.protect, true, 'auth(): protect');
+  const isExcluded = matcher(options.exclude, false, 'auth(): exclude', 'all');
 
   const matchKey = (given: string): number => {
     const d = digest(given);

@@ -13,4 +13,4 @@ export { session, Session, MemoryStore, type MemoryStoreOptions, type SessionDat
 export { staticFiles, FileRange, type StaticOptions } from './static.js';
 export { monitor, Metrics, type MonitorOptions, type MonitorStats } from './monitor.js';
 export { debugErrors, errorPage, escapeHtml, type DebugErrorsOptions } from './errors.js';
-export { underPrefix, type PathRule } from './paths.js';
+export { normalizePath, underPrefix, type PathRule } from './paths.js';

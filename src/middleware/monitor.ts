@@ -7,6 +7,7 @@
 import type { Environ } from '../contract/types.js';
 import { finalStatus, observe, respond } from './body.js';
 import type { Middleware } from './compose.js';
+import { checkPrefix } from './paths.js';
 
 /** Options of {@link monitor}. */
 export interface MonitorOptions {
@@ -112,7 +113,7 @@ export class Metrics {
 
 /** Counts every request through it and serves the figures at `path`. */
 export function monitor(options: MonitorOptions = {}): Middleware & { metrics: Metrics } {
-  const path = options.path ?? '/_monitor';
+  const path = checkPrefix(options.path ?? '/_monitor', 'monitor(): path');
   const window = options.window ?? 1024;
   if (!Number.isInteger(window) || window < 1) throw new RangeError('monitor(): window must be a positive integer');
   const now = options.now ?? (() => performance.now());

@@ -17,7 +17,7 @@ import { GatewayError } from '../contract/errors.js';
 import type { Body, Environ, Header, StartResponse } from '../contract/types.js';
 import { respond } from './body.js';
 import type { Middleware } from './compose.js';
-import { underPrefix } from './paths.js';
+import { checkPrefix, underPrefix } from './paths.js';
 
 /** Options of {@link staticFiles}. */
 export interface StaticOptions {
@@ -63,7 +63,7 @@ export function staticFiles(options: StaticOptions): Middleware {
   } catch (err) {
     throw new GatewayError('ERR_BAD_OPTION', `staticFiles(): root ${options.root} cannot be used: ${(err as Error).message}`);
   }
-  const prefix = options.prefix ?? '/';
+  const prefix = checkPrefix(options.prefix ?? '/', 'staticFiles(): prefix');
   const index = options.index === undefined ? 'index.html' : options.index;
   const cacheControl = `public, max-age=${Math.max(0, Math.floor(options.maxAge ?? 0))}`;
   const fallthrough = options.fallthrough !== false;

@@ -63,6 +63,17 @@ describe('auth()', () => {
     expect((await run(app, { PATH_INFO: '/admin/' })).sink.text).toBe(DENIED);
   });
 
+  it('a protected path cannot be reached by spelling it differently: //, /./, /x/../', async () => {
+    for (const p of ['//admin', '/./admin', '/x/../admin', '/admin/./', '//admin//x']) {
+      expect((await run(app, { PATH_INFO: p })).sink.text, p).toBe(DENIED);
+    }
+    expect(() => auth({ apiKeys: ['k'], protect: ['admin'] })).toThrow(/must start with '\/'/);
+    // An exclusion applies only when the path is excluded both as sent and tidied.
+    const ex = auth({ apiKeys: ['k-123456'], exclude: ['/health'] })(whoami);
+    expect((await run(ex, { PATH_INFO: '/health' })).sink.text).toContain('auth=null');
+    for (const p of ['/admin/../health', '/health/../admin']) expect((await run(ex, { PATH_INFO: p })).sink.text, p).toMatch(/^Status: 401 /);
+  });
+
   it('exclude wins over protect; an async check works; options are checked', async () => {
     const a = auth({ basic: async (u, p) => u === 'bob' && p === 'pw', exclude: [/^\/health$/] })(whoami);
     expect((await run(a, { PATH_INFO: '/health' })).sink.text).toContain('auth=null');
