@@ -7,10 +7,10 @@
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import type { App } from 'tsgi';
-import { auth, compose, cors, logging, session, staticFiles, timing, type Session } from 'tsgi/middleware';
+import { auth, compose, cors, getSession, logging, session, staticFiles, timing } from 'tsgi/middleware';
 
 const page: App = (environ, startResponse) => {
-  const s = environ['tsgi.session'] as Session;
+  const s = getSession(environ);
   if ((environ.PATH_INFO || '/') === '/admin') {
     startResponse('200 OK', [['Content-Type', 'text/plain; charset=utf-8']]);
     return [Buffer.from(`Welcome to the admin page, ${environ.REMOTE_USER}.\n`, 'latin1')];

@@ -9,7 +9,7 @@ export { logging, escapeLog, type LoggingOptions } from './logging.js';
 export { timing, type TimingOptions } from './timing.js';
 export { auth, basicCredentials, safeEqual, type AuthInfo, type AuthOptions, type BasicCheck } from './auth.js';
 export { cors, type CorsOptions } from './cors.js';
-export { session, Session, MemoryStore, type MemoryStoreOptions, type SessionData, type SessionOptions, type SessionStore } from './session.js';
+export { session, getSession, Session, MemoryStore, type MemoryStoreOptions, type SessionData, type SessionOptions, type SessionStore } from './session.js';
 export { staticFiles, FileRange, type StaticOptions } from './static.js';
 export { monitor, Metrics, type MonitorOptions, type MonitorStats } from './monitor.js';
 export { debugErrors, errorPage, escapeHtml, type DebugErrorsOptions } from './errors.js';

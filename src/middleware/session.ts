@@ -96,6 +96,13 @@ export class Session {
   }
 }
 
+/** The request's session; throws if session() is not in front of the app. */
+export function getSession(environ: Environ): Session {
+  const s = environ['tsgi.session'];
+  if (!(s instanceof Session)) throw new GatewayError('ERR_BAD_OPTION', "environ['tsgi.session'] is missing: wrap the app in session()");
+  return s;
+}
+
 const COOKIE_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 
 /** Adds `environ['tsgi.session']`. */
@@ -130,7 +137,8 @@ export function session(options: SessionOptions): Middleware {
     ['Set-Cookie', wsgiString(stringifySetCookie(name, action === 'set' ? `${id}.${sign(id)}` : '', {
       httpOnly: true,
       sameSite: options.sameSite ?? 'lax',
-      secure: options.secure ?? environ['wsgi.url_scheme'] === 'https',
+      // Browsers drop a SameSite=None cookie that is not Secure.
+      secure: options.secure ?? (environ['wsgi.url_scheme'] === 'https' || options.sameSite === 'none'),
       path: options.path ?? (environ.SCRIPT_NAME || '/'),
       ...(options.domain ? { domain: options.domain } : {}),
       maxAge: action === 'set' ? maxAge : 0,

@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { GatewayError } from '../../src/contract/errors.js';
 import type { App, Header } from '../../src/contract/types.js';
-import { MemoryStore, session, type Session, type SessionData, type SessionStore } from '../../src/middleware/session.js';
+import { getSession, MemoryStore, session, type Session, type SessionData, type SessionStore } from '../../src/middleware/session.js';
 import { validate } from '../../src/middleware/validate.js';
 import { b, run } from '../helpers.js';
 
@@ -138,6 +138,16 @@ describe('session()', () => {
     const app = validate(session({ secret: SECRET, store })(counter));
     const set = pair(cookieOf((await run(app)).sink.text)!);
     expect(body((await run(app, { HTTP_COOKIE: set })).sink.text)).toBe('n=2 new=false');
+  });
+
+  it('SameSite=None is always Secure; getSession() finds the session or says what is missing', async () => {
+    const r = await run(session({ secret: SECRET, sameSite: 'none' })(counter));
+    expect(cookieOf(r.sink.text)).toMatch(/; HttpOnly; Secure; SameSite=None$/);
+    let found: Session | undefined;
+    await run(session({ secret: SECRET })((env, s) => { found = getSession(env); s('204 No Content', []); return []; }));
+    expect(found).toBeDefined();
+    const bare = await run((env, s) => { getSession(env); s('204 No Content', []); return []; });
+    expect(bare.errors).toContain("environ['tsgi.session'] is missing: wrap the app in session()");
   });
 
   it('refuses a short secret and a bad cookie name', () => {
