@@ -1,12 +1,14 @@
 // Request and Response: UTF-8 text over bytes-as-string environ, body limits,
 // JSON / form / multipart (busboy) parsing, and Response as an app.
 import { Buffer } from 'node:buffer';
+import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import type { App } from '../../src/contract/types.js';
 import { HttpError } from '../../src/helpers/http-error.js';
 import { Request } from '../../src/helpers/request.js';
 import { Response } from '../../src/helpers/response.js';
 import { validate } from '../../src/middleware/validate.js';
+import { serveHttp } from '../../src/server/http.js';
 import { b, makeEnviron, run } from '../helpers.js';
 
 const req = (vars: Record<string, string> = {}, body?: Buffer, limits = {}): Request => new Request(makeEnviron(vars, body).environ, limits);
@@ -106,6 +108,32 @@ describe('Request', () => {
     expect((await rejection(req(type, big, { maxMultipartBytes: 64 }).multipart())).status).toBe(413);
     expect((await rejection(req(type, b('--B\r\nContent-Disposition: form-data; name="a"\r\n\r\nunterminated')).multipart())).status).toBe(400);
     expect((await rejection(req({ CONTENT_TYPE: 'multipart/form-data' }, b('x')).multipart())).status).toBe(400);
+  });
+});
+
+describe('Request over a real socket, with a real client', () => {
+  it('a multipart upload from fetch() (undici\'s FormData encoding) arrives field for field and byte for byte', async () => {
+    const app: App = async (environ, start) => {
+      const m = await new Request(environ).multipart();
+      const files = m.files.map((f) => ({ field: f.field, filename: f.filename, type: f.mimeType, sha: createHash('sha256').update(f.data).digest('hex') }));
+      return Response.json({ fields: [...m.fields], files }).send(start);
+    };
+    const srv = await serveHttp(validate(app), { port: 0, accessLog: false });
+    try {
+      const data = Buffer.alloc(300_000);
+      for (let i = 0; i < data.length; i++) data[i] = (i * 13) & 0xff;
+      const form = new FormData();
+      form.append('title', 'Grüße');
+      form.append('doc', new Blob([data], { type: 'application/pdf' }), 'rapport-été.pdf');
+      const res = await fetch(`http://127.0.0.1:${srv.port}/upload`, { method: 'POST', body: form });
+      expect(res.status).toBe(200);
+      expect(await res.json()).toEqual({
+        fields: [['title', 'Grüße']],
+        files: [{ field: 'doc', filename: 'rapport-été.pdf', type: 'application/pdf', sha: createHash('sha256').update(data).digest('hex') }],
+      });
+    } finally {
+      await srv.close();
+    }
   });
 });
 
