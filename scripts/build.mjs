@@ -45,7 +45,8 @@ const toMainBundle = {
       const target = new URL(args.path, `file://${args.resolveDir}/`).pathname;
       if (!target.startsWith(SRC)) return undefined;
       const layer = target.slice(SRC.length).split('/')[0];
-      if (layer === 'middleware' || layer === 'helpers') return undefined;
+      const from = args.importer.startsWith(SRC) ? args.importer.slice(SRC.length).split('/')[0] : layer;
+      if (layer === from) return undefined;
       if (layer !== 'contract') throw new Error(`${args.importer}: ${layer}/ is off limits here; import contract/ only (DESIGN.md §2)`);
       return { path: '../lib/load.cjs', external: true };
     });
