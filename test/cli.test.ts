@@ -59,6 +59,19 @@ describe('the tsgi command', () => {
     expect(tsgi(['--version']).stdout).toMatch(/^\d+\.\d+\.\d+\n$/);
   });
 
+  it('a .ts app in a CommonJS package (npm\'s default "type") loads too', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tsgi-cjs-pkg-'));
+    writeFileSync(join(dir, 'package.json'), '{ "name": "consumer", "type": "commonjs" }');
+    writeFileSync(join(dir, 'app.ts'), "import type { App } from 'tsgi';\nconst app: App = (_e, start) => { start('200 OK', [['Content-Type', 'text/plain']]); return [Buffer.from('from cjs')]; };\nexport default app;\n");
+    writeFileSync(join(dir, 'named.ts'), "export const application = (_e: unknown, start: (s: string, h: [string, string][]) => void) => { start('200 OK', [['Content-Type', 'text/plain']]); return [Buffer.from('named')]; };\n");
+    const env = { REQUEST_METHOD: 'GET', SERVER_NAME: 'x', SERVER_PORT: '80', SERVER_PROTOCOL: 'HTTP/1.1' };
+    for (const [file, body] of [['app.ts', 'from cjs'], ['named.ts', 'named']]) {
+      const r = tsgi(['cgi', join(dir, file!), '--validate'], env);
+      expect(r.stderr).toBe('');
+      expect(r.stdout).toBe(`Status: 200 OK\r\nContent-Type: text/plain\r\nContent-Length: ${body!.length}\r\n\r\n${body}`);
+    }
+  });
+
   it('V2 --validate turns the validator on: a contract violation becomes a 500 naming the rule', () => {
     const dir = mkdtempSync(join(tmpdir(), 'tsgi-validate-'));
     writeFileSync(join(dir, 'no-type.mjs'), "export default (env, start) => { start('200 OK', []); return [Buffer.from('x')]; };");

@@ -50,8 +50,10 @@ export async function loadApp(spec: string, cwd = process.cwd()): Promise<App> {
   if (!path) throw new GatewayError('ERR_APP_LOAD', 'APP is missing: give path/to/module[:name]');
   const file = resolve(cwd, path);
   if (TS.test(file) && !tsRegistered) {
-    const api = await dynamicImport<typeof import('tsx/esm/api')>('tsx/esm/api');
-    api.register();
+    // Both of tsx's hooks: in a package without "type": "module" (npm's
+    // default), Node loads a .ts file as CommonJS, through require().
+    (await dynamicImport<typeof import('tsx/esm/api')>('tsx/esm/api')).register();
+    (await dynamicImport<typeof import('tsx/cjs/api')>('tsx/cjs/api')).register();
     tsRegistered = true;
   }
   let mod: Record<string, unknown>;
@@ -62,6 +64,10 @@ export async function loadApp(spec: string, cwd = process.cwd()): Promise<App> {
     (e as { cause?: unknown }).cause = err;
     throw e;
   }
+  // An ES module compiled to CommonJS (a .ts file in a CommonJS package) arrives
+  // as { default: { __esModule, default, … } }: its exports are one level down.
+  const inner = mod.default;
+  if (inner !== null && typeof inner === 'object' && (inner as { __esModule?: unknown }).__esModule === true) mod = inner as Record<string, unknown>;
   const candidates = name ? [name] : ['default', 'application', 'app'];
   for (const key of candidates) {
     const v = mod[key];
