@@ -11,7 +11,7 @@ export type {
   WsgiErrors, WsgiInput,
 } from './contract/types.js';
 export { ContractError, GatewayError, type ErrorCode } from './contract/errors.js';
-export { checkHeaders, checkStatus, describe } from './contract/head.js';
+export { checkHeaders, checkStatus, describe, isToken } from './contract/head.js';
 export { HTTPS_ON, OPTIONAL_VARS, REQUIRED_VARS } from './contract/cgi-vars.js';
 export { fromWsgiString, isLatin1, latin1, latin1Bytes, wsgiString } from './contract/latin1.js';
 export { log, logs, setLogger, type Level, type LogSink } from './contract/log.js';

@@ -15,6 +15,11 @@ const FORBIDDEN = /^(?:connection|keep-alive|proxy-authenticate|proxy-authorizat
 const CONTENT_LENGTH = /^content-length$/i;
 const DIGITS = /^[0-9]{1,15}$/;
 
+/** True when `s` is an RFC 9110 §5.6.2 token (header names, methods, cookie names). */
+export function isToken(s: string): boolean {
+  return TOKEN.test(s);
+}
+
 /** Throws a ContractError unless `status` is `NNN Reason` (C11). */
 export function checkStatus(status: unknown): asserts status is string {
   if (typeof status !== 'string' || !STATUS.test(status)) {

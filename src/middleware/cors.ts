@@ -7,6 +7,7 @@
  * refused when the middleware is built.
  */
 import { GatewayError } from '../contract/errors.js';
+import { isToken } from '../contract/head.js';
 import type { Environ, Header, StartResponse } from '../contract/types.js';
 import { respond } from './body.js';
 import type { Middleware } from './compose.js';
@@ -27,8 +28,6 @@ export interface CorsOptions {
   maxAge?: number;
 }
 
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-
 /** Adds CORS to an app. */
 export function cors(options: CorsOptions): Middleware {
   const { origins } = options;
@@ -43,7 +42,7 @@ export function cors(options: CorsOptions): Middleware {
   const allowed = (origin: string): boolean =>
     origins === '*' || (list ? list.has(origin) : (origins as (o: string) => boolean)(origin));
   const methods = (options.methods ?? ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE']).map((m) => m.toUpperCase());
-  for (const m of methods) if (!TOKEN.test(m)) throw new GatewayError('ERR_BAD_OPTION', `cors(): method ${JSON.stringify(m)} is not a token`);
+  for (const m of methods) if (!isToken(m)) throw new GatewayError('ERR_BAD_OPTION', `cors(): method ${JSON.stringify(m)} is not a token`);
   const allowHeaders = options.allowHeaders?.map((h) => h.toLowerCase());
   const expose: string | undefined = options.exposeHeaders?.length ? options.exposeHeaders.join(', ') : undefined;
   const maxAge = String(Math.max(0, Math.floor(options.maxAge ?? 600)));
@@ -63,7 +62,7 @@ export function cors(options: CorsOptions): Middleware {
     const method = (environ.HTTP_ACCESS_CONTROL_REQUEST_METHOD ?? '').trim();
     const asked = (environ.HTTP_ACCESS_CONTROL_REQUEST_HEADERS ?? '').split(',').map((s) => s.trim().toLowerCase()).filter(Boolean);
     const vary: Header = ['Vary', 'Origin, Access-Control-Request-Method, Access-Control-Request-Headers'];
-    const headersOk = allowHeaders === undefined ? asked.every((h) => TOKEN.test(h)) : asked.every((h) => allowHeaders.includes(h));
+    const headersOk = allowHeaders === undefined ? asked.every(isToken) : asked.every((h) => allowHeaders.includes(h));
     if (!allowed(origin) || !methods.includes(method) || !headersOk) {
       return respond(startResponse, '403 Forbidden', [['Content-Type', 'text/plain; charset=utf-8'], vary], 'CORS preflight refused\n');
     }

@@ -40,9 +40,9 @@ export function logging(options: LoggingOptions = {}): Middleware {
   };
 }
 
-function requestLine(env: Environ): string {
-  const target = env.REQUEST_URI ?? `${env.SCRIPT_NAME}${env.PATH_INFO}${env.QUERY_STRING ? `?${env.QUERY_STRING}` : ''}`;
-  return `${env.REQUEST_METHOD} ${target} ${env.SERVER_PROTOCOL}`;
+/** The request target as the client sent it (REQUEST_URI), or rebuilt when the gateway gave none. */
+function target(env: Environ): string {
+  return env.REQUEST_URI ?? `${env.SCRIPT_NAME}${env.PATH_INFO}${env.QUERY_STRING ? `?${env.QUERY_STRING}` : ''}`;
 }
 
 /**
@@ -67,7 +67,7 @@ function dash(v: string | undefined): string {
 
 function combinedLine(env: Environ, seen: Observed, when: Date, micros: number): string {
   const status = finalStatus(seen);
-  return `${dash(env.REMOTE_ADDR)} - ${dash(env.REMOTE_USER as string | undefined)} [${clf(when)}] "${escapeLog(requestLine(env))}" ` +
+  return `${dash(env.REMOTE_ADDR)} - ${dash(env.REMOTE_USER as string | undefined)} [${clf(when)}] "${escapeLog(`${env.REQUEST_METHOD} ${target(env)} ${env.SERVER_PROTOCOL}`)}" ` +
     `${status || '-'} ${seen.bytes || '-'} "${dash(env.HTTP_REFERER)}" "${dash(env.HTTP_USER_AGENT)}" ${micros}`;
 }
 
@@ -77,7 +77,7 @@ function jsonLine(env: Environ, seen: Observed, when: Date, micros: number): str
     remote_addr: env.REMOTE_ADDR ?? null,
     remote_user: env.REMOTE_USER ?? null,
     method: env.REQUEST_METHOD,
-    uri: env.REQUEST_URI ?? `${env.SCRIPT_NAME}${env.PATH_INFO}${env.QUERY_STRING ? `?${env.QUERY_STRING}` : ''}`,
+    uri: target(env),
     protocol: env.SERVER_PROTOCOL,
     status: finalStatus(seen) || null,
     bytes: seen.bytes,

@@ -8,6 +8,7 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { parseCookie, stringifySetCookie } from 'cookie';
 import { GatewayError } from '../contract/errors.js';
+import { isToken } from '../contract/head.js';
 import { fromWsgiString, wsgiString } from '../contract/latin1.js';
 import type { Environ, Header } from '../contract/types.js';
 import { isThenable, watchBody } from './body.js';
@@ -103,8 +104,6 @@ export function getSession(environ: Environ): Session {
   return s;
 }
 
-const COOKIE_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-
 /** Adds `environ['tsgi.session']`. */
 export function session(options: SessionOptions): Middleware {
   const secrets = (typeof options.secret === 'string' ? [options.secret] : [...(options.secret ?? [])]);
@@ -112,7 +111,7 @@ export function session(options: SessionOptions): Middleware {
     throw new GatewayError('ERR_BAD_OPTION', 'session(): secret must be a string of at least 32 characters (or a list of them); generate one with `openssl rand -base64 48`');
   }
   const name = options.cookieName ?? 'tsgi.sid';
-  if (!COOKIE_NAME.test(name)) throw new GatewayError('ERR_BAD_OPTION', `session(): cookieName ${JSON.stringify(name)} is not a cookie name token`);
+  if (!isToken(name)) throw new GatewayError('ERR_BAD_OPTION', `session(): cookieName ${JSON.stringify(name)} is not a cookie name token`);
   const maxAge = options.maxAge ?? 86_400;
   const store = options.store ?? new MemoryStore();
   const now = options.now ?? Date.now;

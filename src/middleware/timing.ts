@@ -4,6 +4,7 @@
  * by browsers' developer tools) and/or `X-Response-Time`.
  */
 import { GatewayError } from '../contract/errors.js';
+import { isToken } from '../contract/head.js';
 import type { Header } from '../contract/types.js';
 import type { Middleware } from './compose.js';
 
@@ -19,12 +20,10 @@ export interface TimingOptions {
   now?: () => number;
 }
 
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-
 /** Adds time-to-headers response headers. */
 export function timing(options: TimingOptions = {}): Middleware {
   const metric = options.metric ?? 'app';
-  if (!TOKEN.test(metric)) throw new GatewayError('ERR_BAD_OPTION', `timing(): metric ${JSON.stringify(metric)} is not a token`);
+  if (!isToken(metric)) throw new GatewayError('ERR_BAD_OPTION', `timing(): metric ${JSON.stringify(metric)} is not a token`);
   const st = options.serverTiming !== false;
   const rt = options.responseTime !== false;
   const now = options.now ?? (() => performance.now());

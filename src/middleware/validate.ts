@@ -10,7 +10,8 @@
  */
 import { HTTPS_ON, OPTIONAL_VARS, REQUIRED_VARS } from '../contract/cgi-vars.js';
 import { ContractError, GatewayError, type ErrorCode } from '../contract/errors.js';
-import { checkHeaders, checkStatus, describe } from '../contract/head.js';
+import { checkHeaders, checkStatus, describe, isToken } from '../contract/head.js';
+import { isLatin1 } from '../contract/latin1.js';
 import { log } from '../contract/log.js';
 import type { App, Body, Environ, Header, StartResponse, WsgiErrors, WsgiInput } from '../contract/types.js';
 import { isThenable } from './body.js';
@@ -28,10 +29,7 @@ export interface ValidateOptions {
   closeGraceMs?: number;
 }
 
-const NO_CONTENT_TYPE = /^(?:204|304)$/;
-const METHOD = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const DIGITS = /^[0-9]+$/;
-const NOT_LATIN1 = /[^\x00-\xff]/;
 
 /** Wraps `app` so that every request through it is checked against the contract. */
 export function validate(app: App, options: ValidateOptions = {}): App {
@@ -62,7 +60,7 @@ export function checkEnviron(environ: unknown): asserts environ is Environ {
   for (const k of REQUIRED_VARS) {
     if (typeof env[k] !== 'string') throw bad('C2', `environ.${k} must be present as a string, got ${describe(env[k])}`);
   }
-  if (!METHOD.test(env.REQUEST_METHOD as string)) throw bad('C2', `REQUEST_METHOD ${describe(env.REQUEST_METHOD)} is not an HTTP method token`);
+  if (!isToken(env.REQUEST_METHOD as string)) throw bad('C2', `REQUEST_METHOD ${describe(env.REQUEST_METHOD)} is not an HTTP method token`);
   for (const k of OPTIONAL_VARS) {
     if (k !== 'CONTENT_LENGTH' && env[k] === '') throw bad('C3', `environ.${k} is '': an optional variable without a value must be absent`);
   }
@@ -74,7 +72,7 @@ export function checkEnviron(environ: unknown): asserts environ is Environ {
     if (k.includes('.')) continue; // wsgi.*, tsgi.* and other extensions
     const v = env[k];
     if (typeof v !== 'string') throw bad('C4', `environ.${k} must be a string (bytes-as-string), got ${describe(v)}`);
-    if (NOT_LATIN1.test(v)) throw bad('C4', `environ.${k} = ${describe(v)} has a character above U+00FF; values are bytes-as-string`);
+    if (!isLatin1(v)) throw bad('C4', `environ.${k} = ${describe(v)} has a character above U+00FF; values are bytes-as-string`);
   }
   const version = env['wsgi.version'];
   if (!Array.isArray(version) || version.length !== 2 || version[0] !== 1 || version[1] !== 0) {
@@ -282,8 +280,7 @@ const FINALIZE = new FinalizationRegistry<Checked>((run) => run.collected());
 /** V2: Content-Type on every response but 1xx, 204 and 304; never on 204 and 304. */
 function checkContentType(code: number, headers: Header[]): void {
   const has = headers.some((h) => h[0].length === 12 && h[0].toLowerCase() === 'content-type');
-  const status = String(code);
-  if (NO_CONTENT_TYPE.test(status)) {
+  if (code === 204 || code === 304) {
     if (has) throw bad('V2', `a ${code} response must not have a Content-Type header`, 'ERR_CONTENT_TYPE');
   } else if (code >= 200 && !has) {
     throw bad('V2', `a ${code} response needs a Content-Type header`, 'ERR_CONTENT_TYPE');
