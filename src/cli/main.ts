@@ -136,7 +136,7 @@ async function run(argv: string[]): Promise<void> {
       });
       const shown = srv.host.includes(':') ? `[${srv.host}]` : srv.host;
       process.stderr.write(`tsgi: serving ${spec} on http://${shown}:${srv.port}/ (dev server)\n`);
-      stopOnSignals(() => srv.close());
+      stopOnSignals(() => srv.close(GRACEFUL_MS));
       return;
     }
     case 'fastcgi':
@@ -165,13 +165,16 @@ async function run(argv: string[]): Promise<void> {
         srv = await serveUwsgi(app, opts);
       }
       log('info', `${command}: serving ${spec} on ${srv.address.text}`);
-      stopOnSignals(() => srv.close());
+      stopOnSignals(() => srv.close(GRACEFUL_MS));
       return;
     }
     default:
       fail(`unknown command "${command}"\n\n${USAGE}`);
   }
 }
+
+/** How long a stop waits for in-flight requests before closing their connections (S6). */
+const GRACEFUL_MS = 30_000;
 
 /** S6: SIGTERM (or SIGINT) stops accepting, lets in-flight requests finish, then exits 0. */
 function stopOnSignals(close: () => Promise<void>): void {

@@ -1,6 +1,11 @@
 /**
  * `wsgi.input` (C9): a synchronous file-like reader over a request body that
  * never yields a byte past CONTENT_LENGTH.
+ *
+ * R1: every read costs time and memory linear in what it returns. A result
+ * larger than what is already pulled is allocated once, at its final size,
+ * and the source reads straight into it; a long line is gathered as a list of
+ * blocks and joined once. Nothing is ever concatenated again as it grows.
  */
 import { Buffer } from 'node:buffer';
 import { readSync } from 'node:fs';
@@ -9,10 +14,15 @@ import { pauseSync } from './fd.js';
 
 const EMPTY = Buffer.alloc(0);
 const BLOCK = 65536;
+/** Linux returns at most this many bytes from one read(2). */
+const MAX_READ = 0x7ffff000;
 
-/** Where body bytes come from. `pull(max)` returns at most `max` bytes; an empty result means EOF. */
+/** Where body bytes come from. An empty or zero result means EOF. */
 export interface ByteSource {
+  /** At most `max` bytes (a view where the source can give one without copying). */
   pull(max: number): Buffer;
+  /** Reads at most `max` bytes into `target` at `offset`; returns how many. */
+  pullInto(target: Buffer, offset: number, max: number): number;
   /** Release resources (temp files). Called by the server when the request ends. */
   dispose?(): void;
 }
@@ -29,6 +39,11 @@ export class MemorySource implements ByteSource {
     const end = Math.min(this.#buf.length, start + max);
     this.#pos = end;
     return this.#buf.subarray(start, end);
+  }
+  pullInto(target: Buffer, offset: number, max: number): number {
+    const got = this.pull(max);
+    target.set(got, offset);
+    return got.length;
   }
 }
 
@@ -47,16 +62,20 @@ export class FdSource implements ByteSource {
   }
   pull(max: number): Buffer {
     const buf = Buffer.allocUnsafe(Math.min(max, BLOCK));
+    const n = this.pullInto(buf, 0, buf.length);
+    return n === buf.length ? buf : buf.subarray(0, n);
+  }
+  pullInto(target: Buffer, offset: number, max: number): number {
     for (;;) {
       try {
-        const n = readSync(this.#fd, buf, 0, buf.length, this.#pos);
+        const n = readSync(this.#fd, target, offset, Math.min(max, MAX_READ), this.#pos);
         if (this.#pos !== null) this.#pos += n;
-        return n === buf.length ? buf : buf.subarray(0, n);
+        return n;
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code;
         // A non-blocking pipe with nothing in it yet: wait 1 ms and try again.
         if (code === 'EAGAIN') { pauseSync(1); continue; }
-        if (code === 'EOF' || code === 'EBADF' || code === 'EINVAL') return EMPTY;
+        if (code === 'EOF' || code === 'EBADF' || code === 'EINVAL') return 0;
         throw err;
       }
     }
@@ -79,7 +98,7 @@ function limitOf(size: unknown, what: string): number {
 /** The `wsgi.input` implementation. */
 export class InputStream implements WsgiInput {
   #src: ByteSource;
-  #left: number;          // bytes not yet pulled from the source
+  #left: number;            // bytes not yet pulled from the source
   #pending: Buffer = EMPTY; // pulled but not yet returned
 
   /** @param length CONTENT_LENGTH: no byte past it is ever returned (C9). */
@@ -93,12 +112,13 @@ export class InputStream implements WsgiInput {
     return this.#pending.length + this.#left;
   }
 
-  #fill(want: number): boolean {
+  /** Pulls one block into `#pending` (which must be empty); false at the end of the body. */
+  #pullBlock(max: number): boolean {
     if (this.#left === 0) return false;
-    const got = this.#src.pull(Math.min(want, this.#left));
+    const got = this.#src.pull(Math.min(max, this.#left));
     if (got.length === 0) { this.#left = 0; return false; } // EOF before CONTENT_LENGTH: the body is short
     this.#left -= got.length;
-    this.#pending = this.#pending.length === 0 ? got : Buffer.concat([this.#pending, got]);
+    this.#pending = got;
     return true;
   }
 
@@ -110,25 +130,48 @@ export class InputStream implements WsgiInput {
   }
 
   read(size?: number | null): Buffer {
-    size = limitOf(size, 'read');
-    if (size === Infinity) {
-      while (this.#fill(Math.max(this.#left, 1))) { /* read the rest */ }
-      return this.#take(this.#pending.length);
+    const want = Math.min(limitOf(size, 'read'), this.remaining);
+    const have = this.#pending.length;
+    if (want <= have) return this.#take(want);
+    if (have === 0) {
+      // Where the source can hand over the whole answer as one view (a body in memory), no copy.
+      if (!this.#pullBlock(want)) return EMPTY;
+      if (this.#pending.length >= want) return this.#take(want);
     }
-    while (this.#pending.length < size && this.#fill(size - this.#pending.length)) { /* fill */ }
-    return this.#take(size);
+    // R1: the result at its final size, filled straight from the source.
+    const out = Buffer.allocUnsafe(want);
+    let off = this.#pending.copy(out, 0);
+    this.#pending = EMPTY;
+    while (off < want) {
+      const n = this.#src.pullInto(out, off, want - off);
+      if (n === 0) { this.#left = 0; break; }
+      off += n;
+      this.#left -= n;
+    }
+    return off === want ? out : out.subarray(0, off);
   }
 
   readline(size?: number | null): Buffer {
     const limit = limitOf(size, 'readline');
-    let scanned = 0;
-    for (;;) {
-      const nl = this.#pending.indexOf(10, scanned);
-      if (nl >= 0 && nl < limit) return this.#take(nl + 1);
-      if (this.#pending.length >= limit) return this.#take(limit);
-      scanned = this.#pending.length;
-      if (!this.#fill(BLOCK)) return this.#take(Math.min(limit, this.#pending.length));
+    const first = this.#pending;
+    const nl = first.indexOf(10);
+    if (nl >= 0 && nl < limit) return this.#take(nl + 1);
+    if (first.length >= limit) return this.#take(limit);
+    // R1: the line spans blocks: gather them, join once.
+    const parts: Buffer[] = [];
+    let total = 0;
+    if (first.length > 0) { parts.push(first); total = first.length; }
+    this.#pending = EMPTY;
+    while (this.#pullBlock(BLOCK)) {
+      const block = this.#pending;
+      const room = limit - total;
+      const i = block.indexOf(10);
+      const cut = i >= 0 && i < room ? i + 1 : Math.min(room, block.length);
+      parts.push(this.#take(cut));
+      total += cut;
+      if (cut < block.length || (i >= 0 && i < room) || total >= limit) break;
     }
+    return parts.length <= 1 ? parts[0] ?? EMPTY : Buffer.concat(parts, total);
   }
 
   readlines(hint?: number | null): Buffer[] {

@@ -3,6 +3,11 @@
  * written to an anonymous temp file, so `wsgi.input` can read synchronously in
  * bounded memory. The temp file is unlinked as soon as it is opened: it
  * disappears with its descriptor even if the process is killed.
+ *
+ * R4: whatever the size of the pieces a body arrives in (1-byte FastCGI
+ * records, 1-byte TCP segments), they are copied into blocks of up to 64 KiB;
+ * a block is kept (in memory) or written (to the file) only once it is full.
+ * The memory held per body byte is one byte, plus at most one block.
  */
 import { Buffer } from 'node:buffer';
 import { closeSync, openSync, unlinkSync } from 'node:fs';
@@ -22,18 +27,30 @@ export interface SpoolLimits {
   dir?: string | undefined;
 }
 
+/** Size of a coalescing block, and of each write to the spool file. */
+const BLOCK = 65536;
+const EMPTY = Buffer.alloc(0);
+
 let spoolSeq = 0;
 
 /** Accumulates one request body. */
 export class BodySpool {
   #limits: SpoolLimits;
-  #chunks: Buffer[] = [];
-  #memory = 0;
+  /** Full blocks held in memory (none once the body is on disk). */
+  #blocks: Buffer[] = [];
+  /** The block being filled, and how much of it is. */
+  #block: Buffer = EMPTY;
+  #fill = 0;
   #fd = -1;
   #length = 0;
 
-  constructor(limits: SpoolLimits) {
+  /**
+   * @param expected the body's size when it is known (CONTENT_LENGTH): a body
+   * that fits in memory then gets one buffer of exactly that size.
+   */
+  constructor(limits: SpoolLimits, expected = 0) {
     this.#limits = limits;
+    if (expected > 0 && expected <= limits.memoryBytes) this.#block = Buffer.allocUnsafe(expected);
   }
 
   /** Bytes received so far. */
@@ -41,42 +58,62 @@ export class BodySpool {
     return this.#length;
   }
 
-  /** Adds bytes. Throws ERR_LIMIT_BODY past `maxBytes` (the server answers 413). */
+  /** Adds bytes (copied: the caller's buffer may be reused). Throws ERR_LIMIT_BODY past `maxBytes` (the server answers 413). */
   push(chunk: Uint8Array): void {
-    if (chunk.length === 0) return;
-    if (this.#length + chunk.length > this.#limits.maxBytes) {
+    const len = chunk.length;
+    if (len === 0) return;
+    if (this.#length + len > this.#limits.maxBytes) {
       throw new GatewayError('ERR_LIMIT_BODY', `request body exceeds the limit of ${this.#limits.maxBytes} bytes`);
     }
-    this.#length += chunk.length;
-    if (this.#fd < 0 && this.#memory + chunk.length <= this.#limits.memoryBytes) {
-      // Copy: the caller's buffer may be reused (a view into a socket read).
-      this.#chunks.push(Buffer.from(chunk));
-      this.#memory += chunk.length;
-      return;
+    this.#length += len;
+    let pos = 0;
+    while (pos < len) {
+      if (this.#fill === this.#block.length) this.#nextBlock(len - pos);
+      const n = Math.min(len - pos, this.#block.length - this.#fill);
+      this.#block.set(pos === 0 && n === len ? chunk : chunk.subarray(pos, pos + n), this.#fill);
+      this.#fill += n;
+      pos += n;
     }
-    if (this.#fd < 0) {
-      // O_EXCL (flag 'x') refuses an existing file or symlink, and the name is unlinked at once:
-      // the name needs to be unique, not secret.
-      const path = join(this.#limits.dir ?? tmpdir(), `tsgi-body-${process.pid}-${(++spoolSeq).toString(36)}-${Math.random().toString(36).slice(2)}`);
-      this.#fd = openSync(path, 'wx+', 0o600);
-      unlinkSync(path);
-      for (const c of this.#chunks) writeAllSync(this.#fd, c);
-      this.#chunks = [];
-      this.#memory = 0;
-    }
-    writeAllSync(this.#fd, chunk);
+  }
+
+  /** The current block is full: keep it (memory) or write it (file), and start another. */
+  #nextBlock(want: number): void {
+    if (this.#fill > 0) this.#flush();
+    // A body that outgrows memory moves to the file; blocks are then written as they fill.
+    if (this.#fd < 0 && this.#length > this.#limits.memoryBytes) this.#toFile();
+    this.#block = Buffer.allocUnsafe(this.#fd < 0 ? Math.min(BLOCK, Math.max(want, 4096)) : BLOCK);
+  }
+
+  #flush(): void {
+    const full = this.#fill === this.#block.length ? this.#block : this.#block.subarray(0, this.#fill);
+    if (this.#fd >= 0) writeAllSync(this.#fd, full);
+    else this.#blocks.push(full);
+    this.#block = EMPTY;
+    this.#fill = 0;
+  }
+
+  #toFile(): void {
+    // O_EXCL (flag 'x') refuses an existing file or symlink, and the name is unlinked at once:
+    // the name needs to be unique, not secret.
+    const path = join(this.#limits.dir ?? tmpdir(), `tsgi-body-${process.pid}-${(++spoolSeq).toString(36)}-${Math.random().toString(36).slice(2)}`);
+    this.#fd = openSync(path, 'wx+', 0o600);
+    unlinkSync(path);
+    for (const b of this.#blocks) writeAllSync(this.#fd, b);
+    this.#blocks = [];
   }
 
   /** The finished body as a source for `wsgi.input`; dispose() it when the request ends. */
   source(): ByteSource {
+    if (this.#fill > 0) this.#flush();
+    this.#block = EMPTY;
     if (this.#fd >= 0) {
       const fd = this.#fd;
       this.#fd = -1;
       return new FdSource(fd, true, () => closeSync(fd));
     }
-    const chunks = this.#chunks;
-    this.#chunks = [];
-    return new MemorySource(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, this.#memory));
+    const blocks = this.#blocks;
+    this.#blocks = [];
+    return new MemorySource(blocks.length === 1 ? blocks[0]! : Buffer.concat(blocks, this.#length));
   }
 
   /**
@@ -92,7 +129,9 @@ export class BodySpool {
 
   /** Drops whatever was spooled (request abandoned). */
   dispose(): void {
-    this.#chunks = [];
+    this.#blocks = [];
+    this.#block = EMPTY;
+    this.#fill = 0;
     if (this.#fd >= 0) {
       closeSync(this.#fd);
       this.#fd = -1;

@@ -107,6 +107,11 @@ export class UwsgiDecoder {
     this.#limits = limits;
   }
 
+  /** Bytes held for an incomplete packet. */
+  get pending(): number {
+    return this.#buf === null ? 0 : this.#have;
+  }
+
   push(chunk: Buffer): { packet: UwsgiPacket; rest: Buffer } | null {
     if (this.#buf === null) {
       if (chunk.length < UWSGI_HEADER_LEN) {

@@ -136,6 +136,7 @@ export async function runCgi(app: App, options: CgiOptions = {}): Promise<number
     const body = Buffer.from(`${refusal[1]}\n`);
     try {
       sink.head(refusal[0], [['Content-Type', 'text/plain'], ['Content-Length', String(body.length)]], body);
+      code = 0; // a complete response, though a refusal (CGI3)
     } catch { /* client gone */ }
   } else if (source) {
     const environ = completeEnviron(vars, {

@@ -86,6 +86,11 @@ export class FcgiRequest implements ResponseSink {
     return this.#phase < Phase.Running;
   }
 
+  /** Still receiving its params (the header timeout applies, R5). */
+  get inHead(): boolean {
+    return this.#phase === Phase.Params;
+  }
+
   /** FCGI_PARAMS content; the empty record ends the stream. Throws on a malformed stream (the connection closes). */
   params(content: Buffer): void {
     if (this.#phase !== Phase.Params) {
@@ -132,7 +137,7 @@ export class FcgiRequest implements ResponseSink {
   /** FCGI_STDIN content; the empty record ends the stream. */
   stdin(content: Buffer): void {
     if (this.#phase !== Phase.Body || this.#stdinDone) return; // trailing records of a request already answered
-    this.#body ??= new BodySpool(this.#link.ctx.state.limits.spool);
+    this.#body ??= new BodySpool(this.#link.ctx.state.limits.spool, this.#expect);
     if (this.#feed(this.#body, this.#expect, content)) {
       this.#stdinDone = true;
       if (this.#dataDone) this.#start();
@@ -142,7 +147,7 @@ export class FcgiRequest implements ResponseSink {
   /** FCGI_DATA content (FILTER role, §6.4), after STDIN. */
   data(content: Buffer): void {
     if (this.#phase !== Phase.Body || this.#dataDone || this.role !== Role.Filter) return;
-    this.#data ??= new BodySpool(this.#link.ctx.state.limits.spool);
+    this.#data ??= new BodySpool(this.#link.ctx.state.limits.spool, this.#dataExpect);
     if (this.#feed(this.#data, this.#dataExpect, content)) {
       this.#dataDone = true;
       if (this.#stdinDone) this.#start();

@@ -62,8 +62,14 @@ class FcgiConnection implements Connection, FcgiLink {
   #requests = new Map<number, FcgiRequest>();
   #closeWhenIdle = false;
   #closing = false;
+  /** Since when no request has been in progress (the idle and header timeouts, R5). */
   #idleSince: number;
+  /** No request has begun on this connection yet. */
+  #fresh = true;
   #drain: DrainWait;
+  /** Input not decoded yet because the output is backed up (R3). */
+  #held: Buffer | null = null;
+  #paused = false;
 
   constructor(socket: Socket, ctx: Ctx) {
     this.#socket = socket;
@@ -72,22 +78,60 @@ class FcgiConnection implements Connection, FcgiLink {
     this.#idleSince = ctx.state.now;
     this.#drain = new DrainWait(socket, ctx.state);
     socket.on('data', this.#onData);
+    socket.on('end', this.#onEnd);
     socket.on('error', (err) => log('debug', `FastCGI: ${this.peer}: ${err.message}`));
     socket.on('close', this.#onClose);
   }
 
   readonly #onData = (chunk: Buffer): void => {
-    if (this.#closing) return;
+    if (!this.#closing) this.#consume(chunk);
+  };
+
+  /**
+   * Decodes a chunk. Replies written meanwhile are corked into one system
+   * call. R3: once the socket's buffer is full, decoding stops after the
+   * current record, the rest of the chunk is held and reading pauses until the
+   * peer has taken the backlog, so a peer that sends without reading holds at
+   * most a buffer's worth of replies.
+   */
+  #consume(chunk: Buffer): void {
+    const s = this.#socket;
+    s.cork();
     try {
-      this.#decoder.push(chunk, this.#onRecord);
+      const used = this.#decoder.push(chunk, this.#onRecord);
+      if (used < chunk.length) this.#held = chunk.subarray(used);
     } catch (err) {
       // S2: a protocol error costs this connection only.
       log('warn', `FastCGI: ${this.peer}: ${err instanceof Error ? err.message : String(err)}; closing the connection`);
       this.#destroy();
+    } finally {
+      s.uncork();
     }
+    if (this.#drain.pending !== null) this.#pauseUntilDrained();
+  }
+
+  /** R3: reading waits for the peer to take what was written. */
+  #pauseUntilDrained(): void {
+    if (this.#paused || this.#closing) return;
+    this.#paused = true;
+    this.#socket.pause();
+    void this.#drain.pending!.then(() => {
+      this.#paused = false;
+      if (this.#closing) return;
+      const held = this.#held;
+      this.#held = null;
+      if (held !== null) this.#consume(held);
+      if (!this.#paused && !this.#closing) this.#socket.resume();
+    });
+  }
+
+  /** One record; false stops decoding while the output is backed up (R3). */
+  readonly #onRecord = (type: number, id: number, content: Buffer): boolean => {
+    this.#record(type, id, content);
+    return this.#drain.pending === null && !this.#closing;
   };
 
-  readonly #onRecord = (type: number, id: number, content: Buffer): void => {
+  #record(type: number, id: number, content: Buffer): void {
     if (id === 0) { this.#management(type, content); return; }
     switch (type) {
       case RecordType.BeginRequest: this.#begin(id, content); return;
@@ -106,7 +150,7 @@ class FcgiConnection implements Connection, FcgiLink {
         // F3: a type this side does not know (or GET_VALUES off request 0).
         this.write(encodeUnknownType(type));
     }
-  };
+  }
 
   /** Records on request id 0 (§4). */
   #management(type: number, content: Buffer): void {
@@ -147,6 +191,7 @@ class FcgiConnection implements Connection, FcgiLink {
       return;
     }
     state.active++;
+    this.#fresh = false;
     this.#requests.set(id, new FcgiRequest(this, id, role, keep));
   }
 
@@ -167,9 +212,10 @@ class FcgiConnection implements Connection, FcgiLink {
     return ok || this.#blocked();
   }
 
-  /** The socket's buffer is full: start waiting for it to drain (for the write timeout too). */
+  /** The socket's buffer is full: wait for it to drain (for the write timeout too), reading paused (R3). */
   #blocked(): false {
     void this.#drain.wait();
+    this.#pauseUntilDrained();
     return false;
   }
 
@@ -203,16 +249,37 @@ class FcgiConnection implements Connection, FcgiLink {
       return;
     }
     if (this.#requests.size === 0) {
-      if (now - this.#idleSince > limits.idleTimeoutMs) this.#end();
+      // R5: a connection that has not begun a request (or has begun a record and stalled) gets the
+      // short header timeout; one that served requests and waits for the next, the idle timeout.
+      const waiting = this.#fresh || this.#decoder.pending > 0;
+      if (waiting && now - this.#idleSince > limits.headerTimeoutMs) {
+        log('debug', `FastCGI: ${this.peer}: no request within ${limits.headerTimeoutMs} ms; closing the connection`);
+        this.#destroy();
+      } else if (now - this.#idleSince > limits.idleTimeoutMs) {
+        this.#end();
+      }
       return;
     }
     for (const req of this.#requests.values()) {
-      if (req.receiving && now - req.began > limits.readTimeoutMs) {
-        log('warn', `FastCGI: ${this.peer}: request ${req.id} not received within ${limits.readTimeoutMs} ms; closing the connection`);
+      const limit = req.inHead ? Math.min(limits.headerTimeoutMs, limits.readTimeoutMs) : req.receiving ? limits.readTimeoutMs : Infinity;
+      if (now - req.began > limit) {
+        log('warn', `FastCGI: ${this.peer}: request ${req.id} not received within ${limit} ms; closing the connection`);
         this.#destroy();
         return;
       }
     }
+  }
+
+  idleSince(): number | undefined {
+    return this.#requests.size === 0 && this.#decoder.pending === 0 && !this.#closing ? this.#idleSince : undefined;
+  }
+
+  evict(): void {
+    this.#destroy();
+  }
+
+  destroy(): void {
+    this.#destroy();
   }
 
   shutdown(): void {
@@ -233,6 +300,22 @@ class FcgiConnection implements Connection, FcgiLink {
     this.#closing = true;
     this.#socket.destroy();
   }
+
+  /**
+   * R6: the web server shut down its sending side. Requests received whole
+   * are answered in full (FastCGI lets a peer half-close); one still
+   * arriving can never complete and is dropped; then the connection closes.
+   */
+  readonly #onEnd = (): void => {
+    this.#closeWhenIdle = true;
+    for (const req of [...this.#requests.values()]) {
+      if (req.receiving) {
+        this.#requests.delete(req.id);
+        req.connectionLost();
+      }
+    }
+    if (this.#requests.size === 0) this.#end();
+  };
 
   readonly #onClose = (): void => {
     this.#closing = true;

@@ -53,8 +53,12 @@ export interface HttpServer {
   readonly server: Server;
   readonly host: string;
   readonly port: number;
-  /** Stop accepting, let in-flight requests finish (S6), then resolve. */
-  close(): Promise<void>;
+  /**
+   * Stop accepting, let in-flight requests finish (S6), then resolve. After
+   * `graceMs` (default: no deadline) open connections are closed and their
+   * requests aborted.
+   */
+  close(graceMs?: number): Promise<void>;
 }
 
 class HttpSink implements ResponseSink {
@@ -116,6 +120,16 @@ export async function serveHttp(app: App, options: HttpOptions = {}): Promise<Ht
     const controller = new RequestAbort();
     res.on('close', () => { if (!res.writableFinished) controller.abort(new Error('client went away')); });
     const sink = new HttpSink(res);
+    const maxHeaders = options.maxHeaders ?? 100;
+    if (req.rawHeaders.length > maxHeaders * 2) {
+      // S1: node:http would drop the headers past its count silently; refuse the request instead.
+      const text = `more than ${maxHeaders} header lines\n`;
+      res.writeHead(431, { 'Content-Type': 'text/plain', 'Content-Length': text.length, Connection: 'close' });
+      res.end(text);
+      req.resume();
+      log('warn', `HTTP ${req.method} ${req.url}: ${text.trim()}`);
+      return;
+    }
     let spool: BodySpool;
     try {
       spool = await readBody(req, limits);
@@ -177,7 +191,8 @@ export async function serveHttp(app: App, options: HttpOptions = {}): Promise<Ht
     inflight.add(p);
     void p.finally(() => inflight.delete(p));
   });
-  server.maxHeadersCount = options.maxHeaders ?? 100;
+  // One more than the limit, so that a request past it can be told apart and refused (431).
+  server.maxHeadersCount = (options.maxHeaders ?? 100) + 1;
   server.maxConnections = options.maxConnections ?? 1024;
 
   return new Promise((resolve, reject) => {
@@ -189,10 +204,21 @@ export async function serveHttp(app: App, options: HttpOptions = {}): Promise<Ht
         server,
         host,
         port,
-        close: async () => {
+        close: async (graceMs = Infinity) => {
           const closed = new Promise<void>((r) => server.close(() => r()));
           server.closeIdleConnections();
-          await Promise.allSettled([...inflight]);
+          const done = Promise.allSettled([...inflight]);
+          let timer: NodeJS.Timeout | undefined;
+          const late = Number.isFinite(graceMs)
+            && await Promise.race([done.then(() => false), new Promise<boolean>((r) => { timer = setTimeout(r, graceMs, true); })]);
+          clearTimeout(timer);
+          if (late) {
+            log('warn', `HTTP: graceful stop: ${inflight.size} request(s) still running after ${graceMs} ms; closing their connections`);
+            server.closeAllConnections();
+            await Promise.race([done, new Promise((r) => setTimeout(r, 1000).unref())]);
+          } else {
+            await done;
+          }
           server.closeIdleConnections();
           await closed;
         },
@@ -207,7 +233,7 @@ function readBody(req: IncomingMessage, limits: SpoolLimits): Promise<BodySpool>
   if (declared > limits.maxBytes) {
     return Promise.reject(new GatewayError('ERR_LIMIT_BODY', `request body of ${declared} bytes exceeds the limit of ${limits.maxBytes} bytes`));
   }
-  const spool = new BodySpool(limits);
+  const spool = new BodySpool(limits, Number.isSafeInteger(declared) ? declared : 0);
   if (req.complete || (declared === 0 && req.headers['transfer-encoding'] === undefined)) {
     return Promise.resolve(spool);
   }

@@ -29,6 +29,12 @@ export interface SocketLimits {
   maxRequests?: number;
   /** A connection with no request is closed after this, ms (default 300 s: longer than web servers keep idle upstream connections). */
   idleTimeoutMs?: number;
+  /**
+   * R5: time for a new connection to send a whole request head (FastCGI
+   * params, the uwsgi vars packet), and for a kept-alive one to complete a
+   * head it has begun, ms (default 10 s; web servers send it at once).
+   */
+  headerTimeoutMs?: number;
   /** Time to receive a whole request once it began, ms (default 60 s). */
   readTimeoutMs?: number;
   /** Time a response may wait for the peer to take its bytes, ms (default 60 s). */
@@ -43,6 +49,7 @@ export interface Limits {
   maxConnections: number;
   maxRequests: number;
   idleTimeoutMs: number;
+  headerTimeoutMs: number;
   readTimeoutMs: number;
   writeTimeoutMs: number;
 }
@@ -55,6 +62,7 @@ export function limitsOf(o: SocketLimits): Limits {
     maxConnections: o.maxConnections ?? 1024,
     maxRequests: o.maxRequests ?? 1024,
     idleTimeoutMs: o.idleTimeoutMs ?? 300_000,
+    headerTimeoutMs: o.headerTimeoutMs ?? 10_000,
     readTimeoutMs: o.readTimeoutMs ?? 60_000,
     writeTimeoutMs: o.writeTimeoutMs ?? 60_000,
   };
@@ -66,6 +74,16 @@ export interface Connection {
   sweep(now: number): void;
   /** S6: close once the requests in flight are done (now, if there are none). */
   shutdown(): void;
+  /**
+   * R5: since when the connection has been idle (no request in progress and
+   * none begun), or undefined when it is busy. Idle connections are given up,
+   * oldest first, when a new one arrives at the connection limit.
+   */
+  idleSince(): number | undefined;
+  /** Close an idle connection to make room for a new one (R5). */
+  evict(): void;
+  /** Stop now: the graceful stop ran out of time (S6, P4). */
+  destroy(): void;
 }
 
 /** State shared by the connections of one server. */
@@ -167,12 +185,31 @@ export class DrainWait {
   }
 }
 
+/** Closes the connection idle the longest; false when none is idle. */
+function evictIdle(state: ServerState): boolean {
+  let oldest: Connection | undefined;
+  let since = Infinity;
+  for (const c of state.connections) {
+    const t = c.idleSince();
+    if (t !== undefined && t < since) { since = t; oldest = c; }
+  }
+  if (oldest === undefined) return false;
+  if (logs('debug')) log('debug', `connection limit reached: closing a connection idle for ${state.now - since} ms`);
+  oldest.evict();
+  state.connections.delete(oldest);
+  return true;
+}
+
 /** A running FastCGI or uwsgi server. */
 export interface SocketServer {
   readonly server: Server;
   readonly address: ListenAddress;
-  /** Stop accepting, let in-flight requests finish (S6), remove the socket file, then resolve. */
-  close(): Promise<void>;
+  /**
+   * Stop accepting, let in-flight requests finish (S6), remove the socket
+   * file, then resolve. After `graceMs` (default: no deadline) whatever is
+   * still open is closed and its requests aborted (`tsgi.abort` fires).
+   */
+  close(graceMs?: number): Promise<void>;
 }
 
 /**
@@ -188,12 +225,18 @@ export async function startSocketServer(
   // node:net is loaded here, not at the top: the CGI adapter shares the bundle and must not pay for it.
   const net = await dynamicImport<typeof import('node:net')>('node:net');
   const limits = state.limits;
-  const server = net.createServer({ noDelay: true, pauseOnConnect: false });
-  server.maxConnections = limits.maxConnections;
+  // allowHalfOpen (R6): a peer that shuts down its sending side after a whole request still
+  // gets the whole response; each connection decides when to end its own side.
+  const server = net.createServer({ noDelay: true, pauseOnConnect: false, allowHalfOpen: true });
   server.on('connection', (socket) => {
     let conn: Connection | null = null;
     try {
-      conn = state.draining ? null : accept(socket);
+      // R5: at the limit, an idle connection makes room; only when every one is busy is the new one refused.
+      if (state.connections.size >= limits.maxConnections && !evictIdle(state)) {
+        log('warn', `${protocol}: refused a connection: ${state.connections.size} open and none idle (maxConnections)`);
+      } else if (!state.draining) {
+        conn = accept(socket);
+      }
     } catch (err) {
       log('error', `${protocol}: ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
     }
@@ -203,7 +246,7 @@ export async function startSocketServer(
   });
   const { address, cleanup } = await listen(net, server, where);
   server.on('error', (err) => log('error', `${protocol}: listener: ${err.message}`));
-  const tickMs = Math.max(20, Math.min(1000, Math.floor(Math.min(limits.idleTimeoutMs, limits.readTimeoutMs, limits.writeTimeoutMs) / 4)));
+  const tickMs = Math.max(20, Math.min(1000, Math.floor(Math.min(limits.idleTimeoutMs, limits.headerTimeoutMs, limits.readTimeoutMs, limits.writeTimeoutMs) / 4)));
   const tick = setInterval(() => {
     const now = (state.now = Date.now());
     for (const c of state.connections) c.sweep(now);
@@ -213,13 +256,26 @@ export async function startSocketServer(
   return {
     server,
     address,
-    close(): Promise<void> {
+    close(graceMs = Infinity): Promise<void> {
       closing ??= (async () => {
         state.draining = true;
         const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
         cleanup();
         for (const c of state.connections) c.shutdown();
-        await state.allClosed();
+        const drained = state.allClosed();
+        if (Number.isFinite(graceMs)) {
+          let timer: NodeJS.Timeout | undefined;
+          const late = await Promise.race([drained.then(() => false), new Promise<boolean>((r) => { timer = setTimeout(r, graceMs, true); })]);
+          clearTimeout(timer);
+          if (late) {
+            log('warn', `${protocol}: graceful stop: ${state.running} request(s) still running after ${graceMs} ms; closing their connections`);
+            for (const c of [...state.connections]) c.destroy();
+            // An app that ignores tsgi.abort must not hold the stop for ever.
+            await Promise.race([drained, new Promise((r) => setTimeout(r, 1000).unref())]);
+          }
+        } else {
+          await drained;
+        }
         await stopped;
         clearInterval(tick);
       })();

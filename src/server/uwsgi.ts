@@ -134,7 +134,7 @@ class UwsgiConnection implements Connection, ResponseSink {
 
   #body(chunk: Buffer): void {
     if (chunk.length === 0) return;
-    const spool = (this.#spool ??= new BodySpool(this.#ctx.state.limits.spool));
+    const spool = (this.#spool ??= new BodySpool(this.#ctx.state.limits.spool, this.#expect));
     const room = this.#expect - spool.length;
     spool.push(room < chunk.length ? chunk.subarray(0, room) : chunk);
     if (spool.length >= this.#expect) this.#start();
@@ -142,6 +142,8 @@ class UwsgiConnection implements Connection, ResponseSink {
 
   #start(): void {
     this.#phase = Phase.Running;
+    // U3: nothing after the body matters; reading stops (R3: a peer cannot make us buffer it).
+    this.#socket.pause();
     this.#ctx.state.running++;
     const vars = this.#vars!;
     let input: InputStream;
@@ -268,8 +270,11 @@ class UwsgiConnection implements Connection, ResponseSink {
 
   sweep(now: number): void {
     const limits = this.#ctx.state.limits;
-    if (this.#phase < Phase.Running && now - this.#began > limits.readTimeoutMs) {
-      log('warn', `uwsgi: ${this.#peer}: request not received within ${limits.readTimeoutMs} ms; closing the connection`);
+    // R5: the vars packet within the header timeout, the whole request within the read timeout.
+    const limit = this.#phase === Phase.Head ? Math.min(limits.headerTimeoutMs, limits.readTimeoutMs) : this.#phase === Phase.Body ? limits.readTimeoutMs : Infinity;
+    if (now - this.#began > limit) {
+      log(this.#phase === Phase.Head && this.#decoder.pending === 0 ? 'debug' : 'warn',
+        `uwsgi: ${this.#peer}: request not received within ${limit} ms; closing the connection`);
       this.#phase = Phase.Done;
       this.#socket.destroy();
     } else if (this.#drain.stalled(now, limits.writeTimeoutMs)) {
@@ -284,9 +289,31 @@ class UwsgiConnection implements Connection, ResponseSink {
     if (this.#phase === Phase.Head) this.#socket.destroy();
   }
 
-  /** The web server closed its side: the client went away (nginx closes the upstream connection then). */
+  idleSince(): number | undefined {
+    return this.#phase === Phase.Head && this.#decoder.pending === 0 ? this.#began : undefined;
+  }
+
+  evict(): void {
+    this.#phase = Phase.Done;
+    this.#socket.destroy();
+  }
+
+  destroy(): void {
+    this.#socket.destroy();
+  }
+
+  /**
+   * The web server shut down its sending side before the whole request
+   * arrived: it can never be answered. Once the request is whole, reading has
+   * stopped and a half-close is not even seen (R6): the response goes out in
+   * full. A web server that goes away altogether is noticed at the next write.
+   */
   readonly #onEnd = (): void => {
-    if (this.#phase === Phase.Running && !this.#ended) this.#abort.abort(new Error('uwsgi: the web server closed the connection'));
+    if (this.#phase === Phase.Head || this.#phase === Phase.Body) {
+      this.#phase = Phase.Done;
+      this.#dispose();
+      this.#socket.destroy();
+    }
   };
 
   readonly #onClose = (): void => {

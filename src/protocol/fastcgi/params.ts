@@ -25,11 +25,22 @@ export interface ParamsLimits {
  * a pair may straddle records (F2). `end()` at the empty record throws if a
  * pair was left incomplete. Lengths are checked against the limits before
  * any byte of the pair is held.
+ *
+ * R2: pairs wholly inside a record are decoded from views of it. A pair that
+ * straddles records is copied into a buffer of exactly its size (its header
+ * first, into 8 bytes), so each byte is copied at most once whatever the
+ * record boundaries: a 512 KiB value in 1-byte records costs 512 Ki copies of
+ * one byte, not 512 Ki copies of what came before.
  */
 export class ParamsDecoder {
   readonly vars: Record<string, string>;
   #limits: ParamsLimits;
-  #rest: Buffer | null = null;
+  /** The pair that straddles records: its bytes so far (header first), or null. */
+  #part: Buffer | null = null;
+  #have = 0;
+  /** Header size and pair size once known (0 until then). */
+  #head = 0;
+  #size = 0;
   #bytes = 0;
   #count = 0;
 
@@ -45,62 +56,126 @@ export class ParamsDecoder {
 
   push(content: Buffer): void {
     if (content.length === 0) return;
+    const base = this.#bytes;
     this.#bytes += content.length;
     if (this.#bytes > this.#limits.maxBytes) {
       throw new GatewayError('ERR_LIMIT_PARAMS', `FastCGI: params exceed the limit of ${this.#limits.maxBytes} bytes`);
     }
-    // Copy only when a pair straddles records: join what was left with the new content.
-    const data = this.#rest === null ? content : Buffer.concat([this.#rest, content]);
-    this.#rest = null;
-    const used = this.#pairs(data);
-    if (used < data.length) this.#rest = Buffer.from(data.subarray(used));
+    let pos = 0;
+    if (this.#part !== null) {
+      pos = this.#resume(content, base);
+      if (pos < 0) return;
+    }
+    const used = this.#pairs(content, pos, base);
+    if (used < content.length) this.#keep(content.subarray(used), base + used);
   }
 
   /** The stream ended (empty PARAMS record): a pair cut short is an error. */
   end(): void {
-    if (this.#rest !== null) {
-      throw new GatewayError('ERR_FCGI_BAD_PARAMS', `FastCGI: the params stream ended inside a name-value pair (${this.#rest.length} bytes left over)`);
+    if (this.#part !== null) {
+      throw new GatewayError('ERR_FCGI_BAD_PARAMS', `FastCGI: the params stream ended inside a name-value pair (${this.#have} bytes left over)`);
     }
   }
 
-  /** Decodes whole pairs from `data`; returns how many bytes they used. */
-  #pairs(data: Buffer): number {
+  /**
+   * Decodes whole pairs from `data` starting at `pos` (stream offset of
+   * data[0] is `base`); returns where the first incomplete pair starts.
+   */
+  #pairs(data: Buffer, pos: number, base: number): number {
     const len = data.length;
-    let pos = 0;
     while (pos < len) {
-      const start = pos;
-      let nlen = data[pos]!;
-      if (nlen & 0x80) {
-        if (len - pos < 4) return start;
-        nlen = data.readUInt32BE(pos) & 0x7fffffff;
-        pos += 4;
-      } else {
-        pos += 1;
-      }
-      if (pos >= len) return start;
-      let vlen = data[pos]!;
-      if (vlen & 0x80) {
-        if (len - pos < 4) return start;
-        vlen = data.readUInt32BE(pos) & 0x7fffffff;
-        pos += 4;
-      } else {
-        pos += 1;
-      }
-      if (nlen === 0) throw new GatewayError('ERR_FCGI_BAD_PARAMS', 'FastCGI: a name-value pair has an empty name');
-      // A length that promises more than the limit allows is refused now, not after buffering it.
-      if (this.#bytes - len + pos + nlen + vlen > this.#limits.maxBytes) {
-        throw new GatewayError('ERR_LIMIT_PARAMS', `FastCGI: a name-value pair of ${nlen}+${vlen} bytes exceeds the params limit of ${this.#limits.maxBytes} bytes`);
-      }
-      if (len - pos < nlen + vlen) return start;
-      if (++this.#count > this.#limits.maxCount) {
-        throw new GatewayError('ERR_LIMIT_PARAMS', `FastCGI: more than ${this.#limits.maxCount} params`);
-      }
-      const vpos = pos + nlen;
+      const head = headerSize(data, pos, len);
+      if (head === 0) return pos;
+      const nlen = lengthAt(data, pos);
+      const vlen = lengthAt(data, pos + (data[pos]! & 0x80 ? 4 : 1));
+      this.#check(nlen, vlen, base + pos + head);
+      if (len - pos - head < nlen + vlen) return pos;
+      const npos = pos + head;
+      const vpos = npos + nlen;
       pos = vpos + vlen;
-      addVar(this.vars, latin1Text(data, vpos - nlen, vpos), latin1Text(data, vpos, pos));
+      this.#add(data, npos, vpos, pos);
     }
     return pos;
   }
+
+  /** A pair's lengths are known: refuse it now if it breaks a limit (before its bytes are held). */
+  #check(nlen: number, vlen: number, end: number): void {
+    if (nlen === 0) throw new GatewayError('ERR_FCGI_BAD_PARAMS', 'FastCGI: a name-value pair has an empty name');
+    // A length that promises more than the limit allows is refused now, not after buffering it.
+    if (end + nlen + vlen > this.#limits.maxBytes) {
+      throw new GatewayError('ERR_LIMIT_PARAMS', `FastCGI: a name-value pair of ${nlen}+${vlen} bytes exceeds the params limit of ${this.#limits.maxBytes} bytes`);
+    }
+  }
+
+  #add(data: Buffer, npos: number, vpos: number, end: number): void {
+    if (++this.#count > this.#limits.maxCount) {
+      throw new GatewayError('ERR_LIMIT_PARAMS', `FastCGI: more than ${this.#limits.maxCount} params`);
+    }
+    addVar(this.vars, latin1Text(data, npos, vpos), latin1Text(data, vpos, end));
+  }
+
+  /** Keeps the start of a pair that straddles into the next record; `at` is its stream offset. */
+  #keep(bytes: Buffer, at: number): void {
+    const head = headerSize(bytes, 0, bytes.length);
+    if (head === 0) {
+      this.#part = Buffer.allocUnsafe(8);
+      this.#head = this.#size = 0;
+    } else {
+      this.#sized(bytes, head, at);
+    }
+    this.#have = bytes.copy(this.#part!, 0);
+  }
+
+  /** The pair's header is complete in `hdr`: allocate the pair at its exact size. */
+  #sized(hdr: Buffer, head: number, at: number): void {
+    const nlen = lengthAt(hdr, 0);
+    const vlen = lengthAt(hdr, hdr[0]! < 128 ? 1 : 4);
+    this.#check(nlen, vlen, at + head);
+    this.#head = head;
+    this.#size = head + nlen + vlen;
+    const buf = Buffer.allocUnsafe(this.#size);
+    if (this.#part !== null) this.#part.copy(buf, 0, 0, this.#have);
+    this.#part = buf;
+  }
+
+  /** Completes the straddling pair from the head of `data`; returns where the rest starts, or -1 if all was taken. */
+  #resume(data: Buffer, base: number): number {
+    let pos = 0;
+    const at = base - this.#have;
+    while (this.#size === 0) {
+      // Header bytes one by one: at most 8 of them.
+      if (pos >= data.length) return -1;
+      this.#part![this.#have++] = data[pos++]!;
+      const head = headerSize(this.#part!, 0, this.#have);
+      if (head !== 0) this.#sized(this.#part!.subarray(0, this.#have), head, at);
+    }
+    const take = Math.min(this.#size - this.#have, data.length - pos);
+    data.copy(this.#part!, this.#have, pos, pos + take);
+    this.#have += take;
+    pos += take;
+    if (this.#have < this.#size) return -1;
+    const buf = this.#part!;
+    const head = this.#head;
+    this.#part = null;
+    this.#have = this.#head = this.#size = 0;
+    this.#add(buf, head, head + lengthAt(buf, 0), buf.length);
+    return pos < data.length ? pos : -1;
+  }
+}
+
+/** Size of the two length fields at `pos` (§3.4), or 0 when `len` does not hold them yet. */
+function headerSize(data: Uint8Array, pos: number, len: number): number {
+  if (pos >= len) return 0;
+  const n = data[pos]! & 0x80 ? 4 : 1;
+  if (pos + n >= len) return 0;
+  const v = data[pos + n]! & 0x80 ? 4 : 1;
+  return pos + n + v <= len ? n + v : 0;
+}
+
+/** A length field (§3.4) at `pos`: 1 byte below 128, else 4 bytes with the top bit set. */
+function lengthAt(data: Buffer, pos: number): number {
+  const b = data[pos]!;
+  return b & 0x80 ? data.readUInt32BE(pos) & 0x7fffffff : b;
 }
 
 /** Decodes a complete name-value body (FCGI_GET_VALUES) into an object. */

@@ -11,9 +11,11 @@ import {
 
 /**
  * Receives one record. `content` is a view that is valid only during the call
- * (copy what must outlive it); padding has already been dropped.
+ * (copy what must outlive it); padding has already been dropped. Returning
+ * `false` stops the decoder after this record (the caller's output is backed
+ * up, R3): `push` then returns how much of the chunk it used.
  */
-export type RecordHandler = (type: number, requestId: number, content: Buffer) => void;
+export type RecordHandler = (type: number, requestId: number, content: Buffer) => unknown;
 
 /**
  * Push decoder: `push(chunk, onRecord)` with chunks of any size. Records wholly
@@ -33,33 +35,38 @@ export class RecordDecoder {
     return this.#partial === null ? 0 : this.#have;
   }
 
-  push(chunk: Buffer, onRecord: RecordHandler): void {
+  /**
+   * Decodes what `chunk` completes. Returns the bytes of it used: all of
+   * them, unless `onRecord` returned false (push the rest again later).
+   */
+  push(chunk: Buffer, onRecord: RecordHandler): number {
     if (this.#failed) throw new GatewayError('ERR_FCGI_BAD_RECORD', 'FastCGI: input after a protocol error');
     let pos = 0;
     const len = chunk.length;
     try {
       if (this.#partial !== null) {
         pos = this.#resume(chunk, onRecord);
-        if (pos < 0) return;
+        if (pos < 0) return -pos - 1;
       }
       while (pos < len) {
         if (len - pos < HEADER_LEN) {
           this.#start(chunk.subarray(pos));
-          return;
+          return len;
         }
         checkVersion(chunk[pos]!);
         const clen = (chunk[pos + 4]! << 8) | chunk[pos + 5]!;
         const total = HEADER_LEN + clen + chunk[pos + 6]!;
         if (len - pos < total) {
           this.#start(chunk.subarray(pos), total);
-          return;
+          return len;
         }
         const type = chunk[pos + 1]!;
         const id = (chunk[pos + 2]! << 8) | chunk[pos + 3]!;
         const start = pos + HEADER_LEN;
         pos += total;
-        onRecord(type, id, chunk.subarray(start, start + clen));
+        if (onRecord(type, id, chunk.subarray(start, start + clen)) === false) return pos;
       }
+      return len;
     } catch (err) {
       this.#failed = true;
       this.#partial = null;
@@ -76,7 +83,11 @@ export class RecordDecoder {
     this.#have = bytes.length;
   }
 
-  /** Completes the spanning record with the head of `chunk`; returns where the chunk's rest starts, or -1 if all of it was taken. */
+  /**
+   * Completes the spanning record with the head of `chunk`; returns where the
+   * chunk's rest starts, or `-(used + 1)` when decoding stops here (all of the
+   * chunk taken, or `onRecord` returned false after `used` bytes).
+   */
   #resume(chunk: Buffer, onRecord: RecordHandler): number {
     let buf = this.#partial!;
     let pos = 0;
@@ -85,7 +96,7 @@ export class RecordDecoder {
       chunk.copy(buf, this.#have, 0, take);
       this.#have += take;
       pos = take;
-      if (this.#have < HEADER_LEN) return -1;
+      if (this.#have < HEADER_LEN) return -chunk.length - 1;
       checkVersion(buf[0]!);
       const total = HEADER_LEN + ((buf[4]! << 8) | buf[5]!) + buf[6]!;
       if (total > HEADER_LEN) {
@@ -99,12 +110,12 @@ export class RecordDecoder {
     chunk.copy(buf, this.#have, pos, pos + take);
     this.#have += take;
     pos += take;
-    if (this.#have < buf.length) return -1;
+    if (this.#have < buf.length) return -chunk.length - 1;
     this.#partial = null;
     this.#have = 0;
     const clen = (buf[4]! << 8) | buf[5]!;
-    onRecord(buf[1]!, (buf[2]! << 8) | buf[3]!, buf.subarray(HEADER_LEN, HEADER_LEN + clen));
-    return pos < chunk.length ? pos : -1;
+    const go = onRecord(buf[1]!, (buf[2]! << 8) | buf[3]!, buf.subarray(HEADER_LEN, HEADER_LEN + clen));
+    return go === false || pos === chunk.length ? -pos - 1 : pos;
   }
 }
 
