@@ -191,6 +191,16 @@ describe('CGI adapter (real child processes)', () => {
     expect(code).toBe(1);
   });
 
+  it('R1 a 16 MiB body read() from stdin in one piece comes back byte-exact', async () => {
+    const body = Buffer.alloc(16 * 1024 * 1024 + 5);
+    for (let i = 0; i < body.length; i++) body[i] = (i * 31 + (i >>> 12)) & 0xff;
+    const r = await cgi('echo', { REQUEST_METHOD: 'POST', CONTENT_LENGTH: String(body.length) }, body);
+    const out = r.stdout;
+    const at = out.indexOf('\r\n\r\n') + 4;
+    expect(out.subarray(at).equals(body)).toBe(true);
+    expect(r.code).toBe(0);
+  });
+
   it('S1 a CONTENT_LENGTH over the limit is answered 413 without running the app', async () => {
     const r = await cgi('echo', { REQUEST_METHOD: 'POST', CONTENT_LENGTH: String(2 * 1024 ** 3) }, Buffer.from('x'));
     expect(r.stdout.toString('latin1')).toMatch(/^Status: 413 Content Too Large\r\n/);
