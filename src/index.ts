@@ -17,7 +17,7 @@ export { fromWsgiString, isLatin1, latin1, latin1Bytes, wsgiString } from './con
 export { log, logs, setLogger, type Level, type LogSink } from './contract/log.js';
 export { RequestAbort } from './gateway/abort.js';
 export { ERROR_BODY, runApp, type ResponseSink } from './gateway/engine.js';
-export { completeEnviron, contentLength, type EnvironExtras } from './gateway/environ.js';
+export { completeEnviron, type EnvironExtras } from './gateway/environ.js';
 export { ErrorStream } from './gateway/errors-stream.js';
 export { FileWrapper, fileWrapper } from './gateway/file-wrapper.js';
 export { fromClass, type AppClass } from './gateway/from-class.js';

@@ -90,14 +90,3 @@ export function completeEnviron(vars: Record<PropertyKey, unknown>, x: EnvironEx
   Object.defineProperty(vars, 'tsgi.abort', ABORT_ACCESSOR);
   return vars as unknown as Environ;
 }
-
-/**
- * CONTENT_LENGTH as a number: '' or absent is 0 (C3); anything but digits is -1
- * (the adapter answers 400).
- */
-export function contentLength(environ: Record<string, unknown>): number {
-  const v = environ.CONTENT_LENGTH;
-  if (v === undefined || v === '') return 0;
-  if (typeof v !== 'string' || !/^[0-9]{1,15}$/.test(v)) return -1;
-  return Number(v);
-}

@@ -116,17 +116,6 @@ export class BodySpool {
     return new MemorySource(blocks.length === 1 ? blocks[0]! : Buffer.concat(blocks, this.#length));
   }
 
-  /**
-   * The finished body as a source, with `vars.CONTENT_LENGTH` made to state its
-   * real length (absent when empty, C3): an app sees a chunked upload as nginx
-   * shows it. Read it with `new InputStream(source, spool.length)`.
-   */
-  finish(vars: Record<string, unknown>): ByteSource {
-    if (this.#length > 0) vars.CONTENT_LENGTH = String(this.#length);
-    else delete vars.CONTENT_LENGTH;
-    return this.source();
-  }
-
   /** Drops whatever was spooled (request abandoned). */
   dispose(): void {
     this.#blocks = [];

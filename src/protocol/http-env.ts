@@ -2,7 +2,9 @@
  * HTTP request → CGI variables, for the dev HTTP server. Pure: takes the
  * request line parts and the raw header list node:http hands over.
  */
+import { normalizeMount, splitPath } from '../gateway/intake.js';
 import { unquote } from './uri.js';
+import { addVar } from './vars.js';
 
 /** The parts of an HTTP request the variables are made from. */
 export interface HttpRequestParts {
@@ -18,7 +20,7 @@ export interface HttpRequestParts {
   remoteAddr?: string | undefined;
   remotePort?: string | undefined;
   https?: boolean;
-  /** URL prefix the app is mounted at (SCRIPT_NAME); '' by default. */
+  /** URL prefix the app is mounted at (SCRIPT_NAME); '' by default. Servers leave this to the intake (admit). */
   mount?: string;
 }
 
@@ -46,16 +48,10 @@ export function httpVars(p: HttpRequestParts): Record<string, string> {
     const m = /^[a-zA-Z][a-zA-Z0-9+.-]*:\/\/[^/]*(\/.*)?$/.exec(rawPath);
     rawPath = m ? (m[1] ?? '/') : rawPath;
   }
-  let path = unquote(rawPath);
-  let script = '';
-  const mount = p.mount ?? '';
-  if (mount !== '' && (path === mount || path.startsWith(`${mount}/`))) {
-    script = mount;
-    path = path.slice(mount.length);
-  }
+  const path = unquote(rawPath);
   const vars: Record<string, string> = {
     REQUEST_METHOD: p.method,
-    SCRIPT_NAME: script,
+    SCRIPT_NAME: '',
     PATH_INFO: path,
     QUERY_STRING: q < 0 ? '' : url.slice(q + 1),
     REQUEST_URI: url,
@@ -76,10 +72,10 @@ export function httpVars(p: HttpRequestParts): Record<string, string> {
     if (lower === 'content-type') { vars.CONTENT_TYPE = value; continue; }
     if (lower === 'content-length') { vars.CONTENT_LENGTH = value; continue; }
     const key = headerKey(name);
-    if (key === null) continue;
-    const prev = vars[key];
-    // Repeated headers are joined (RFC 9110 §5.3); Cookie uses '; ' (RFC 6265 §5.4).
-    vars[key] = prev === undefined ? value : `${prev}${key === 'HTTP_COOKIE' ? '; ' : ', '}${value}`;
+    // Repeated headers are joined as the web servers join them (addVar).
+    if (key !== null) addVar(vars, key, value);
   }
+  // The mount split is the intake's rule; applied here too for callers that pass `mount`.
+  if (p.mount !== undefined) splitPath(vars, normalizeMount(p.mount));
   return vars;
 }

@@ -11,10 +11,10 @@ import { log } from '../contract/log.js';
 import type { App, Header } from '../contract/types.js';
 import { RequestAbort } from '../gateway/abort.js';
 import { runApp, type ResponseSink } from '../gateway/engine.js';
-import { completeEnviron, contentLength } from '../gateway/environ.js';
+import { DEFAULT_LIMITS, admit, environFor, refusalResponse, spoolLimits, tooLarge, type ReceivedBody } from '../gateway/intake.js';
 import { ErrorStream } from '../gateway/errors-stream.js';
 import { writeAllSync } from '../gateway/fd.js';
-import { FdSource, InputStream, MemorySource, type ByteSource } from '../gateway/input.js';
+import { FdSource } from '../gateway/input.js';
 import { cgiHead, parseEnvironBlock } from '../protocol/cgi.js';
 
 /** Options of runCgi. The defaults are what a web server expects. */
@@ -25,7 +25,7 @@ export interface CgiOptions {
   stdin?: number;
   stdout?: number;
   stderr?: number;
-  /** Largest CONTENT_LENGTH accepted; past it: 413 (S1). Default 1 GiB. */
+  /** Largest CONTENT_LENGTH accepted; past it: 413 (S1). Default 100 MiB, as for every adapter. */
   maxBodyBytes?: number;
   /** Exit the process when the response is done (default true: CGI is run-once). */
   exit?: boolean;
@@ -104,46 +104,39 @@ export async function runCgi(app: App, options: CgiOptions = {}): Promise<number
 
   const errors = ErrorStream.toFd(options.stderr ?? 2);
   const sink = new CgiSink(stdout, controller);
-  const max = options.maxBodyBytes ?? 1024 ** 3;
+  const max = options.maxBodyBytes ?? DEFAULT_LIMITS.maxBodyBytes;
   const stdin = options.stdin ?? 0;
   let code = 1;
-  let source: ByteSource | undefined;
-  let length = contentLength(vars);
-  let refusal: [string, string] | undefined;
-  if (length < 0) {
-    refusal = ['400 Bad Request', `CONTENT_LENGTH ${JSON.stringify(vars.CONTENT_LENGTH)} is not a number`];
-  } else if (length > max) {
-    refusal = ['413 Content Too Large', `the request body of ${length} bytes exceeds the limit of ${max}`];
-  } else if (length === 0 && !vars.CONTENT_LENGTH && vars.HTTP_TRANSFER_ENCODING) {
+  let body: ReceivedBody | null = null;
+  let plan = admit(vars, { mount: '', maxBodyBytes: max, streams: true });
+  if (plan.kind === 'length') {
+    // wsgi.input reads stdin itself, never past CONTENT_LENGTH (CGI2).
+    body = { source: new FdSource(stdin, false), length: plan.length };
+  } else if (plan.kind === 'stream') {
     // Apache mod_cgi passes a chunked request body de-chunked on stdin, up to EOF, with no
     // CONTENT_LENGTH. Spool it and give the app its real length, as nginx does (C9: nothing lost).
     const { BodySpool } = await import('../gateway/spool.js');
-    const spool = new BodySpool({ maxBytes: max, memoryBytes: 1024 * 1024 });
+    const spool = new BodySpool(spoolLimits({ maxBodyBytes: max }));
     const stream = new FdSource(stdin, false);
     try {
       for (let chunk = stream.pull(65536); chunk.length > 0; chunk = stream.pull(65536)) spool.push(chunk);
-      source = spool.finish(vars);
-      length = spool.length;
+      body = { source: spool.source(), length: spool.length };
     } catch (err) {
       spool.dispose();
-      refusal = ['413 Content Too Large', err instanceof Error ? err.message : String(err)];
+      plan = tooLarge(err instanceof Error ? err.message : String(err));
     }
-  } else {
-    source = length > 0 ? new FdSource(stdin, false) : new MemorySource(Buffer.alloc(0));
   }
-  if (refusal) {
-    log('warn', `CGI: ${refusal[1]}`);
-    const body = Buffer.from(`${refusal[1]}\n`);
+  if (plan.kind === 'refuse') {
+    log('warn', `CGI: ${plan.reason}`);
+    const r = refusalResponse(plan);
     try {
-      sink.head(refusal[0], [['Content-Type', 'text/plain'], ['Content-Length', String(body.length)]], body);
+      sink.head(r.status, r.headers, r.body);
       code = 0; // a complete response, though a refusal (CGI3)
     } catch { /* client gone */ }
-  } else if (source) {
-    const environ = completeEnviron(vars, {
-      input: new InputStream(source, length), errors, abort: controller, multiprocess: true, runOnce: true,
-    });
+  } else {
+    const environ = environFor(vars, body, { errors, abort: controller, multiprocess: true, runOnce: true });
     await runApp(app, environ, sink, controller);
-    source.dispose?.();
+    body?.source.dispose?.();
     code = sink.cut ? 1 : 0;
   }
   process.removeListener('SIGTERM', onTerm);

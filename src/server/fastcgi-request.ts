@@ -6,18 +6,17 @@
 import { Buffer } from 'node:buffer';
 import { GatewayError } from '../contract/errors.js';
 import { log } from '../contract/log.js';
-import type { Environ, Header } from '../contract/types.js';
+import type { Header } from '../contract/types.js';
 import { RequestAbort } from '../gateway/abort.js';
 import { runRequest, type ResponseSink } from '../gateway/engine.js';
-import { completeEnviron } from '../gateway/environ.js';
 import { ErrorStream } from '../gateway/errors-stream.js';
-import { InputStream, emptyInput, type ByteSource } from '../gateway/input.js';
+import { InputStream, MemorySource, type ByteSource } from '../gateway/input.js';
+import { admit, environFor, refusalResponse, tooLarge, type ReceivedBody, type RefusalStatus } from '../gateway/intake.js';
 import { BodySpool } from '../gateway/spool.js';
 import { cgiHead } from '../protocol/cgi.js';
 import { HEADER_LEN, MAX_CONTENT, ProtocolStatus, RecordType, Role } from '../protocol/fastcgi/constants.js';
 import { ParamsDecoder } from '../protocol/fastcgi/params.js';
 import { END_REQUEST_LEN, endRequestInto, encodeStream, paddingFor, writeHeader } from '../protocol/fastcgi/records.js';
-import { splitPath } from '../protocol/mount.js';
 import type { AppContext } from './socket-server.js';
 
 /** What a request needs from the server. */
@@ -43,6 +42,7 @@ const enum Phase { Params, Body, Running, Done }
 
 const ROLE_NAMES = ['', 'RESPONDER', 'AUTHORIZER', 'FILTER'];
 const ZEROS = Buffer.alloc(8);
+const NO_SOURCE = new MemorySource(Buffer.alloc(0));
 /** How long an app may run on after FCGI_ABORT_REQUEST before the request is ended without it (F7). */
 const ABORT_GRACE_MS = 2000;
 
@@ -99,29 +99,20 @@ export class FcgiRequest implements ResponseSink {
     if (content.length > 0) { this.#params.push(content); return; }
     this.#params.end();
     const vars = this.#vars;
-    splitPath(vars, this.#link.ctx.mount);
+    const ctx = this.#link.ctx;
     if (this.role === Role.Authorizer) {
-      // §6.3: an authorizer gets no body.
+      // §6.3: an authorizer gets no body (its CONTENT_LENGTH describes the request being authorized).
+      admit(vars, { mount: ctx.mount, maxBodyBytes: Infinity, streams: false });
       this.#stdinDone = this.#dataDone = true;
       this.#start();
       return;
     }
-    const cl = vars.CONTENT_LENGTH;
-    if (cl === undefined || cl === '') {
-      // No length: no body (RFC 3875 §4.1.2), unless the body is being streamed chunked
-      // (nginx with fastcgi_request_buffering off, Apache): then read STDIN to its end.
-      this.#expect = vars.HTTP_TRANSFER_ENCODING === undefined ? 0 : -1;
-    } else if (/^[0-9]{1,15}$/.test(cl)) {
-      this.#expect = Number(cl);
-    } else {
-      this.#reject(400, `CONTENT_LENGTH ${JSON.stringify(cl)} is not a number`);
+    const plan = admit(vars, { mount: ctx.mount, maxBodyBytes: ctx.state.limits.spool.maxBytes, streams: true });
+    if (plan.kind === 'refuse') {
+      this.#reject(plan);
       return;
     }
-    const max = this.#link.ctx.state.limits.spool.maxBytes;
-    if (this.#expect > max) {
-      this.#reject(413, `request body of ${this.#expect} bytes exceeds the limit of ${max} bytes`);
-      return;
-    }
+    this.#expect = plan.kind === 'length' ? plan.length : plan.kind === 'stream' ? -1 : 0;
     if (this.role === Role.Filter) {
       const dl = vars.FCGI_DATA_LENGTH ?? '';
       this.#dataExpect = /^[0-9]{1,15}$/.test(dl) ? Number(dl) : -1;
@@ -162,7 +153,7 @@ export class FcgiRequest implements ResponseSink {
       spool.push(room < content.length ? content.subarray(0, room) : content);
     } catch (err) {
       if (err instanceof GatewayError && err.code === 'ERR_LIMIT_BODY') {
-        this.#reject(413, err.message);
+        this.#reject(tooLarge(err.message));
         return false;
       }
       throw err;
@@ -207,14 +198,12 @@ export class FcgiRequest implements ResponseSink {
   }
 
   /** Answers without running the app (400, 413), then drops the rest of the request's input. */
-  #reject(status: 400 | 413, why: string): void {
-    log('warn', `FastCGI: ${this.#link.peer}: request ${this.id}: ${why}`);
+  #reject(plan: { status: RefusalStatus; reason: string }): void {
+    log('warn', `FastCGI: ${this.#link.peer}: request ${this.id}: ${plan.reason}`);
     this.#dispose();
     this.#phase = Phase.Done;
-    const text = Buffer.from(`${why}\n`, 'latin1');
-    const head = cgiHead(status === 413 ? '413 Content Too Large' : '400 Bad Request',
-      [['Content-Type', 'text/plain'], ['Content-Length', String(text.length)]]);
-    void this.#out(head, text, true);
+    const r = refusalResponse(plan);
+    void this.#out(cgiHead(r.status, r.headers), r.body, true);
   }
 
   #start(): void {
@@ -223,35 +212,30 @@ export class FcgiRequest implements ResponseSink {
     ctx.state.running++;
     const vars = this.#vars;
     vars.FCGI_ROLE = ROLE_NAMES[this.role]!;
-    let input: InputStream;
-    if (this.#body !== null) {
-      const source = this.#body.finish(vars);
-      this.#sources.push(source);
-      input = new InputStream(source, this.#body.length);
-      this.#body = null;
-    } else {
-      if (this.#expect < 0) delete vars.CONTENT_LENGTH; // streamed, but empty
-      input = emptyInput();
-    }
-    const environ: Environ = completeEnviron(vars, {
-      input,
+    const environ = environFor(vars, this.#received(this.#body, this.#expect < 0), {
       errors: new ErrorStream(this.#stderrText),
       abort: this.#abort,
       multiprocess: ctx.multiprocess,
       runOnce: false,
     });
+    this.#body = null;
     if (this.role === Role.Filter) {
-      const data = this.#data ?? new BodySpool(ctx.state.limits.spool);
-      const n = data.length;
-      const source = data.source();
-      this.#sources.push(source);
-      this.#data = null;
       // F8: the filtered file (FCGI_DATA) as a second input stream.
-      (environ as Record<string, unknown>)['tsgi.data'] = new InputStream(source, n);
+      const data = this.#received(this.#data ?? new BodySpool(ctx.state.limits.spool), true)!;
+      this.#data = null;
+      (environ as Record<string, unknown>)['tsgi.data'] = new InputStream(data.source, data.length);
     }
     const running = runRequest(ctx.app, environ, this, this.#abort);
     if (running === undefined) this.#finished();
     else void running.then(this.#finished);
+  }
+
+  /** A finished spool as the body the intake takes; null for no body (or, unless `streamed`, an empty one). */
+  #received(spool: BodySpool | null, streamed: boolean): ReceivedBody | null {
+    if (spool === null) return streamed ? { source: NO_SOURCE, length: 0 } : null;
+    const source = spool.source();
+    this.#sources.push(source);
+    return { source, length: spool.length };
   }
 
   readonly #finished = (): void => {

@@ -248,6 +248,8 @@ class FcgiConnection implements Connection, FcgiLink {
       this.#destroy();
       return;
     }
+    // While the peer has replies to take, the write timeout above is the one that applies.
+    if (this.#drain.pending !== null) return;
     if (this.#requests.size === 0) {
       // R5: a connection that has not begun a request (or has begun a record and stalled) gets the
       // short header timeout; one that served requests and waits for the next, the idle timeout.

@@ -12,26 +12,19 @@ import { log } from '../contract/log.js';
 import type { App, Header } from '../contract/types.js';
 import { RequestAbort } from '../gateway/abort.js';
 import { runApp, type ResponseSink } from '../gateway/engine.js';
-import { completeEnviron } from '../gateway/environ.js';
 import { ErrorStream } from '../gateway/errors-stream.js';
-import { InputStream } from '../gateway/input.js';
+import { admit, environFor, normalizeMount, refusalResponse, spoolLimits, tooLarge, type ReceivedBody, type RequestLimits } from '../gateway/intake.js';
 import { BodySpool, type SpoolLimits } from '../gateway/spool.js';
 import { httpVars } from '../protocol/http-env.js';
 
 /** Options of serveHttp. Every limit is on by default (S1). */
-export interface HttpOptions {
+export interface HttpOptions extends Pick<RequestLimits, 'maxBodyBytes' | 'memoryBodyBytes' | 'spoolDir'> {
   /** Interface to listen on (default 127.0.0.1). */
   host?: string;
   /** Port (default 8000; 0 picks a free one). */
   port?: number;
   /** URL prefix the app is mounted at: becomes SCRIPT_NAME (default ''). */
   mount?: string;
-  /** Largest request body; past it 413 (default 100 MiB). */
-  maxBodyBytes?: number;
-  /** Bodies up to this size stay in memory; larger ones are spooled to a temp file (default 1 MiB). */
-  memoryBodyBytes?: number;
-  /** Directory for spooled bodies (default the OS temp dir). */
-  spoolDir?: string;
   /** Most header lines in a request (default 100). */
   maxHeaders?: number;
   /** Time to receive a request's headers, ms (default 30 s). */
@@ -104,12 +97,8 @@ export async function serveHttp(app: App, options: HttpOptions = {}): Promise<Ht
   // bundle with this file and must not pay for node:http at start-up.
   const { createServer } = await dynamicImport<typeof import('node:http')>('node:http');
   const host = options.host ?? '127.0.0.1';
-  const limits = {
-    maxBytes: options.maxBodyBytes ?? 100 * 1024 * 1024,
-    memoryBytes: options.memoryBodyBytes ?? 1024 * 1024,
-    dir: options.spoolDir,
-  };
-  const mount = (options.mount ?? '').replace(/\/+$/, '');
+  const limits = spoolLimits(options);
+  const mount = normalizeMount(options.mount);
   const accessLog = options.accessLog !== false;
   const errors = ErrorStream.toFd(2);
   let port = options.port ?? 8000;
@@ -130,20 +119,6 @@ export async function serveHttp(app: App, options: HttpOptions = {}): Promise<Ht
       log('warn', `HTTP ${req.method} ${req.url}: ${text.trim()}`);
       return;
     }
-    let spool: BodySpool;
-    try {
-      spool = await readBody(req, limits);
-    } catch (err) {
-      const tooLarge = err instanceof GatewayError && err.code === 'ERR_LIMIT_BODY';
-      const text = tooLarge ? `${err.message}\n` : 'could not read the request body\n';
-      if (!res.headersSent && !res.destroyed) {
-        res.writeHead(tooLarge ? 413 : 400, { 'Content-Type': 'text/plain', 'Content-Length': Buffer.byteLength(text), Connection: 'close' });
-        res.end(text);
-      }
-      if (tooLarge) req.resume(); else req.destroy();
-      log('warn', `HTTP ${req.method} ${req.url}: ${text.trim()}`);
-      return;
-    }
     const vars = httpVars({
       method: req.method ?? 'GET',
       url: req.url ?? '/',
@@ -153,11 +128,33 @@ export async function serveHttp(app: App, options: HttpOptions = {}): Promise<Ht
       serverPort: String(port),
       remoteAddr: req.socket.remoteAddress,
       remotePort: req.socket.remotePort === undefined ? undefined : String(req.socket.remotePort),
-      mount,
     });
-    const source = spool.finish(vars);
-    const environ = completeEnviron(vars, {
-      input: new InputStream(source, spool.length),
+    let plan = admit(vars, { mount, maxBodyBytes: limits.maxBytes, streams: true });
+    let body: ReceivedBody | null = null;
+    if (plan.kind === 'length' || plan.kind === 'stream') {
+      try {
+        const spool = await readBody(req, limits, plan.kind === 'length' ? plan.length : 0);
+        body = { source: spool.source(), length: spool.length };
+      } catch (err) {
+        if (!(err instanceof GatewayError && err.code === 'ERR_LIMIT_BODY')) {
+          // The client went away during the body: nobody to answer.
+          log('warn', `HTTP ${req.method} ${req.url}: could not read the request body`);
+          req.destroy();
+          return;
+        }
+        plan = tooLarge(err.message);
+      }
+    }
+    if (plan.kind === 'refuse') {
+      log('warn', `HTTP ${req.method} ${req.url}: ${plan.reason}`);
+      // The rest of the body is not read: the connection closes after the answer.
+      res.setHeader('Connection', 'close');
+      const r = refusalResponse(plan);
+      sink.head(r.status, r.headers, r.body, true);
+      return;
+    }
+    const source = body?.source;
+    const environ = environFor(vars, body, {
       errors,
       abort: controller,
       multiprocess: options.multiprocess ?? false,
@@ -166,7 +163,7 @@ export async function serveHttp(app: App, options: HttpOptions = {}): Promise<Ht
     try {
       await runApp(app, environ, sink, controller);
     } finally {
-      source.dispose?.();
+      source?.dispose?.();
       if (accessLog) {
         const ms = Number(process.hrtime.bigint() - started) / 1e6;
         log('info', `${req.socket.remoteAddress ?? '-'} "${req.method} ${req.url} HTTP/${req.httpVersion}" ${sink.status || '-'} ${sink.bytes} ${ms.toFixed(1)}ms`);
@@ -227,16 +224,13 @@ export async function serveHttp(app: App, options: HttpOptions = {}): Promise<Ht
   });
 }
 
-/** Reads the whole body into a spool (memory, then a temp file): wsgi.input reads synchronously. */
-function readBody(req: IncomingMessage, limits: SpoolLimits): Promise<BodySpool> {
-  const declared = Number(req.headers['content-length'] ?? 0);
-  if (declared > limits.maxBytes) {
-    return Promise.reject(new GatewayError('ERR_LIMIT_BODY', `request body of ${declared} bytes exceeds the limit of ${limits.maxBytes} bytes`));
-  }
-  const spool = new BodySpool(limits, Number.isSafeInteger(declared) ? declared : 0);
-  if (req.complete || (declared === 0 && req.headers['transfer-encoding'] === undefined)) {
-    return Promise.resolve(spool);
-  }
+/**
+ * Reads the whole body into a spool (memory, then a temp file): wsgi.input
+ * reads synchronously. `expected` is the declared length (0 for chunked).
+ */
+function readBody(req: IncomingMessage, limits: SpoolLimits, expected: number): Promise<BodySpool> {
+  const spool = new BodySpool(limits, expected);
+  if (req.complete) return Promise.resolve(spool);
   return new Promise((resolve, reject) => {
     const fail = (err: unknown): void => { cleanup(); spool.dispose(); reject(err); };
     const onData = (chunk: Buffer): void => {

@@ -8,21 +8,11 @@ import { dynamicImport } from '../contract/dynamic-import.js';
 import { log, logs } from '../contract/log.js';
 import type { App } from '../contract/types.js';
 import type { SpoolLimits } from '../gateway/spool.js';
-import { normalizeMount } from '../protocol/mount.js';
+import { normalizeMount, spoolLimits, varsLimits, type RequestLimits } from '../gateway/intake.js';
 import { listen, type ListenAddress, type ListenOptions } from './listen.js';
 
 /** Limits of a socket server. Every one is on by default (S1). */
-export interface SocketLimits {
-  /** Largest request body; past it 413 (default 100 MiB). */
-  maxBodyBytes?: number;
-  /** Bodies up to this size stay in memory; larger ones are spooled to a temp file (default 1 MiB). */
-  memoryBodyBytes?: number;
-  /** Directory for spooled bodies (default the OS temp dir). */
-  spoolDir?: string;
-  /** Bytes of one request's variables: FastCGI params, uwsgi vars (default 1 MiB; uwsgi can carry at most 64 KiB). */
-  maxVarsBytes?: number;
-  /** Number of one request's variables (default 1000). */
-  maxVars?: number;
+export interface SocketLimits extends RequestLimits {
   /** Simultaneous connections (default 1024). */
   maxConnections?: number;
   /** Simultaneous requests in the process (default 1024). */
@@ -57,8 +47,8 @@ export interface Limits {
 /** Fills in the defaults. */
 export function limitsOf(o: SocketLimits): Limits {
   return {
-    params: { maxBytes: o.maxVarsBytes ?? 1024 * 1024, maxCount: o.maxVars ?? 1000 },
-    spool: { maxBytes: o.maxBodyBytes ?? 100 * 1024 * 1024, memoryBytes: o.memoryBodyBytes ?? 1024 * 1024, dir: o.spoolDir },
+    params: varsLimits(o),
+    spool: spoolLimits(o),
     maxConnections: o.maxConnections ?? 1024,
     maxRequests: o.maxRequests ?? 1024,
     idleTimeoutMs: o.idleTimeoutMs ?? 300_000,

@@ -10,11 +10,10 @@ import { log } from '../contract/log.js';
 import type { App, Header } from '../contract/types.js';
 import { RequestAbort } from '../gateway/abort.js';
 import { runRequest, type ResponseSink } from '../gateway/engine.js';
-import { completeEnviron } from '../gateway/environ.js';
 import { ErrorStream } from '../gateway/errors-stream.js';
-import { InputStream, emptyInput, type ByteSource } from '../gateway/input.js';
+import type { ByteSource } from '../gateway/input.js';
+import { admit, environFor, refusalResponse, type ReceivedBody, type RefusalStatus } from '../gateway/intake.js';
 import { BodySpool } from '../gateway/spool.js';
-import { splitPath } from '../protocol/mount.js';
 import { UwsgiDecoder } from '../protocol/uwsgi.js';
 import type { ListenOptions } from './listen.js';
 import {
@@ -108,23 +107,17 @@ class UwsgiConnection implements Connection, ResponseSink {
 
   /** The packet arrived; true when a body is to be read. */
   #head(vars: Record<string, string>): boolean {
-    if (vars.CONTENT_LENGTH !== undefined && vars.CONTENT_LENGTH !== '' && !/^[0-9]{1,15}$/.test(vars.CONTENT_LENGTH)) {
-      this.#reject(vars, 400, `CONTENT_LENGTH ${JSON.stringify(vars.CONTENT_LENGTH)} is not a number`);
-      return false;
-    }
-    // U3: the body is exactly CONTENT_LENGTH bytes, whatever HTTP_TRANSFER_ENCODING says (nginx de-chunks).
-    const expect = vars.CONTENT_LENGTH ? Number(vars.CONTENT_LENGTH) : 0;
-    const max = this.#ctx.state.limits.spool.maxBytes;
-    if (expect > max) {
-      this.#reject(vars, 413, `request body of ${expect} bytes exceeds the limit of ${max} bytes`);
-      return false;
-    }
-    splitPath(vars, this.#ctx.mount);
     this.#vars = vars;
-    this.#expect = expect;
+    // U3: the body is exactly CONTENT_LENGTH bytes, whatever HTTP_TRANSFER_ENCODING says (nginx de-chunks).
+    const plan = admit(vars, { mount: this.#ctx.mount, maxBodyBytes: this.#ctx.state.limits.spool.maxBytes, streams: false });
+    if (plan.kind === 'refuse') {
+      this.#reject(plan);
+      return false;
+    }
+    this.#expect = plan.kind === 'length' ? plan.length : 0;
     this.#ctx.state.active++;
     this.#counted = true;
-    if (expect === 0) {
+    if (this.#expect === 0) {
       this.#start();
       return false;
     }
@@ -145,17 +138,13 @@ class UwsgiConnection implements Connection, ResponseSink {
     // U3: nothing after the body matters; reading stops (R3: a peer cannot make us buffer it).
     this.#socket.pause();
     this.#ctx.state.running++;
-    const vars = this.#vars!;
-    let input: InputStream;
+    let body: ReceivedBody | null = null;
     if (this.#spool !== null) {
-      const source = (this.#source = this.#spool.finish(vars));
-      input = new InputStream(source, this.#spool.length);
+      this.#source = this.#spool.source();
+      body = { source: this.#source, length: this.#spool.length };
       this.#spool = null;
-    } else {
-      input = emptyInput();
     }
-    const environ = completeEnviron(vars, {
-      input,
+    const environ = environFor(this.#vars!, body, {
       errors: this.#ctx.errors,
       abort: this.#abort,
       multiprocess: this.#ctx.multiprocess,
@@ -181,14 +170,12 @@ class UwsgiConnection implements Connection, ResponseSink {
     this.#ctx.state.active--;
   }
 
-  /** Answers without running the app (400, 413) and closes. */
-  #reject(vars: Record<string, string>, status: 400 | 413, why: string): void {
-    log('warn', `uwsgi: ${this.#peer}: ${why}`);
+  /** Answers without running the app (400, 413), through the same framing as any response, and closes. */
+  #reject(plan: { status: RefusalStatus; reason: string }): void {
+    log('warn', `uwsgi: ${this.#peer}: ${plan.reason}`);
     this.#phase = Phase.Done;
-    const text = `${why}\n`;
-    const head = `${statusLine(vars, status === 413 ? '413 Content Too Large' : '400 Bad Request')}Content-Type: text/plain\r\nContent-Length: ${text.length}\r\nConnection: close\r\n\r\n`;
-    this.#ended = true;
-    this.#socket.end(Buffer.from(head + text, 'latin1'));
+    const r = refusalResponse(plan);
+    void this.head(r.status, r.headers, r.body, true);
   }
 
   #dispose(): void {

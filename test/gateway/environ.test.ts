@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { completeEnviron, contentLength } from '../../src/gateway/environ.js';
+import { completeEnviron } from '../../src/gateway/environ.js';
+import { admit } from '../../src/gateway/intake.js';
 import { RequestAbort } from '../../src/gateway/abort.js';
 import { ErrorStream } from '../../src/gateway/errors-stream.js';
 import { emptyInput } from '../../src/gateway/input.js';
@@ -27,11 +28,12 @@ describe('environ', () => {
     for (const k of ['CONTENT_TYPE', 'CONTENT_LENGTH', 'REMOTE_USER', 'HTTPS', 'AUTH_TYPE']) expect(k in env, k).toBe(false);
     expect(env.QUERY_STRING).toBe('');
     expect(env.HTTP_X_EMPTY).toBe(''); // a header sent with an empty value is still a header
-    expect(contentLength({ CONTENT_LENGTH: '' })).toBe(0);
-    expect(contentLength({})).toBe(0);
-    expect(contentLength({ CONTENT_LENGTH: '12' })).toBe(12);
-    expect(contentLength({ CONTENT_LENGTH: '-1' })).toBe(-1);
-    expect(contentLength({ CONTENT_LENGTH: '1e3' })).toBe(-1);
+    const plan = (vars: Record<string, string>): unknown => admit(vars, { mount: '', maxBodyBytes: 100, streams: true });
+    expect(plan({ CONTENT_LENGTH: '' })).toEqual({ kind: 'none' });
+    expect(plan({})).toEqual({ kind: 'none' });
+    expect(plan({ CONTENT_LENGTH: '12' })).toEqual({ kind: 'length', length: 12 });
+    expect(plan({ CONTENT_LENGTH: '-1' })).toMatchObject({ kind: 'refuse', status: '400 Bad Request' });
+    expect(plan({ CONTENT_LENGTH: '1e3' })).toMatchObject({ kind: 'refuse', status: '400 Bad Request' });
   });
 
   it('C4 values stay bytes-as-strings (no decoding happens here)', () => {

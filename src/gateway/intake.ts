@@ -1,0 +1,180 @@
+/**
+ * Request intake: the one place where the variables an adapter decoded become
+ * a plan for the body and, once the body is in, the environ the app receives.
+ * Every adapter (CGI, FastCGI, uwsgi, dev HTTP) frames bytes and calls these;
+ * none re-derives a rule:
+ *
+ * - the limits and their defaults (one type for all four adapters, S1);
+ * - the mount prefix: SCRIPT_NAME / PATH_INFO split (F13, U8);
+ * - CONTENT_LENGTH: absent or '' is no body (C3, RFC 3875 §4.1.2), digits a
+ *   length, anything else a 400; past the limit a 413; a body the transport
+ *   delimits by itself (chunked, read to its end) is taken whole and given
+ *   its real length;
+ * - the refusal response (400 / 413), which each adapter frames like any other.
+ */
+import { Buffer } from 'node:buffer';
+import type { Environ, Header } from '../contract/types.js';
+import { completeEnviron, type EnvironExtras } from './environ.js';
+import { InputStream, emptyInput, type ByteSource } from './input.js';
+import type { SpoolLimits } from './spool.js';
+
+/** The limits every adapter applies to one request. Each is on by default (S1). */
+export interface RequestLimits {
+  /** Largest request body; past it 413 (default 100 MiB). */
+  maxBodyBytes?: number;
+  /** Bodies up to this size stay in memory; larger ones are spooled to a temp file (default 1 MiB). */
+  memoryBodyBytes?: number;
+  /** Directory for spooled bodies (default the OS temp dir). */
+  spoolDir?: string;
+  /** Bytes of one request's variables: FastCGI params, uwsgi vars (default 1 MiB; uwsgi can carry at most 64 KiB). */
+  maxVarsBytes?: number;
+  /** Number of one request's variables (default 1000). */
+  maxVars?: number;
+}
+
+/** The defaults of RequestLimits. */
+export const DEFAULT_LIMITS: Readonly<Required<Omit<RequestLimits, 'spoolDir'>>> = {
+  maxBodyBytes: 100 * 1024 * 1024,
+  memoryBodyBytes: 1024 * 1024,
+  maxVarsBytes: 1024 * 1024,
+  maxVars: 1000,
+};
+
+/** The body limits with their defaults, in the form the spool takes. */
+export function spoolLimits(o: RequestLimits): SpoolLimits {
+  return {
+    maxBytes: o.maxBodyBytes ?? DEFAULT_LIMITS.maxBodyBytes,
+    memoryBytes: o.memoryBodyBytes ?? DEFAULT_LIMITS.memoryBodyBytes,
+    dir: o.spoolDir,
+  };
+}
+
+/** The variable limits with their defaults, in the form the codecs take. */
+export function varsLimits(o: RequestLimits): { maxBytes: number; maxCount: number } {
+  return { maxBytes: o.maxVarsBytes ?? DEFAULT_LIMITS.maxVarsBytes, maxCount: o.maxVars ?? DEFAULT_LIMITS.maxVars };
+}
+
+/** What to do about a request's body. */
+export type BodyPlan =
+  /** No body: the app runs now. */
+  | { readonly kind: 'none' }
+  /** Exactly `length` bytes follow (CONTENT_LENGTH). */
+  | { readonly kind: 'length'; readonly length: number }
+  /** A body of unknown length, delimited by its transport: read it to its end. */
+  | { readonly kind: 'stream' }
+  /** Answer at once without running the app. */
+  | { readonly kind: 'refuse'; readonly status: RefusalStatus; readonly reason: string };
+
+/** The statuses a refusal answers with. */
+export type RefusalStatus = '400 Bad Request' | '413 Content Too Large';
+
+const NONE: BodyPlan = { kind: 'none' };
+const STREAM: BodyPlan = { kind: 'stream' };
+const DIGITS = /^[0-9]{1,15}$/;
+
+/** What an adapter tells the intake about its transport. */
+export interface AdmitOptions {
+  /** `--mount` prefix, normalised (see normalizeMount); '' for none. */
+  mount: string;
+  /** Largest body (RequestLimits.maxBodyBytes with its default). */
+  maxBodyBytes: number;
+  /**
+   * The transport delimits a body without CONTENT_LENGTH (FastCGI's STDIN
+   * end, CGI's stdin EOF, HTTP chunked). uwsgi cannot: there a body is
+   * exactly CONTENT_LENGTH bytes, whatever Transfer-Encoding says (U3).
+   */
+  streams: boolean;
+}
+
+/**
+ * First step, once the variables are decoded: splits the path at the mount
+ * prefix (in place) and plans the body.
+ */
+export function admit(vars: Record<string, string>, o: AdmitOptions): BodyPlan {
+  splitPath(vars, o.mount);
+  const cl = vars.CONTENT_LENGTH;
+  if (cl === undefined || cl === '') {
+    // No length: no body, unless it is being streamed (chunked, nginx with request buffering off).
+    return o.streams && vars.HTTP_TRANSFER_ENCODING !== undefined ? STREAM : NONE;
+  }
+  if (!DIGITS.test(cl)) return { kind: 'refuse', status: '400 Bad Request', reason: `CONTENT_LENGTH ${JSON.stringify(cl)} is not a number` };
+  const length = Number(cl);
+  if (length > o.maxBodyBytes) return tooLarge(`the request body of ${length} bytes exceeds the limit of ${o.maxBodyBytes} bytes`);
+  return length === 0 ? NONE : { kind: 'length', length };
+}
+
+/** A 413 refusal (also for a streamed body that outgrew the limit as it came in). */
+export function tooLarge(reason: string): BodyPlan & { kind: 'refuse' } {
+  return { kind: 'refuse', status: '413 Content Too Large', reason };
+}
+
+/** The response to a refusal: a fixed text/plain body that names the reason. */
+export function refusalResponse(plan: { status: RefusalStatus; reason: string }): { status: string; headers: Header[]; body: Buffer } {
+  const body = Buffer.from(`${plan.reason}\n`, 'latin1');
+  return { status: plan.status, headers: [['Content-Type', 'text/plain'], ['Content-Length', String(body.length)]], body };
+}
+
+/** The body as it arrived: where to read it and how long it really is. */
+export interface ReceivedBody {
+  source: ByteSource;
+  length: number;
+}
+
+/**
+ * Second step, once the body is in: the environ the app receives. CONTENT_LENGTH
+ * states the body's real length (absent when there is none, C3), so an app
+ * sees a streamed upload as it sees any other.
+ */
+export function environFor(vars: Record<string, string>, body: ReceivedBody | null, x: Omit<EnvironExtras, 'input'>): Environ {
+  let input;
+  if (body === null) {
+    input = emptyInput();
+  } else if (body.length > 0) {
+    vars.CONTENT_LENGTH = String(body.length);
+    input = new InputStream(body.source, body.length);
+  } else {
+    delete vars.CONTENT_LENGTH;
+    input = emptyInput();
+  }
+  return completeEnviron(vars, { ...x, input });
+}
+
+/**
+ * Normalises the path variables in place. When PATH_INFO is absent, the whole
+ * path is SCRIPT_NAME (nginx's stock `fastcgi_params`). With a `mount` prefix,
+ * a path at or below it is split into SCRIPT_NAME = mount and PATH_INFO = the
+ * rest; without one, an absent PATH_INFO makes the whole path PATH_INFO (F13).
+ */
+export function splitPath(vars: Record<string, string>, mount: string): void {
+  const pi = vars.PATH_INFO;
+  if (pi === undefined) {
+    const whole = vars.SCRIPT_NAME ?? '';
+    if (mount !== '' && within(whole, mount)) {
+      vars.SCRIPT_NAME = mount;
+      vars.PATH_INFO = whole.slice(mount.length);
+    } else {
+      vars.SCRIPT_NAME = '';
+      vars.PATH_INFO = whole;
+    }
+    return;
+  }
+  if (mount === '') return;
+  const whole = (vars.SCRIPT_NAME ?? '') + pi;
+  if (within(whole, mount)) {
+    vars.SCRIPT_NAME = mount;
+    vars.PATH_INFO = whole.slice(mount.length);
+  }
+}
+
+/** True when `path` is `mount` or below it (segment boundary). */
+function within(path: string, mount: string): boolean {
+  return path.startsWith(mount) && (path.length === mount.length || path.charCodeAt(mount.length) === 47);
+}
+
+/** `--mount` as given → the prefix form: leading `/`, no trailing `/`; `/` alone is ''. */
+export function normalizeMount(mount: string | undefined): string {
+  if (mount === undefined) return '';
+  let m = mount.trim().replace(/\/+$/, '');
+  if (m !== '' && m.charCodeAt(0) !== 47) m = `/${m}`;
+  return m;
+}

@@ -1,0 +1,67 @@
+// The request intake: one plan for every adapter's body, the mount split, the
+// refusal response, and the environ with the body's real length.
+import { Buffer } from 'node:buffer';
+import { describe, expect, it } from 'vitest';
+import { MemorySource } from '../../src/gateway/input.js';
+import { DEFAULT_LIMITS, admit, environFor, normalizeMount, refusalResponse, spoolLimits, varsLimits } from '../../src/gateway/intake.js';
+import { RequestAbort } from '../../src/gateway/abort.js';
+import { ErrorStream } from '../../src/gateway/errors-stream.js';
+
+const extras = { errors: new ErrorStream(() => {}), abort: new RequestAbort(), multiprocess: false, runOnce: false };
+
+describe('intake', () => {
+  it('S1 one set of defaults for every adapter', () => {
+    expect(DEFAULT_LIMITS).toEqual({ maxBodyBytes: 100 * 1024 * 1024, memoryBodyBytes: 1024 * 1024, maxVarsBytes: 1024 * 1024, maxVars: 1000 });
+    expect(spoolLimits({})).toEqual({ maxBytes: 100 * 1024 * 1024, memoryBytes: 1024 * 1024, dir: undefined });
+    expect(spoolLimits({ maxBodyBytes: 5, memoryBodyBytes: 2, spoolDir: '/x' })).toEqual({ maxBytes: 5, memoryBytes: 2, dir: '/x' });
+    expect(varsLimits({ maxVars: 3 })).toEqual({ maxBytes: 1024 * 1024, maxCount: 3 });
+  });
+
+  it('C3 S1 the body plan: none, a length, a stream, 400 and 413', () => {
+    const o = { mount: '', maxBodyBytes: 1000, streams: true };
+    expect(admit({}, o)).toEqual({ kind: 'none' });
+    expect(admit({ CONTENT_LENGTH: '0' }, o)).toEqual({ kind: 'none' });
+    expect(admit({ CONTENT_LENGTH: '1000' }, o)).toEqual({ kind: 'length', length: 1000 });
+    expect(admit({ CONTENT_LENGTH: '1001' }, o)).toEqual({ kind: 'refuse', status: '413 Content Too Large', reason: 'the request body of 1001 bytes exceeds the limit of 1000 bytes' });
+    expect(admit({ CONTENT_LENGTH: ' 5' }, o)).toEqual({ kind: 'refuse', status: '400 Bad Request', reason: 'CONTENT_LENGTH " 5" is not a number' });
+    expect(admit({ CONTENT_LENGTH: '9'.repeat(16) }, o)).toMatchObject({ kind: 'refuse', status: '400 Bad Request' });
+    expect(admit({ HTTP_TRANSFER_ENCODING: 'chunked' }, o)).toEqual({ kind: 'stream' });
+    expect(admit({ HTTP_TRANSFER_ENCODING: 'chunked', CONTENT_LENGTH: '' }, o)).toEqual({ kind: 'stream' });
+  });
+
+  it('U3 a transport that cannot delimit a body (uwsgi) never streams: Transfer-Encoding does not change the plan', () => {
+    const o = { mount: '', maxBodyBytes: 1000, streams: false };
+    expect(admit({ HTTP_TRANSFER_ENCODING: 'chunked' }, o)).toEqual({ kind: 'none' });
+    expect(admit({ HTTP_TRANSFER_ENCODING: 'chunked', CONTENT_LENGTH: '7' }, o)).toEqual({ kind: 'length', length: 7 });
+  });
+
+  it('F13 U8 C8 the mount split, one rule for every adapter (a prefix without a leading slash works too)', () => {
+    const split = (vars: Record<string, string>, mount: string): Record<string, string> => {
+      admit(vars, { mount: normalizeMount(mount), maxBodyBytes: 0, streams: false });
+      return { SCRIPT_NAME: vars.SCRIPT_NAME!, PATH_INFO: vars.PATH_INFO! };
+    };
+    expect(split({ SCRIPT_NAME: '/app/x' }, 'app')).toEqual({ SCRIPT_NAME: '/app', PATH_INFO: '/x' });
+    expect(split({ SCRIPT_NAME: '/app/x' }, '')).toEqual({ SCRIPT_NAME: '', PATH_INFO: '/app/x' });
+    expect(split({ PATH_INFO: '/app' }, '/app/')).toEqual({ SCRIPT_NAME: '/app', PATH_INFO: '' });
+    expect(split({ SCRIPT_NAME: '', PATH_INFO: '/application' }, '/app')).toEqual({ SCRIPT_NAME: '', PATH_INFO: '/application' });
+    expect(split({ SCRIPT_NAME: '', PATH_INFO: '/app/y/z' }, '/app')).toEqual({ SCRIPT_NAME: '/app', PATH_INFO: '/y/z' });
+    expect(normalizeMount('/')).toBe('');
+    expect(normalizeMount(' app// ')).toBe('/app');
+  });
+
+  it('S1 a refusal is a fixed text/plain response naming the reason', () => {
+    const r = refusalResponse({ status: '413 Content Too Large', reason: 'too big' });
+    expect(r).toEqual({ status: '413 Content Too Large', headers: [['Content-Type', 'text/plain'], ['Content-Length', '8']], body: Buffer.from('too big\n') });
+  });
+
+  it('C9 the environ states the body it got: real length, or no CONTENT_LENGTH for an empty streamed body', () => {
+    const streamed = environFor({ HTTP_TRANSFER_ENCODING: 'chunked' }, { source: new MemorySource(Buffer.from('abc')), length: 3 }, extras);
+    expect(streamed.CONTENT_LENGTH).toBe('3');
+    expect(Buffer.from(streamed['wsgi.input'].read()).toString()).toBe('abc');
+    const empty = environFor({ HTTP_TRANSFER_ENCODING: 'chunked' }, { source: new MemorySource(Buffer.alloc(0)), length: 0 }, extras);
+    expect('CONTENT_LENGTH' in empty).toBe(false);
+    expect(empty['wsgi.input'].read().length).toBe(0);
+    const none = environFor({ CONTENT_LENGTH: '0' }, null, extras);
+    expect(none.CONTENT_LENGTH).toBe('0');
+  });
+});
