@@ -7,16 +7,16 @@ import { Buffer } from 'node:buffer';
 import { GatewayError } from '../contract/errors.js';
 import { log } from '../contract/log.js';
 import type { Header } from '../contract/types.js';
-import { RequestAbort } from '../gateway/abort.js';
-import { runRequest, type ResponseSink } from '../gateway/engine.js';
+import type { ResponseSink } from '../gateway/engine.js';
 import { ErrorStream } from '../gateway/errors-stream.js';
-import { InputStream, MemorySource, type ByteSource } from '../gateway/input.js';
+import { InputStream, MemorySource } from '../gateway/input.js';
 import { admit, environFor, refusalResponse, tooLarge, type ReceivedBody, type RefusalStatus } from '../gateway/intake.js';
 import { BodySpool } from '../gateway/spool.js';
 import { cgiHead } from '../protocol/cgi.js';
 import { HEADER_LEN, MAX_CONTENT, ProtocolStatus, RecordType, Role } from '../protocol/fastcgi/constants.js';
 import { ParamsDecoder } from '../protocol/fastcgi/params.js';
 import { END_REQUEST_LEN, endRequestInto, encodeStream, paddingFor, writeHeader } from '../protocol/fastcgi/records.js';
+import { RequestLife } from './request-life.js';
 import type { AppContext } from './socket-server.js';
 
 /** What a request needs from the server. */
@@ -63,12 +63,10 @@ export class FcgiRequest implements ResponseSink {
   #dataExpect = 0;
   #stdinDone = false;
   #dataDone = false;
-  #sources: ByteSource[] = [];
-  #abort = new RequestAbort();
+  #life: RequestLife;
   #byServer = false;      // the web server sent FCGI_ABORT_REQUEST
   #ended = false;         // FCGI_END_REQUEST written: nothing more goes out (F9)
   #stderr = false;        // an FCGI_STDERR stream was opened
-  #counted = true;        // counted in state.active (the connection counted it at BEGIN_REQUEST)
 
   constructor(link: FcgiLink, id: number, role: number, keepConn: boolean) {
     this.#link = link;
@@ -76,6 +74,8 @@ export class FcgiRequest implements ResponseSink {
     this.role = role;
     this.keepConn = keepConn;
     const state = link.ctx.state;
+    this.#life = new RequestLife(link.ctx);
+    this.#life.admit();
     this.began = state.now;
     this.#params = new ParamsDecoder(state.limits.params);
     this.#vars = this.#params.vars;
@@ -172,7 +172,7 @@ export class FcgiRequest implements ResponseSink {
       return;
     }
     this.#byServer = true;
-    this.#abort.abort(new Error('FastCGI: the web server aborted the request (FCGI_ABORT_REQUEST)'));
+    this.#life.abort.abort(new Error('FastCGI: the web server aborted the request (FCGI_ABORT_REQUEST)'));
     // Normally END_REQUEST follows once the body stopped and close() ran; an app that ignores
     // tsgi.abort must not keep the web server waiting.
     setTimeout(() => { if (!this.#ended) this.#writeEnd(); }, ABORT_GRACE_MS).unref();
@@ -181,20 +181,13 @@ export class FcgiRequest implements ResponseSink {
   /** The connection is gone: abort whatever runs; nothing can be written. */
   connectionLost(): void {
     this.#ended = true;
-    this.#release();
+    this.#life.release();
     if (this.#phase === Phase.Running) {
-      this.#abort.abort(new Error('FastCGI: the connection to the web server closed'));
+      this.#life.abort.abort(new Error('FastCGI: the connection to the web server closed'));
     } else if (this.#phase !== Phase.Done) {
       this.#dispose();
       this.#phase = Phase.Done;
     }
-  }
-
-  /** No longer counts towards the concurrent-request limit (F11). */
-  #release(): void {
-    if (!this.#counted) return;
-    this.#counted = false;
-    this.#link.ctx.state.active--;
   }
 
   /** Answers without running the app (400, 413), then drops the rest of the request's input. */
@@ -209,12 +202,11 @@ export class FcgiRequest implements ResponseSink {
   #start(): void {
     this.#phase = Phase.Running;
     const ctx = this.#link.ctx;
-    ctx.state.running++;
     const vars = this.#vars;
     vars.FCGI_ROLE = ROLE_NAMES[this.role]!;
     const environ = environFor(vars, this.#received(this.#body, this.#expect < 0), {
       errors: new ErrorStream(this.#stderrText),
-      abort: this.#abort,
+      abort: this.#life.abort,
       multiprocess: ctx.multiprocess,
       runOnce: false,
     });
@@ -225,33 +217,25 @@ export class FcgiRequest implements ResponseSink {
       this.#data = null;
       (environ as Record<string, unknown>)['tsgi.data'] = new InputStream(data.source, data.length);
     }
-    const running = runRequest(ctx.app, environ, this, this.#abort);
-    if (running === undefined) this.#finished();
-    else void running.then(this.#finished);
+    this.#life.run(environ, this, this.#finished);
   }
 
   /** A finished spool as the body the intake takes; null for no body (or, unless `streamed`, an empty one). */
   #received(spool: BodySpool | null, streamed: boolean): ReceivedBody | null {
     if (spool === null) return streamed ? { source: NO_SOURCE, length: 0 } : null;
-    const source = spool.source();
-    this.#sources.push(source);
-    return { source, length: spool.length };
+    return { source: this.#life.own(spool.source()), length: spool.length };
   }
 
   readonly #finished = (): void => {
-    this.#dispose();
     this.#phase = Phase.Done;
     if (!this.#ended) this.#writeEnd();
-    this.#release();
-    this.#link.ctx.state.appDone();
   };
 
   #dispose(): void {
     this.#body?.dispose();
     this.#data?.dispose();
     this.#body = this.#data = null;
-    for (const s of this.#sources) s.dispose?.();
-    this.#sources = [];
+    this.#life.dispose();
   }
 
   // --- ResponseSink: the engine's calls, framed as STDOUT records (F9) ---
@@ -277,7 +261,7 @@ export class FcgiRequest implements ResponseSink {
     // Anything else (an error after the head, a short body): close the connection, so the web
     // server sees the response cut off instead of complete.
     this.#ended = true;
-    this.#release();
+    this.#life.release();
     this.#link.cut(this, reason instanceof Error ? reason.message : String(reason));
   }
 
@@ -329,7 +313,7 @@ export class FcgiRequest implements ResponseSink {
     }
     if (end) {
       this.#ended = true;
-      this.#release();
+      this.#life.release();
       this.#link.ended(this);
     } else if (!ok) {
       return this.#link.drain();

@@ -190,7 +190,6 @@ class FcgiConnection implements Connection, FcgiLink {
       if (!keep && this.#requests.size === 0) this.#end();
       return;
     }
-    state.active++;
     this.#fresh = false;
     this.#requests.set(id, new FcgiRequest(this, id, role, keep));
   }

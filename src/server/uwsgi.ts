@@ -8,14 +8,13 @@ import { Buffer } from 'node:buffer';
 import type { Socket } from 'node:net';
 import { log } from '../contract/log.js';
 import type { App, Header } from '../contract/types.js';
-import { RequestAbort } from '../gateway/abort.js';
-import { runRequest, type ResponseSink } from '../gateway/engine.js';
+import type { ResponseSink } from '../gateway/engine.js';
 import { ErrorStream } from '../gateway/errors-stream.js';
-import type { ByteSource } from '../gateway/input.js';
 import { admit, environFor, refusalResponse, type ReceivedBody, type RefusalStatus } from '../gateway/intake.js';
 import { BodySpool } from '../gateway/spool.js';
 import { UwsgiDecoder } from '../protocol/uwsgi.js';
 import type { ListenOptions } from './listen.js';
+import { RequestLife } from './request-life.js';
 import {
   DrainWait, appContext, startSocketServer, type AppContext, type Connection, type SocketLimits, type SocketServer,
 } from './socket-server.js';
@@ -64,16 +63,15 @@ class UwsgiConnection implements Connection, ResponseSink {
   #vars: Record<string, string> | null = null;
   #expect = 0;
   #spool: BodySpool | null = null;
-  #source: ByteSource | null = null;
-  #abort = new RequestAbort();
+  #life: RequestLife;
   #ended = false;
   #drain: DrainWait;
-  #counted = false;
 
   constructor(socket: Socket, ctx: Ctx) {
     this.#socket = socket;
     this.#ctx = ctx;
     this.#began = ctx.state.now;
+    this.#life = new RequestLife(ctx);
     this.#decoder = new UwsgiDecoder({ maxCount: ctx.state.limits.params.maxCount });
     this.#drain = new DrainWait(socket, ctx.state);
     socket.on('data', this.#onData);
@@ -115,8 +113,7 @@ class UwsgiConnection implements Connection, ResponseSink {
       return false;
     }
     this.#expect = plan.kind === 'length' ? plan.length : 0;
-    this.#ctx.state.active++;
-    this.#counted = true;
+    this.#life.admit();
     if (this.#expect === 0) {
       this.#start();
       return false;
@@ -137,38 +134,24 @@ class UwsgiConnection implements Connection, ResponseSink {
     this.#phase = Phase.Running;
     // U3: nothing after the body matters; reading stops (R3: a peer cannot make us buffer it).
     this.#socket.pause();
-    this.#ctx.state.running++;
     let body: ReceivedBody | null = null;
     if (this.#spool !== null) {
-      this.#source = this.#spool.source();
-      body = { source: this.#source, length: this.#spool.length };
+      body = { source: this.#life.own(this.#spool.source()), length: this.#spool.length };
       this.#spool = null;
     }
     const environ = environFor(this.#vars!, body, {
       errors: this.#ctx.errors,
-      abort: this.#abort,
+      abort: this.#life.abort,
       multiprocess: this.#ctx.multiprocess,
       runOnce: false,
     });
-    const running = runRequest(this.#ctx.app, environ, this, this.#abort);
-    if (running === undefined) this.#finished();
-    else void running.then(this.#finished);
+    this.#life.run(environ, this, this.#finished);
   }
 
   readonly #finished = (): void => {
     this.#phase = Phase.Done;
-    this.#dispose();
     if (!this.#ended) this.#cutOff();
-    this.#release();
-    this.#ctx.state.appDone();
   };
-
-  /** No longer counts towards the concurrent-request limit. */
-  #release(): void {
-    if (!this.#counted) return;
-    this.#counted = false;
-    this.#ctx.state.active--;
-  }
 
   /** Answers without running the app (400, 413), through the same framing as any response, and closes. */
   #reject(plan: { status: RefusalStatus; reason: string }): void {
@@ -181,8 +164,7 @@ class UwsgiConnection implements Connection, ResponseSink {
   #dispose(): void {
     this.#spool?.dispose();
     this.#spool = null;
-    this.#source?.dispose?.();
-    this.#source = null;
+    this.#life.dispose();
   }
 
   // --- ResponseSink (U4) ---
@@ -266,7 +248,7 @@ class UwsgiConnection implements Connection, ResponseSink {
       this.#socket.destroy();
     } else if (this.#drain.stalled(now, limits.writeTimeoutMs)) {
       log('warn', `uwsgi: ${this.#peer}: the web server took no response bytes for ${limits.writeTimeoutMs} ms; closing the connection`);
-      this.#abort.abort(new Error('uwsgi: write timeout'));
+      this.#life.abort.abort(new Error('uwsgi: write timeout'));
       this.#socket.destroy();
     }
   }
@@ -306,11 +288,11 @@ class UwsgiConnection implements Connection, ResponseSink {
   readonly #onClose = (): void => {
     if (this.#phase === Phase.Running) {
       this.#ended = true;
-      this.#abort.abort(new Error('uwsgi: the connection closed'));
+      this.#life.abort.abort(new Error('uwsgi: the connection closed'));
     } else if (this.#phase === Phase.Body) {
       this.#dispose();
     }
-    this.#release();
+    this.#life.release();
     this.#ctx.state.remove(this);
   };
 }

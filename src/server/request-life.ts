@@ -1,0 +1,69 @@
+/**
+ * One request's life in a socket server (FastCGI, uwsgi): the counts the
+ * server keeps, the body sources to release, the abort state, and the run of
+ * the app. Both servers use this one class, so the counts cannot drift apart.
+ */
+import type { Environ } from '../contract/types.js';
+import { RequestAbort } from '../gateway/abort.js';
+import { runRequest, type ResponseSink } from '../gateway/engine.js';
+import type { ByteSource } from '../gateway/input.js';
+import type { AppContext } from './socket-server.js';
+
+/** A request from admission to disposal. */
+export class RequestLife {
+  /** The request's abort state (`tsgi.abort`). */
+  readonly abort = new RequestAbort();
+  #ctx: AppContext;
+  #counted = false;
+  #sources: ByteSource[] = [];
+
+  constructor(ctx: AppContext) {
+    this.#ctx = ctx;
+  }
+
+  /** F11: counts towards the concurrent-request limit from now until `release()`. */
+  admit(): void {
+    if (this.#counted) return;
+    this.#counted = true;
+    this.#ctx.state.active++;
+  }
+
+  /** The response is complete (or can no longer be sent): the request no longer counts (F11). */
+  release(): void {
+    if (!this.#counted) return;
+    this.#counted = false;
+    this.#ctx.state.active--;
+  }
+
+  /** Keeps `source` to be released when the request ends. */
+  own(source: ByteSource): ByteSource {
+    this.#sources.push(source);
+    return source;
+  }
+
+  /** Releases the body sources (temp files). */
+  dispose(): void {
+    const s = this.#sources;
+    this.#sources = [];
+    for (let i = 0; i < s.length; i++) s[i]!.dispose?.();
+  }
+
+  /**
+   * Runs the app on `environ` into `sink`. S6: the app counts as running
+   * until it has returned and its body's close() ran; then `finished` tells
+   * the protocol, the sources are released and the request stops counting.
+   */
+  run(environ: Environ, sink: ResponseSink, finished: () => void): void {
+    const state = this.#ctx.state;
+    state.running++;
+    const done = (): void => {
+      this.dispose();
+      finished();
+      this.release();
+      state.appDone();
+    };
+    const running = runRequest(this.#ctx.app, environ, sink, this.abort);
+    if (running === undefined) done();
+    else void running.then(done);
+  }
+}
