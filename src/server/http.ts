@@ -5,7 +5,7 @@
  */
 import { Buffer } from 'node:buffer';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { dynamicImport } from '../contract/dynamic-import.js';
 import { GatewayError } from '../contract/errors.js';
 import { log } from '../contract/log.js';
@@ -190,7 +190,23 @@ export async function serveHttp(app: App, options: HttpOptions = {}): Promise<Ht
   });
   // One more than the limit, so that a request past it can be told apart and refused (431).
   server.maxHeadersCount = (options.maxHeaders ?? 100) + 1;
-  server.maxConnections = options.maxConnections ?? 1024;
+  // R5: at the connection limit, idle keep-alive connections are given up before a new one is
+  // refused (node:http's own maxConnections would refuse the new one while idle ones hold slots).
+  const maxConnections = options.maxConnections ?? 1024;
+  const sockets = new Set<Socket>();
+  server.on('connection', (socket: Socket) => {
+    if (sockets.size >= maxConnections) {
+      server.closeIdleConnections();
+      for (const s of sockets) if (s.destroyed) sockets.delete(s);
+    }
+    if (sockets.size >= maxConnections) {
+      log('warn', `HTTP: refused a connection: ${sockets.size} open and none idle (maxConnections)`);
+      socket.destroy();
+      return;
+    }
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
 
   return new Promise((resolve, reject) => {
     server.once('error', reject);

@@ -301,6 +301,30 @@ describe('R5 idle peers cannot starve connection slots', () => {
   });
 });
 
+describe('R5 the dev server', () => {
+  it('R5 HTTP: at the connection limit idle keep-alive connections make room for a new one', async () => {
+    quietLog();
+    const app: App = (_e, start) => { start('200 OK', [['Content-Type', 'text/plain'], ['Content-Length', '2']]); return [b('ok')]; };
+    const srv = await serveHttp(app, { port: 0, maxConnections: 2, keepAliveTimeoutMs: 60_000 });
+    cleanups.push(() => srv.close(1000));
+    const raw = (): Promise<{ s: Socket; closed: () => boolean }> => new Promise((resolve) => {
+      let closed = false;
+      const s = connect(srv.port, '127.0.0.1', () => {
+        s.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+        s.once('data', () => resolve({ s, closed: () => closed }));
+      });
+      s.on('close', () => { closed = true; }).on('error', () => {});
+      cleanups.push(() => s.destroy());
+    });
+    const first = await raw();
+    const second = await raw();
+    const res = await fetch(`http://127.0.0.1:${srv.port}/`);
+    expect(await res.text()).toBe('ok');
+    await sleep(50);
+    expect(first.closed() && second.closed()).toBe(true);
+  });
+});
+
 /** Sends `bytes` (then half-closes when `end`), collects the reply until the server closes. */
 function uwsgiExchange(path: string, bytes: Buffer, end = false): Promise<Buffer> {
   return new Promise((resolve, reject) => {
