@@ -14,7 +14,9 @@ export { ContractError, GatewayError, type ErrorCode } from './contract/errors.j
 export { checkHeaders, checkStatus, describe, isToken } from './contract/head.js';
 export { HTTPS_ON, OPTIONAL_VARS, REQUIRED_VARS } from './contract/cgi-vars.js';
 export { fromWsgiString, isLatin1, latin1, latin1Bytes, wsgiString } from './contract/latin1.js';
-export { log, logs, setLogger, type Level, type LogSink } from './contract/log.js';
+export { formatLogLine, log, logs, setLogger, type Level, type LogSink } from './contract/log.js';
+export { accessLine, accessLog, escapeLog, requestLine, setAccessLog, type AccessFormat, type AccessRecord } from './contract/access-log.js';
+export { LogFile } from './contract/log-file.js';
 export { RequestAbort } from './gateway/abort.js';
 export { ERROR_BODY, runApp, type ResponseSink } from './gateway/engine.js';
 export { completeEnviron, type EnvironExtras } from './gateway/environ.js';

@@ -33,7 +33,10 @@ export type ErrorCode =
   | 'ERR_CONTENT_TYPE'
   | 'ERR_BODY_AFTER_CLOSE'
   | 'ERR_BODY_NOT_CLOSED'
-  | 'ERR_BAD_REQUEST_BODY';
+  | 'ERR_BAD_REQUEST_BODY'
+  | 'ERR_REQUEST_TIMEOUT'
+  | 'ERR_CONFIG'
+  | 'ERR_WORKER';
 
 /** Base class of every error tsgi throws. */
 export class GatewayError extends Error {

@@ -12,10 +12,18 @@ export type LogSink = (level: Level, message: string) => void;
 const RANK: Record<Level, number> = { error: 0, warn: 1, info: 2, debug: 3 };
 
 let threshold = RANK.info;
+/**
+ * One error-log line: ISO 8601 time, the process id (each worker's own) and
+ * the level, so that lines from several workers in one file can be told apart.
+ */
+export function formatLogLine(level: Level, message: string, date = new Date()): string {
+  return `${date.toISOString()} tsgi[${process.pid}] ${level}: ${message}`;
+}
+
 let sink: LogSink = (level, message) => {
   try {
     // Synchronous on purpose: a CGI process may exit right after logging.
-    writeSync(2, `tsgi ${level}: ${message}\n`);
+    writeSync(2, `${formatLogLine(level, message)}\n`);
   } catch {
     /* stderr gone: nothing better to do */
   }

@@ -54,7 +54,23 @@ const DONE = Promise.resolve();
  * chunk costs no promise at all (DESIGN.md §4). The servers' hot path.
  */
 export function runRequest(app: App, environ: Environ, sink: ResponseSink, abort: RequestAbort): Promise<void> | undefined {
+  if (requestHook !== null) sink = requestHook(environ, sink, abort);
   return new Run(sink, environ['wsgi.errors'], abort).start(app, environ);
+}
+
+/**
+ * Sees every request the servers run: given the request's sink, returns the
+ * sink the engine writes to (usually a wrapper that watches the status, the
+ * bytes and the end). The CLI's access log, `--max-requests` count and
+ * `--request-timeout` live behind it, in one place rather than in every adapter.
+ */
+export type RequestHook = (environ: Environ, sink: ResponseSink, abort: RequestAbort) => ResponseSink;
+
+let requestHook: RequestHook | null = null;
+
+/** Installs (or, with null, removes) the process's request hook. */
+export function setRequestHook(hook: RequestHook | null): void {
+  requestHook = hook;
 }
 
 type AnyIterator = Iterator<unknown> | AsyncIterator<unknown>;

@@ -16,6 +16,7 @@ import { ErrorStream } from '../gateway/errors-stream.js';
 import { admit, environFor, normalizeMount, refusalResponse, spoolLimits, tooLarge, type ReceivedBody, type RequestLimits } from '../gateway/intake.js';
 import { BodySpool, type SpoolLimits } from '../gateway/spool.js';
 import { httpVars } from '../protocol/http-env.js';
+import { listenError } from './listen.js';
 
 /** Options of serveHttp. Every limit is on by default (S1). */
 export interface HttpOptions extends Pick<RequestLimits, 'maxBodyBytes' | 'memoryBodyBytes' | 'spoolDir'> {
@@ -23,6 +24,8 @@ export interface HttpOptions extends Pick<RequestLimits, 'maxBodyBytes' | 'memor
   host?: string;
   /** Port (default 8000; 0 picks a free one). */
   port?: number;
+  /** An inherited socket to listen on instead (a `--workers` worker, systemd). */
+  fd?: number;
   /** URL prefix the app is mounted at: becomes SCRIPT_NAME (default ''). */
   mount?: string;
   /** Most header lines in a request (default 100). */
@@ -209,10 +212,10 @@ export async function serveHttp(app: App, options: HttpOptions = {}): Promise<Ht
   });
 
   return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      port = (server.address() as AddressInfo).port;
+    server.once('error', (err) => reject(listenError(err, options.fd !== undefined ? `fd ${options.fd}` : `${host.includes(':') ? `[${host}]` : host}:${port}`)));
+    server.listen(options.fd !== undefined ? { fd: options.fd } : { port, host }, () => {
+      server.removeAllListeners('error');
+      port = (server.address() as AddressInfo | null)?.port ?? port;
       resolve({
         server,
         host,

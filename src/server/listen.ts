@@ -5,9 +5,11 @@
  * (FastCGI 1.0 §2.2 FCGI_LISTENSOCK_FILENO; how mod_fcgid and spawn-fcgi
  * start an app).
  */
-import { chmodSync, fstatSync, lstatSync, unlinkSync } from 'node:fs';
+import { chmodSync, fstatSync, lstatSync, mkdirSync, unlinkSync } from 'node:fs';
 import type { Server, Socket } from 'node:net';
+import { dirname } from 'node:path';
 import { GatewayError } from '../contract/errors.js';
+import { chownSocket } from './privileges.js';
 
 /** Where to listen. Give `socket`, or `port` (with `host`), or neither for fd 0. */
 export interface ListenOptions {
@@ -15,6 +17,8 @@ export interface ListenOptions {
   socket?: string;
   /** Mode of the socket file, e.g. 0o660 or '660' (default: as the umask leaves it). */
   chmod?: number | string;
+  /** Owner of the socket file, `USER[:GROUP]` or `:GROUP` (root only). */
+  chown?: string;
   /** TCP interface (default 127.0.0.1). */
   host?: string;
   /** TCP port (0 picks a free one). */
@@ -52,7 +56,8 @@ export function parseMode(mode: number | string): number {
  * a live process answers on is never taken over; anything that is not a
  * socket is never deleted.
  */
-async function claimSocketPath(net: NetModule, path: string): Promise<void> {
+export async function claimSocketPath(net: NetModule, path: string): Promise<void> {
+  ensureSocketDir(path);
   let isSocket: boolean;
   try {
     isSocket = lstatSync(path).isSocket();
@@ -77,6 +82,55 @@ async function claimSocketPath(net: NetModule, path: string): Promise<void> {
   }
 }
 
+/**
+ * The socket's directory is created when missing (mode 755: the web server's
+ * user must be able to reach the socket), or refused with one line saying why
+ * and what to do.
+ */
+export function ensureSocketDir(path: string): void {
+  const dir = dirname(path);
+  try {
+    mkdirSync(dir, { recursive: true, mode: 0o755 });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new GatewayError('ERR_LISTEN', code === 'EACCES' || code === 'EPERM'
+      ? `cannot create ${dir} for the socket ${path}: permission denied; create it owned by the user tsgi runs as (systemd: RuntimeDirectory=), or pick a directory that user may write`
+      : `cannot create ${dir} for the socket ${path}: ${code ?? (err as Error).message}`);
+  }
+}
+
+/**
+ * One line for a failed bind: what the address is and what to do, instead of
+ * a raw EADDRINUSE/EACCES stack.
+ */
+export function listenError(err: unknown, where: string): Error {
+  if (err instanceof GatewayError) return err;
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === 'EADDRINUSE') return new GatewayError('ERR_LISTEN', `${where} is already in use: stop the process listening there, or choose another address (--bind, --port or --socket)`);
+  if (code === 'EACCES' || code === 'EPERM') {
+    return new GatewayError('ERR_LISTEN', where.startsWith('unix:')
+      ? `${where}: permission denied; the user tsgi runs as must be able to write the socket's directory`
+      : `${where}: permission denied; ports below 1024 need root (or CAP_NET_BIND_SERVICE): use a port of 1024 or more, or start as root with --user`);
+  }
+  if (code === 'EADDRNOTAVAIL') return new GatewayError('ERR_LISTEN', `${where}: no such address on this machine; use 127.0.0.1, 0.0.0.0 or one of its addresses`);
+  return new GatewayError('ERR_LISTEN', `${where}: ${err instanceof Error ? err.message : String(err)}`);
+}
+
+/**
+ * systemd socket activation (sd_listen_fds(3)): with LISTEN_PID naming this
+ * process, LISTEN_FDS sockets start at fd 3. The variables are removed so
+ * that a child process does not take them for its own.
+ */
+export function systemdFds(): number[] {
+  const pid = process.env.LISTEN_PID;
+  const n = Number(process.env.LISTEN_FDS);
+  if (pid === undefined || Number(pid) !== process.pid || !Number.isInteger(n) || n < 1) return [];
+  delete process.env.LISTEN_PID;
+  delete process.env.LISTEN_FDS;
+  delete process.env.LISTEN_FDNAMES;
+  return Array.from({ length: n }, (_, i) => 3 + i);
+}
+
 function listenOn(server: Server, arg: object): Promise<void> {
   return new Promise((resolve, reject) => {
     const onError = (err: Error): void => reject(err);
@@ -94,8 +148,13 @@ export async function listen(net: NetModule, server: Server, opts: ListenOptions
     const path = opts.socket;
     const mode = opts.chmod === undefined ? undefined : parseMode(opts.chmod);
     await claimSocketPath(net, path);
-    await listenOn(server, { path });
+    try {
+      await listenOn(server, { path });
+    } catch (err) {
+      throw listenError(err, `unix:${path}`);
+    }
     if (mode !== undefined) chmodSync(path, mode);
+    if (opts.chown !== undefined) chownSocket(path, opts.chown);
     const ino = lstatSync(path).ino;
     const cleanup = (): void => {
       // S5: remove the file on exit, unless another process has put its own socket there since.
@@ -107,10 +166,14 @@ export async function listen(net: NetModule, server: Server, opts: ListenOptions
   }
   if (opts.port !== undefined) {
     const host = opts.host ?? '127.0.0.1';
-    await listenOn(server, { host, port: opts.port });
+    const shown = host.includes(':') ? `[${host}]` : host;
+    try {
+      await listenOn(server, { host, port: opts.port });
+    } catch (err) {
+      throw listenError(err, `${shown}:${opts.port}`);
+    }
     const a = server.address();
     const port = a !== null && typeof a === 'object' ? a.port : opts.port;
-    const shown = host.includes(':') ? `[${host}]` : host;
     return { address: { kind: 'tcp', host, port, text: `${shown}:${port}` }, cleanup: () => {} };
   }
   const fd = opts.fd ?? 0;

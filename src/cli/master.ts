@@ -1,0 +1,260 @@
+/**
+ * The master process (`--workers N`): binds the listening sockets once and
+ * supervises N workers that accept on them directly. It is never on a
+ * request's path. It replaces workers that die (with backoff, so that a crash
+ * loop cannot spin), recycles them (`--max-requests`), kills the ones whose
+ * event loop is stuck (`--timeout`), and answers gunicorn's signals: HUP
+ * reloads with no downtime, TERM/INT stop gracefully (twice: at once),
+ * TTIN/TTOU add or remove a worker, USR1 reopens the log files.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { watch } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { log } from '../contract/log.js';
+import { bindSocket, inherited, type BoundSocket } from '../server/bind.js';
+import { systemdFds } from '../server/listen.js';
+import { openLogs, writePid, type WorkerInfo, type WorkerMessage } from './serve.js';
+import { parseAppSpec } from './load-app.js';
+import { opt, type Settings } from './settings.js';
+
+/** A new worker that fails to boot this many times in a row (outside a reload) stops the master. */
+const BOOT_FAILURES = 3;
+
+interface Worker {
+  readonly id: number;
+  readonly generation: number;
+  readonly child: ChildProcess;
+  state: 'booting' | 'ready' | 'retiring';
+  lastPong: number;
+  inFlight: string[];
+  /** Why it is going away, when the master decided it. */
+  reason?: string;
+  /** The worker it replaces, retired once this one is ready. */
+  replaces?: Worker;
+  /** A replacement for it is booting (--max-requests). */
+  recycling?: boolean;
+}
+
+/** Runs the master until it is stopped; `reread` loads the settings again (SIGHUP). */
+export async function runMaster(first: Settings, version: string, reread: () => Promise<Settings>): Promise<void> {
+  let s = first;
+  const logFiles = openLogs(s.values);
+  const fds = systemdFds();
+  const sockets: BoundSocket[] = fds.length > 0 ? fds.map(inherited) : [await bindSocket(s.listen)];
+  const removePid = writePid(s.values);
+  const workers = new Set<Worker>();
+  let target = s.workers;
+  let generation = 1;
+  let reloading: number | null = null;
+  let bootFailures = 0;
+  let stopping = false;
+  const crashes: number[] = [];
+
+  log('info', `tsgi ${version} on Node ${process.version}: ${s.command} ${s.app} on ${sockets.map((x) => x.address.text).join(', ')}, ` +
+    `${target} worker${target === 1 ? '' : 's'}, master pid ${process.pid}`);
+
+  const name = (w: Worker): string => `worker ${w.id} (pid ${w.child.pid}, generation ${w.generation})`;
+  const live = (gen: number): Worker[] => [...workers].filter((w) => w.generation === gen && w.state !== 'retiring');
+
+  const spawnWorker = (id: number, gen: number, replaces?: Worker): Worker => {
+    const max = opt<number>(s.values, 'max-requests') ?? 0;
+    const jitter = opt<number>(s.values, 'max-requests-jitter') ?? 0;
+    const info: WorkerInfo = { id, generation: gen, fds: sockets.length, maxRequests: max > 0 ? max + Math.floor(Math.random() * (jitter + 1)) : 0 };
+    const child = fork(process.argv[1]!, process.argv.slice(2), {
+      env: { ...process.env, TSGI_WORKER: JSON.stringify(info) },
+      // The listening sockets become the worker's fd 3, 4, …
+      stdio: ['ignore', 'inherit', 'inherit', ...sockets.map((x) => x.fd), 'ipc'],
+    });
+    const w: Worker = { id, generation: gen, child, state: 'booting', lastPong: Date.now(), inFlight: [], ...(replaces ? { replaces } : {}) };
+    workers.add(w);
+    child.on('message', (m: WorkerMessage) => onMessage(w, m));
+    child.on('exit', (code, signal) => onExit(w, code, signal));
+    child.on('error', (err) => log('error', `${name(w)}: ${err.message}`));
+    return w;
+  };
+
+  const retire = (w: Worker, reason: string): void => {
+    if (w.state === 'retiring') return;
+    w.state = 'retiring';
+    w.reason = reason;
+    if (w.child.connected) w.child.send({ t: 'stop' });
+    else w.child.kill('SIGTERM');
+    // A worker that does not finish within the grace period is killed.
+    setTimeout(() => { if (w.child.exitCode === null && w.child.signalCode === null) w.child.kill('SIGKILL'); }, s.gracefulMs + 1000).unref();
+  };
+
+  const onMessage = (w: Worker, m: WorkerMessage): void => {
+    switch (m.t) {
+      case 'ready':
+        w.state = w.state === 'retiring' ? 'retiring' : 'ready';
+        w.lastPong = Date.now();
+        bootFailures = 0;
+        log('info', `${name(w)} ready`);
+        if (w.replaces) retire(w.replaces, 'max-requests');
+        if (reloading === w.generation && live(w.generation).every((x) => x.state === 'ready') && live(w.generation).length >= target) {
+          for (const old of workers) if (old.generation < w.generation) retire(old, 'reload');
+          log('info', `reload: generation ${w.generation} serving`);
+          generation = w.generation;
+          reloading = null;
+        }
+        return;
+      case 'pong':
+        w.lastPong = Date.now();
+        w.inFlight = m.inFlight;
+        return;
+      case 'retire':
+        if (w.state !== 'ready' || stopping) return;
+        if (w.recycling) return;
+        log('info', `${name(w)} served ${m.served} requests (--max-requests): replacing it`);
+        // It keeps serving until its replacement is ready: no request is refused meanwhile.
+        w.recycling = true;
+        spawnWorker(w.id, w.generation, w);
+        return;
+      case 'fatal':
+        log('error', `${name(w)}: ${m.error}${m.inFlight.length ? `; it was running: ${m.inFlight.join('; ')}` : ''}; replacing it`);
+        if (w.state !== 'retiring' && !stopping) {
+          w.state = 'retiring';
+          w.reason = 'crashed';
+          spawnWorker(w.id, w.generation);
+        }
+        return;
+    }
+  };
+  const onExit = (w: Worker, code: number | null, signal: NodeJS.Signals | null): void => {
+    workers.delete(w);
+    const how = signal !== null ? `killed by ${signal}` : `exited with status ${code}`;
+    if (stopping) {
+      if (workers.size === 0) finish(0);
+      return;
+    }
+    if (w.state === 'booting') {
+      log('error', `${name(w)} failed to boot (${how}); its error is above`);
+      if (reloading === w.generation) {
+        reloading = null;
+        for (const x of workers) if (x.generation === w.generation) retire(x, 'failed reload');
+        log('error', `reload failed: generation ${generation} keeps serving`);
+        return;
+      }
+      if (++bootFailures >= BOOT_FAILURES && ![...workers].some((x) => x.state === 'ready')) {
+        log('error', `the app failed to boot ${bootFailures} times in a row; stopping`);
+        stopAll(1);
+        return;
+      }
+    } else if (w.state === 'retiring') {
+      if (w.reason !== 'crashed') log('info', `${name(w)} ${how} (${w.reason ?? 'retired'})`);
+      if (w.reason !== 'crashed' && w.reason !== 'timeout') return;
+    } else {
+      log('error', `${name(w)} ${how}${w.inFlight.length ? `; it was running: ${w.inFlight.join('; ')}` : ''}; replacing it`);
+    }
+    if (w.reason === 'crashed') return; // its replacement was started when it reported the crash
+    if (w.generation !== generation || live(generation).length >= target) return;
+    // Backoff: the first crash is replaced at once; a loop of them slows down (up to 10 s).
+    const now = Date.now();
+    crashes.push(now);
+    while (crashes.length > 0 && crashes[0]! < now - 30_000) crashes.shift();
+    const delay = crashes.length <= 2 ? 0 : Math.min(10_000, 250 * 2 ** (crashes.length - 3));
+    if (delay > 0) log('warn', `${crashes.length} worker deaths in 30 s: next start in ${delay} ms`);
+    setTimeout(() => { if (!stopping) spawnWorker(w.id, generation); }, delay);
+  };
+
+  const reload = async (why: string): Promise<void> => {
+    if (stopping) return;
+    if (reloading !== null) { log('warn', `${why}: a reload is already under way`); return; }
+    try {
+      s = await reread();
+      target = s.workers;
+    } catch (err) {
+      log('error', `${why}: the config cannot be read, nothing changed: ${err instanceof Error ? err.message : String(err)}`);
+      return;
+    }
+    const gen = generation + 1;
+    reloading = gen;
+    log('info', `${why}: starting generation ${gen} (${target} worker${target === 1 ? '' : 's'})`);
+    for (let id = 1; id <= target; id++) spawnWorker(id, gen);
+  };
+
+  let finishing = false;
+  const finish = (code: number): void => {
+    if (finishing) return;
+    finishing = true;
+    for (const x of sockets) x.close();
+    removePid();
+    log('info', `master ${process.pid} stopped`);
+    process.exit(code);
+  };
+  const stopAll = (code: number, now = false): void => {
+    stopping = true;
+    if (workers.size === 0) { finish(code); return; }
+    for (const w of workers) {
+      if (now) w.child.kill('SIGKILL');
+      else { w.state = 'booting'; retire(w, 'stop'); }
+    }
+    if (now) finish(code);
+  };
+
+  let signals = 0;
+  const onStop = (sig: string): void => {
+    if (++signals > 1) {
+      log('warn', `${sig} again: stopping now`);
+      stopAll(0, true);
+      return;
+    }
+    log('info', `${sig}: stopping; workers finish their requests (up to ${s.gracefulMs / 1000} s; ${sig} again stops at once)`);
+    stopAll(0);
+  };
+  process.on('SIGTERM', () => onStop('SIGTERM'));
+  process.on('SIGINT', () => onStop('SIGINT'));
+  process.on('SIGHUP', () => void reload('SIGHUP'));
+  process.on('SIGTTIN', () => {
+    target++;
+    log('info', `SIGTTIN: ${target} workers`);
+    const used = new Set(live(generation).map((w) => w.id));
+    let id = 1;
+    while (used.has(id)) id++;
+    spawnWorker(id, generation);
+  });
+  process.on('SIGTTOU', () => {
+    if (target <= 1) { log('warn', 'SIGTTOU: already down to one worker'); return; }
+    target--;
+    const last = live(generation).sort((a, b) => b.id - a.id)[0];
+    log('info', `SIGTTOU: ${target} workers`);
+    if (last) retire(last, 'SIGTTOU');
+  });
+  process.on('SIGUSR1', () => {
+    for (const f of logFiles) f.reopen();
+    for (const w of workers) w.child.kill('SIGUSR1');
+  });
+
+  // Heartbeat: every worker answers a ping from its event loop; one stuck longer than --timeout is killed.
+  const timeoutMs = (opt<number>(s.values, 'timeout') ?? 0) * 1000;
+  const beat = setInterval(() => {
+    const now = Date.now();
+    for (const w of workers) {
+      if (w.state === 'booting' || !w.child.connected) continue;
+      if (timeoutMs > 0 && w.state === 'ready' && now - w.lastPong > timeoutMs) {
+        log('error', `${name(w)} has not answered for ${((now - w.lastPong) / 1000).toFixed(1)} s (--timeout ${timeoutMs / 1000}): its event loop is stuck; killing it` +
+          `${w.inFlight.length ? `; it was running: ${w.inFlight.join('; ')}` : ''}`);
+        w.state = 'retiring';
+        w.reason = 'timeout';
+        w.child.kill('SIGKILL');
+        continue;
+      }
+      w.child.send({ t: 'ping' });
+    }
+  }, timeoutMs > 0 ? Math.max(100, Math.min(1000, timeoutMs / 4)) : 1000);
+  beat.unref();
+
+  if (s.values.reload === true) {
+    // --reload (development): a changed file under the app's directory starts a new generation.
+    const dir = dirname(resolve(parseAppSpec(s.app).path));
+    let pending: ReturnType<typeof setTimeout> | undefined;
+    watch(dir, { recursive: true }, (_event, file) => {
+      if (file !== null && /(^|\/)(node_modules|\.git)(\/|$)/.test(file)) return;
+      clearTimeout(pending);
+      pending = setTimeout(() => void reload(`${file ?? dir} changed`), 150);
+    }).unref();
+    log('info', `--reload: watching ${dir}`);
+  }
+
+  for (let id = 1; id <= target; id++) spawnWorker(id, generation);
+}

@@ -1,0 +1,231 @@
+/**
+ * The command line and the config file: one table of options, which commands
+ * each applies to, how its value is checked, and its help line. The command
+ * line wins over `--config FILE`; an option (or config key) that does not
+ * apply to the command, is unknown, or has a value of the wrong type is a
+ * usage error that names it (exit 2).
+ */
+import { availableParallelism } from 'node:os';
+import { extname, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { readFileSync } from 'node:fs';
+import { dynamicImport } from '../contract/dynamic-import.js';
+
+/** The commands that take options. */
+export type Command = 'http' | 'cgi' | 'fastcgi' | 'uwsgi' | 'check';
+
+/** A command-line mistake: printed as one line (plus a hint) and exit status 2. */
+export class UsageError extends Error {
+  /** The command whose help to point at, if known. */
+  readonly command: string | undefined;
+  constructor(message: string, command?: string) {
+    super(message);
+    this.command = command;
+  }
+}
+
+type Kind = 'string' | 'bool' | 'int' | 'seconds' | 'bytes' | 'workers' | 'level' | 'format' | 'bind';
+
+interface Spec {
+  kind: Kind;
+  arg?: string;
+  for: readonly Command[];
+  help: string;
+}
+
+const SERVERS: readonly Command[] = ['http', 'fastcgi', 'uwsgi', 'check'];
+const SOCKETS: readonly Command[] = ['fastcgi', 'uwsgi', 'check'];
+const ALL: readonly Command[] = ['http', 'cgi', 'fastcgi', 'uwsgi', 'check'];
+
+/** Every option: its name is also its config-file key. */
+export const OPTIONS: Record<string, Spec> = {
+  bind: { kind: 'bind', arg: 'HOST:PORT', for: SERVERS, help: 'listen on TCP (http: default 127.0.0.1:8000)' },
+  port: { kind: 'int', arg: 'N', for: SERVERS, help: 'listen on TCP port N of 127.0.0.1 (http: also the PORT variable)' },
+  socket: { kind: 'string', arg: 'PATH', for: SOCKETS, help: 'listen on a unix socket (its directory is created; a stale file is replaced)' },
+  chmod: { kind: 'string', arg: 'MODE', for: SOCKETS, help: 'mode of that socket file, octal (e.g. 660)' },
+  chown: { kind: 'string', arg: 'USER[:GROUP]', for: SOCKETS, help: 'owner of that socket file (root only)' },
+  mount: { kind: 'string', arg: 'PREFIX', for: SERVERS, help: 'URL prefix the app lives under: becomes SCRIPT_NAME' },
+  'no-multiplex': { kind: 'bool', for: ['fastcgi', 'check'], help: 'one request at a time per connection (FCGI_CANT_MPX_CONN)' },
+  'max-body': { kind: 'bytes', arg: 'BYTES', for: ALL, help: 'largest request body, e.g. 10m (413 past it; default 100m)' },
+  'max-concurrent': { kind: 'int', arg: 'N', for: SOCKETS, help: 'requests in flight at once per worker (FCGI_OVERLOADED past it; default 1024)' },
+  workers: { kind: 'workers', arg: 'N|auto', for: SERVERS, help: 'worker processes under a master (auto: one per CPU)' },
+  'max-requests': { kind: 'int', arg: 'N', for: SERVERS, help: 'replace a worker after it has served N requests' },
+  'max-requests-jitter': { kind: 'int', arg: 'N', for: SERVERS, help: 'plus a random 0..N, so that workers do not all restart at once' },
+  timeout: { kind: 'seconds', arg: 'S', for: SERVERS, help: 'kill a worker whose event loop is stuck for S seconds' },
+  'request-timeout': { kind: 'seconds', arg: 'S', for: SERVERS, help: 'abort a request still running after S seconds (504)' },
+  'graceful-timeout': { kind: 'seconds', arg: 'S', for: SERVERS, help: 'on stop or reload, time to finish in-flight requests (default 30)' },
+  user: { kind: 'string', arg: 'USER', for: SERVERS, help: 'run the app as USER after binding (root only)' },
+  group: { kind: 'string', arg: 'GROUP', for: SERVERS, help: 'run the app as GROUP after binding (root only)' },
+  pid: { kind: 'string', arg: 'FILE', for: SERVERS, help: 'write the (master) process id there; removed on exit' },
+  'access-log': { kind: 'string', arg: 'PATH|-', for: SERVERS, help: 'one line per request there (- : standard output); off by default' },
+  'access-log-format': { kind: 'format', arg: 'combined|json', for: SERVERS, help: 'Apache combined plus duration in µs (default), or JSON' },
+  'error-log': { kind: 'string', arg: 'PATH|-', for: ALL, help: 'where log lines go (default - : standard error)' },
+  'log-level': { kind: 'level', arg: 'LEVEL', for: ALL, help: 'error, warn, info (default) or debug' },
+  reload: { kind: 'bool', for: ['http'], help: 'restart when a file under the app\'s directory changes (development)' },
+  validate: { kind: 'bool', for: ALL, help: 'check every request and response against the contract (development)' },
+  config: { kind: 'string', arg: 'FILE', for: ALL, help: 'read options from FILE (.json, .js, .mjs); the command line wins' },
+};
+
+/** A parsed value. */
+export type Value = string | number | boolean | { host: string; port: number };
+/** Option name → value, after the config file and the command line were merged. */
+export type Values = Record<string, Value>;
+
+const SUMMARY: Record<Command, string> = {
+  http: 'http APP      the HTTP server (development, or behind a proxy_pass)',
+  cgi: 'cgi APP       answer the one CGI request of this process',
+  fastcgi: 'fastcgi APP   FastCGI server (nginx fastcgi_pass, Apache mod_proxy_fcgi, mod_fcgid);\n                without --socket or --bind, the listening socket on fd 0',
+  uwsgi: 'uwsgi APP     uwsgi protocol server (nginx uwsgi_pass, Apache mod_proxy_uwsgi)',
+  check: 'check APP     load the config and the app, print the resolved settings, exit',
+};
+
+/** `tsgi --help`. */
+export function usage(): string {
+  return `usage: tsgi COMMAND APP [options]
+
+APP is path/to/module[:name] (default export, else "application", else "app").
+
+commands:
+${(Object.keys(SUMMARY) as Command[]).map((c) => `  ${SUMMARY[c].replace(/\n/g, '\n  ')}`).join('\n')}
+
+tsgi COMMAND --help lists the options of a command.
+  -v, --version   tsgi's and Node's versions
+`;
+}
+
+/** `tsgi COMMAND --help`: that command's options only. */
+export function commandUsage(command: Command): string {
+  const lines = Object.entries(OPTIONS)
+    .filter(([, s]) => s.for.includes(command))
+    .map(([name, s]) => {
+      const left = `  --${name}${s.arg ? ` ${s.arg}` : ''}`;
+      return `${left.padEnd(34)}${s.help}`;
+    });
+  return `usage: tsgi ${SUMMARY[command].replace(/\n/g, '\n  ')}
+
+options:
+${lines.join('\n')}
+  -h, --help                      this text
+`;
+}
+
+/** Checks and converts one value (from the command line: a string; from a config file: its JSON type). */
+function convert(name: string, raw: unknown, from: string): Value {
+  const spec = OPTIONS[name]!;
+  const bad = (expected: string): never => {
+    throw new UsageError(from === '-' ? `--${name} ${String(raw)}: expected ${expected}`
+      : `${from} "${name}": ${JSON.stringify(raw)} is not ${expected}`);
+  };
+  switch (spec.kind) {
+    case 'bool':
+      if (typeof raw !== 'boolean') bad('true or false');
+      return raw as boolean;
+    case 'string':
+      if (typeof raw !== 'string' || raw === '') bad('a non-empty string');
+      return raw as string;
+    case 'int': {
+      const n = typeof raw === 'number' ? raw : typeof raw === 'string' && /^\d+$/.test(raw.trim()) ? Number(raw) : NaN;
+      if (!Number.isSafeInteger(n) || n < 0) bad('a whole number');
+      if (name === 'port' && n > 65535) bad('a port (0-65535)');
+      if ((name === 'max-requests' || name === 'max-concurrent') && n < 1) bad('a positive whole number');
+      return n;
+    }
+    case 'seconds': {
+      const n = typeof raw === 'number' ? raw : typeof raw === 'string' && /^\d+(\.\d+)?$/.test(raw.trim()) ? Number(raw) : NaN;
+      if (!Number.isFinite(n) || n < 0) bad('a number of seconds');
+      return n;
+    }
+    case 'bytes': {
+      if (typeof raw === 'number' && Number.isSafeInteger(raw) && raw >= 0) return raw;
+      const m = typeof raw === 'string' ? /^(\d+)([kmg]i?b?)?$/i.exec(raw.trim()) : null;
+      if (!m) return bad('a byte count such as 1048576, 512k or 100m');
+      const unit = (m[2] ?? '').charAt(0).toLowerCase();
+      return Number(m[1]) * (unit === 'k' ? 1024 : unit === 'm' ? 1024 ** 2 : unit === 'g' ? 1024 ** 3 : 1);
+    }
+    case 'workers': {
+      if (raw === 'auto') return availableParallelism();
+      const n = typeof raw === 'number' ? raw : typeof raw === 'string' && /^\d+$/.test(raw) ? Number(raw) : NaN;
+      if (!Number.isSafeInteger(n) || n < 1) bad('a number of workers (1 or more) or auto');
+      return n;
+    }
+    case 'level':
+      if (!['error', 'warn', 'info', 'debug'].includes(raw as string)) bad('error, warn, info or debug');
+      return raw as string;
+    case 'format':
+      if (raw !== 'combined' && raw !== 'json') bad('combined or json');
+      return raw as string;
+    case 'bind':
+      if (typeof raw !== 'string') bad('HOST:PORT');
+      return parseBind(raw as string) ?? bad('HOST:PORT');
+  }
+}
+
+/** Parses HOST:PORT, [v6]:PORT, :PORT or PORT. */
+export function parseBind(bind: string): { host: string; port: number } | undefined {
+  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(bind) ?? /^()()(\d+)$/.exec(bind);
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || !Number.isInteger(port) || port < 0 || port > 65535) return undefined;
+  return { host: m[1] || m[2] || '127.0.0.1', port };
+}
+
+/** The command line, split: positionals and the options given (converted). */
+export function parseArgv(command: Command, args: string[]): { positionals: string[]; values: Values; help: boolean } {
+  const positionals: string[] = [];
+  const values: Values = {};
+  let help = false;
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (a === '-h' || a === '--help') { help = true; continue; }
+    if (a === '--') { positionals.push(...args.slice(i + 1)); break; }
+    if (!a.startsWith('-') || a === '-') { positionals.push(a); continue; }
+    if (!a.startsWith('--')) throw new UsageError(`unknown option ${a}`, command);
+    const eq = a.indexOf('=');
+    const name = a.slice(2, eq < 0 ? undefined : eq);
+    const spec = OPTIONS[name];
+    if (spec === undefined) throw new UsageError(`unknown option --${name}`, command);
+    if (!spec.for.includes(command)) throw new UsageError(`--${name} does not apply to tsgi ${command}`, command);
+    if (spec.kind === 'bool') {
+      if (eq >= 0) throw new UsageError(`--${name} takes no value`, command);
+      values[name] = true;
+      continue;
+    }
+    const v = eq >= 0 ? a.slice(eq + 1) : args[++i];
+    if (v === undefined) throw new UsageError(`--${name} needs a value (${spec.arg ?? 'VALUE'})`, command);
+    values[name] = convert(name, v, '-');
+  }
+  return { positionals, values, help };
+}
+
+/**
+ * Reads a config file: a JSON object, or a module whose default export is
+ * one. Keys are the option names (`"workers": 4`, `"max-requests": 1000`),
+ * plus `app`.
+ */
+export async function readConfig(file: string, command: Command): Promise<{ values: Values; app: string | undefined }> {
+  const path = resolve(file);
+  let data: unknown;
+  try {
+    if (extname(path) === '.json') data = JSON.parse(readFileSync(path, 'utf8'));
+    else {
+      const url = `${pathToFileURL(path).href}?t=${Date.now()}`; // a reload reads the file afresh
+      data = ((await dynamicImport(url)) as { default?: unknown }).default;
+    }
+  } catch (err) {
+    throw new UsageError(`--config ${file}: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  if (data === null || typeof data !== 'object' || Array.isArray(data)) throw new UsageError(`--config ${file}: expected an object of options`);
+  const values: Values = {};
+  let app: string | undefined;
+  for (const [key, raw] of Object.entries(data)) {
+    if (key === 'app') {
+      if (typeof raw !== 'string') throw new UsageError(`--config ${file}: "app" must be a string (path/to/module[:name])`);
+      app = raw;
+      continue;
+    }
+    const spec = OPTIONS[key];
+    if (spec === undefined || key === 'config') throw new UsageError(`--config ${file}: unknown key "${key}"`);
+    if (!spec.for.includes(command)) throw new UsageError(`--config ${file}: "${key}" does not apply to tsgi ${command}`);
+    values[key] = convert(key, raw, `--config ${file}:`);
+  }
+  return { values, app };
+}

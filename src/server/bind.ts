@@ -1,0 +1,79 @@
+/**
+ * The master's listening sockets (`--workers`): bound here, once, and
+ * inherited by every worker, which accepts on them directly (the kernel
+ * spreads connections; the master is never on a request's path and no
+ * connection is handed between processes). The master binds but does not
+ * listen itself, as node:cluster's shared handles do: a socket its own event
+ * loop watched would take connections too. The first worker's listen(2)
+ * puts the socket in the listening state, which outlives any one worker, so
+ * a reload never refuses a connection.
+ */
+import { chmodSync, fstatSync, lstatSync, unlinkSync } from 'node:fs';
+import * as net from 'node:net';
+import { getSystemErrorName } from 'node:util';
+import { GatewayError } from '../contract/errors.js';
+import { claimSocketPath, listenError, parseMode, type ListenAddress, type ListenOptions } from './listen.js';
+import { chownSocket } from './privileges.js';
+
+/** A socket the master holds for its workers. */
+export interface BoundSocket {
+  /** The file descriptor the workers inherit. */
+  readonly fd: number;
+  readonly address: ListenAddress;
+  /** Closes the master's copy and removes the socket file (if still ours). */
+  close(): void;
+}
+
+interface RawHandle { fd: number; close(): void; getsockname?(out: Record<string, unknown>): number }
+type CreateServerHandle = (address: string | null, port: number, addressType: number, fd?: number, flags?: number) => RawHandle | number;
+
+/** node:net's unlisted binder: the one cluster uses for shared handles. */
+const createHandle = (net as unknown as { _createServerHandle: CreateServerHandle })._createServerHandle;
+
+function check(h: RawHandle | number, where: string): RawHandle {
+  if (typeof h !== 'number') return h;
+  const err = Object.assign(new Error(getSystemErrorName(h)), { code: getSystemErrorName(h) });
+  throw listenError(err, where);
+}
+
+/** Binds what `opts` names (a unix path or TCP); an inherited fd is used as it is. */
+export async function bindSocket(opts: ListenOptions): Promise<BoundSocket> {
+  if (opts.socket !== undefined) {
+    const path = opts.socket;
+    const mode = opts.chmod === undefined ? undefined : parseMode(opts.chmod);
+    await claimSocketPath(net, path);
+    const h = check(createHandle(path, -1, -1), `unix:${path}`);
+    if (mode !== undefined) chmodSync(path, mode);
+    if (opts.chown !== undefined) chownSocket(path, opts.chown);
+    const ino = lstatSync(path).ino;
+    return {
+      fd: h.fd,
+      address: { kind: 'unix', path, text: `unix:${path}` },
+      close() {
+        h.close();
+        try { if (lstatSync(path).ino === ino) unlinkSync(path); } catch { /* already gone */ }
+      },
+    };
+  }
+  if (opts.port !== undefined) {
+    const host = opts.host ?? '127.0.0.1';
+    const shown = host.includes(':') ? `[${host}]` : host;
+    const h = check(createHandle(host, opts.port, net.isIP(host) || 4), `${shown}:${opts.port}`);
+    const out: Record<string, unknown> = {};
+    h.getsockname?.(out);
+    const port = typeof out.port === 'number' ? out.port : opts.port;
+    return { fd: h.fd, address: { kind: 'tcp', host, port, text: `${shown}:${port}` }, close: () => h.close() };
+  }
+  return inherited(opts.fd ?? 0);
+}
+
+/** A listening socket this process inherited (fd 0 from mod_fcgid, fd 3+ from systemd). */
+export function inherited(fd: number): BoundSocket {
+  let socket = false;
+  try { socket = fstatSync(fd).isSocket(); } catch { /* closed */ }
+  if (!socket) {
+    throw new GatewayError('ERR_LISTEN',
+      `no --socket or --bind given, and fd ${fd} is not a listening socket (it is when systemd, mod_fcgid or spawn-fcgi starts tsgi)`);
+  }
+  return { fd, address: { kind: 'fd', fd, text: `fd ${fd}` }, close: () => {} };
+}
