@@ -38,7 +38,7 @@ interface Worker {
 /** Runs the master until it is stopped; `reread` loads the settings again (SIGHUP). */
 export async function runMaster(first: Settings, version: string, reread: () => Promise<Settings>): Promise<void> {
   let s = first;
-  const logFiles = openLogs(s.values);
+  const logFiles = openLogs(s.values, false); // the workers write the access log
   const fds = systemdFds();
   const sockets: BoundSocket[] = fds.length > 0 ? fds.map(inherited) : [await bindSocket(s.listen)];
   const removePid = writePid(s.values);
@@ -48,7 +48,9 @@ export async function runMaster(first: Settings, version: string, reread: () => 
   let reloading: number | null = null;
   let bootFailures = 0;
   let stopping = false;
+  let exitCode = 0;
   const crashes: number[] = [];
+  const timeoutMs = (opt<number>(s.values, 'timeout') ?? 0) * 1000;
 
   log('info', `tsgi ${version} on Node ${process.version}: ${s.command} ${s.app} on ${sockets.map((x) => x.address.text).join(', ')}, ` +
     `${target} worker${target === 1 ? '' : 's'}, master pid ${process.pid}`);
@@ -59,13 +61,25 @@ export async function runMaster(first: Settings, version: string, reread: () => 
   const spawnWorker = (id: number, gen: number, replaces?: Worker): Worker => {
     const max = opt<number>(s.values, 'max-requests') ?? 0;
     const jitter = opt<number>(s.values, 'max-requests-jitter') ?? 0;
-    const info: WorkerInfo = { id, generation: gen, fds: sockets.length, maxRequests: max > 0 ? max + Math.floor(Math.random() * (jitter + 1)) : 0 };
+    const board = timeoutMs > 0 ? 3 + sockets.length : undefined;
+    const info: WorkerInfo = {
+      id, generation: gen, fds: sockets.length, maxRequests: max > 0 ? max + Math.floor(Math.random() * (jitter + 1)) : 0,
+      ...(board !== undefined ? { boardFd: board } : {}),
+    };
     const child = fork(process.argv[1]!, process.argv.slice(2), {
       env: { ...process.env, TSGI_WORKER: JSON.stringify(info) },
-      // The listening sockets become the worker's fd 3, 4, …
-      stdio: ['ignore', 'inherit', 'inherit', ...sockets.map((x) => x.fd), 'ipc'],
+      // The listening sockets become the worker's fd 3, 4, …; then the in-flight board's pipe.
+      stdio: ['ignore', 'inherit', 'inherit', ...sockets.map((x) => x.fd), ...(board !== undefined ? ['pipe' as const] : []), 'ipc'],
     });
     const w: Worker = { id, generation: gen, child, state: 'booting', lastPong: Date.now(), inFlight: [], ...(replaces ? { replaces } : {}) };
+    if (board !== undefined) {
+      let rest = '';
+      (child.stdio[board] as NodeJS.ReadableStream).on('data', (d: Buffer) => {
+        const lines = (rest + d.toString()).split('\n');
+        rest = lines.pop()!;
+        if (lines.length) w.inFlight = JSON.parse(lines.at(-1)!) as string[];
+      });
+    }
     workers.add(w);
     child.on('message', (m: WorkerMessage) => onMessage(w, m));
     child.on('exit', (code, signal) => onExit(w, code, signal));
@@ -100,7 +114,7 @@ export async function runMaster(first: Settings, version: string, reread: () => 
         return;
       case 'pong':
         w.lastPong = Date.now();
-        w.inFlight = m.inFlight;
+        if (timeoutMs === 0) w.inFlight = m.inFlight; // with --timeout, the board is fresher
         return;
       case 'retire':
         if (w.state !== 'ready' || stopping) return;
@@ -124,7 +138,7 @@ export async function runMaster(first: Settings, version: string, reread: () => 
     workers.delete(w);
     const how = signal !== null ? `killed by ${signal}` : `exited with status ${code}`;
     if (stopping) {
-      if (workers.size === 0) finish(0);
+      if (workers.size === 0) finish(exitCode);
       return;
     }
     if (w.state === 'booting') {
@@ -184,6 +198,7 @@ export async function runMaster(first: Settings, version: string, reread: () => 
   };
   const stopAll = (code: number, now = false): void => {
     stopping = true;
+    exitCode = code;
     if (workers.size === 0) { finish(code); return; }
     for (const w of workers) {
       if (now) w.child.kill('SIGKILL');
@@ -226,7 +241,6 @@ export async function runMaster(first: Settings, version: string, reread: () => 
   });
 
   // Heartbeat: every worker answers a ping from its event loop; one stuck longer than --timeout is killed.
-  const timeoutMs = (opt<number>(s.values, 'timeout') ?? 0) * 1000;
   const beat = setInterval(() => {
     const now = Date.now();
     for (const w of workers) {

@@ -13,6 +13,7 @@ import { formatLogLine, log, setLogger } from '../contract/log.js';
 import type { App } from '../contract/types.js';
 import { systemdFds, type ListenOptions } from '../server/listen.js';
 import { dropPrivileges } from '../server/privileges.js';
+import { InFlightBoard } from '../server/in-flight-board.js';
 import { RequestTracker } from '../server/request-tracker.js';
 import type { AccessFormat } from '../contract/access-log.js';
 import { opt, type Settings } from './settings.js';
@@ -27,6 +28,8 @@ export interface WorkerInfo {
   fds: number;
   /** Requests after which to retire (`--max-requests` plus its jitter), 0 for never. */
   maxRequests: number;
+  /** `--timeout`: the pipe on which the worker shows its requests in flight (in-flight-board.ts). */
+  boardFd?: number;
 }
 
 /** Messages between master and worker (over the IPC channel). */
@@ -39,7 +42,7 @@ export type WorkerMessage =
 interface Running { close(): Promise<void>; text: string }
 
 /** Opens `--error-log` and `--access-log` as the settings say; returns the files (for SIGUSR1). */
-export function openLogs(values: Settings['values']): LogFile[] {
+export function openLogs(values: Settings['values'], access = true): LogFile[] {
   const files: LogFile[] = [];
   const errorLog = opt<string>(values, 'error-log');
   if (errorLog !== undefined && errorLog !== '-') {
@@ -47,9 +50,9 @@ export function openLogs(values: Settings['values']): LogFile[] {
     files.push(f);
     setLogger((level, message) => f.write(formatLogLine(level, message)));
   }
-  const access = opt<string>(values, 'access-log');
-  if (access !== undefined) {
-    const f = new LogFile(access, 1);
+  const accessPath = opt<string>(values, 'access-log');
+  if (access && accessPath !== undefined) {
+    const f = new LogFile(accessPath, 1);
     files.push(f);
     setAccessLog((line) => f.write(line));
   }
@@ -100,6 +103,7 @@ export async function serve(s: Settings, loadApp: () => Promise<App>, worker: Wo
     accessLog: accessLog(),
     accessFormat: (opt<AccessFormat>(v, 'access-log-format') ?? 'combined'),
     requestTimeoutMs: (opt<number>(v, 'request-timeout') ?? 0) * 1000,
+    ...(worker?.boardFd !== undefined ? { board: new InFlightBoard(worker.boardFd) } : {}),
     ...(worker !== null && worker.maxRequests > 0 ? {
       onFinished: (served: number) => {
         if (served === worker.maxRequests) send({ t: 'retire', served });

@@ -21,6 +21,8 @@ export interface TrackerOptions {
   requestTimeoutMs?: number;
   /** Called after each finished request with the number served so far. */
   onFinished?: (served: number) => void;
+  /** Shows each request while it runs (`--timeout`: the master names a stuck worker's requests). */
+  board?: { start(line: string): number; end(slot: number): void };
 }
 
 const TIMEOUT_BODY = Buffer.from('Gateway Timeout: the application took too long to answer.\n', 'latin1');
@@ -71,6 +73,7 @@ export class RequestTracker {
   /** A request is over. */
   finished(r: TrackedSink): void {
     this.inFlight.delete(r);
+    this.options.board?.end(r.slot);
     this.served++;
     const sink = this.options.accessLog;
     if (sink) {
@@ -89,6 +92,8 @@ class TrackedSink implements ResponseSink {
   status = 0;
   bytes = 0;
   error: unknown = undefined;
+  /** Its place on the in-flight board, if there is one. */
+  slot = -1;
   #tracker: RequestTracker;
   #inner: ResponseSink;
   #abort: RequestAbort;
@@ -101,6 +106,7 @@ class TrackedSink implements ResponseSink {
     this.#inner = inner;
     this.#abort = abort;
     tracker.inFlight.add(this);
+    if (tracker.options.board) this.slot = tracker.options.board.start(this.line);
   }
 
   /** `METHOD target`, escaped. */
