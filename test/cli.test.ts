@@ -56,7 +56,7 @@ describe('the tsgi command', () => {
     expect(tsgi(['http', 'x.js', '--bind', 'nonsense']).stderr).toMatch(/--bind nonsense: expected HOST:PORT/);
     expect(tsgi(['http', 'x.js', '--max-body', 'lots']).stderr).toMatch(/--max-body lots/);
     expect(tsgi(['--help']).stdout).toMatch(/^usage: tsgi COMMAND APP/);
-    expect(tsgi(['--version']).stdout).toMatch(/^\d+\.\d+\.\d+\n$/);
+    expect(tsgi(['--version']).stdout).toMatch(/^tsgi \d+\.\d+\.\d+\nNode v\d+\.\d+\.\d+\n$/);
   });
 
   it('a .ts app in a CommonJS package (npm\'s default "type") loads too', () => {
@@ -81,7 +81,7 @@ describe('the tsgi command', () => {
     const checked = tsgi(['cgi', join(dir, 'no-type.mjs'), '--validate'], env);
     expect(checked.stdout).toMatch(/^Status: 500 Internal Server Error\r\n/);
     expect(checked.stderr).toContain('validate: a 200 response needs a Content-Type header [V2]');
-    expect(tsgi(['--help']).stdout).toContain('--validate');
+    expect(tsgi(['cgi', '--help']).stdout).toContain('--validate');
   });
 
   it('an app that cannot be loaded is a clear error, exit 1', () => {

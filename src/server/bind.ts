@@ -58,6 +58,11 @@ export async function bindSocket(opts: ListenOptions): Promise<BoundSocket> {
   if (opts.port !== undefined) {
     const host = opts.host ?? '127.0.0.1';
     const shown = host.includes(':') ? `[${host}]` : host;
+    // A socket that only binds is not refused by the kernel where another process listens
+    // (both set SO_REUSEADDR): ask the port first, so that a port in use is said, not shared.
+    if (opts.port !== 0 && await answers(host, opts.port)) {
+      throw listenError(Object.assign(new Error('EADDRINUSE'), { code: 'EADDRINUSE' }), `${shown}:${opts.port}`);
+    }
     const h = check(createHandle(host, opts.port, net.isIP(host) || 4), `${shown}:${opts.port}`);
     const out: Record<string, unknown> = {};
     h.getsockname?.(out);
@@ -65,6 +70,16 @@ export async function bindSocket(opts: ListenOptions): Promise<BoundSocket> {
     return { fd: h.fd, address: { kind: 'tcp', host, port, text: `${shown}:${port}` }, close: () => h.close() };
   }
   return inherited(opts.fd ?? 0);
+}
+
+/** True when something accepts connections on host:port. */
+function answers(host: string, port: number): Promise<boolean> {
+  const to = host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '::1' : host;
+  return new Promise((resolve) => {
+    const probe = net.connect({ host: to, port });
+    probe.once('connect', () => { probe.destroy(); resolve(true); });
+    probe.once('error', () => resolve(false));
+  });
 }
 
 /** A listening socket this process inherited (fd 0 from mod_fcgid, fd 3+ from systemd). */

@@ -92,7 +92,8 @@ export function ensureSocketDir(path: string): void {
   try {
     mkdirSync(dir, { recursive: true, mode: 0o755 });
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
+    let code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') code = 'ENOTDIR'; // a file where the directory should be
     throw new GatewayError('ERR_LISTEN', code === 'EACCES' || code === 'EPERM'
       ? `cannot create ${dir} for the socket ${path}: permission denied; create it owned by the user tsgi runs as (systemd: RuntimeDirectory=), or pick a directory that user may write`
       : `cannot create ${dir} for the socket ${path}: ${code ?? (err as Error).message}`);

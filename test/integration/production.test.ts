@@ -3,7 +3,7 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, runDir, serversAvailable, startNginx, waitFor, type Running } from './servers.js';
 import { WORKER_APP, alive, httpGet, sleep, startTsgi, stopAll, wrk } from './tsgi-process.js';
 
