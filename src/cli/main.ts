@@ -79,7 +79,7 @@ async function run(argv: string[]): Promise<void> {
         return runMaster(settings, VERSION, reread);
       }
       const { serve } = await import('./serve.js');
-      return serve(settings, load, null);
+      return serve(settings, load, null, VERSION);
     }
   }
 }

@@ -96,7 +96,7 @@ async function start(s: Settings, app: App, listeners: ListenOptions[], multipro
  * Serves `s` in this process. `loadApp` loads (and wraps) the app; it runs
  * after the privilege drop, so the app never runs as root.
  */
-export async function serve(s: Settings, loadApp: () => Promise<App>, worker: WorkerInfo | null): Promise<void> {
+export async function serve(s: Settings, loadApp: () => Promise<App>, worker: WorkerInfo | null, version = ''): Promise<void> {
   const v = s.values;
   const logFiles = openLogs(v);
   const tracker = new RequestTracker({
@@ -136,7 +136,6 @@ export async function serve(s: Settings, loadApp: () => Promise<App>, worker: Wo
     dropPrivileges(opt(v, 'user'), opt(v, 'group'));
     loaded = await loadApp();
     ready(loaded);
-    log('info', `tsgi ${s.command}: serving ${s.app} on ${running.map((r) => r.text).join(', ')} (pid ${process.pid})`);
   }
 
   let stopping: Promise<void> | undefined;
@@ -195,4 +194,6 @@ export async function serve(s: Settings, loadApp: () => Promise<App>, worker: Wo
   process.on('SIGTERM', () => onStop('SIGTERM'));
   process.on('SIGINT', () => onStop('SIGINT'));
   process.on('SIGHUP', () => log('warn', 'SIGHUP: a reload needs a master process (--workers N); ignored'));
+  // Said last: once this line is out, the signals above are handled.
+  log('info', `tsgi ${version} on Node ${process.version}: ${s.command} ${s.app} on ${running.map((r) => r.text).join(', ')}, one process (no --workers), pid ${process.pid}: serving`);
 }

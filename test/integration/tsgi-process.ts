@@ -7,6 +7,8 @@ import { ROOT, waitFor } from './servers.js';
 
 export const BIN = join(ROOT, 'bin/tsgi.cjs');
 export const WORKER_APP = join(ROOT, 'test/fixtures/worker-app.js');
+/** The Node that runs tsgi in these tests (TSGI_TEST_NODE: another version's binary). */
+export const NODE = process.env.TSGI_TEST_NODE ?? process.execPath;
 
 export interface TsgiProcess {
   child: ChildProcess;
@@ -28,8 +30,8 @@ export function startTsgi(args: string[], opts: { env?: Record<string, string>; 
   const stdio: StdioOptions = ['ignore', 'pipe', 'pipe', ...(opts.fds ?? [])];
   const env = { PATH: process.env.PATH ?? '', ...opts.env };
   const child = opts.shell !== undefined
-    ? spawn('/bin/sh', ['-c', opts.shell, 'sh', opts.node ?? process.execPath, BIN, ...args], { stdio, env, detached: true })
-    : spawn(opts.node ?? process.execPath, [BIN, ...args], { stdio, env, detached: true });
+    ? spawn('/bin/sh', ['-c', opts.shell, 'sh', opts.node ?? NODE, BIN, ...args], { stdio, env, detached: true })
+    : spawn(opts.node ?? NODE, [BIN, ...args], { stdio, env, detached: true });
   let out = '';
   child.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
   child.stderr!.on('data', (d: Buffer) => { out += d.toString(); });
