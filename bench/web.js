@@ -2,7 +2,7 @@
 // start nginx and backends, load each target with wrk, interleaved, and
 // report req/s, p99 latency and the backend's CPU time per request.
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -79,6 +79,21 @@ export function cpuSeconds(pid) {
   return (Number(f[11]) + Number(f[12])) / 100; // fields 14 and 15, in clock ticks (USER_HZ = 100)
 }
 
+/** CPU seconds of every process in process group `pgid` still alive (a master and its workers). */
+export function groupCpuSeconds(pgid) {
+  let total = 0;
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      // f[2] is the process group; a child's CPU is counted in cutime/cstime (f[13], f[14]) once it has exited and been waited for.
+      if (Number(f[2]) === pgid) total += (Number(f[11]) + Number(f[12]) + (Number(name) === pgid ? Number(f[13]) + Number(f[14]) : 0)) / 100;
+    } catch { /* exited meanwhile */ }
+  }
+  return total;
+}
+
 function wrk(url, seconds, connections) {
   const r = spawnSync('wrk', ['-t1', `-c${connections}`, `-d${seconds}s`, '--latency', url], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`wrk failed: ${r.stderr}`);
@@ -95,7 +110,7 @@ function wrk(url, seconds, connections) {
 const median = (xs) => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
 
 /**
- * targets: [{ name, url, pid }]. Each round runs every target once, in turn.
+ * targets: [{ name, url, pid, cpu? }] (cpu: the backend's CPU seconds so far, when it is more than one process). Each round runs every target once, in turn.
  * Returns and prints one row per target; ratios are to `targets[base]`.
  */
 export function load(targets, { rounds, seconds, connections, base = 0 }) {
@@ -107,9 +122,10 @@ export function load(targets, { rounds, seconds, connections, base = 0 }) {
   const rows = targets.map(() => ({ rps: [], p99: [], cpu: [] }));
   for (let r = 0; r < rounds; r++) {
     targets.forEach((t, i) => {
-      const c0 = cpuSeconds(t.pid);
+      const cpu = t.cpu ?? (() => cpuSeconds(t.pid));
+      const c0 = cpu();
       const w = wrk(t.url, seconds, connections);
-      const c1 = cpuSeconds(t.pid);
+      const c1 = cpu();
       rows[i].rps.push(w.rps);
       rows[i].p99.push(w.p99);
       rows[i].cpu.push(((c1 - c0) / w.requests) * 1e6);

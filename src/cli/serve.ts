@@ -111,7 +111,7 @@ export async function serve(s: Settings, loadApp: () => Promise<App>, worker: Wo
     } : {}),
   });
   // The hook costs a wrapper per request: only when something needs it.
-  if (worker !== null || v['access-log'] !== undefined || v['request-timeout'] !== undefined) tracker.install();
+  if (worker?.boardFd !== undefined || (worker?.maxRequests ?? 0) > 0 || v['access-log'] !== undefined || v['request-timeout'] !== undefined) tracker.install();
 
   let listeners: ListenOptions[];
   let app: App;
