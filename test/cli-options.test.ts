@@ -46,6 +46,7 @@ describe('the tsgi command line', () => {
       [['fastcgi', 'app.js', '--socket', 's', '--bind', ':1'], /give --socket or --bind\/--port, not both/],
       [['fastcgi', 'app.js', '--chmod', '660'], /--chmod applies to --socket only/],
       [['http', 'app.js', '--workers'], /--workers needs a value/],
+      [['fastcgi', 'app.js', '--socket', 's', '--chmod', 'rw'], /--chmod: rw is not a file mode/],
       [['http'], /APP is missing/],
       [['serve', 'app.js'], /unknown command "serve"/],
       [['http', 'app.js', '--port', '80', 'extra'], /unexpected argument extra/],
@@ -82,6 +83,12 @@ describe('the tsgi command line', () => {
       }
     } finally {
       busy.close();
+    }
+    if (process.getuid?.() === 0) {
+      // A port below 1024 as an unprivileged user: EACCES, said once, with the fix.
+      const r = spawnSync('runuser', ['-u', 'nobody', '--', process.execPath, BIN, 'http', WORKER_APP, '--port', '81'], { encoding: 'utf8' });
+      expect(r.stderr).toBe('tsgi: 127.0.0.1:81: permission denied; ports below 1024 need root (or CAP_NET_BIND_SERVICE): use a port of 1024 or more, or start as root with --user\n');
+      expect(r.status).toBe(1);
     }
   });
 

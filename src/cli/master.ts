@@ -46,6 +46,13 @@ export async function runMaster(first: Settings, version: string, reread: () => 
   let target = s.workers;
   let generation = 1;
   let reloading: number | null = null;
+  /** A reload asked for while one was under way: run once that one is over. */
+  let reloadAgain: string | null = null;
+  const afterReload = (): void => {
+    const why = reloadAgain;
+    reloadAgain = null;
+    if (why !== null) void reload(why);
+  };
   let bootFailures = 0;
   let stopping = false;
   let exitCode = 0;
@@ -91,8 +98,9 @@ export async function runMaster(first: Settings, version: string, reread: () => 
     if (w.state === 'retiring') return;
     w.state = 'retiring';
     w.reason = reason;
-    if (w.child.connected) w.child.send({ t: 'stop' });
-    else w.child.kill('SIGTERM');
+    // A signal, not a message: a worker still loading its app has no message handler yet
+    // (and SIGTERM's default action is then the right one).
+    w.child.kill('SIGTERM');
     // A worker that does not finish within the grace period is killed.
     setTimeout(() => { if (w.child.exitCode === null && w.child.signalCode === null) w.child.kill('SIGKILL'); }, s.gracefulMs + 1000).unref();
   };
@@ -110,6 +118,7 @@ export async function runMaster(first: Settings, version: string, reread: () => 
           log('info', `reload: generation ${w.generation} serving`);
           generation = w.generation;
           reloading = null;
+          afterReload();
         }
         return;
       case 'pong':
@@ -127,9 +136,10 @@ export async function runMaster(first: Settings, version: string, reread: () => 
       case 'fatal':
         log('error', `${name(w)}: ${m.error}${m.inFlight.length ? `; it was running: ${m.inFlight.join('; ')}` : ''}; replacing it`);
         if (w.state !== 'retiring' && !stopping) {
+          // Its replacement boots while it finishes what it has in flight.
           w.state = 'retiring';
           w.reason = 'crashed';
-          spawnWorker(w.id, w.generation);
+          replace(w.id, w.generation);
         }
         return;
     }
@@ -147,6 +157,7 @@ export async function runMaster(first: Settings, version: string, reread: () => 
         reloading = null;
         for (const x of workers) if (x.generation === w.generation) retire(x, 'failed reload');
         log('error', `reload failed: generation ${generation} keeps serving`);
+        afterReload();
         return;
       }
       if (++bootFailures >= BOOT_FAILURES && ![...workers].some((x) => x.state === 'ready')) {
@@ -162,18 +173,26 @@ export async function runMaster(first: Settings, version: string, reread: () => 
     }
     if (w.reason === 'crashed') return; // its replacement was started when it reported the crash
     if (w.generation !== generation || live(generation).length >= target) return;
-    // Backoff: the first crash is replaced at once; a loop of them slows down (up to 10 s).
+    replace(w.id, generation);
+  };
+
+  /** Starts a worker in place of one that died. Backoff: the first deaths are replaced at once; a loop of them slows down (up to 10 s). */
+  const replace = (id: number, gen: number): void => {
     const now = Date.now();
     crashes.push(now);
     while (crashes.length > 0 && crashes[0]! < now - 30_000) crashes.shift();
     const delay = crashes.length <= 2 ? 0 : Math.min(10_000, 250 * 2 ** (crashes.length - 3));
     if (delay > 0) log('warn', `${crashes.length} worker deaths in 30 s: next start in ${delay} ms`);
-    setTimeout(() => { if (!stopping) spawnWorker(w.id, generation); }, delay);
+    setTimeout(() => { if (!stopping) spawnWorker(id, gen); }, delay);
   };
 
   const reload = async (why: string): Promise<void> => {
     if (stopping) return;
-    if (reloading !== null) { log('warn', `${why}: a reload is already under way`); return; }
+    if (reloading !== null) {
+      log('info', `${why}: a reload is under way; another follows it`);
+      reloadAgain = why;
+      return;
+    }
     try {
       s = await reread();
       target = s.workers;
@@ -202,7 +221,7 @@ export async function runMaster(first: Settings, version: string, reread: () => 
     if (workers.size === 0) { finish(code); return; }
     for (const w of workers) {
       if (now) w.child.kill('SIGKILL');
-      else { w.state = 'booting'; retire(w, 'stop'); }
+      else if (w.state !== 'retiring') retire(w, 'stop');
     }
     if (now) finish(code);
   };

@@ -4,7 +4,7 @@
  * that exclude each other), and turned into what the servers take.
  */
 import { setLogger, type Level } from '../contract/log.js';
-import type { ListenOptions } from '../server/listen.js';
+import { parseMode, type ListenOptions } from '../server/listen.js';
 import { parseArgv, readConfig, UsageError, type Command, type Values } from './options.js';
 
 /** A server command with its settings. */
@@ -45,6 +45,9 @@ export function serverSettings(command: 'http' | 'fastcgi' | 'uwsgi', app: strin
   if (has('bind') && has('port')) throw new UsageError('give --bind HOST:PORT or --port N, not both', command);
   if ((has('chmod') || has('chown')) && !has('socket')) throw new UsageError(`--${has('chmod') ? 'chmod' : 'chown'} applies to --socket only`, command);
   if (has('max-requests-jitter') && !has('max-requests')) throw new UsageError('--max-requests-jitter needs --max-requests', command);
+  if (has('chmod')) {
+    try { parseMode(values.chmod as string); } catch (err) { throw new UsageError(`--${(err as Error).message}`, command); }
+  }
   let listen: ListenOptions;
   if (has('socket')) {
     listen = { socket: values.socket as string, ...(has('chmod') ? { chmod: values.chmod as string } : {}), ...(has('chown') ? { chown: values.chown as string } : {}) };

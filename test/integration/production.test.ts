@@ -1,7 +1,8 @@
 // The production server over real processes: a master, its workers, real
 // nginx in front and wrk for load (P1–P10 in docs/production.md's terms).
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, statSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, runDir, serversAvailable, startNginx, waitFor, type Running } from './servers.js';
@@ -195,6 +196,25 @@ describe('a master and its workers', () => {
     await t.waitLog(/reload: generation 2 serving/, 'the reload');
     expect(t.log()).toMatch(/app\.mjs changed: starting generation 2/);
     expect(await httpGet(port, '/')).toEqual({ status: 200, text: 'after' });
+  });
+
+  const asRoot = process.getuid?.() === 0 && spawnSync('runuser', ['-u', 'nobody', '--', 'test', '-r', WORKER_APP]).status === 0;
+  it.skipIf(!asRoot)('started as root: --chown sets the socket\'s owner, and --user/--group run the app as that user after binding', async () => {
+    const uid = (pid: number): string => /^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]!;
+    const nobody = spawnSync('id', ['-u', 'nobody'], { encoding: 'utf8' }).stdout.trim();
+    const socket = join(dir, 'priv', 'app.sock');
+    const t = startTsgi(['fastcgi', WORKER_APP, '--socket', socket, '--chmod', '660', '--chown', 'nobody:nogroup', '--user', 'nobody', '--group', 'nogroup', '--workers', '1']);
+    await t.waitLog(/ready/, 'worker');
+    expect(String(statSync(socket).uid)).toBe(nobody);
+    expect(statSync(socket).mode & 0o777).toBe(0o660);
+    expect(uid(t.readyPids()[0]!)).toBe(nobody);
+    expect(uid(t.child.pid!)).toBe('0'); // the master only supervises
+    expect(await t.stop()).toBe(0);
+    const port = await freePort();
+    const one = startTsgi(['http', WORKER_APP, '--port', String(port), '--user', 'nobody']);
+    await one.waitLog(/serving/, 'tsgi');
+    expect((await httpGet(port, '/')).status).toBe(200);
+    expect(uid(one.child.pid!)).toBe(nobody);
   });
 
   it('P9 an app that cannot boot stops the master with a clear error and a non-zero exit', async () => {
