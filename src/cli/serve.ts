@@ -39,7 +39,7 @@ export type WorkerMessage =
   | { t: 'retire'; served: number }
   | { t: 'fatal'; error: string; inFlight: string[] };
 
-interface Running { close(): Promise<void>; text: string }
+interface Running { close(graceMs?: number): Promise<void>; text: string }
 
 /** Opens `--error-log` and `--access-log` as the settings say; returns the files (for SIGUSR1). */
 export function openLogs(values: Settings['values'], access = true): LogFile[] {
@@ -80,14 +80,14 @@ async function start(s: Settings, app: App, listeners: ListenOptions[], multipro
     if (s.command === 'http') {
       const { serveHttp } = await import('../server/http.js');
       const srv = await serveHttp(app, { ...common, ...where, accessLog: v['access-log'] === undefined });
-      out.push({ close: () => srv.close(), text: where.fd !== undefined ? `fd ${where.fd}` : `http://${srv.host.includes(':') ? `[${srv.host}]` : srv.host}:${srv.port}/` });
+      out.push({ close: (ms) => srv.close(ms), text: where.fd !== undefined ? `fd ${where.fd}` : `http://${srv.host.includes(':') ? `[${srv.host}]` : srv.host}:${srv.port}/` });
       continue;
     }
     const socketOpts = { ...common, ...where, ...(opt<number>(v, 'max-concurrent') !== undefined ? { maxRequests: opt<number>(v, 'max-concurrent')! } : {}) };
     const srv = s.command === 'fastcgi'
       ? await (await import('../server/fastcgi.js')).serveFastCgi(app, { ...socketOpts, ...(v['no-multiplex'] === true ? { multiplex: false } : {}) })
       : await (await import('../server/uwsgi.js')).serveUwsgi(app, socketOpts);
-    out.push({ close: () => srv.close(), text: srv.address.text });
+    out.push({ close: (ms) => srv.close(ms), text: srv.address.text });
   }
   return out;
 }
@@ -141,8 +141,10 @@ export async function serve(s: Settings, loadApp: () => Promise<App>, worker: Wo
   let stopping: Promise<void> | undefined;
   const stop = (why: string, code: number): Promise<void> => {
     stopping ??= (async () => {
-      const graceful = Promise.all(running.map((r) => r.close()));
-      const timer = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), s.gracefulMs).unref());
+      // The servers wait up to --graceful-timeout, then close what is left (and say so);
+      // the timer here only guards against an app that holds the stop for ever.
+      const graceful = Promise.all(running.map((r) => r.close(s.gracefulMs)));
+      const timer = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), s.gracefulMs + 2000).unref());
       if (await Promise.race([graceful.then(() => 'done' as const), timer]) === 'timeout') {
         log('warn', `${why}: requests still running after --graceful-timeout ${s.gracefulMs / 1000} s, stopped: ${tracker.describe().join('; ')}`);
       }
@@ -184,7 +186,7 @@ export async function serve(s: Settings, loadApp: () => Promise<App>, worker: Wo
   const onStop = (sig: string): void => {
     if (++signals > 1) {
       log('warn', `${sig} again: stopping now`);
-      for (const r of running) void r.close(); // removes the socket file synchronously
+      for (const r of running) void r.close(0); // removes the socket file synchronously
       removePid();
       process.exit(1);
     }
