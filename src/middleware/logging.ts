@@ -4,6 +4,7 @@
  * duration are the real ones, including for streamed and failed responses.
  */
 import { accessLine, accessLog } from '../contract/access-log.js';
+import { log } from '../contract/log.js';
 import type { Environ } from '../contract/types.js';
 import { finalStatus, observe } from './body.js';
 import type { Middleware } from './compose.js';
@@ -17,8 +18,10 @@ export interface LoggingOptions {
   format?: 'combined' | 'json';
   /**
    * Where lines go. Default: the server's access log when one is open
-   * (`tsgi … --access-log`), else the request's wsgi.errors (the web
-   * server's error log under CGI).
+   * (`tsgi … --access-log`), else tsgi's own log at level info (standard
+   * error; under CGI, the web server's error log). Never wsgi.errors: under
+   * FastCGI that is the web server's error log, where access lines do not
+   * belong.
    */
   write?: (line: string, environ: Environ) => void;
   /** Clock for tests: milliseconds, default performance.now(). */
@@ -32,10 +35,10 @@ export function logging(options: LoggingOptions = {}): Middleware {
   const json = options.format === 'json';
   const now = options.now ?? (() => performance.now());
   const date = options.date ?? (() => new Date());
-  const write = options.write ?? ((line: string, environ: Environ) => {
+  const write = options.write ?? ((line: string) => {
     const sink = accessLog();
     if (sink !== null) sink(line);
-    else environ['wsgi.errors'].write(`${line}\n`);
+    else log('info', line);
   });
   return (app) => (environ, startResponse) => {
     const t0 = now();

@@ -1,6 +1,7 @@
 // logging(), timing() and compose(): exact log lines and headers through the engine.
 import { describe, expect, it } from 'vitest';
 import { GatewayError } from '../../src/contract/errors.js';
+import { formatLogLine, setLogger } from '../../src/contract/log.js';
 import type { App, Header } from '../../src/contract/types.js';
 import { compose, type Middleware } from '../../src/middleware/compose.js';
 import { logging } from '../../src/middleware/logging.js';
@@ -77,9 +78,17 @@ describe('logging()', () => {
     expect(JSON.parse(lines[0]!)).toMatchObject({ status: 500, error: 'the app returned no iterable body' });
   });
 
-  it('defaults to the request\'s wsgi.errors', async () => {
-    const r = await run(logging()((_e, s) => { s('204 No Content', []); return []; }), { REMOTE_ADDR: '::1' });
-    expect(r.errors).toMatch(/^::1 - - \[\d\d\/\w{3}\/\d{4}:\d\d:\d\d:\d\d [+-]\d{4}\] "GET \/ HTTP\/1\.1" 204 - "-" "-" \d+\n$/);
+  it('without an open access log, writes to tsgi\'s log at level info: never to wsgi.errors (FastCGI stderr)', async () => {
+    const logged: string[] = [];
+    setLogger((level, message) => logged.push(`${level}: ${message}`));
+    try {
+      const r = await run(logging()((_e, s) => { s('204 No Content', []); return []; }), { REMOTE_ADDR: '::1' });
+      expect(r.errors).toBe('');
+    } finally {
+      setLogger((level, message) => process.stderr.write(`${formatLogLine(level, message)}\n`));
+    }
+    expect(logged).toHaveLength(1);
+    expect(logged[0]).toMatch(/^info: ::1 - - \[\d\d\/\w{3}\/\d{4}:\d\d:\d\d:\d\d [+-]\d{4}\] "GET \/ HTTP\/1\.1" 204 - "-" "-" \d+$/);
   });
 });
 
