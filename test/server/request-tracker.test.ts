@@ -35,4 +35,25 @@ describe('the request tracker', () => {
     expect(lines[0]).toMatch(/"GET \/logged HTTP\/1\.1" 200 2 /);
     expect(r.errors).toBe('');
   });
+
+  it('--request-timeout: a 504 when nothing was sent; after the head, the response is cut off; tsgi.abort fires either way', async () => {
+    const lines: string[] = [];
+    tracker = new RequestTracker({ accessLog: (l) => lines.push(l), requestTimeoutMs: 100 });
+    tracker.install();
+    const reasons: unknown[] = [];
+    const waitAbort = (e: Record<string, unknown>) => new Promise<void>((resolve) => {
+      const signal = e['tsgi.abort'] as AbortSignal;
+      signal.addEventListener('abort', () => { reasons.push((signal.reason as { code?: string }).code); resolve(); });
+    });
+    const before = await run((e) => waitAbort(e as never).then(() => []), { REQUEST_URI: '/before' });
+    expect(before.sink.events).toEqual(['head 504 Gateway Timeout 58 last']);
+    const after = await run((e, s) => {
+      s('200 OK', TEXT);
+      return (async function* () { yield b('partial'); await waitAbort(e as never); })();
+    }, { REQUEST_URI: '/after' });
+    expect(after.sink.events).toEqual(['head 200 OK 7', 'abort']);
+    expect(reasons).toEqual(['ERR_REQUEST_TIMEOUT', 'ERR_REQUEST_TIMEOUT']);
+    expect(lines[0]).toMatch(/"GET \/before HTTP\/1\.1" 504 58 /);
+    expect(lines[1]).toMatch(/"GET \/after HTTP\/1\.1" 200 7 /);
+  });
 });
