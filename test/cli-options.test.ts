@@ -2,7 +2,7 @@
 // that do not apply, --port and PORT, one-line bind errors, --config and
 // tsgi check. Usage errors always exit 2.
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,7 +10,16 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { freePort } from './integration/servers.js';
 import { BIN, WORKER_APP, httpGet, startTsgi, stopAll } from './integration/tsgi-process.js';
 
-afterEach(stopAll);
+const dirs: string[] = [];
+afterEach(async () => {
+  await stopAll();
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+const tempDir = (prefix: string): string => {
+  const d = mkdtempSync(join(tmpdir(), prefix));
+  dirs.push(d);
+  return d;
+};
 
 function tsgi(args: string[], env: Record<string, string> = {}) {
   return spawnSync(process.execPath, [BIN, ...args], { env: { PATH: process.env.PATH ?? '', ...env }, encoding: 'utf8', timeout: 20_000 });
@@ -93,7 +102,7 @@ describe('the tsgi command line', () => {
   });
 
   it('S5 the socket directory is created when missing, or refused with one line', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'tsgi-sockdir-'));
+    const dir = tempDir('tsgi-sockdir-');
     const socket = join(dir, 'a', 'b', 'app.sock');
     const t = startTsgi(['fastcgi', WORKER_APP, '--socket', socket]);
     await t.waitLog(/serving/, 'tsgi');
@@ -117,7 +126,7 @@ describe('the tsgi command line', () => {
   });
 
   it('--config FILE: keys are the option names, the command line wins, an unknown key or a wrong type is named; tsgi check prints the settings', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'tsgi-config-'));
+    const dir = tempDir('tsgi-config-');
     const json = join(dir, 'tsgi.json');
     writeFileSync(json, JSON.stringify({ app: WORKER_APP, workers: 3, 'max-requests': 1000, socket: '/run/tsgi/app.sock', 'access-log': '-' }));
     const ok = tsgi(['check', '--config', json, '--workers', '2']);

@@ -13,7 +13,7 @@ import { dirname, resolve } from 'node:path';
 import { log } from '../contract/log.js';
 import { bindSocket, inherited, type BoundSocket } from '../server/bind.js';
 import { systemdFds } from '../server/listen.js';
-import { openLogs, writePid, type WorkerInfo, type WorkerMessage } from './serve.js';
+import { openLogs, reopenLogs, writePid, type WorkerInfo, type WorkerMessage } from './serve.js';
 import { parseAppSpec } from './load-app.js';
 import { opt, type Settings } from './settings.js';
 
@@ -255,7 +255,7 @@ export async function runMaster(first: Settings, version: string, reread: () => 
     if (last) retire(last, 'SIGTTOU');
   });
   process.on('SIGUSR1', () => {
-    for (const f of logFiles) f.reopen();
+    reopenLogs(logFiles);
     for (const w of workers) w.child.kill('SIGUSR1');
   });
 

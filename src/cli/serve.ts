@@ -59,6 +59,14 @@ export function openLogs(values: Settings['values'], access = true): LogFile[] {
   return files;
 }
 
+/** SIGUSR1: reopens the log files; one that cannot be reopened stays in use, and the log says why. */
+export function reopenLogs(files: LogFile[]): void {
+  for (const f of files) {
+    const err = f.reopen();
+    if (err) log('warn', `SIGUSR1: cannot reopen ${f.path} (${(err as NodeJS.ErrnoException).code ?? err.message}); still writing to the old file`);
+  }
+}
+
 /** Writes `--pid FILE`; returns the function that removes it. */
 export function writePid(values: Settings['values']): () => void {
   const file = opt<string>(values, 'pid');
@@ -165,7 +173,7 @@ export async function serve(s: Settings, loadApp: () => Promise<App>, worker: Wo
     send({ t: 'fatal', error: `${what}: ${err instanceof Error ? err.message : String(err)}`, inFlight: tracker.describe() });
     void stop(what, 1);
   };
-  process.on('SIGUSR1', () => { for (const f of logFiles) f.reopen(); });
+  process.on('SIGUSR1', () => { reopenLogs(logFiles); });
 
   if (worker !== null) {
     // The master decides: it forwards what the worker must do. Ctrl-C reaches the

@@ -36,12 +36,21 @@ export class LogFile {
     }
   }
 
-  /** Opens the path again: logrotate renamed the old file (SIGUSR1). */
-  reopen(): void {
-    if (this.path === '-') return;
+  /**
+   * Opens the path again: logrotate renamed the old file (SIGUSR1). When that
+   * fails (a worker that dropped privileges may not create files there), the
+   * old file stays in use and the error is returned, for the caller to log.
+   */
+  reopen(): Error | null {
+    if (this.path === '-') return null;
     const old = this.#fd;
-    this.#fd = this.#open();
+    try {
+      this.#fd = this.#open();
+    } catch (err) {
+      return err as Error;
+    }
     try { closeSync(old); } catch { /* already closed */ }
+    return null;
   }
 
   /** Closes the file (not the standard stream). */

@@ -1,10 +1,10 @@
 // The production server over real processes: a master, its workers, real
 // nginx in front and wrk for load (P1–P10 in docs/production.md's terms).
-import { existsSync, mkdirSync, readdirSync, statSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync, statSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, runDir, serversAvailable, startNginx, waitFor, type Running } from './servers.js';
 import { WORKER_APP, alive, httpGet, sleep, startTsgi, stopAll, wrk } from './tsgi-process.js';
 
@@ -20,6 +20,7 @@ describe.skipIf(!haveServers)('a master and its workers behind a real nginx', ()
     dir = runDir('tsgi-prod-');
     socket = join(dir, 'run', 'app.sock'); // run/ does not exist: tsgi creates it
   });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
   afterEach(async () => { await nginx?.stop(); nginx = undefined; });
 
   const start = async (extra: string[]) => {
@@ -99,6 +100,7 @@ describe.skipIf(!haveServers)('a master and its workers behind a real nginx', ()
 describe('a master and its workers', () => {
   let dir: string;
   beforeAll(() => { dir = runDir('tsgi-master-'); });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   it('P5 SIGTERM: in-flight requests finish, the socket and pid files are removed, exit 0; a second signal stops at once', async () => {
     const port = await freePort();
@@ -271,6 +273,7 @@ describe('a master and its workers', () => {
       expect({ non2xx: r.non2xx, socketErrors: r.socketErrors }).toEqual({ non2xx: 0, socketErrors: 0 });
     } finally {
       await nginx.stop();
+      rmSync(udir, { recursive: true, force: true });
     }
     expect(alive(one.child.pid!)).toBe(false);
   });
