@@ -219,6 +219,18 @@ describe('a master and its workers', () => {
     expect(uid(one.child.pid!)).toBe(nobody);
   });
 
+  it('P4 a crash loop cannot spin: replacements slow down', async () => {
+    const app = join(dir, 'crashes.mjs');
+    writeFileSync(app, `setTimeout(() => Promise.reject(new Error('dies soon after boot')), 20);
+export default (e, start) => { start('200 OK', [['Content-Type', 'text/plain']]); return [Buffer.from('x')]; };`);
+    const t = startTsgi(['http', app, '--port', String(await freePort()), '--workers', '1']);
+    await t.waitLog(/worker deaths in 30 s: next start in \d+ ms/, 'the backoff', 2);
+    await sleep(1000);
+    const boots = t.readyPids().length;
+    expect(boots).toBeLessThan(12);
+    expect(t.log()).toMatch(/unhandled promise rejection: dies soon after boot/);
+  });
+
   it('P9 an app that cannot boot stops the master with a clear error and a non-zero exit', async () => {
     const app = join(dir, 'broken.mjs');
     writeFileSync(app, 'throw new Error("cannot start");');
