@@ -133,6 +133,7 @@ describe('the tsgi command line', () => {
     expect(ok.stdout).toContain(`app: ${WORKER_APP} (loads)`);
     expect(ok.stdout).toContain('workers: 2\n');
     expect(ok.stdout).toContain('max-requests: 1000\n');
+    expect(ok.stdout).toContain('graceful-timeout: 30 (default)\n');
     expect(ok.stdout).toMatch(/tsgi check: OK\n$/);
     expect(ok.status).toBe(0);
     const mjs = join(dir, 'tsgi.mjs');

@@ -84,10 +84,26 @@ async function run(argv: string[]): Promise<void> {
   }
 }
 
+/** What an option is when it is not given, for `tsgi check`. */
+const DEFAULTS: Record<string, string> = {
+  workers: 'none (one process)',
+  'max-body': '104857600',
+  'max-concurrent': '1024',
+  'graceful-timeout': '30',
+  'access-log': 'off',
+  'access-log-format': 'combined',
+  'error-log': '- (standard error)',
+  'log-level': 'info',
+};
+
 /** `tsgi check APP [options]`: the config and the app load; the resolved settings are printed (as `nginx -t`). */
 async function check(spec: string, values: Record<string, unknown>, validate: boolean): Promise<void> {
   await appFor(spec, validate);
-  const lines = [`app: ${spec} (loads)`, ...Object.entries(values).sort().map(([k, v]) => `${k}: ${typeof v === 'object' ? JSON.stringify(v) : String(v)}`)];
+  const shown = (v: unknown): string => (typeof v === 'object' ? JSON.stringify(v) : String(v));
+  const lines = [`app: ${spec} (loads)`];
+  for (const key of [...new Set([...Object.keys(values), ...Object.keys(DEFAULTS)])].sort()) {
+    lines.push(values[key] !== undefined ? `${key}: ${shown(values[key])}` : `${key}: ${DEFAULTS[key]} (default)`);
+  }
   process.stdout.write(`${lines.join('\n')}\ntsgi check: OK\n`);
 }
 
