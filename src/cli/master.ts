@@ -281,8 +281,10 @@ export async function runMaster(first: Settings, version: string, reread: () => 
     // --reload (development): a changed file under the app's directory starts a new generation.
     const dir = dirname(resolve(parseAppSpec(s.app).path));
     let pending: ReturnType<typeof setTimeout> | undefined;
+    // tsgi's own files (logs, pid) may live there too: writing them must not reload.
+    const own = new Set(['access-log', 'error-log', 'pid'].map((k) => opt<string>(s.values, k)).filter((p): p is string => p !== undefined && p !== '-').map((p) => resolve(p)));
     watch(dir, { recursive: true }, (_event, file) => {
-      if (file !== null && /(^|\/)(node_modules|\.git)(\/|$)/.test(file)) return;
+      if (file !== null && (/(^|\/)(node_modules|\.git)(\/|$)/.test(file) || own.has(resolve(dir, file)))) return;
       clearTimeout(pending);
       pending = setTimeout(() => void reload(`${file ?? dir} changed`), 150);
     }).unref();

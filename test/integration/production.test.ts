@@ -192,8 +192,11 @@ describe('a master and its workers', () => {
     mkdirSync(appDir, { recursive: true });
     const app = join(appDir, 'app.mjs');
     writeFileSync(app, `export default (e, start) => { start('200 OK', [['Content-Type', 'text/plain']]); return [Buffer.from('before')]; };`);
-    const t = startTsgi(['http', app, '--port', String(port), '--reload']);
+    const t = startTsgi(['http', app, '--port', String(port), '--reload', '--access-log', join(appDir, 'access.log')]);
     await t.waitLog(/ready/, 'worker');
+    expect(await httpGet(port, '/')).toEqual({ status: 200, text: 'before' }); // its access line does not reload
+    await sleep(400);
+    expect(t.log()).not.toMatch(/changed/);
     writeFileSync(app, `export default (e, start) => { start('200 OK', [['Content-Type', 'text/plain']]); return [Buffer.from('after')]; };`);
     await t.waitLog(/reload: generation 2 serving/, 'the reload');
     expect(t.log()).toMatch(/app\.mjs changed: starting generation 2/);
