@@ -80,7 +80,7 @@ describe('the tsgi command line', () => {
     expect((await httpGet(port2, '/')).status).toBe(200);
   });
 
-  it('a port in use is one line naming the address and what to do, with or without workers', async () => {
+  it('a port in use, a port below 1024 or an unknown --user is one line naming the problem and what to do', async () => {
     const busy = createServer();
     await new Promise<void>((r) => busy.listen(0, '127.0.0.1', r));
     const port = (busy.address() as { port: number }).port;
@@ -92,6 +92,12 @@ describe('the tsgi command line', () => {
       }
     } finally {
       busy.close();
+    }
+    for (const extra of [[], ['--workers', '2']]) {
+      const r = tsgi(['http', WORKER_APP, '--port', '0', '--user', 'no-such-user-here', ...extra]);
+      expect(r.stderr).toBe(process.getuid?.() === 0 ? 'tsgi: user "no-such-user-here" does not exist\n'
+        : 'tsgi: --user and --group need tsgi to be started as root (it binds, then drops to them)\n');
+      expect(r.status).toBe(1);
     }
     if (process.getuid?.() === 0) {
       // A port below 1024 as an unprivileged user: EACCES, said once, with the fix.

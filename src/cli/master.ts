@@ -11,6 +11,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { watch } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { log } from '../contract/log.js';
+import { checkPrivileges } from '../server/privileges.js';
 import { bindSocket, inherited, type BoundSocket } from '../server/bind.js';
 import { systemdFds } from '../server/listen.js';
 import { openLogs, reopenLogs, writePid, type WorkerInfo, type WorkerMessage } from './serve.js';
@@ -38,6 +39,8 @@ interface Worker {
 /** Runs the master until it is stopped; `reread` loads the settings again (SIGHUP). */
 export async function runMaster(first: Settings, version: string, reread: () => Promise<Settings>): Promise<void> {
   let s = first;
+  // --user/--group are checked here, once, rather than by every worker failing to boot.
+  checkPrivileges(opt(s.values, 'user'), opt(s.values, 'group'));
   const logFiles = openLogs(s.values, false); // the workers write the access log
   const fds = systemdFds();
   const sockets: BoundSocket[] = fds.length > 0 ? fds.map(inherited) : [await bindSocket(s.listen)];
@@ -70,7 +73,7 @@ export async function runMaster(first: Settings, version: string, reread: () => 
     const jitter = opt<number>(s.values, 'max-requests-jitter') ?? 0;
     const board = timeoutMs > 0 ? 3 + sockets.length : undefined;
     const info: WorkerInfo = {
-      id, generation: gen, fds: sockets.length, maxRequests: max > 0 ? max + Math.floor(Math.random() * (jitter + 1)) : 0,
+      id, generation: gen, fds: sockets.length, multiprocess: target > 1, maxRequests: max > 0 ? max + Math.floor(Math.random() * (jitter + 1)) : 0,
       ...(board !== undefined ? { boardFd: board } : {}),
     };
     const child = fork(process.argv[1]!, process.argv.slice(2), {

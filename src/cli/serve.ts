@@ -12,7 +12,7 @@ import { LogFile } from '../contract/log-file.js';
 import { formatLogLine, log, setLogger } from '../contract/log.js';
 import type { App } from '../contract/types.js';
 import { systemdFds, type ListenOptions } from '../server/listen.js';
-import { dropPrivileges } from '../server/privileges.js';
+import { checkPrivileges, dropPrivileges } from '../server/privileges.js';
 import { InFlightBoard } from '../server/in-flight-board.js';
 import { RequestTracker } from '../server/request-tracker.js';
 import type { AccessFormat } from '../contract/access-log.js';
@@ -28,6 +28,8 @@ export interface WorkerInfo {
   fds: number;
   /** Requests after which to retire (`--max-requests` plus its jitter), 0 for never. */
   maxRequests: number;
+  /** `wsgi.multiprocess`: more than one worker when this one started. */
+  multiprocess: boolean;
   /** `--timeout`: the pipe on which the worker shows its requests in flight (in-flight-board.ts). */
   boardFd?: number;
 }
@@ -130,8 +132,9 @@ export async function serve(s: Settings, loadApp: () => Promise<App>, worker: Wo
     dropPrivileges(opt(v, 'user'), opt(v, 'group'));
     listeners = Array.from({ length: worker.fds }, (_, i) => ({ fd: 3 + i }));
     app = await loadApp();
-    running = await start(s, app, listeners, s.workers > 1);
+    running = await start(s, app, listeners, worker.multiprocess);
   } else {
+    checkPrivileges(opt(v, 'user'), opt(v, 'group')); // before binding: a typo must not leave a socket behind
     const fds = systemdFds();
     listeners = fds.length > 0 ? fds.map((fd) => ({ fd })) : [s.listen];
     // Bind first (as root, if that is who started us), then drop privileges and load the app:

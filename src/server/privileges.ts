@@ -47,6 +47,16 @@ export function chownSocket(path: string, spec: string): void {
   }
 }
 
+/** Checks `--user`/`--group` before anything is bound: root, and names that exist. */
+export function checkPrivileges(user: string | undefined, group: string | undefined): void {
+  if (user === undefined && group === undefined) return;
+  if (typeof process.getuid !== 'function' || process.getuid() !== 0) {
+    throw new GatewayError('ERR_BAD_OPTION', '--user and --group need tsgi to be started as root (it binds, then drops to them)');
+  }
+  if (user !== undefined) resolveUser(user);
+  if (group !== undefined) resolveGroup(group);
+}
+
 /**
  * `--user` / `--group`: become that user (and group) for good. Root only;
  * called after the listening socket exists, before the app is loaded.
