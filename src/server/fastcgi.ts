@@ -52,6 +52,9 @@ export function serveFastCgi(app: App, options: FastCgiOptions = {}): Promise<Fa
   });
 }
 
+/** While draining, how long a keep-alive connection must have been idle before it is closed (S6). */
+const DRAIN_IDLE_MS = 1000;
+
 /** One connection from the web server: records in, requests out. */
 class FcgiConnection implements Connection, FcgiLink {
   readonly ctx: Ctx;
@@ -256,7 +259,7 @@ class FcgiConnection implements Connection, FcgiLink {
       if (waiting && now - this.#idleSince > limits.headerTimeoutMs) {
         log('debug', `FastCGI: ${this.peer}: no request within ${limits.headerTimeoutMs} ms; closing the connection`);
         this.#destroy();
-      } else if (now - this.#idleSince > limits.idleTimeoutMs) {
+      } else if (now - this.#idleSince > (this.ctx.state.draining ? DRAIN_IDLE_MS : limits.idleTimeoutMs)) {
         this.#end();
       }
       return;
@@ -284,8 +287,10 @@ class FcgiConnection implements Connection, FcgiLink {
   }
 
   shutdown(): void {
-    if (this.#requests.size === 0) this.#end();
-    // else: ended() closes the connection after the last request in flight (S6).
+    // S6: an idle keep-alive connection is closed by sweep() once idle for DRAIN_IDLE_MS, not at
+    // once: the web server may have a request on its way on it (a reload or a --max-requests
+    // recycle under load would lose it). A busy one closes after its last request (ended()).
+    if (this.#requests.size === 0 && this.ctx.state.now - this.#idleSince > DRAIN_IDLE_MS) this.#end();
   }
 
   /** Close after what was written has been sent. */
