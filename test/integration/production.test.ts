@@ -38,9 +38,9 @@ describe.skipIf(!haveServers)('a master and its workers behind a real nginx', ()
   it('P1 three SIGHUP reloads under wrk: no non-2xx, no socket error, and new worker pids', async () => {
     const t = await start(['--workers', '2']);
     const before = await pidsSeen(nginx!.port);
-    const load = wrk(nginx!.port, 6);
+    const load = wrk(nginx!.port, 9);
     for (let i = 1; i <= 3; i++) {
-      await sleep(1500);
+      await sleep(2000);
       t.child.kill('SIGHUP');
       await t.waitLog(/reload: generation \d+ serving/, `reload ${i}`, i);
     }
@@ -70,9 +70,14 @@ describe.skipIf(!haveServers)('a master and its workers behind a real nginx', ()
   });
 
   it('P3 --max-requests 50 under load recycles workers with no error', async () => {
-    const t = await start(['--workers', '2', '--max-requests', '50', '--max-requests-jitter', '10']);
+    const access = join(dir, 'access.log');
+    const t = await start(['--workers', '2', '--max-requests', '50', '--max-requests-jitter', '10', '--access-log', access]);
     const r = await wrk(nginx!.port, 3);
     expect({ non2xx: r.non2xx, socketErrors: r.socketErrors }, nginx!.log().slice(-2000)).toEqual({ non2xx: 0, socketErrors: 0 });
+    // Every worker, old and new, appended its lines to the one access log, whole.
+    const lines = readFileSync(access, 'utf8').split('\n').filter((l) => l !== '');
+    expect(lines.length).toBeGreaterThanOrEqual(r.requests);
+    expect(lines.filter((l) => !/^127\.0\.0\.1 - - \[[^\]]+\] "GET \/ HTTP\/1\.1" 200 \d+ "-" "-" \d+$/.test(l))).toEqual([]);
     expect(t.log().split('(--max-requests): replacing it').length - 1).toBeGreaterThanOrEqual(2);
   });
 
