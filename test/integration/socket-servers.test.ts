@@ -116,6 +116,32 @@ describe.skipIf(!haveNginx)('FastCGI under a real nginx (fastcgi_pass, stock fas
   describe('keepalive upstream, fastcgi_keep_conn on', () => peerCases('nginx (keepalive)', () => nginx.port, '', () => dir));
   describe('plain fastcgi_pass', () => peerCases('nginx (plain)', () => plainPort, '', () => dir));
 
+  it('R4 a chunked upload sent in 1-byte pieces through fastcgi_request_buffering off arrives whole', async () => {
+    const body = Buffer.alloc(4096);
+    for (let i = 0; i < body.length; i++) body[i] = (i * 13) & 0xff;
+    const r = await new Promise<Buffer>((resolve, reject) => {
+      const s = connect(nginx.port, '127.0.0.1');
+      s.setNoDelay(true);
+      const got: Buffer[] = [];
+      s.on('data', (d) => got.push(d));
+      s.on('error', reject);
+      s.on('close', () => resolve(Buffer.concat(got)));
+      s.once('connect', async () => {
+        s.write('POST /upload HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n');
+        // One byte per chunk, the event loop turned between them: nginx forwards many tiny STDIN records.
+        for (let i = 0; i < body.length; i++) {
+          s.write(Buffer.concat([Buffer.from('1\r\n'), body.subarray(i, i + 1), Buffer.from('\r\n')]));
+          if (i % 8 === 0) await new Promise((res) => setImmediate(res));
+        }
+        s.write('0\r\n\r\n');
+      });
+    });
+    const text = r.toString('latin1');
+    expect(text).toMatch(/^HTTP\/1\.1 200 /);
+    expect(dechunk({ head: text.slice(0, text.indexOf('\r\n\r\n') + 2), body: r.subarray(text.indexOf('\r\n\r\n') + 4) }).toString())
+      .toBe(`4096 ${createHash('sha256').update(body).digest('hex')}`);
+  });
+
   it('F5 F14 keepalive: ten requests reuse one connection; without fastcgi_keep_conn each gets its own', async () => {
     await get(nginx.port, '/hello');
     let before = tsgi.connections();
