@@ -1,56 +1,25 @@
 'use strict';
-// Loads dist/tsgi.cjs, the whole of tsgi in one CommonJS file, with a V8 code
-// cache. Every way into tsgi goes through here (the tsgi command, require()
-// and the ESM entry points), so a process has one instance of every class and
-// of the logger.
+// Loads dist/tsgi.cjs, the whole of tsgi in one CommonJS file. Every way into
+// tsgi goes through here (the tsgi command, require() and the ES module entry
+// points), so a process has one instance of every class and of the logger.
 //
-// Why: a CGI request starts a new process every time, so start-up is most of
-// its cost (DESIGN.md §4, `npm run bench:cgi`). With the cache (dist/cache/,
-// one file per Node version and architecture) the functions a request runs are
-// neither parsed nor compiled again. Without a usable cache the bundle is
-// compiled as usual and a cache is written at exit for the next process. Any
-// problem with the cache (read-only install, other Node) only costs the speed-up.
-const fs = require('fs');
-const path = require('path');
-const vm = require('vm');
-const Module = require('module');
+// A CGI request starts a new process every time, so start-up is most of its
+// cost (docs/design.md, "Cold start"; `npm run bench:cgi`). Where Node has its
+// own on-disk compile cache (module.enableCompileCache, Node >= 22.1) it is
+// turned on here: Node keeps the cache outside the package (NODE_COMPILE_CACHE,
+// else a directory under the system temp dir), checks it against the source
+// and the Node version, writes it atomically, and stack traces keep naming the
+// real file. Older Node loads the bundle uncached. TSGI_NO_CODE_CACHE=1 (or
+// Node's own NODE_DISABLE_COMPILE_CACHE=1) turns the cache off. Nothing is
+// ever written inside the installed package.
+const { enableCompileCache } = require('module');
 
-const file = path.join(__dirname, '..', 'dist', 'tsgi.cjs');
-const cacheDir = path.join(__dirname, '..', 'dist', 'cache');
-const cacheFile = path.join(cacheDir, `tsgi-${process.version}-${process.arch}.v8cache`);
-
-function load() {
-  const loader = vm.constants && vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER;
-  if (loader === undefined || Module._cache[file] || process.env.TSGI_NO_CODE_CACHE) return require(file);
-  const source = fs.readFileSync(file, 'utf8');
-  let cachedData;
-  try { cachedData = fs.readFileSync(cacheFile); } catch { /* none yet */ }
-  const script = new vm.Script(Module.wrap(source), { filename: file, cachedData, importModuleDynamically: loader });
-  const mod = new Module(file, module);
-  mod.filename = file;
-  mod.paths = Module._nodeModulePaths(path.dirname(file));
-  Module._cache[file] = mod; // a later require() of the bundle gets this same instance
+if (typeof enableCompileCache === 'function' && !process.env.TSGI_NO_CODE_CACHE) {
   try {
-    script.runInThisContext().call(mod.exports, mod.exports, Module.createRequire(file), mod, file, path.dirname(file));
-  } catch (err) {
-    delete Module._cache[file];
-    throw err;
+    enableCompileCache();
+  } catch {
+    /* an unusable cache directory only costs the speed-up */
   }
-  mod.loaded = true;
-  // Code restored from a V8 code cache cannot call import() itself (Node 20):
-  // the bundle imports apps through this function, compiled the usual way.
-  globalThis[Symbol.for('tsgi.import')] = (specifier) => import(specifier);
-  if (cachedData === undefined || script.cachedDataRejected) {
-    process.once('exit', () => {
-      try {
-        fs.mkdirSync(cacheDir, { recursive: true });
-        const tmp = `${cacheFile}.${process.pid}.tmp`;
-        fs.writeFileSync(tmp, script.createCachedData());
-        fs.renameSync(tmp, cacheFile);
-      } catch { /* read-only install: run without a cache */ }
-    });
-  }
-  return mod.exports;
 }
 
-module.exports = load();
+module.exports = require('../dist/tsgi.cjs');

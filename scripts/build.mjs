@@ -1,43 +1,58 @@
 // Build: tsc checks types and writes the .d.ts files; esbuild writes ALL of
-// the JavaScript as ONE CommonJS file, dist/tsgi.cjs, and the ESM entry points
-// are one-line re-exports of it.
+// the JavaScript as ONE CommonJS file, dist/tsgi.cjs, and every entry point
+// (`tsgi`, `tsgi/cgi` …) is a small facade over it, once as an ES module
+// (.js) and once as CommonJS (.cjs), both exporting the same names.
 //
 // Why: a CGI request pays Node's module loading at every request. Each ESM
 // file costs ~1 ms and each `node:` built-in imported as ESM ~0.5-2.5 ms,
 // where one CommonJS file and require() of built-ins cost next to nothing
-// (DESIGN.md §4, `npm run bench:cgi`). One file also means one instance of
-// every class and of the logger, whichever way a program reaches tsgi.
+// (docs/design.md, "Cold start"; `npm run bench:cgi`). One file also means
+// one instance of every class and of the logger, whichever way a program
+// reaches tsgi.
+//
+// The output holds nothing specific to this machine or this checkout: no code
+// cache (lib/load.cjs turns on Node's own, outside the package), no absolute
+// path.
 import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { dirname, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 const require = createRequire(import.meta.url);
-const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
-rmSync(new URL('../dist', import.meta.url), { recursive: true, force: true });
-execFileSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', 'tsconfig.json', '--emitDeclarationOnly'], { stdio: 'inherit' });
-await build({
-  entryPoints: ['src/entry.ts'],
-  outfile: 'dist/tsgi.cjs',
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const SRC = `${ROOT}src/`;
+const pkg = JSON.parse(readFileSync(`${ROOT}package.json`, 'utf8'));
+rmSync(`${ROOT}dist`, { recursive: true, force: true });
+execFileSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', 'tsconfig.json', '--emitDeclarationOnly'], { stdio: 'inherit', cwd: ROOT });
+
+const common = {
+  absWorkingDir: ROOT,
   bundle: true,
   format: 'cjs',
   platform: 'node',
   target: 'node20',
   packages: 'external',
-  define: { __TSGI_VERSION__: JSON.stringify(pkg.version) },
-  // Less source to read and hash at every start; names stay readable in stack traces.
+  // Less source to read at every start; names stay readable in stack traces.
   minifyWhitespace: true,
   minifySyntax: true,
   sourcemap: true,
   logLevel: 'warning',
+};
+await build({
+  ...common,
+  entryPoints: ['src/entry.ts'],
+  outfile: 'dist/tsgi.cjs',
+  define: { __TSGI_VERSION__: JSON.stringify(pkg.version) },
 });
 
 // The optional layers, each its own bundle so that a CGI request of an app
 // that uses neither pays nothing for them (nor for cookie, busboy, mime-types).
-// They import contract/ only (DESIGN.md §2), and that import is redirected to
-// the main bundle through lib/load.cjs: one instance of ContractError and of
-// the logger, whichever bundle a program reaches first.
-const SRC = new URL('../src/', import.meta.url).pathname;
+// They import contract/ only (docs/design.md, "Layers"), and that import is
+// redirected to the main bundle through lib/load.cjs: one instance of
+// ContractError and of the logger, whichever bundle a program reaches first.
+const contractFiles = new Set();
 const toMainBundle = {
   name: 'contract-from-main-bundle',
   setup(b) {
@@ -47,68 +62,67 @@ const toMainBundle = {
       const layer = target.slice(SRC.length).split('/')[0];
       const from = args.importer.startsWith(SRC) ? args.importer.slice(SRC.length).split('/')[0] : layer;
       if (layer === from) return undefined;
-      if (layer !== 'contract') throw new Error(`${args.importer}: ${layer}/ is off limits here; import contract/ only (DESIGN.md §2)`);
+      if (layer !== 'contract') throw new Error(`${args.importer}: ${layer}/ is off limits here; import contract/ only (docs/design.md, "Layers")`);
+      contractFiles.add(`src/${target.slice(SRC.length).replace(/\.js$/, '.ts')}`);
       return { path: '../lib/load.cjs', external: true };
     });
   },
 };
 for (const layer of ['middleware', 'helpers']) {
-  await build({
-    entryPoints: [`src/${layer}/index.ts`],
-    outfile: `dist/${layer}.cjs`,
-    bundle: true,
-    format: 'cjs',
-    platform: 'node',
-    target: 'node20',
-    packages: 'external',
-    plugins: [toMainBundle],
-    minifyWhitespace: true,
-    minifySyntax: true,
-    sourcemap: true,
-    logLevel: 'warning',
-  });
+  await build({ ...common, entryPoints: [`src/${layer}/index.ts`], outfile: `dist/${layer}.cjs`, plugins: [toMainBundle] });
 }
 
-// ESM entry points. They require() the bundle rather than `export * from` it:
-// importing CommonJS from ESM makes Node lex the whole file for export names,
-// which costs ~50 ms at every CGI request; require() through createRequire
-// costs nothing extra, goes through lib/load.cjs (code cache) and shares
-// require.cache with the CLI (one instance).
-const bundle = require('../dist/tsgi.cjs');
-const all = Object.keys(bundle).filter((k) => k !== 'main' && k !== 'default').sort();
-const facades = {
-  'dist/index.js': ['../lib/load.cjs', all],
-  'dist/server/cgi.js': ['../../lib/load.cjs', ['runCgi', 'cgiEnvironment']],
-  'dist/server/http.js': ['../../lib/load.cjs', ['serveHttp']],
-  'dist/server/fastcgi.js': ['../../lib/load.cjs', ['serveFastCgi']],
-  'dist/server/uwsgi.js': ['../../lib/load.cjs', ['serveUwsgi']],
-};
-for (const layer of ['middleware', 'helpers']) {
-  const names = Object.keys(require(`../dist/${layer}.cjs`)).filter((k) => k !== 'default').sort();
-  facades[`dist/${layer}.js`] = [`./${layer}.cjs`, names];
-  // Every name a layer takes from the main bundle must be exported by it (src/index.ts).
-  const code = readFileSync(new URL(`../dist/${layer}.cjs`, import.meta.url), 'utf8');
-  const bound = new Set([...code.matchAll(/(\w+)=require\("\.\.\/lib\/load\.cjs"\)/g)].map((m) => m[1]));
-  for (const m of code.matchAll(/\b(\w+)\.(\w+)/g)) {
-    if (bound.has(m[1]) && !(m[2] in bundle)) throw new Error(`dist/${layer}.cjs uses ${m[2]}, which src/index.ts does not export`);
+/** The run-time names a source module exports, as esbuild sees them (types excluded). */
+async function exportsOf(entry) {
+  const r = await build({ ...common, entryPoints: [entry], format: 'esm', write: false, metafile: true, sourcemap: false, outdir: 'dist/.names' });
+  return Object.values(r.metafile.outputs).find((o) => o.entryPoint)?.exports.slice().sort() ?? [];
+}
+
+// The main bundle (dist/tsgi.cjs) must export every name a layer takes from
+// contract/: the layers reach contract/ through it.
+const bundleNames = new Set(await exportsOf('src/entry.ts'));
+for (const file of contractFiles) {
+  for (const name of await exportsOf(file)) {
+    if (!bundleNames.has(name)) throw new Error(`${file} exports ${name}, which src/index.ts does not re-export: the middleware and helpers bundles reach contract/ through it`);
   }
 }
-for (const [file, [from, names]] of Object.entries(facades)) {
-  const url = new URL(`../${file}`, import.meta.url);
-  mkdirSync(new URL('.', url), { recursive: true });
-  writeFileSync(url, [
-    `// Generated by scripts/build.mjs: the code lives in dist/${from.includes('load.cjs') ? 'tsgi.cjs (see there for why)' : from.slice(2)}.`,
+
+// Entry points: the source module that defines the names, and the CommonJS
+// file that holds the code. Each gets an ES module facade and a CommonJS one
+// with the same names (package.json "exports": "import"/"default" and
+// "require"). The ES module facade require()s the bundle rather than
+// `export * from` it: importing CommonJS from ESM makes Node lex the whole
+// file for export names, which costs ~50 ms at every CGI request.
+const entries = [
+  ['dist/index', 'src/index.ts', 'lib/load.cjs'],
+  ['dist/server/cgi', 'src/server/cgi.ts', 'lib/load.cjs'],
+  ['dist/server/http', 'src/server/http.ts', 'lib/load.cjs'],
+  ['dist/server/fastcgi', 'src/server/fastcgi.ts', 'lib/load.cjs'],
+  ['dist/server/uwsgi', 'src/server/uwsgi.ts', 'lib/load.cjs'],
+  ['dist/middleware', 'src/middleware/index.ts', 'dist/middleware.cjs'],
+  ['dist/helpers', 'src/helpers/index.ts', 'dist/helpers.cjs'],
+];
+for (const [out, source, code] of entries) {
+  const names = await exportsOf(source);
+  let from = relative(dirname(`${ROOT}${out}`), `${ROOT}${code}`);
+  if (!from.startsWith('.')) from = `./${from}`;
+  mkdirSync(dirname(`${ROOT}${out}`), { recursive: true });
+  const header = `// Generated by scripts/build.mjs from ${source}: the code lives in ${code === 'lib/load.cjs' ? 'dist/tsgi.cjs, loaded through lib/load.cjs' : code}.`;
+  writeFileSync(`${ROOT}${out}.js`, [
+    header,
     "import { createRequire } from 'node:module';",
     `const tsgi = createRequire(import.meta.url)('${from}');`,
     `export const { ${names.join(', ')} } = tsgi;`,
     '',
   ].join('\n'));
+  // The layers' own bundles are already exactly their entry's names.
+  if (code !== `${out}.cjs`) {
+    writeFileSync(`${ROOT}${out}.cjs`, [
+      header,
+      "'use strict';",
+      `const tsgi = require('${from}');`,
+      `module.exports = { ${names.map((n) => `${n}: tsgi.${n}`).join(', ')} };`,
+      '',
+    ].join('\n'));
+  }
 }
-
-// Prime the V8 code cache that bin/tsgi.cjs loads the bundle with: one real
-// CGI request compiles everything a request uses (it is written at exit).
-rmSync(new URL('../dist/cache', import.meta.url), { recursive: true, force: true });
-execFileSync(process.execPath, ['bin/tsgi.cjs', 'cgi', 'bench/hello.js'], {
-  env: { PATH: process.env.PATH, REQUEST_METHOD: 'GET', SERVER_NAME: 'localhost', SERVER_PORT: '80', SERVER_PROTOCOL: 'HTTP/1.1' },
-  stdio: ['ignore', 'ignore', 'inherit'],
-});

@@ -1,7 +1,8 @@
 /**
  * Loads `path/to/module[:name]` (the APP argument of every command). Without a
  * name: the default export, else `application`, else `app`. A TypeScript module
- * registers the tsx loader first, and only then.
+ * loads through Node's own type stripping where Node has it (22.18+, 24), and
+ * otherwise through tsx, an optional peer dependency registered only then.
  */
 import { createRequire } from 'node:module';
 import { resolve } from 'node:path';
@@ -9,6 +10,7 @@ import { pathToFileURL } from 'node:url';
 import { dynamicImport } from '../contract/dynamic-import.js';
 import { GatewayError } from '../contract/errors.js';
 import type { App } from '../contract/types.js';
+import { describeLoadError } from './load-error.js';
 
 const TS = /\.(?:ts|mts|cts|tsx)$/;
 const NAME = /^[A-Za-z_$][\w$]*$/;
@@ -28,8 +30,8 @@ export function parseAppSpec(spec: string): { path: string; name: string | undef
  * TypeScript through tsx, still go through import().
  */
 async function importModule(file: string): Promise<Record<string, unknown>> {
-  const features = process.features as { require_module?: boolean };
-  if (features.require_module === true && !TS.test(file)) {
+  const features = process.features as { require_module?: boolean; typescript?: string | false };
+  if (features.require_module === true && (!TS.test(file) || Boolean(features.typescript))) {
     try {
       const loaded: unknown = createRequire(file)(file);
       if (loaded !== null && typeof loaded === 'object' && (loaded as { [Symbol.toStringTag]?: string })[Symbol.toStringTag] === 'Module') {
@@ -44,23 +46,44 @@ async function importModule(file: string): Promise<Record<string, unknown>> {
   return (await dynamicImport(pathToFileURL(file).href)) as Record<string, unknown>;
 }
 
+/**
+ * This Node cannot strip types (Node 20, 22 before 22.18): use tsx, looked up
+ * from the app's directory first, then from tsgi's. Both of tsx's hooks: in a
+ * package without "type": "module" (npm's default), Node loads a .ts file as
+ * CommonJS, through require().
+ */
+async function registerTsx(file: string): Promise<void> {
+  const from = (spec: string): string => {
+    try {
+      return pathToFileURL(createRequire(file).resolve(spec)).href;
+    } catch {
+      return spec;
+    }
+  };
+  try {
+    (await dynamicImport<typeof import('tsx/esm/api')>(from('tsx/esm/api'))).register();
+    (await dynamicImport<typeof import('tsx/cjs/api')>(from('tsx/cjs/api'))).register();
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    if (code !== 'ERR_MODULE_NOT_FOUND' && code !== 'MODULE_NOT_FOUND') throw err;
+    throw new GatewayError('ERR_APP_LOAD',
+      `${file}: Node ${process.version} cannot load TypeScript by itself; add tsx (npm install tsx), use Node 22.18 or later, or build the app to JavaScript`);
+  }
+  tsRegistered = true;
+}
+
 /** Imports the module named by `spec` and returns its app. */
 export async function loadApp(spec: string, cwd = process.cwd()): Promise<App> {
   const { path, name } = parseAppSpec(spec);
   if (!path) throw new GatewayError('ERR_APP_LOAD', 'APP is missing: give path/to/module[:name]');
   const file = resolve(cwd, path);
-  if (TS.test(file) && !tsRegistered) {
-    // Both of tsx's hooks: in a package without "type": "module" (npm's
-    // default), Node loads a .ts file as CommonJS, through require().
-    (await dynamicImport<typeof import('tsx/esm/api')>('tsx/esm/api')).register();
-    (await dynamicImport<typeof import('tsx/cjs/api')>('tsx/cjs/api')).register();
-    tsRegistered = true;
-  }
+  if (TS.test(file) && !tsRegistered && !(process.features as { typescript?: string | false }).typescript) await registerTsx(file);
   let mod: Record<string, unknown>;
   try {
     mod = await importModule(file);
   } catch (err) {
-    const e = new GatewayError('ERR_APP_LOAD', `cannot load app module ${file}: ${err instanceof Error ? err.message : String(err)}`);
+    // The path, line, column and stack of the fault: the first thing a deployment log must say.
+    const e = new GatewayError('ERR_APP_LOAD', describeLoadError(file, err));
     (e as { cause?: unknown }).cause = err;
     throw e;
   }

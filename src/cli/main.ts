@@ -16,7 +16,7 @@ const COMMANDS: readonly Command[] = ['http', 'cgi', 'fastcgi', 'uwsgi', 'check'
 /** `tsgi cgi APP`: answers this process's one request. */
 async function cgi(spec: string, maxBody: number | undefined, check = false): Promise<void> {
   const { runCgi } = await import('../server/cgi.js');
-  await runCgi(await appFor(spec, check), maxBody === undefined ? {} : { maxBodyBytes: maxBody });
+  await runCgi(appFor(spec, check), maxBody === undefined ? {} : { maxBodyBytes: maxBody });
 }
 
 /** Loads the app; with --validate, wrapped in validate() (loaded only then: it is a separate bundle). */

@@ -1,9 +1,9 @@
 /**
- * import() that also works in the bundle lib/load.cjs compiles from a V8 code
- * cache: code restored from a cache has no dynamic-import callback of its own
- * in Node 20, so the loader provides one (compiled the usual way).
+ * import() with a specifier known only at run time. The build bundles to
+ * CommonJS, where esbuild would turn `import('literal')` into require(); going
+ * through this function keeps a real import() (an ES module app, tsx's hooks,
+ * a built-in loaded only by the command that needs it).
  */
 export function dynamicImport<T = unknown>(specifier: string): Promise<T> {
-  const injected = (globalThis as Record<symbol, unknown>)[Symbol.for('tsgi.import')];
-  return (typeof injected === 'function' ? (injected as (s: string) => Promise<T>)(specifier) : import(specifier)) as Promise<T>;
+  return import(specifier) as Promise<T>;
 }

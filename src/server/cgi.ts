@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs';
 import { log } from '../contract/log.js';
 import type { App, Header } from '../contract/types.js';
 import { RequestAbort } from '../gateway/abort.js';
-import { runApp, type ResponseSink } from '../gateway/engine.js';
+import { ERROR_BODY, runApp, type ResponseSink } from '../gateway/engine.js';
 import { DEFAULT_LIMITS, admit, environFor, refusalResponse, spoolLimits, tooLarge, type ReceivedBody } from '../gateway/intake.js';
 import { ErrorStream } from '../gateway/errors-stream.js';
 import { writeAllSync } from '../gateway/fd.js';
@@ -89,9 +89,18 @@ class CgiSink implements ResponseSink {
 /**
  * Runs `app` for the one request this process was started for. Resolves with
  * the exit code (0 after a complete response, 1 when it was cut off) and, by
- * default, exits the process with it.
+ * default, exits the process with it. `app` may be a Promise (the module still
+ * loading): if it rejects, the web server gets the fixed 500 and the error
+ * goes to stderr (C18), rather than no output at all.
  */
-export async function runCgi(app: App, options: CgiOptions = {}): Promise<number> {
+export async function runCgi(app: App | Promise<App>, options: CgiOptions = {}): Promise<number> {
+  if (typeof app !== 'function') {
+    try {
+      app = await app;
+    } catch (err) {
+      return loadFailed(err, options);
+    }
+  }
   const vars = options.environ ? { ...options.environ } : cgiEnvironment();
   // CGI5 (httpoxy): a request's `Proxy:` header must not become this process's proxy setting.
   delete process.env.HTTP_PROXY;
@@ -150,4 +159,16 @@ function guardStdout(): void {
   if (guarded) return;
   guarded = true;
   Object.defineProperty(process, 'stdout', { configurable: true, enumerable: true, get: () => process.stderr });
+}
+
+/** The app did not load: the fixed 500 on stdout (C18), the reason on stderr, exit 1. */
+function loadFailed(err: unknown, options: CgiOptions): number {
+  const reason = err instanceof Error && err.name === 'GatewayError' ? err.message : err instanceof Error ? (err.stack ?? err.message) : String(err);
+  log('error', reason);
+  const head = cgiHead('500 Internal Server Error', [['Content-Type', 'text/plain'], ['Content-Length', String(ERROR_BODY.length)]]);
+  try {
+    writeAllSync(options.stdout ?? 1, Buffer.concat([Buffer.from(head, 'latin1'), ERROR_BODY]));
+  } catch { /* the web server is gone */ }
+  if (options.exit !== false) process.exit(1);
+  return 1;
 }

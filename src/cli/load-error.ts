@@ -1,0 +1,86 @@
+/**
+ * Describes why an app module failed to load: the file, the line and column
+ * of the fault, and the stack, so that a deployment log says where to look
+ * (docs/cli.md, "When the app does not load").
+ *
+ * Node does not put a location on every load error: a CommonJS syntax error
+ * carries `file:line` and a caret in its stack, an error thrown while the
+ * module runs has it in its first frame, but an ES module syntax error has
+ * neither. For that last case Node itself is asked (`node --check FILE`, a
+ * child process on this error path only), which prints the same
+ * `file:line` + caret as an uncaught error would.
+ */
+import { spawnSync } from 'node:child_process';
+import { accessSync, constants } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+/** Where a load error points: `path:line:column`, and the source line with a caret when Node gave one. */
+export interface LoadLocation {
+  path: string;
+  line: number;
+  column: number;
+  excerpt: string | undefined;
+}
+
+const HEADER = /^(\/[^\n]*?|file:\/\/\/[^\n]*?):(\d+)\n(?:([^\n]*)\n([ \t]*)\^)?/;
+const FRAME = /^at (?:.* \()?((?:file:\/\/)?\/[^\s()]+?):(\d+):(\d+)\)?$/;
+/** tsgi's own frames (the loader that called import()) say nothing about the app. */
+const OWN = /[\\/]dist[\\/]tsgi\.cjs:/;
+
+const toPath = (p: string): string => (p.startsWith('file://') ? fileURLToPath(p) : p);
+
+/** The `file:line` + caret header Node prints above a syntax error. */
+function fromHeader(text: string): LoadLocation | undefined {
+  const m = HEADER.exec(text);
+  if (!m) return undefined;
+  const caret = m[4] !== undefined && m[3]!.trim() !== '';
+  return { path: toPath(m[1]!), line: Number(m[2]), column: caret ? m[4]!.length + 1 : 1, excerpt: caret ? `${m[3]}\n${m[4]}^` : undefined };
+}
+
+/** The first stack frame outside Node's own code. */
+function fromFrames(stack: string): LoadLocation | undefined {
+  for (const line of stack.split('\n')) {
+    const m = /^\s+at /.test(line) && !OWN.test(line) ? FRAME.exec(line.trim()) : null;
+    if (m) return { path: toPath(m[1]!), line: Number(m[2]), column: Number(m[3]), excerpt: undefined };
+  }
+  return undefined;
+}
+
+/** Asks Node where the syntax error in `file` is. */
+function fromCheck(file: string): LoadLocation | undefined {
+  const r = spawnSync(process.execPath, ['--check', file], { encoding: 'utf8', timeout: 10_000 });
+  return r.status === 0 ? undefined : fromHeader(r.stderr ?? '');
+}
+
+/** Why `file` cannot be read at all, or undefined when it can. */
+function unreadable(file: string): string | undefined {
+  try {
+    accessSync(file, constants.R_OK);
+    return undefined;
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    if (code === 'ENOENT') return 'no such file';
+    const uid = typeof process.getuid === 'function' ? ` (uid ${process.getuid()})` : '';
+    return `not readable by the user running tsgi${uid}: ${code ?? String(err)}`;
+  }
+}
+
+/**
+ * One message for a module that did not load: first line
+ * `cannot load app module PATH:LINE:COL: Error: message`, then the source
+ * line with a caret when known, then the stack frames outside Node's own code.
+ */
+export function describeLoadError(file: string, err: unknown): string {
+  const cannotRead = unreadable(file);
+  if (cannotRead) return `cannot load app module ${file}: ${cannotRead}`;
+  if (!(err instanceof Error)) return `cannot load app module ${file}: ${String(err)}`;
+  const stack = err.stack ?? '';
+  const where = fromHeader(stack) ?? fromFrames(stack) ?? (err instanceof SyntaxError ? fromCheck(file) : undefined);
+  const at = where ? `${where.path}:${where.line}:${where.column}` : file;
+  const lines = [`cannot load app module ${at}: ${err.name}: ${err.message}`];
+  if (where?.excerpt) lines.push(...where.excerpt.split('\n').map((l) => `    ${l}`));
+  const frames = stack.split('\n').filter((l) => /^\s+at /.test(l) && FRAME.test(l.trim()) && !OWN.test(l));
+  if (frames.length > 0) lines.push(...frames.map((l) => `    ${l.trim()}`));
+  if (where?.path && where.path !== file) lines.push(`    (while loading ${file})`);
+  return lines.join('\n');
+}
