@@ -84,9 +84,10 @@ describe('the tsgi command', () => {
     expect(tsgi(['cgi', '--help']).stdout).toContain('--validate');
   });
 
-  it('an app that cannot be loaded is a clear error, exit 1', () => {
-    const r = tsgi(['cgi', '/nonexistent/app.js']);
-    expect(r.stderr).toMatch(/^tsgi: cannot load app module \/nonexistent\/app\.js/);
+  it('C18 an app that cannot be loaded is a clear error, exit 1 (under CGI, after the fixed 500)', () => {
+    const r = tsgi(['cgi', '/nonexistent/app.js'], { REQUEST_METHOD: 'GET' });
+    expect(r.stderr).toMatch(/^tsgi error: cannot load app module \/nonexistent\/app\.js: no such file/);
+    expect(r.stdout).toMatch(/^Status: 500 Internal Server Error\r\n/);
     expect(r.status).toBe(1);
   });
 

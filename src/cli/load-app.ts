@@ -4,8 +4,9 @@
  * loads through Node's own type stripping where Node has it (22.18+, 24), and
  * otherwise through tsx, an optional peer dependency registered only then.
  */
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { dynamicImport } from '../contract/dynamic-import.js';
 import { GatewayError } from '../contract/errors.js';
@@ -47,29 +48,31 @@ async function importModule(file: string): Promise<Record<string, unknown>> {
 }
 
 /**
- * This Node cannot strip types (Node 20, 22 before 22.18): use tsx, looked up
- * from the app's directory first, then from tsgi's. Both of tsx's hooks: in a
- * package without "type": "module" (npm's default), Node loads a .ts file as
- * CommonJS, through require().
+ * This Node cannot strip types (Node 20, 22 before 22.18): register tsx's
+ * hooks, tsx being found from the app's directory (else the working
+ * directory). Both of them: in a package without "type": "module" (npm's
+ * default), Node loads a .ts file as CommonJS, through require(). tsx's ES
+ * module API must be imported as an ES module (its CommonJS build registers a
+ * path that does not exist), so its file is taken from tsx's "exports".
  */
 async function registerTsx(file: string): Promise<void> {
-  const from = (spec: string): string => {
+  for (const parent of [file, resolve(process.cwd(), 'noop.js')]) {
+    const req = createRequire(parent);
+    let manifest: string;
     try {
-      return pathToFileURL(createRequire(file).resolve(spec)).href;
+      manifest = req.resolve('tsx/package.json');
     } catch {
-      return spec;
+      continue;
     }
-  };
-  try {
-    (await dynamicImport<typeof import('tsx/esm/api')>(from('tsx/esm/api'))).register();
-    (await dynamicImport<typeof import('tsx/cjs/api')>(from('tsx/cjs/api'))).register();
-  } catch (err) {
-    const code = (err as { code?: string }).code;
-    if (code !== 'ERR_MODULE_NOT_FOUND' && code !== 'MODULE_NOT_FOUND') throw err;
-    throw new GatewayError('ERR_APP_LOAD',
-      `${file}: Node ${process.version} cannot load TypeScript by itself; add tsx (npm install tsx), use Node 22.18 or later, or build the app to JavaScript`);
+    const exp = (JSON.parse(readFileSync(manifest, 'utf8')) as { exports: Record<string, { import: { default: string } }> }).exports;
+    const esm = await dynamicImport<typeof import('tsx/esm/api')>(pathToFileURL(resolve(dirname(manifest), exp['./esm/api']!.import.default)).href);
+    esm.register();
+    (req('tsx/cjs/api') as typeof import('tsx/cjs/api')).register();
+    tsRegistered = true;
+    return;
   }
-  tsRegistered = true;
+  throw new GatewayError('ERR_APP_LOAD',
+    `${file}: Node ${process.version} cannot load TypeScript by itself; add tsx (npm install tsx), use Node 22.18 or later, or build the app to JavaScript`);
 }
 
 /** Imports the module named by `spec` and returns its app. */
