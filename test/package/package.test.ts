@@ -1,0 +1,125 @@
+// The package as a user gets it: packed, installed from the tarball into a
+// fresh project, then used from there (docs/packaging.md).
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { freePort, portOpen, ROOT, waitFor } from '../integration/servers.js';
+import { packAndInstall, snapshot, type Installed } from './install.js';
+
+let inst: Installed;
+beforeAll(() => {
+  inst = packAndInstall('tsgi-pkg-');
+  writeFileSync(join(inst.app, 'hello.js'), readFileSync(join(ROOT, 'bench/hello.js')));
+  writeFileSync(join(inst.app, 'hello.cjs'), readFileSync(join(ROOT, 'bench/hello.cjs')));
+  writeFileSync(join(inst.app, 'fails.js'), "export default function app() { throw new Error('in the request'); }\n");
+}, 120_000);
+
+const cgiEnv = { PATH: process.env.PATH ?? '', REQUEST_METHOD: 'GET', SERVER_NAME: 'localhost', SERVER_PORT: '80', SERVER_PROTOCOL: 'HTTP/1.1' };
+
+describe('the packed package', () => {
+  it('carries no machine-specific file: no code cache, no path of the build checkout', () => {
+    const files = execFileSync('tar', ['tzf', inst.tarball], { encoding: 'utf8' }).split('\n').filter(Boolean);
+    expect(files).toContain('package/dist/tsgi.cjs');
+    expect(files).toContain('package/LICENSE');
+    expect(files.filter((f) => /cache|\.v8/.test(f))).toEqual([]);
+    const mentions = spawnSync('grep', ['-rlF', ROOT, inst.pkg], { encoding: 'utf8' }).stdout.trim();
+    expect(mentions).toBe('');
+  });
+
+  it('a read-only install: tsgi cgi writes nothing inside the package, and stack traces name the installed file', () => {
+    const before = snapshot(inst.pkg);
+    const cache = mkdtempSync(join(tmpdir(), 'tsgi-compile-cache-'));
+    const env = { ...cgiEnv, NODE_COMPILE_CACHE: cache };
+    for (let i = 0; i < 2; i++) {
+      const ok = spawnSync(process.execPath, [join(inst.pkg, 'bin/tsgi.cjs'), 'cgi', join(inst.app, 'hello.js')], { env, encoding: 'latin1' });
+      expect(ok.stdout).toMatch(/^Status: 200 OK\r\n[^]*Hello, world!\n$/);
+      expect(ok.stderr).toBe('');
+    }
+    const failed = spawnSync(process.execPath, [join(inst.pkg, 'bin/tsgi.cjs'), 'cgi', join(inst.app, 'fails.js')], { env, encoding: 'latin1' });
+    expect(failed.stdout).toMatch(/^Status: 500 Internal Server Error\r\n/);
+    expect(failed.stderr).toContain('Error: in the request');
+    expect(failed.stderr).toContain(`(${join(inst.pkg, 'dist/tsgi.cjs')}:`);
+    expect(failed.stderr).not.toContain(ROOT);
+    expect(snapshot(inst.pkg)).toEqual(before);
+    // Where Node has its own compile cache (22.1+), tsgi uses it, outside the package.
+    const hasCache = spawnSync(process.execPath, ['-p', "typeof require('module').enableCompileCache"], { encoding: 'utf8' }).stdout.trim() === 'function';
+    expect(readdirSync(cache).length > 0).toBe(hasCache);
+  });
+
+  it('require() and import() of every entry point expose the same names', () => {
+    const script = `
+      import { createRequire } from 'node:module';
+      const require = createRequire(import.meta.url);
+      const out = {};
+      for (const id of ['tsgi', 'tsgi/cgi', 'tsgi/http', 'tsgi/fastcgi', 'tsgi/uwsgi', 'tsgi/middleware', 'tsgi/helpers']) {
+        out[id] = { cjs: Object.keys(require(id)).sort(), esm: Object.keys(await import(id)).sort() };
+      }
+      console.log(JSON.stringify(out));`;
+    writeFileSync(join(inst.app, 'names.mjs'), script);
+    const out = JSON.parse(execFileSync(process.execPath, [join(inst.app, 'names.mjs')], { cwd: inst.app, encoding: 'utf8' })) as Record<string, { cjs: string[]; esm: string[] }>;
+    for (const [id, { cjs, esm }] of Object.entries(out)) {
+      expect(cjs, id).toEqual(esm);
+      expect(cjs.length, id).toBeGreaterThan(0);
+      expect(cjs, id).not.toContain('main');
+    }
+    expect(out['tsgi/cgi']!.cjs).toEqual(['cgiEnvironment', 'runCgi']);
+  });
+
+  it('types resolve for consumers with moduleResolution node16, nodenext, bundler and node10', () => {
+    writeFileSync(join(inst.app, 'consumer.ts'), [
+      "import { GatewayError, type App } from 'tsgi';",
+      "import { runCgi } from 'tsgi/cgi';",
+      "import { serveHttp } from 'tsgi/http';",
+      "import { serveFastCgi } from 'tsgi/fastcgi';",
+      "import { serveUwsgi } from 'tsgi/uwsgi';",
+      "import { compose, logging } from 'tsgi/middleware';",
+      "import { Request, Response } from 'tsgi/helpers';",
+      "const app: App = (_environ, startResponse) => { startResponse('200 OK', []); return []; };",
+      'export const used = [GatewayError, runCgi, serveHttp, serveFastCgi, serveUwsgi, compose(app, logging()), Request, Response];',
+      '// Real types, not `any`: a wrong argument is an error.',
+      '// @ts-expect-error runCgi takes an app',
+      'runCgi(42);',
+      '',
+    ].join('\n'));
+    const settings: Array<[string, string]> = [['node16', 'node16'], ['nodenext', 'nodenext'], ['esnext', 'bundler'], ['commonjs', 'node10']];
+    for (const [module, moduleResolution] of settings) {
+      const file = join(inst.app, `tsconfig.${moduleResolution}.json`);
+      writeFileSync(file, JSON.stringify({
+        compilerOptions: {
+          module, moduleResolution, target: 'es2022', strict: true, noEmit: true, skipLibCheck: true,
+          typeRoots: [join(ROOT, 'node_modules/@types')], types: ['node'],
+        },
+        files: ['consumer.ts'],
+      }));
+      const r = spawnSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', file], { cwd: inst.app, encoding: 'utf8' });
+      expect(`${moduleResolution}: ${r.stdout}${r.stderr}`).toBe(`${moduleResolution}: `);
+    }
+  }, 60_000);
+
+  it('a JavaScript-only install has no TypeScript toolchain; a .ts app loads through Node\'s type stripping, or says in one line how to add tsx', () => {
+    expect(readdirSync(join(inst.app, 'node_modules')).filter((d) => /^(tsx|typescript|esbuild)$/.test(d))).toEqual([]);
+    writeFileSync(join(inst.app, 'typed.ts'), "import type { App } from 'tsgi';\nconst app: App = (_e, start) => { start('200 OK', [['Content-Type', 'text/plain']]); return [Buffer.from('typed\\n')]; };\nexport default app;\n");
+    const r = spawnSync(process.execPath, [join(inst.pkg, 'bin/tsgi.cjs'), 'cgi', join(inst.app, 'typed.ts')], { env: cgiEnv, cwd: inst.app, encoding: 'latin1' });
+    if ((process.features as { typescript?: string | false }).typescript) {
+      expect(r.stdout).toMatch(/\r\n\r\ntyped\n$/);
+      expect(r.stderr).toBe('');
+    } else {
+      expect(r.stdout).toMatch(/^Status: 500 /);
+      expect(r.stderr).toBe(`tsgi error: ${join(inst.app, 'typed.ts')}: Node ${process.version} cannot load TypeScript by itself; add tsx (npm install tsx), use Node 22.18 or later, or build the app to JavaScript\n`);
+    }
+  });
+
+  it('S6 killing the npx process stops the server it started (no orphan)', async () => {
+    const port = await freePort();
+    const npx = spawn('npx', ['--offline', 'tsgi', 'http', 'hello.cjs', '--bind', `127.0.0.1:${port}`], { cwd: inst.app, stdio: ['ignore', 'pipe', 'pipe'] });
+    let err = '';
+    npx.stderr.on('data', (d: Buffer) => { err += d.toString(); });
+    await waitFor(() => portOpen(port), 'npx tsgi http to listen', 20_000);
+    npx.kill('SIGTERM');
+    await waitFor(async () => !(await portOpen(port)), 'the server to stop after npx was killed', 10_000);
+    expect(err).toContain('serving hello.cjs');
+  }, 40_000);
+});
+
