@@ -1,7 +1,7 @@
 /**
  * Describes why an app module failed to load: the file, the line and column
  * of the fault, and the stack, so that a deployment log says where to look
- * (docs/cli.md, "When the app does not load").
+ * (docs/loading.md).
  *
  * Node does not put a location on every load error: a CommonJS syntax error
  * carries `file:line` and a caret in its stack, an error thrown while the

@@ -50,11 +50,11 @@ export class GatewayError extends Error {
 }
 
 /**
- * An application broke the PEP 3333 contract. `rule` is the CONFORMANCE id
+ * An application broke the PEP 3333 contract. `rule` is the rule id in docs/conformance.md
  * (`C11`, `C12` …) so that the message points at the rule that was broken.
  */
 export class ContractError extends GatewayError {
-  /** The CONFORMANCE.md rule id that was violated. */
+  /** The docs/conformance.md rule id that was violated. */
   readonly rule: string;
   constructor(code: ErrorCode, rule: string, message: string) {
     super(code, `${message} [${rule}]`);

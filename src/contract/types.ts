@@ -1,5 +1,5 @@
 /**
- * The contract of DESIGN.md §1: PEP 3333 typed for TypeScript.
+ * The contract of docs/design.md ("The contract"): PEP 3333 typed for TypeScript.
  */
 
 /** A body chunk. Bodies are bytes, never strings. */

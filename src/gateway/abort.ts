@@ -1,7 +1,7 @@
 /**
  * The abort state of one request. The engine reads a plain flag; the
  * AbortSignal that apps see as `tsgi.abort` is created only when an app reads
- * it, so a request that never looks costs no EventTarget (DESIGN.md §4).
+ * it, so a request that never looks costs no EventTarget (docs/design.md, "Throughput").
  */
 export class RequestAbort {
   /** True once the web server aborted the request or the client went away. */

@@ -51,7 +51,7 @@ const DONE = Promise.resolve();
 /**
  * As runApp, but returns undefined when the request was finished without
  * waiting for anything: the common case of a synchronous app returning one
- * chunk costs no promise at all (DESIGN.md §4). The servers' hot path.
+ * chunk costs no promise at all (docs/design.md, "Throughput"). The servers' hot path.
  */
 export function runRequest(app: App, environ: Environ, sink: ResponseSink, abort: RequestAbort): Promise<void> | undefined {
   if (requestHook !== null) sink = requestHook(environ, sink, abort);

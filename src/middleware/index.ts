@@ -1,6 +1,6 @@
 /**
  * `tsgi/middleware`: apps that wrap apps. None of them knows which adapter
- * it runs under; all of them import contract/ only (DESIGN.md §2).
+ * it runs under; all of them import contract/ only (docs/design.md, "Layers").
  */
 export { compose, type Middleware } from './compose.js';
 export { validate, checkEnviron, type ValidateOptions } from './validate.js';

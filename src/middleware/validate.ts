@@ -1,6 +1,6 @@
 /**
  * `validate(app)`: checks both sides of the contract on every request and
- * throws a ContractError naming the broken rule (V1–V4 of CONFORMANCE.md,
+ * throws a ContractError naming the broken rule (V1–V4 of docs/conformance.md,
  * and the C rules they cover). A development tool: turn it on with
  * `tsgi … --validate`, or wrap an app in tests.
  *

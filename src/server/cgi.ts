@@ -3,7 +3,7 @@
  * environment bytes, `wsgi.input` from stdin, the response on stdout.
  *
  * Imports only what a CGI request needs: cold start is most of a CGI
- * request's cost (DESIGN.md §4).
+ * request's cost (docs/design.md, "Cold start").
  */
 import { Buffer } from 'node:buffer';
 import { readFileSync } from 'node:fs';

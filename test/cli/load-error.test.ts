@@ -1,5 +1,5 @@
 // Load errors say where: the module's path, line and column, the source line
-// with a caret for a syntax error, and the stack (docs/cli.md).
+// with a caret for a syntax error, and the stack (docs/loading.md).
 import { spawnSync } from 'node:child_process';
 import { chmodSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
