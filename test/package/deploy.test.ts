@@ -5,7 +5,7 @@
 // moved into a temp dir, and `systemctl reload apache2` is replaced by
 // starting that Apache in the foreground.
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, cpSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -153,7 +153,7 @@ describe.runIf(enabled)('the README deployment recipes, as www-data', () => {
     const socket = place(setting(unit, 'ListenStream'));
     const listener: Server = createServer();
     await new Promise<void>((resolve) => listener.listen(socket, resolve));
-    cleanups.push(() => { listener.close(); rmSync(socket, { force: true }); });
+    cleanups.push(() => rmSync(socket, { force: true }));
     chownSync(socket, id('-u'), id('-g'));
     expect(setting(unit, 'SocketUser')).toBe(USER);
     chmodSync(socket, Number.parseInt(setting(unit, 'SocketMode'), 8));
@@ -161,6 +161,11 @@ describe.runIf(enabled)('the README deployment recipes, as www-data', () => {
     const fd = (listener as unknown as { _handle: { fd: number } })._handle.fd;
     const child = spawn('runuser', ['-u', setting(service, 'User'), '--', which('fcgiwrap')!, '-c', '2'], { detached: true, stdio: [fd, 'pipe', 'pipe'] });
     track(child, 'fcgiwrap');
+    // This process must stop accepting on it, or it would take some of nginx's
+    // connections. Closing a listener unlinks its path: move the path aside meanwhile.
+    renameSync(socket, `${socket}.hold`);
+    await new Promise<void>((resolve) => listener.close(() => resolve()));
+    renameSync(`${socket}.hold`, socket);
     const port = await nginxWith(recipe('nginx-fcgiwrap'));
     const r = await get(port, '/cgi-bin/hello/z');
     expect({ status: r.status, body: r.body.toString() }).toMatchObject({ status: 200, body: expect.stringMatching(hello(id('-u'), '/cgi-bin/hello/z')) });
