@@ -4,12 +4,16 @@ import { Buffer } from 'node:buffer';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
+import { captureStderr } from '../capture.js';
 import { ContractError } from '../../src/contract/errors.js';
 import { setLogger } from '../../src/contract/log.js';
 import type { App, Body, Environ, Header } from '../../src/contract/types.js';
 import { ERROR_BODY } from '../../src/gateway/engine.js';
 import { validate } from '../../src/middleware/validate.js';
 import { b, makeEnviron, run, tick } from '../helpers.js';
+
+// Warnings and stack traces the tests below provoke: asserted, not printed.
+const stderr = captureStderr();
 
 const TEXT: Header[] = [['Content-Type', 'text/plain']];
 const hello: App = (_e, start) => { start('200 OK', TEXT); return [b('hi')]; };
@@ -255,6 +259,7 @@ describe('validate(): V4 the body is finished or closed, never iterated after cl
     expect([...body]).toEqual([b('a')]);
     await tick(60);
     expect(seen.map((e) => [e.rule, e.code])).toEqual([['C17', 'ERR_BODY_NOT_CLOSED']]);
+    await stderr.until(/(validate: the response body was neither iterated to its end nor closed \[V4\]\n[^]*){3}/);
   });
 
   it('V4 the default report goes to the tsgi log (the request may be over by then), not to wsgi.errors', async () => {

@@ -7,11 +7,15 @@ import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { captureStderr } from '../capture.js';
 import type { App, Environ } from '../../src/contract/types.js';
 import { encodeParams } from '../../src/protocol/fastcgi/params.js';
 import { encodeBeginRequest, encodeRecord, encodeStream } from '../../src/protocol/fastcgi/records.js';
 import { serveFastCgi, type FastCgiOptions, type FastCgiServer } from '../../src/server/fastcgi.js';
 import { FcgiClient, GET, encodePairs, parseResponse, requestBytes } from '../fcgi-client.js';
+
+// Warnings and stack traces the tests below provoke: asserted, not printed.
+const stderr = captureStderr();
 
 const b = (s: string): Buffer => Buffer.from(s, 'latin1');
 const ROOT = new URL('../..', import.meta.url).pathname;
@@ -158,6 +162,7 @@ describe('FastCGI server', () => {
     await junk.closedWithin();
     const again = await client(path);
     expect(parseResponse((await again.request(1, GET)).stdout).status).toBe('200 OK');
+    await stderr.until(/record version 2, expected 1[^]*record type 6, which only an application sends[^]*record version 71/);
   });
 
   it('F4 FV7 GET_VALUES is answered on id 0 with exactly the known variables asked for', async () => {
@@ -401,6 +406,7 @@ describe('FastCGI server', () => {
     release();
     expect(parseResponse((await a.reply(1)).stdout).body.toString()).toBe('done');
     expect(parseResponse((await c2.request(2, GET, { keep: true })).stdout).status).toBe('200 OK');
+    await stderr.until(/request 1 refused: 1 requests in flight/);
   });
 
   it('F12 FCGI_WEB_SERVER_ADDRS restricts the peers a TCP listener accepts', async () => {
@@ -421,6 +427,7 @@ describe('FastCGI server', () => {
     } finally {
       if (prev === undefined) delete process.env.FCGI_WEB_SERVER_ADDRS; else process.env.FCGI_WEB_SERVER_ADDRS = prev;
     }
+    await stderr.until(/refused a connection from 127\.0\.0\.1: not in FCGI_WEB_SERVER_ADDRS/);
   });
 
   it('F13 PATH_INFO is derived from nginx\'s SCRIPT_NAME, and --mount splits it', async () => {
@@ -461,6 +468,7 @@ describe('FastCGI server', () => {
     // A bad CONTENT_LENGTH is a 400.
     r = await c.request(1, { ...GET, REQUEST_METHOD: 'POST', CONTENT_LENGTH: '12x' }, { keep: true, stdin: b('x') });
     expect(parseResponse(r.stdout).status).toBe('400 Bad Request');
+    await stderr.until(/CONTENT_LENGTH "12x" is not a number/);
   });
 
   it('S1 S4 a body over the limit is a 413; a large body is spooled to disk and read back exactly', async () => {
@@ -483,6 +491,7 @@ describe('FastCGI server', () => {
     // Streamed without a length, the limit still holds.
     const streamed = await c.request(3, { ...GET, REQUEST_METHOD: 'POST', HTTP_TRANSFER_ENCODING: 'chunked' }, { keep: true, stdin: Buffer.alloc(13 * 1024 * 1024) });
     expect(parseResponse(streamed.stdout).status).toBe('413 Content Too Large');
+    await stderr.until(/request 2: request body of 13631488 bytes exceeds[^]*request 3: request body exceeds/);
   });
 
   it('S1 params beyond the limit close the connection', async () => {
@@ -491,6 +500,7 @@ describe('FastCGI server', () => {
     c.send(requestBytes(1, { ...GET, HTTP_COOKIE: 'c'.repeat(5000) }));
     await c.closedWithin();
     expect(c.records.filter((r) => r.type === 6)).toHaveLength(0);
+    await stderr.until(/params exceed the limit of 4096 bytes/);
   });
 
   it('S3 a stalled peer is timed out: a request that never completes, and an idle connection', async () => {
@@ -504,6 +514,7 @@ describe('FastCGI server', () => {
     const idle = await client(path);
     await idle.request(1, GET, { keep: true });
     await idle.closedWithin(3000);
+    await stderr.until(/request 1 not received within 200 ms/);
   });
 
   it('S4 a response to a peer that does not read waits on backpressure instead of buffering without end', async () => {

@@ -2,9 +2,13 @@ import { Buffer } from 'node:buffer';
 import { request } from 'node:http';
 import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { captureStderr } from '../capture.js';
 import type { App } from '../../src/contract/types.js';
 import { serveHttp, type HttpServer } from '../../src/server/http.js';
 import * as apps from '../fixtures/apps.js';
+
+// Warnings and stack traces the tests below provoke: asserted, not printed.
+const stderr = captureStderr();
 
 /** Sends raw bytes and returns the raw response bytes (the server closes after one request). */
 function raw(port: number, bytes: string | Buffer): Promise<Buffer> {
@@ -93,6 +97,7 @@ describe('dev HTTP server', () => {
   it('S1 a body over the limit is answered 413 without running the app', async () => {
     const r = await raw(srv.port, `POST /echo HTTP/1.1\r\nHost: h\r\nContent-Length: ${3 * 1024 * 1024}\r\n\r\nabc`);
     expect(r.toString('latin1')).toMatch(/^HTTP\/1\.1 413 /);
+    await stderr.until(/HTTP POST \/echo: request body of 3145728 bytes exceeds the limit/);
   });
 
   it('C12 a latin-1 response header value arrives as the single byte 0xE9', async () => {
@@ -116,6 +121,7 @@ describe('dev HTTP server', () => {
     expect(r.status).toBe(500);
     expect(r.headers['content-type']).toBe('text/plain');
     expect(r.body.toString()).toBe('A server error occurred.  Please contact the administrator.');
+    await stderr.until(/the application raised an error: Error: secret-token-123 must not reach the client\n {4}at boom/);
   });
 
   it('C22 HEAD: the body is not sent, and close() is still called', async () => {

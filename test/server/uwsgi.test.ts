@@ -5,10 +5,14 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { captureStderr } from '../capture.js';
 import { setLogger, type Level } from '../../src/contract/log.js';
 import type { App } from '../../src/contract/types.js';
 import { encodePacket } from '../../src/protocol/uwsgi.js';
 import { serveUwsgi, type UwsgiOptions } from '../../src/server/uwsgi.js';
+
+// Warnings and stack traces the tests below provoke: asserted, not printed.
+const stderr = captureStderr();
 
 const b = (s: string): Buffer => Buffer.from(s, 'latin1');
 const cleanups: (() => unknown)[] = [];
@@ -139,6 +143,7 @@ describe('uwsgi server', () => {
     expect(r.bytes.toString()).toMatch(/^HTTP\/1.1 413 Content Too Large\r\n/);
     r = await exchange(path, encodePacket([...GET, ['CONTENT_LENGTH', '-1']]));
     expect(r.bytes.toString()).toMatch(/^HTTP\/1.1 400 Bad Request\r\n/);
+    await stderr.until(/request body of 1001 bytes exceeds the limit of 1000 bytes[^]*CONTENT_LENGTH "-1" is not a number/);
   });
 
   it('S3 a peer that never sends its whole request is timed out', async () => {
@@ -147,6 +152,7 @@ describe('uwsgi server', () => {
     const r = await exchange(path, encodePacket([...GET, ['CONTENT_LENGTH', '10']]), 5000);
     expect(r.bytes.length).toBe(0);
     expect(Date.now() - t0).toBeGreaterThanOrEqual(150);
+    await stderr.until(/request not received within 200 ms/);
   });
 
   it('C18 C20 an error after the head cuts the connection off at once (a TCP one with a reset)', async () => {
@@ -168,6 +174,7 @@ describe('uwsgi server', () => {
     // Over a unix socket (no reset possible) the connection is closed at once.
     const path = await serve(failing);
     expect((await exchange(path, encodePacket(GET))).bytes.toString()).toMatch(/partial$/);
+    await stderr.until(/the application raised an error: Error: boom\n[^]*response cut off; resetting the connection[^]*the application raised an error: Error: boom\n[^]*response cut off; closing the connection/);
   });
 
   it('C18 an error before the head is a clean 500', async () => {
@@ -175,5 +182,6 @@ describe('uwsgi server', () => {
     const r = await exchange(path, encodePacket(GET));
     expect(r.bytes.toString()).toMatch(/^HTTP\/1.1 500 Internal Server Error\r\nContent-Type: text\/plain\r\nContent-Length: 59\r\n\r\nA server error/);
     expect(r.bytes.toString()).not.toContain('secret');
+    await stderr.until(/the application raised an error: Error: secret\n {4}at /);
   });
 });
