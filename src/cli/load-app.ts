@@ -47,32 +47,60 @@ async function importModule(file: string): Promise<Record<string, unknown>> {
   return (await dynamicImport(pathToFileURL(file).href)) as Record<string, unknown>;
 }
 
+/** The `type` of the package.json nearest to `file` ('commonjs' when there is none). */
+function packageType(file: string): string {
+  for (let dir = dirname(file); ; dir = dirname(dir)) {
+    try {
+      return (JSON.parse(readFileSync(resolve(dir, 'package.json'), 'utf8')) as { type?: string }).type ?? 'commonjs';
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'ENOENT' || dirname(dir) === dir) return 'commonjs';
+    }
+  }
+}
+
 /**
- * This Node cannot strip types (Node 20, 22 before 22.18): register tsx's
- * hooks, tsx being found from the app's directory (else the working
- * directory). Both of them: in a package without "type": "module" (npm's
+ * importModule() for an app, choosing who compiles a `.ts` file. Node's type
+ * stripping loads a `.ts` file in a CommonJS package (`npm init` writes
+ * `"type": "commonjs"`) as CommonJS, so `export default` there is a syntax
+ * error, where tsx compiles it: in that case, if tsx is installed, tsx loads
+ * it. Otherwise Node's own type stripping does, where Node has it.
+ */
+async function importTs(file: string): Promise<Record<string, unknown>> {
+  const strips = Boolean((process.features as { typescript?: string | false }).typescript);
+  if (strips && !tsRegistered && /\.tsx?$/.test(file) && packageType(file) !== 'module' && tsxManifest(file)) await registerTsx(file);
+  return importModule(file);
+}
+
+/** tsx's package.json as found from the app's directory, else from the working directory. */
+function tsxManifest(file: string): string | undefined {
+  for (const parent of [file, resolve(process.cwd(), 'noop.js')]) {
+    try {
+      return createRequire(parent).resolve('tsx/package.json');
+    } catch { /* next */ }
+  }
+  return undefined;
+}
+
+/**
+ * Registers tsx's hooks: on a Node that cannot strip types (Node 20, 22
+ * before 22.18), or for a `.ts` file in a CommonJS package (see importTs).
+ * tsx is found from the app's directory, else the working directory. Both
+ * hooks: in a package without "type": "module" (npm's
  * default), Node loads a .ts file as CommonJS, through require(). tsx's ES
  * module API must be imported as an ES module (its CommonJS build registers a
  * path that does not exist), so its file is taken from tsx's "exports".
  */
 async function registerTsx(file: string): Promise<void> {
-  for (const parent of [file, resolve(process.cwd(), 'noop.js')]) {
-    const req = createRequire(parent);
-    let manifest: string;
-    try {
-      manifest = req.resolve('tsx/package.json');
-    } catch {
-      continue;
-    }
-    const exp = (JSON.parse(readFileSync(manifest, 'utf8')) as { exports: Record<string, { import: { default: string } }> }).exports;
-    const esm = await dynamicImport<typeof import('tsx/esm/api')>(pathToFileURL(resolve(dirname(manifest), exp['./esm/api']!.import.default)).href);
-    esm.register();
-    (req('tsx/cjs/api') as typeof import('tsx/cjs/api')).register();
-    tsRegistered = true;
-    return;
+  const manifest = tsxManifest(file);
+  if (manifest === undefined) {
+    throw new GatewayError('ERR_APP_LOAD',
+      `${file}: Node ${process.version} cannot load TypeScript by itself; add tsx (npm install tsx), use Node 22.18 or later, or build the app to JavaScript`);
   }
-  throw new GatewayError('ERR_APP_LOAD',
-    `${file}: Node ${process.version} cannot load TypeScript by itself; add tsx (npm install tsx), use Node 22.18 or later, or build the app to JavaScript`);
+  const exp = (JSON.parse(readFileSync(manifest, 'utf8')) as { exports: Record<string, { import: { default: string } }> }).exports;
+  const esm = await dynamicImport<typeof import('tsx/esm/api')>(pathToFileURL(resolve(dirname(manifest), exp['./esm/api']!.import.default)).href);
+  esm.register();
+  (createRequire(manifest)('tsx/cjs/api') as typeof import('tsx/cjs/api')).register();
+  tsRegistered = true;
 }
 
 /** Imports the module named by `spec` and returns its app. */
@@ -83,7 +111,7 @@ export async function loadApp(spec: string, cwd = process.cwd()): Promise<App> {
   if (TS.test(file) && !tsRegistered && !(process.features as { typescript?: string | false }).typescript) await registerTsx(file);
   let mod: Record<string, unknown>;
   try {
-    mod = await importModule(file);
+    mod = await importTs(file);
   } catch (err) {
     // The path, line, column and stack of the fault: the first thing a deployment log must say.
     const e = new GatewayError('ERR_APP_LOAD', describeLoadError(file, err));
