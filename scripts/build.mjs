@@ -104,6 +104,11 @@ const entries = [
 ];
 for (const [out, source, code] of entries) {
   const names = await exportsOf(source);
+  // The types of the CommonJS facade: a .d.cts re-exporting the entry's .d.ts,
+  // so that a CommonJS consumer under moduleResolution node16 gets them as
+  // CommonJS (a .d.ts in a "type": "module" package reads as ES module).
+  const dts = source.replace(/^src\//, 'dist/').replace(/\.ts$/, '');
+  writeFileSync(`${ROOT}${dts}.d.cts`, `export * from './${dts.split('/').pop()}.js';\n`);
   let from = relative(dirname(`${ROOT}${out}`), `${ROOT}${code}`);
   if (!from.startsWith('.')) from = `./${from}`;
   mkdirSync(dirname(`${ROOT}${out}`), { recursive: true });

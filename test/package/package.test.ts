@@ -67,7 +67,7 @@ describe('the packed package', () => {
     expect(out['tsgi/cgi']!.cjs).toEqual(['cgiEnvironment', 'runCgi']);
   });
 
-  it('types resolve for consumers with moduleResolution node16, nodenext, bundler and node10', () => {
+  it('types resolve for consumers with moduleResolution node16, nodenext, bundler and node10, ES module and CommonJS', () => {
     writeFileSync(join(inst.app, 'consumer.ts'), [
       "import { GatewayError, type App } from 'tsgi';",
       "import { runCgi } from 'tsgi/cgi';",
@@ -83,20 +83,25 @@ describe('the packed package', () => {
       'runCgi(42);',
       '',
     ].join('\n'));
-    const settings: Array<[string, string]> = [['node16', 'node16'], ['nodenext', 'nodenext'], ['esnext', 'bundler'], ['commonjs', 'node10']];
-    for (const [module, moduleResolution] of settings) {
-      const file = join(inst.app, `tsconfig.${moduleResolution}.json`);
+    // The same consumer as a CommonJS module (.cts): it gets the require() entry points' types.
+    writeFileSync(join(inst.app, 'consumer-cjs.cts'), readFileSync(join(inst.app, 'consumer.ts'), 'utf8'));
+    const settings: Array<[string, string, string]> = [
+      ['node16', 'node16', 'consumer.ts'], ['nodenext', 'nodenext', 'consumer.ts'], ['esnext', 'bundler', 'consumer.ts'], ['commonjs', 'node10', 'consumer.ts'],
+      ['node16', 'node16', 'consumer-cjs.cts'], ['nodenext', 'nodenext', 'consumer-cjs.cts'],
+    ];
+    for (const [module, moduleResolution, consumer] of settings) {
+      const file = join(inst.app, `tsconfig.${moduleResolution}.${consumer}.json`);
       writeFileSync(file, JSON.stringify({
         compilerOptions: {
           module, moduleResolution, target: 'es2022', strict: true, noEmit: true, skipLibCheck: true,
           typeRoots: [join(ROOT, 'node_modules/@types')], types: ['node'],
         },
-        files: ['consumer.ts'],
+        files: [consumer],
       }));
       const r = spawnSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', file], { cwd: inst.app, encoding: 'utf8' });
-      expect(`${moduleResolution}: ${r.stdout}${r.stderr}`).toBe(`${moduleResolution}: `);
+      expect(`${moduleResolution} ${consumer}: ${r.stdout}${r.stderr}`).toBe(`${moduleResolution} ${consumer}: `);
     }
-  }, 60_000);
+  }, 120_000);
 
   it('a JavaScript-only install has no TypeScript toolchain; a .ts app loads through Node\'s type stripping, or says in one line how to add tsx', () => {
     expect(readdirSync(join(inst.app, 'node_modules')).filter((d) => /^(tsx|typescript|esbuild)$/.test(d))).toEqual([]);
