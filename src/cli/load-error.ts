@@ -10,7 +10,6 @@
  * child process on this error path only), which prints the same
  * `file:line` + caret as an uncaught error would.
  */
-import { spawnSync } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
@@ -48,6 +47,8 @@ function fromFrames(stack: string): LoadLocation | undefined {
 
 /** Asks Node where the syntax error in `file` is. */
 function fromCheck(file: string): LoadLocation | undefined {
+  // Loaded here, on this error path only: node:child_process costs every CGI request a few ms at start-up.
+  const { spawnSync } = process.getBuiltinModule('node:child_process');
   const r = spawnSync(process.execPath, ['--check', file], { encoding: 'utf8', timeout: 10_000 });
   return r.status === 0 ? undefined : fromHeader(r.stderr ?? '');
 }
