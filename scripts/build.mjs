@@ -11,10 +11,10 @@
 // reaches tsgi.
 //
 // The output holds nothing specific to this machine or this checkout: no code
-// cache (lib/load.cjs turns on Node's own, outside the package), no absolute
-// path.
+// cache (lib/load.cjs keeps one outside the package), no absolute path.
 import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, relative } from 'node:path';
@@ -45,7 +45,14 @@ await build({
   entryPoints: ['src/entry.ts'],
   outfile: 'dist/tsgi.cjs',
   define: { __TSGI_VERSION__: JSON.stringify(pkg.version) },
+  // lib/import.cjs is required at run time, compiled apart from the bundle (see there).
+  external: ['../lib/import.cjs'],
 });
+// The bundle's hash, last: lib/load.cjs keys its Node 20 code cache by it.
+{
+  const code = readFileSync(`${ROOT}dist/tsgi.cjs`, 'utf8');
+  writeFileSync(`${ROOT}dist/tsgi.cjs`, `${code}//# tsgiBundleHash=${createHash('sha256').update(code).digest('hex')}\n`);
+}
 
 // The optional layers, each its own bundle so that a CGI request of an app
 // that uses neither pays nothing for them (nor for cookie, busboy, mime-types).
