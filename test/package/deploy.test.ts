@@ -68,6 +68,7 @@ beforeAll(() => {
 afterAll(async () => {
   await Promise.all(running.map((r) => r.stop()));
   for (const c of cleanups) c();
+  if (root) rmSync(root, { recursive: true, force: true });
 });
 
 function track(child: ReturnType<typeof spawn>, name: string): Running {

@@ -4,7 +4,7 @@ import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, portOpen, ROOT, waitFor } from '../integration/servers.js';
 import { packAndInstall, snapshot, type Installed } from './install.js';
 
@@ -15,6 +15,7 @@ beforeAll(() => {
   writeFileSync(join(inst.app, 'hello.cjs'), readFileSync(join(ROOT, 'bench/hello.cjs')));
   writeFileSync(join(inst.app, 'fails.js'), "export default function app() { throw new Error('in the request'); }\n");
 }, 120_000);
+afterAll(() => { if (inst) rmSync(inst.work, { recursive: true, force: true }); });
 
 const cgiEnv = { PATH: process.env.PATH ?? '', REQUEST_METHOD: 'GET', SERVER_NAME: 'localhost', SERVER_PORT: '80', SERVER_PROTOCOL: 'HTTP/1.1' };
 
