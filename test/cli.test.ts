@@ -86,7 +86,7 @@ describe('the tsgi command', () => {
 
   it('C18 an app that cannot be loaded is a clear error, exit 1 (under CGI, after the fixed 500)', () => {
     const r = tsgi(['cgi', '/nonexistent/app.js'], { REQUEST_METHOD: 'GET' });
-    expect(r.stderr).toMatch(/^tsgi error: cannot load app module \/nonexistent\/app\.js: no such file/);
+    expect(r.stderr).toMatch(/^(?:\S+ tsgi\[\d+\]|tsgi) error: cannot load app module \/nonexistent\/app\.js: no such file/);
     expect(r.stdout).toMatch(/^Status: 500 Internal Server Error\r\n/);
     expect(r.status).toBe(1);
   });

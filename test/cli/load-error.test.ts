@@ -10,12 +10,15 @@ const bin = join(ROOT, 'bin/tsgi.cjs');
 const dir = runDir('tsgi-load-error-');
 const cgiEnv = { PATH: process.env.PATH ?? '', REQUEST_METHOD: 'GET', SERVER_NAME: 'localhost', SERVER_PORT: '80', SERVER_PROTOCOL: 'HTTP/1.1' };
 
+/** Log lines without their time and pid: `tsgi error: …`. */
+const plain = (text: string): string => text.replace(/^\S+ tsgi\[\d+\] (\w+): /gm, 'tsgi $1: ');
+
 function cgi(name: string, source: string, user?: string) {
   const file = join(dir, name);
   writeFileSync(file, source);
   const cmd = user ? ['runuser', '-u', user, '--', process.execPath, bin, 'cgi', file] : [process.execPath, bin, 'cgi', file];
   const r = spawnSync(cmd[0]!, cmd.slice(1), { env: cgiEnv, encoding: 'latin1' });
-  return { file, ...r };
+  return { file, ...r, stderr: plain(r.stderr) };
 }
 
 describe('an app that does not load', () => {
@@ -44,13 +47,13 @@ describe('an app that does not load', () => {
 
   it('a missing file, and one the user running tsgi cannot read, are told apart', () => {
     const missing = spawnSync(process.execPath, [bin, 'cgi', join(dir, 'nope.js')], { env: cgiEnv, encoding: 'latin1' });
-    expect(missing.stderr).toBe(`tsgi error: cannot load app module ${join(dir, 'nope.js')}: no such file\n`);
+    expect(plain(missing.stderr)).toBe(`tsgi error: cannot load app module ${join(dir, 'nope.js')}: no such file\n`);
     if (process.getuid?.() !== 0) return; // needs another user to be refused
     const file = join(dir, 'secret.mjs');
     writeFileSync(file, 'export default () => [];\n');
     chmodSync(file, 0o600);
     const r = spawnSync('runuser', ['-u', 'nobody', '--', process.execPath, bin, 'cgi', file], { env: cgiEnv, encoding: 'latin1' });
-    expect(r.stderr).toMatch(new RegExp(`^tsgi error: cannot load app module ${file}: not readable by the user running tsgi \\(uid \\d+\\): EACCES\\n$`));
+    expect(plain(r.stderr)).toMatch(new RegExp(`^tsgi error: cannot load app module ${file}: not readable by the user running tsgi \\(uid \\d+\\): EACCES\\n$`));
   });
 
   it('the other commands print the same, and exit 1', () => {

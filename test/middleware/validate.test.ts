@@ -15,7 +15,7 @@ import { b, makeEnviron, run, tick } from '../helpers.js';
 // A validate() whose body is dropped unclosed reports it when the body is
 // garbage-collected (V4), whenever that is: those reports, and only those, may
 // come at any time during this file.
-captureStderr(/^(tsgi error: validate: the response body was neither iterated to its end nor closed \[V4\]\n)*$/);
+captureStderr(/^((?:\S+ tsgi\[\d+\]|tsgi) error: validate: the response body was neither iterated to its end nor closed \[V4\]\n)*$/);
 
 const TEXT: Header[] = [['Content-Type', 'text/plain']];
 const hello: App = (_e, start) => { start('200 OK', TEXT); return [b('hi')]; };
