@@ -42,7 +42,10 @@ const ABORT_ACCESSOR: PropertyDescriptor = {
  * Completes `vars` in place into an Environ and returns it. `vars` must be a
  * fresh object (C1): the app may change it.
  */
-export function completeEnviron(vars: Record<PropertyKey, unknown>, x: EnvironExtras): Environ {
+export function completeEnviron(vars: Record<PropertyKey, unknown>, x: EnvironExtras): Environ;
+/** The same, with the input given apart from the other extras (no object built per request for it). */
+export function completeEnviron(vars: Record<PropertyKey, unknown>, x: Omit<EnvironExtras, 'input'>, input: WsgiInput): Environ;
+export function completeEnviron(vars: Record<PropertyKey, unknown>, x: Omit<EnvironExtras, 'input'> & { input?: WsgiInput }, input = x.input!): Environ {
   // C3: nginx sends CONTENT_TYPE and CONTENT_LENGTH as '' on every GET; Apache may send an empty REMOTE_USER.
   for (let i = 0; i < OPTIONAL_VARS.length; i++) {
     const k = OPTIONAL_VARS[i]!;
@@ -80,7 +83,7 @@ export function completeEnviron(vars: Record<PropertyKey, unknown>, x: EnvironEx
 
   vars['wsgi.version'] = [1, 0];
   vars['wsgi.url_scheme'] = https ? 'https' : 'http';
-  vars['wsgi.input'] = x.input;
+  vars['wsgi.input'] = input;
   vars['wsgi.errors'] = x.errors;
   vars['wsgi.multithread'] = false;
   vars['wsgi.multiprocess'] = x.multiprocess;

@@ -136,7 +136,7 @@ export function environFor(vars: Record<string, string>, body: ReceivedBody | nu
     delete vars.CONTENT_LENGTH;
     input = emptyInput();
   }
-  return completeEnviron(vars, { ...x, input });
+  return completeEnviron(vars, x, input);
 }
 
 /**

@@ -54,16 +54,18 @@ export class RequestLife {
    * the protocol, the sources are released and the request stops counting.
    */
   run(environ: Environ, sink: ResponseSink, finished: () => void): void {
-    const state = this.#ctx.state;
-    state.running++;
-    const done = (): void => {
-      this.dispose();
-      finished();
-      this.release();
-      state.appDone();
-    };
+    this.#ctx.state.running++;
+    this.#finished = finished;
     const running = runRequest(this.#ctx.app, environ, sink, this.abort);
-    if (running === undefined) done();
-    else void running.then(done);
+    if (running === undefined) this.#done();
+    else void running.then(this.#done);
   }
+
+  #finished: (() => void) | undefined;
+  readonly #done = (): void => {
+    this.dispose();
+    this.#finished!();
+    this.release();
+    this.#ctx.state.appDone();
+  };
 }
