@@ -90,7 +90,7 @@ async function exportsOf(entry) {
 const bundleNames = new Set(await exportsOf('src/entry.ts'));
 for (const file of contractFiles) {
   for (const name of await exportsOf(file)) {
-    if (!bundleNames.has(name)) throw new Error(`${file} exports ${name}, which src/index.ts does not re-export: the middleware and helpers bundles reach contract/ through it`);
+    if (!bundleNames.has(name)) throw new Error(`${file} exports ${name}, which src/entry.ts does not re-export: the middleware and helpers bundles reach contract/ through it`);
   }
 }
 

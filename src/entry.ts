@@ -1,8 +1,18 @@
 /**
- * The bundle's entry: the whole public API plus the CLI's main(). The build
- * turns this into one CommonJS file, dist/tsgi.cjs; the ESM entry points
- * re-export from it, so `tsgi cgi` and an app that imports 'tsgi' share one
- * instance of every class and of the logger.
+ * The bundle's entry (dist/tsgi.cjs, loaded through lib/load.cjs): the public
+ * API, the CLI's main(), and the internals that tsgi's own other bundles and
+ * benchmarks take from it. The public entry points (`tsgi`, `tsgi/cgi` …)
+ * re-export only their source module's names, so nothing below the first
+ * line is reachable from the package's exports.
  */
 export * from './index.js';
 export { main } from './cli/main.js';
+// What the middleware and helpers bundles take from contract/ (one instance of each, through this bundle).
+export { HTTPS_ON, OPTIONAL_VARS, REQUIRED_VARS } from './contract/cgi-vars.js';
+export { checkHeaders, checkStatus, describe, isToken } from './contract/head.js';
+export { formatLogLine, log, logs } from './contract/log.js';
+export { accessLine, accessLog, escapeLog, requestLine, setAccessLog, type AccessFormat, type AccessRecord } from './contract/access-log.js';
+// For the in-process benchmarks and tests that run a built copy.
+export { RequestAbort } from './gateway/abort.js';
+export { ERROR_BODY, runApp, type ResponseSink } from './gateway/engine.js';
+export { FdSource, InputStream, MemorySource } from './gateway/input.js';

@@ -1,6 +1,7 @@
 // The examples: each tutorial app through validate() and the engine with
 // exact assertions, and every example under every adapter (CGI, dev HTTP,
 // FastCGI, uwsgi) as real processes started with --validate.
+import { createRequire } from 'node:module';
 import { Buffer } from 'node:buffer';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
@@ -34,7 +35,8 @@ describe('the tutorial apps, through validate()', () => {
   // import: captured here, so that the lines are checked and not printed.
   let bundle: { setAccessLog: (sink: ((line: string) => void) | null) => void };
   beforeAll(async () => {
-    bundle = (await import('tsgi' as string)) as typeof bundle;
+    // The bundle itself (lib/load.cjs): setAccessLog is internal, not part of the public 'tsgi' entry.
+    bundle = createRequire(import.meta.url)('../lib/load.cjs') as typeof bundle;
     bundle.setAccessLog((line) => accessLines.push(line));
   });
   afterAll(() => bundle.setAccessLog(null));

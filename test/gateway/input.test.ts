@@ -66,7 +66,8 @@ describe('wsgi.input', () => {
   it('C9 reads from a pipe are bounded by CONTENT_LENGTH (stdin under CGI)', () => {
     // A child reads 5 of the 11 bytes on its stdin through InputStream over fd 0.
     const script = `
-      import { FdSource, InputStream } from ${JSON.stringify(new URL('../../dist/index.js', import.meta.url).href)};
+      import { createRequire } from 'node:module';
+      const { FdSource, InputStream } = createRequire(import.meta.url)(${JSON.stringify(new URL('../../lib/load.cjs', import.meta.url).pathname)});
       const i = new InputStream(new FdSource(0, false), 5);
       process.stdout.write(JSON.stringify([i.readline().toString(), i.read().toString(), i.read().length]));`;
     const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { input: 'ab\ncdEXTRA' });
