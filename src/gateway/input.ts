@@ -19,6 +19,8 @@ const MAX_READ = 0x7ffff000;
 
 /** Where body bytes come from. An empty or zero result means EOF. */
 export interface ByteSource {
+  /** True when `pull` hands out views of bytes already in memory (no copy, no allocation). */
+  readonly views?: boolean;
   /** At most `max` bytes (a view where the source can give one without copying). */
   pull(max: number): Buffer;
   /** Reads at most `max` bytes into `target` at `offset`; returns how many. */
@@ -29,6 +31,7 @@ export interface ByteSource {
 
 /** A body held in memory. Reads are zero-copy views. */
 export class MemorySource implements ByteSource {
+  readonly views = true;
   #buf: Buffer;
   #pos = 0;
   constructor(buf: Uint8Array) {
@@ -133,8 +136,8 @@ export class InputStream implements WsgiInput {
     const want = Math.min(limitOf(size, 'read'), this.remaining);
     const have = this.#pending.length;
     if (want <= have) return this.#take(want);
-    if (have === 0) {
-      // Where the source can hand over the whole answer as one view (a body in memory), no copy.
+    if (have === 0 && this.#src.views === true) {
+      // A body in memory hands over the whole answer as one view: no copy.
       if (!this.#pullBlock(want)) return EMPTY;
       if (this.#pending.length >= want) return this.#take(want);
     }

@@ -41,6 +41,8 @@ export class BodySpool {
   /** The block being filled, and how much of it is. */
   #block: Buffer = EMPTY;
   #fill = 0;
+  /** A block already written to the file, to fill again. */
+  #spare: Buffer | null = null;
   #fd = -1;
   #length = 0;
 
@@ -81,15 +83,25 @@ export class BodySpool {
     if (this.#fill > 0) this.#flush();
     // A body that outgrows memory moves to the file; blocks are then written as they fill.
     if (this.#fd < 0 && this.#length > this.#limits.memoryBytes) this.#toFile();
-    this.#block = Buffer.allocUnsafe(this.#fd < 0 ? Math.min(BLOCK, Math.max(want, 4096)) : BLOCK);
+    if (this.#fd >= 0 && this.#spare !== null) {
+      this.#block = this.#spare;
+      this.#spare = null;
+    } else {
+      this.#block = Buffer.allocUnsafe(this.#fd < 0 ? Math.min(BLOCK, Math.max(want, 4096)) : BLOCK);
+    }
   }
 
   #flush(): void {
     const full = this.#fill === this.#block.length ? this.#block : this.#block.subarray(0, this.#fill);
-    if (this.#fd >= 0) writeAllSync(this.#fd, full);
-    else this.#blocks.push(full);
-    this.#block = EMPTY;
     this.#fill = 0;
+    if (this.#fd >= 0) {
+      // Written synchronously: the block is free again, and is reused (one block per body on disk).
+      writeAllSync(this.#fd, full);
+      if (this.#block.length === BLOCK) this.#spare = this.#block;
+    } else {
+      this.#blocks.push(full);
+    }
+    this.#block = EMPTY;
   }
 
   #toFile(): void {
@@ -106,6 +118,7 @@ export class BodySpool {
   source(): ByteSource {
     if (this.#fill > 0) this.#flush();
     this.#block = EMPTY;
+    this.#spare = null;
     if (this.#fd >= 0) {
       const fd = this.#fd;
       this.#fd = -1;
@@ -120,6 +133,7 @@ export class BodySpool {
   dispose(): void {
     this.#blocks = [];
     this.#block = EMPTY;
+    this.#spare = null;
     this.#fill = 0;
     if (this.#fd >= 0) {
       closeSync(this.#fd);

@@ -173,7 +173,9 @@ describe('R3 a peer that does not read cannot make the server buffer without bou
     c.socket.pause(); // never read the replies
     const flood = Buffer.concat(Array.from({ length: 8192 }, () => encodeRecord(0x55, 0)));
     for (let i = 0; i < 64; i++) c.send(flood); // 4 MiB of records, 8 MiB of replies if all were answered
-    await sleep(800);
+    // However slow the machine, the server ends up waiting on the peer with reading paused.
+    await c.until(() => sockets[0]?.isPaused() === true, 'the server to pause reading', 20_000);
+    await sleep(200);
     const server = sockets[0]!;
     expect(server.isPaused()).toBe(true);
     // Answered so far: what the kernel took plus at most a socket buffer and one chunk's replies.
@@ -198,7 +200,8 @@ describe('R3 a peer that does not read cannot make the server buffer without bou
     const reqs: Buffer[] = [];
     for (let i = 0; i < n; i++) reqs.push(requestBytes(1, GET, { keep: true }));
     c.send(Buffer.concat(reqs));
-    await sleep(800);
+    await c.until(() => sockets[0]?.isPaused() === true, 'the server to pause reading', 20_000);
+    await sleep(200);
     expect(ran).toBeLessThan(100);
     expect(sockets[0]!.writableLength).toBeLessThan(2 * 1024 * 1024);
     c.socket.resume();
