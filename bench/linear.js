@@ -23,6 +23,7 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import { cleanup, cpuSeconds, root, runDir, start } from './web.js';
 
+process.on('SIGTERM', () => process.exit(143)); // web.js kills the servers on exit
 const opt = { only: 'read,params,stdin', modes: 'read', 'sizes-mib': '4,16,64', 'params-kib': '64,256,512', 'stdin-kib': '1024', timeout: '120' };
 for (let i = 2; i < process.argv.length; i += 2) {
   const k = process.argv[i].replace(/^--/, '');
