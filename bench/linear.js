@@ -47,7 +47,7 @@ export default function app(environ, startResponse) {
   else if (mode === 'readline') got = input.readline().length;
   const ms = performance.now() - t0;
   startResponse('200 OK', [['Content-Type', 'application/json']]);
-  return [Buffer.from(JSON.stringify({ ms, got }))];
+  return [Buffer.from(JSON.stringify({ ms, got, big: (environ.HTTP_X_BIG ?? '').length }))];
 }
 `);
 
@@ -178,13 +178,14 @@ try {
       const r = await measure(`params-${kib}`, async (sock, pid) => {
         const wire = tinyRecords(4, pairs([...baseParams('none', 0), ['HTTP_X_BIG', 'p'.repeat(size)]]));
         const c0 = cpuSeconds(pid);
-        await request(sock, [begin(), wire, header(5, 1, 0)]);
+        const res = json(await request(sock, [begin(), wire, header(5, 1, 0)]));
+        if (res.big !== size) throw new Error(`the app saw a param of ${res.big} bytes, not ${size}`);
         return (cpuSeconds(pid) - c0) * 1000;
       });
       rows.push({ label: `${kib} KiB`, bytes: size, value: r });
       if (r === null) break;
     }
-    table('a param in 1-byte FCGI_PARAMS records, backend CPU ms for the request', 'CPU ms', rows);
+    table('a param in 1-byte FCGI_PARAMS records, backend CPU ms for the request (10 ms ticks)', 'CPU ms', rows);
   }
   if (only.includes('stdin')) {
     console.log('\na body in 1-byte FCGI_STDIN records (read() by the app)\n');
