@@ -3,7 +3,7 @@
 // its own process, and must report no finding (R7). `npm run fuzz` is the
 // long, timed form.
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -28,4 +28,17 @@ describe('fuzz targets, bounded pass', () => {
       expect(r.covered).toBeGreaterThan(0);
     }
   }, 120_000);
+
+  it('R7 an input that makes a target loop is stopped and saved (the runner\'s watchdog)', async () => {
+    const target = join(findings, 'loops.mjs');
+    // Loops on any input that starts with 0x42 — the mutations reach it within a few inputs.
+    writeFileSync(target, 'export function fuzz(d) { if (d[0] === 0x42) for (;;) {} }\nexport const seeds = [Buffer.from([0x41])];\n');
+    const r = await promisify(execFile)(process.execPath, [
+      'test/fuzz/run.mjs', '--target-file', target, '--runs', '100000', '--hang', '2', '--no-corpus', '--findings', findings, '--json',
+    ]).then(() => null, (err: { code?: number; stdout?: string }) => err);
+    expect(r?.code).toBe(1);
+    const [result] = JSON.parse(r?.stdout ?? '[]') as Array<{ findings: Array<{ message: string; file: string }> }>;
+    expect(result?.findings[0]?.message).toMatch(/ran for more than 2 s/);
+    expect(readFileSync(result!.findings[0]!.file)[0]).toBe(0x42);
+  }, 60_000);
 });

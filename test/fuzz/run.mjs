@@ -5,6 +5,7 @@
 //   node test/fuzz/run.mjs [target…] [--seconds S | --runs N] [--seed N]
 //        [--max-len BYTES] [--hang S] [--corpus DIR] [--findings DIR] [--json]
 //   node test/fuzz/run.mjs TARGET --replay FILE   (run one saved input, print what it does)
+//   node test/fuzz/run.mjs --target-file PATH …   (a target module of your own)
 //
 // `npm run fuzz` runs every target for FUZZ_SECONDS (default 60) each; the
 // test suite runs a fixed number of inputs with a fixed seed. Exit status 1
@@ -19,7 +20,7 @@ const ROOT = resolve(HERE, '../..');
 export const TARGETS = ['fastcgi-records', 'fastcgi-params', 'uwsgi', 'cgi-environ'];
 
 function parse(argv) {
-  const o = { targets: [], seconds: 0, runs: 0, seed: 1, maxLen: 1024, hang: 10, corpus: join(ROOT, '.fuzz/corpus'), findings: join(ROOT, '.fuzz/findings'), json: false, replay: null, instrument: true };
+  const o = { targets: [], seconds: 0, runs: 0, seed: 1, maxLen: 1024, hang: 10, corpus: join(ROOT, '.fuzz/corpus'), findings: join(ROOT, '.fuzz/findings'), json: false, replay: null, instrument: true, files: {} };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const val = () => { const v = argv[++i]; if (v === undefined) throw new Error(`${a} needs a value`); return v; };
@@ -34,6 +35,7 @@ function parse(argv) {
     else if (a === '--replay') o.replay = resolve(val());
     else if (a === '--no-instrument') o.instrument = false;
     else if (a === '--json') o.json = true;
+    else if (a === '--target-file') { const f = resolve(val()); const n = f.replace(/^.*\//, '').replace(/\.[cm]?[jt]s$/, ''); o.files[n] = f; o.targets.push(n); }
     else if (a.startsWith('-')) throw new Error(`unknown option ${a}`);
     else if (TARGETS.includes(a)) o.targets.push(a);
     else throw new Error(`unknown target ${a} (targets: ${TARGETS.join(', ')})`);
@@ -48,7 +50,7 @@ function fuzzOne(name, o) {
   const current = new SharedArrayBuffer(4 + o.maxLen);
   const worker = new Worker(join(HERE, 'worker.mjs'), {
     workerData: {
-      targetPath: join(HERE, 'targets', `${name}.ts`), seed: o.seed, runs: o.runs, seconds: o.seconds, maxLen: o.maxLen,
+      targetPath: o.files[name] ?? join(HERE, 'targets', `${name}.ts`), seed: o.seed, runs: o.runs, seconds: o.seconds, maxLen: o.maxLen,
       corpusDir: o.corpus && join(o.corpus, name), findingsDir: join(o.findings, name), progress, current, instrument: o.instrument,
     },
   });
@@ -56,7 +58,9 @@ function fuzzOne(name, o) {
     let last = -1;
     let still = 0;
     let result = null;
+    let ready = false; // loading and instrumenting the target is not an input
     const watch = setInterval(() => {
+      if (!ready) return;
       const n = Atomics.load(progress, 0);
       if (n !== last) { last = n; still = 0; return; }
       if (++still < o.hang) return;
@@ -70,7 +74,8 @@ function fuzzOne(name, o) {
       void worker.terminate();
     }, 1000);
     worker.on('message', (m) => {
-      if (m.type === 'finding' && !o.json) console.log(`  [${name}] FINDING ${m.message}\n    input saved: ${m.file}`);
+      if (m.type === 'ready') ready = true;
+      else if (m.type === 'finding') { if (!o.json) console.log(`  [${name}] FINDING ${m.message}\n    input saved: ${m.file}`); }
       else if (m.type === 'status' && !o.json) console.log(`  [${name}] ${m.execs} execs, corpus ${m.corpus}, coverage ${m.covered}/${m.total} counters`);
       else if (m.type === 'done') result = m;
     });
@@ -79,8 +84,8 @@ function fuzzOne(name, o) {
   });
 }
 
-async function replay(name, file) {
-  const out = await build({ entryPoints: [join(HERE, 'targets', `${name}.ts`)], bundle: true, format: 'esm', platform: 'node', write: false, logLevel: 'error' });
+async function replay(name, file, o) {
+  const out = await build({ entryPoints: [o.files[name] ?? join(HERE, 'targets', `${name}.ts`)], bundle: true, format: 'esm', platform: 'node', write: false, logLevel: 'error' });
   const target = await import(`data:text/javascript;base64,${Buffer.from(out.outputFiles[0].text).toString('base64')}`);
   const data = readFileSync(file);
   console.log(`${name}: ${data.length} bytes: ${data.toString('hex')}`);
@@ -90,7 +95,7 @@ async function replay(name, file) {
 
 async function main() {
   const o = parse(process.argv.slice(2));
-  if (o.replay) { await replay(o.targets[0], o.replay); return; }
+  if (o.replay) { await replay(o.targets[0], o.replay, o); return; }
   const results = [];
   for (const name of o.targets) {
     if (!o.json) console.log(`fuzz ${name}: ${o.runs ? `${o.runs} inputs` : `${o.seconds} s`}, seed ${o.seed}, inputs up to ${o.maxLen} bytes`);

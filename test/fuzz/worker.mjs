@@ -168,6 +168,7 @@ let initial = [...(target.seeds ?? []).map((b) => Buffer.from(b))];
 try { for (const f of readdirSync(corpusDir)) initial.push(readFileSync(join(corpusDir, f))); } catch { /* a first run has no corpus */ }
 if (initial.length === 0) initial = [Buffer.alloc(1)];
 let execs = 0;
+parentPort.postMessage({ type: 'ready' });
 for (const data of initial) {
   runOne(data); execs++;
   if (collect() || corpus.length === 0) { commit(); corpus.push(data); }
