@@ -274,6 +274,23 @@ describe('the gateway engine', () => {
     expect(errors).toContain('mid-body');
   });
 
+  it('C18 C20 environ[\'tsgi.response\'] records what the web server was handed: status and state', async () => {
+    const progress = async (app: App): Promise<unknown> => ({ ...(await run(app)).environ['tsgi.response'] });
+    let during: unknown;
+    expect(await progress((e, s) => {
+      s('200 OK', OK);
+      return (function* () { during = { ...e['tsgi.response'] }; yield b('x'); })();
+    })).toEqual({ status: '200 OK', state: 'done' });
+    expect(during).toEqual({ status: undefined, state: 'before-head' });
+    expect(await progress(() => { throw new Error('before the head'); })).toEqual({ status: '500 Internal Server Error', state: 'done' });
+    expect(await progress((_e, s) => { s('200 OK', OK)(b('')); throw new Error('after the head'); })).toEqual({ status: '200 OK', state: 'cut' });
+    expect(await progress((_e, s) => { s('200 OK', [['Content-Length', '3']]); return [b('a'), b('b')]; })).toEqual({ status: '200 OK', state: 'cut' });
+    const aborted = await run((_e, s) => { s('200 OK', OK); return (async function* () { await tick(20); yield b('late'); })(); }, {}, {
+      during: (r) => r.controller.abort(),
+    });
+    expect({ ...aborted.environ['tsgi.response'] }).toEqual({ status: undefined, state: 'cut' });
+  });
+
   it('C19 a chunk that is not a Uint8Array is an error naming the fix', async () => {
     const { sink, errors } = await run((_e, start) => { start('200 OK', OK); return ['a string' as unknown as Uint8Array]; });
     expect(sink.text).toBe(E500);
