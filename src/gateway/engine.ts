@@ -84,8 +84,8 @@ class Run extends ResponseStates implements BodyHost, Reporter {
       if (this.#pending === undefined) return this.#fail(err);
       return this.#settle(this.#pending).then(() => this.#fail(err));
     }
-    if (this.#pending !== undefined || isThenable(result)) return this.#later(result);
-    return this.#respond(result);
+    if (this.#pending === undefined && (Array.isArray(result) || !isThenable(result))) return this.#respond(result);
+    return this.#later(result);
   }
 
   /** The app's Promise, or its write()s, have to be waited for first. */
@@ -151,7 +151,8 @@ class Run extends ResponseStates implements BodyHost, Reporter {
 
   /** The whole body in the head's write (C20); like the loop's outcome, a Promise only to wait on the sink. */
   #whole(chunk: Uint8Array): boolean | Promise<boolean> {
-    const p = this.sendWhole(this.needStatus(), wholeHeaders(this.headers, this.declared, chunk.length)!, chunk);
+    const headers = wholeHeaders(this.headers, this.declared, chunk.length)!; // defined: #wholeBody checked the length
+    const p = this.sendWhole(this.needStatus(), headers, chunk);
     return p ? this.#drain(p) : true;
   }
 
