@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { App, Environ, Header } from '../../src/contract/types.js';
-import { ERROR_BODY } from '../../src/gateway/engine.js';
-import { RecordingSink, b, run, tick } from '../helpers.js';
+import { ERROR_BODY, runRequest } from '../../src/gateway/engine.js';
+import { RecordingSink, b, makeEnviron, run, tick } from '../helpers.js';
 
 const OK: Header[] = [['Content-Type', 'text/plain']];
 const E500 = `Status: 500 Internal Server Error\r\nContent-Type: text/plain\r\nContent-Length: 59\r\n\r\n${ERROR_BODY.toString('latin1')}`;
@@ -373,6 +373,22 @@ describe('the gateway engine', () => {
       return environ['wsgi.file_wrapper'](path, 4);
     });
     expect(sink.text).toBe('Status: 200 OK\r\nContent-Length: 15\r\n\r\n012345678901234');
+  });
+
+  it('a sync body whose sink never pushes back is finished without a Promise (DESIGN.md §4)', () => {
+    const bodies: Array<() => Iterable<Uint8Array>> = [
+      () => [b('one')], () => [], () => [b('a'), b('b')], () => (function* () { yield b('a'); yield b(''); yield b('b'); })(),
+    ];
+    for (const body of bodies) {
+      const { environ, controller } = makeEnviron();
+      const sink = new RecordingSink();
+      const running = runRequest((_e, s) => { s('200 OK', OK); return body(); }, environ, sink, controller);
+      expect(running).toBeUndefined();
+      expect(sink.ended).toBe(true);
+    }
+    // An async body, or a sink that asks to wait, gives a Promise.
+    const { environ, controller } = makeEnviron();
+    expect(runRequest((_e, s) => { s('200 OK', OK); return (async function* () { yield b('x'); })(); }, environ, new RecordingSink(), controller)).toBeInstanceOf(Promise);
   });
 
   it('C17 backpressure: the engine waits for the sink before pulling the next chunk', async () => {
