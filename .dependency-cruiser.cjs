@@ -1,4 +1,4 @@
-// The layering of DESIGN.md §2, checked on every `npm test` (dependency-cruiser):
+// The layering of docs/design.md ("Layers"), checked on every `npm test` (dependency-cruiser):
 //
 //   contract <- gateway <- protocol <- server <- cli      imports point down only
 //   middleware/, helpers/, bridges/                       contract/ only (plus node: built-ins and npm packages)

@@ -375,7 +375,7 @@ describe('the gateway engine', () => {
     expect(sink.text).toBe('Status: 200 OK\r\nContent-Length: 15\r\n\r\n012345678901234');
   });
 
-  it('a sync body whose sink never pushes back is finished without a Promise (DESIGN.md §4)', () => {
+  it('a sync body whose sink never pushes back is finished without a Promise (docs/design.md, "Throughput")', () => {
     const bodies: Array<() => Iterable<Uint8Array>> = [
       () => [b('one')], () => [], () => [b('a'), b('b')], () => (function* () { yield b('a'); yield b(''); yield b('b'); })(),
     ];
