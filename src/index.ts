@@ -6,7 +6,7 @@
  * nothing of the others). What is not here is internal and may change.
  */
 export type {
-  App, Body, Chunk, Environ, FileLike, FileWrapperBody, FileWrapperFactory, Header, StartResponse, Write,
+  App, Body, Chunk, Environ, FileLike, FileWrapperBody, FileWrapperFactory, Header, ResponseProgress, ResponseState, StartResponse, Write,
   WsgiErrors, WsgiInput,
 } from './contract/types.js';
 export { ContractError, GatewayError, type ErrorCode } from './contract/errors.js';

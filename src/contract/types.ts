@@ -67,5 +67,26 @@ export interface Environ {
   'wsgi.file_wrapper': FileWrapperFactory;
   /** Fires when the web server aborts the request or the client goes away. */
   'tsgi.abort': AbortSignal;
+  /** What the gateway has done with the response so far (set by the engine; read-only). */
+  'tsgi.response'?: ResponseProgress;
   [key: string]: unknown;
+}
+
+/**
+ * A response's way through the gateway: held back until its first bytes
+ * (C14), then streaming, then done, or cut off (an error after the head, a
+ * body shorter than its Content-Length, an abort, a client gone).
+ */
+export type ResponseState = 'before-head' | 'streaming' | 'done' | 'cut';
+
+/**
+ * `environ['tsgi.response']`: what the web server has been handed so far, so
+ * that middleware can tell what the client saw (the gateway's 500 of C18, or
+ * the app's status cut off) without re-deriving the gateway's rules.
+ */
+export interface ResponseProgress {
+  /** The status line sent, or undefined while the head is held back (C14) or when none ever was. */
+  readonly status: string | undefined;
+  /** Where the response is now. */
+  readonly state: ResponseState;
 }

@@ -4,7 +4,7 @@
  * write()), and the moment the gateway closes the body (C17), which is when
  * the response is over, whether it ended, failed or was aborted.
  */
-import type { App, Body, Environ, Header, StartResponse } from '../contract/types.js';
+import type { App, Body, Environ, Header, ResponseProgress, StartResponse } from '../contract/types.js';
 
 /** What an observer learns about one response. */
 export interface Observed {
@@ -15,14 +15,25 @@ export interface Observed {
   bytes: number;
   /** The error the app raised, if any. */
   error: unknown;
+  /**
+   * What the gateway handed the web server (`environ['tsgi.response']`):
+   * the status that went out, and whether the response was cut off.
+   * Undefined when the app runs outside a tsgi gateway.
+   */
+  response?: ResponseProgress | undefined;
 }
 
 /**
- * The status the client saw: the app's, or the gateway's 500 when the app
- * failed before any body byte went out (C18); 0 when there was none.
+ * The status the client saw: the one the gateway sent (the app's, or its 500
+ * when the app failed before the head went out, C18), even if the response was
+ * then cut off; while nothing was sent, 500 if the app failed (the gateway is
+ * about to send it), else the app's status; 0 when there was none.
  */
 export function finalStatus(seen: Observed): number {
-  if (seen.error !== undefined && seen.bytes === 0) return 500;
+  const sent = seen.response?.status;
+  if (sent !== undefined) return Number(sent.slice(0, 3));
+  // Outside a gateway, an approximation: an error before any byte means a 500.
+  if (seen.error !== undefined && (seen.response !== undefined || seen.bytes === 0)) return 500;
   return seen.status === undefined ? 0 : Number(seen.status.slice(0, 3));
 }
 
@@ -35,7 +46,7 @@ export type OnDone = (environ: Environ, observed: Observed) => void;
  */
 export function observe(app: App, done: OnDone): App {
   return (environ, startResponse) => {
-    const seen: Observed = { status: undefined, headers: [], bytes: 0, error: undefined };
+    const seen: Observed = { status: undefined, headers: [], bytes: 0, error: undefined, response: environ['tsgi.response'] };
     let finished = false;
     const finish = (): void => {
       if (finished) return;

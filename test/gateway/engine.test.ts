@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { App, Environ, Header } from '../../src/contract/types.js';
-import { ERROR_BODY } from '../../src/gateway/engine.js';
-import { RecordingSink, b, run, tick } from '../helpers.js';
+import { ERROR_BODY, runRequest } from '../../src/gateway/engine.js';
+import { RecordingSink, b, makeEnviron, run, tick } from '../helpers.js';
 
 const OK: Header[] = [['Content-Type', 'text/plain']];
 const E500 = `Status: 500 Internal Server Error\r\nContent-Type: text/plain\r\nContent-Length: 59\r\n\r\n${ERROR_BODY.toString('latin1')}`;
@@ -27,25 +27,37 @@ async function startError(status: unknown, headers: unknown): Promise<{ code?: s
 
 describe('the gateway engine', () => {
   it('C1 environ is a plain object, new for every request, that the app may change', async () => {
-    const seen: Environ[] = [];
+    // Captured inside the app, asserted outside: a failed expect inside an app only becomes a 500.
+    const seen: { environ: Environ; proto: unknown; before: unknown; signal: unknown; replaced: unknown; copy: Record<string, unknown> }[] = [];
     const app: App = (environ, start) => {
-      seen.push(environ);
-      expect(Object.getPrototypeOf(environ)).toBe(Object.prototype);
-      expect(environ.CHANGED).toBeUndefined();
+      const proto = Object.getPrototypeOf(environ);
+      const before = environ.CHANGED;
       environ.CHANGED = 'yes';
       environ.PATH_INFO = '/changed';
-      expect(environ['tsgi.abort']).toBeInstanceOf(AbortSignal);
+      const signal = environ['tsgi.abort'];
       environ['tsgi.abort'] = 'replaced' as unknown as AbortSignal;
-      expect(environ['tsgi.abort']).toBe('replaced');
+      const replaced = environ['tsgi.abort'];
       environ['wsgi.version'].push(9 as never);
       delete (environ as Record<string, unknown>).QUERY_STRING;
-      expect({ ...environ }).toMatchObject({ CHANGED: 'yes', 'tsgi.abort': 'replaced' });
+      seen.push({ environ, proto, before, signal, replaced, copy: { ...environ } });
       start('200 OK', OK);
       return [b('x')];
     };
-    await run(app);
-    await run(app);
-    expect(seen[0]).not.toBe(seen[1]);
+    const first = await run(app);
+    const second = await run(app);
+    for (const r of [first, second]) expect(r.sink.text).toBe('Status: 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 1\r\n\r\nx');
+    expect(seen).toHaveLength(2);
+    for (const s of seen) {
+      expect(s.proto).toBe(Object.prototype);
+      expect(s.before).toBeUndefined();
+      expect(s.signal).toBeInstanceOf(AbortSignal);
+      expect(s.replaced).toBe('replaced');
+      expect(s.copy).toMatchObject({ CHANGED: 'yes', PATH_INFO: '/changed', 'tsgi.abort': 'replaced' });
+      expect(s.copy).not.toHaveProperty('QUERY_STRING');
+      expect(s.environ['wsgi.version']).toEqual([1, 0, 9]);
+    }
+    expect(seen[0]!.environ).not.toBe(seen[1]!.environ);
+    expect(seen[0]!.environ['wsgi.version']).not.toBe(seen[1]!.environ['wsgi.version']);
   });
 
   it('C11 a malformed status raises inside startResponse', async () => {
@@ -101,12 +113,14 @@ describe('the gateway engine', () => {
 
   it('C14 the first write() sends the head, even an empty one', async () => {
     const sink = new RecordingSink();
+    let afterWrite: string[] = [];
     await run((_e, start) => {
       const write = start('200 OK', OK);
       write(b(''));
-      expect(sink.events).toEqual(['head 200 OK 0']);
+      afterWrite = [...sink.events]; // asserted outside the app: an expect in here would only become a 500
       return [];
     }, {}, { sink });
+    expect(afterWrite).toEqual(['head 200 OK 0']);
     expect(sink.events).toEqual(['head 200 OK 0', 'end']);
   });
 
@@ -260,6 +274,23 @@ describe('the gateway engine', () => {
     expect(errors).toContain('mid-body');
   });
 
+  it('C18 C20 environ[\'tsgi.response\'] records what the web server was handed: status and state', async () => {
+    const progress = async (app: App): Promise<unknown> => ({ ...(await run(app)).environ['tsgi.response'] });
+    let during: unknown;
+    expect(await progress((e, s) => {
+      s('200 OK', OK);
+      return (function* () { during = { ...e['tsgi.response'] }; yield b('x'); })();
+    })).toEqual({ status: '200 OK', state: 'done' });
+    expect(during).toEqual({ status: undefined, state: 'before-head' });
+    expect(await progress(() => { throw new Error('before the head'); })).toEqual({ status: '500 Internal Server Error', state: 'done' });
+    expect(await progress((_e, s) => { s('200 OK', OK)(b('')); throw new Error('after the head'); })).toEqual({ status: '200 OK', state: 'cut' });
+    expect(await progress((_e, s) => { s('200 OK', [['Content-Length', '3']]); return [b('a'), b('b')]; })).toEqual({ status: '200 OK', state: 'cut' });
+    const aborted = await run((_e, s) => { s('200 OK', OK); return (async function* () { await tick(20); yield b('late'); })(); }, {}, {
+      during: (r) => r.controller.abort(),
+    });
+    expect({ ...aborted.environ['tsgi.response'] }).toEqual({ status: undefined, state: 'cut' });
+  });
+
   it('C19 a chunk that is not a Uint8Array is an error naming the fix', async () => {
     const { sink, errors } = await run((_e, start) => { start('200 OK', OK); return ['a string' as unknown as Uint8Array]; });
     expect(sink.text).toBe(E500);
@@ -342,6 +373,22 @@ describe('the gateway engine', () => {
       return environ['wsgi.file_wrapper'](path, 4);
     });
     expect(sink.text).toBe('Status: 200 OK\r\nContent-Length: 15\r\n\r\n012345678901234');
+  });
+
+  it('a sync body whose sink never pushes back is finished without a Promise (docs/design.md, "Throughput")', () => {
+    const bodies: Array<() => Iterable<Uint8Array>> = [
+      () => [b('one')], () => [], () => [b('a'), b('b')], () => (function* () { yield b('a'); yield b(''); yield b('b'); })(),
+    ];
+    for (const body of bodies) {
+      const { environ, controller } = makeEnviron();
+      const sink = new RecordingSink();
+      const running = runRequest((_e, s) => { s('200 OK', OK); return body(); }, environ, sink, controller);
+      expect(running).toBeUndefined();
+      expect(sink.ended).toBe(true);
+    }
+    // An async body, or a sink that asks to wait, gives a Promise.
+    const { environ, controller } = makeEnviron();
+    expect(runRequest((_e, s) => { s('200 OK', OK); return (async function* () { yield b('x'); })(); }, environ, new RecordingSink(), controller)).toBeInstanceOf(Promise);
   });
 
   it('C17 backpressure: the engine waits for the sink before pulling the next chunk', async () => {

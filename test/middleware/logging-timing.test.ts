@@ -71,6 +71,25 @@ describe('logging()', () => {
     expect(l2lines[0]).toMatch(/" 500 - "-" "-" 1500$/);
   });
 
+  it('C18 an app that sends its head with write(b\'\') and then throws is logged with the status the client got, cut off', async () => {
+    const { layer, lines } = logged('json');
+    const r = await run(layer((_e, s) => { s('200 OK', TEXT)(b('')); throw new Error('after the head'); }));
+    expect(r.sink.events).toEqual(['head 200 OK 0', 'abort']);
+    expect(JSON.parse(lines[0]!)).toMatchObject({ status: 200, bytes: 0, error: 'after the head' });
+    // The same after an await: the head went out before the Promise rejected.
+    const { layer: l2, lines: l2lines } = logged('json');
+    const r2 = await run(l2(async (_e, s) => { s('200 OK', TEXT)(b('')); await tick(1); throw new Error('later'); }));
+    expect(r2.sink.events).toEqual(['head 200 OK 0', 'abort']);
+    expect(JSON.parse(l2lines[0]!)).toMatchObject({ status: 200, bytes: 0, error: 'later' });
+  });
+
+  it('C19 a body chunk that is not bytes is logged as the 500 the gateway sent', async () => {
+    const { layer, lines } = logged('json');
+    const r = await run(layer((_e, s) => { s('200 OK', TEXT); return ['text' as unknown as Uint8Array]; }));
+    expect(r.sink.text).toMatch(/^Status: 500 Internal Server Error\r\n/);
+    expect(JSON.parse(lines[0]!)).toMatchObject({ status: 500 });
+  });
+
   it('logs an app that returns no body as a 500', async () => {
     const { layer, lines } = logged('json');
     const r = await run(layer((_e, s) => { s('200 OK', TEXT); return 'oops' as never; }));
