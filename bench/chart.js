@@ -6,7 +6,7 @@ const colors = ['#2b6cb0', '#dd6b20', '#38a169', '#805ad5'];
 const other = '#718096';
 const esc = (s) => String(s).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 const titles = { fastcgi: 'FastCGI (nginx fastcgi_pass, keepalive)', uwsgi: 'uwsgi (nginx uwsgi_pass)', http: 'dev HTTP (direct)' };
-const baselines = { fastcgi: 'node:http behind proxy_pass, keepalive', uwsgi: 'node:http behind proxy_pass, no keepalive', http: 'node:http' };
+const baselines = { fastcgi: 'node:http (proxy_pass, keepalive)', uwsgi: 'node:http (proxy_pass, no keepalive)', http: 'node:http' };
 
 /** The chart as an SVG document. */
 export function svg(result) {
@@ -23,8 +23,16 @@ export function svg(result) {
     }
   }
   const bar = 11, gap = 8, label = 300, panel = 280, pad = 20;
+  // A CPU scale that a single outlier (node-fastcgi) does not flatten: values past 3x the
+  // median are drawn clipped, their figure printed as usual.
+  const scale = (xs) => {
+    const s = xs.filter(Number.isFinite).sort((a, b) => a - b);
+    const cap = 3 * s[s.length >> 1];
+    return Math.max(...s.filter((v) => v <= cap));
+  };
   const maxRps = Math.max(...result.web.map((r) => r.rps));
-  const maxCpu = Math.max(...result.web.map((r) => r.cpu));
+  const maxCpu = scale(result.web.map((r) => r.cpu));
+  const width_ = (v, max) => Math.min(v / max, 1.08) * (panel - 60);
   const out = [];
   let y = 56;
   for (const l of lines) {
@@ -38,13 +46,13 @@ export function svg(result) {
     l.bars.forEach((b, i) => {
       const fill = b.node === null ? other : colors[nodes.indexOf(b.node) % colors.length];
       const by = y + i * bar;
-      const w1 = (b.rps / maxRps) * (panel - 60);
-      const w2 = (b.cpu / maxCpu) * (panel - 60);
+      const w1 = width_(b.rps, maxRps);
+      const w2 = width_(b.cpu, maxCpu);
       const x1 = pad + label, x2 = pad + label + panel + 20;
       out.push(`<rect x="${x1}" y="${by}" width="${w1.toFixed(1)}" height="${bar - 2}" fill="${fill}"/>`,
-        `<text x="${(x1 + w1 + 4).toFixed(1)}" y="${by + bar - 3}" font-size="10">${Math.round(b.rps)}</text>`,
+        `<text x="${(x1 + w1 + 4).toFixed(1)}" y="${by + bar - 3}" font-size="10">${b.rps > maxRps * 1.08 ? '» ' : ''}${Math.round(b.rps)}</text>`,
         `<rect x="${x2}" y="${by}" width="${w2.toFixed(1)}" height="${bar - 2}" fill="${fill}"/>`,
-        `<text x="${(x2 + w2 + 4).toFixed(1)}" y="${by + bar - 3}" font-size="10">${b.cpu.toFixed(1)}</text>`);
+        `<text x="${(x2 + w2 + 4).toFixed(1)}" y="${by + bar - 3}" font-size="10">${b.cpu > maxCpu * 1.08 ? '» ' : ''}${b.cpu.toFixed(1)}</text>`);
     });
     y += h + gap;
   }

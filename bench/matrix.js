@@ -15,7 +15,7 @@
 import { spawnSync } from 'node:child_process';
 import { cpus } from 'node:os';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { coldStart, printColdStart } from './cgi.js';
@@ -94,7 +94,7 @@ export async function runMatrix(options) {
   };
   console.log(`\n${markdown(result)}`);
   if (!opt['no-write']) {
-    const out = join(root, opt.out);
+    const out = resolve(root, opt.out);
     mkdirSync(join(out, '..'), { recursive: true });
     writeFileSync(`${out}.json`, `${JSON.stringify(result, null, 1)}\n`);
     writeFileSync(`${out}.svg`, svg(result));

@@ -7,7 +7,7 @@ const groups = {
   http: 'dev HTTP server: wrk straight at the server on TCP; ratios to node:http',
 };
 const via = {
-  fastcgi: 'fastcgi_pass', uwsgi: 'uwsgi_pass', proxy: 'proxy_pass', 'proxy-ka': 'proxy_pass, keepalive', direct: 'direct',
+  fastcgi: 'fastcgi_pass', 'fastcgi-close': 'fastcgi_pass, no keepalive', uwsgi: 'uwsgi_pass', proxy: 'proxy_pass', 'proxy-ka': 'proxy_pass, keepalive', direct: 'direct',
 };
 const x = (v) => (Number.isFinite(v) ? `${v.toFixed(2)}x` : '–');
 const n0 = (v) => (Number.isFinite(v) ? v.toFixed(0) : '–');

@@ -14,8 +14,9 @@ const backend = (node, kind, where) => [node, [join(root, 'bench/backends.cjs'),
 
 /**
  * Row kinds. `via` says how the request reaches the backend: fastcgi and
- * proxy-ka go through a keepalive upstream, uwsgi and proxy through a new
- * connection per request, direct is wrk on the backend's own TCP port.
+ * proxy-ka go through a keepalive upstream, fastcgi-close, uwsgi and proxy
+ * through a new connection per request, direct is wrk on the backend's own
+ * TCP port.
  * `baseline` (and `limit`, the physical-limit row) name the row of the same
  * Node binary that the ratios are taken to.
  */
@@ -50,7 +51,9 @@ export function otherRows(dir, notes) {
     writeFileSync(conf, `[global]\npid = ${dir}/php-fpm.pid\nerror_log = ${dir}/php-fpm.log\ndaemonize = no\n` +
       `[bench]\nlisten = ${dir}/php.sock\nlisten.mode = 0666\npm = static\npm.max_children = 1\n`);
     const version = spawnSync(`/usr/sbin/${fpm}`, ['-v'], { encoding: 'utf8' }).stdout.split('\n')[0].split(' (')[0];
-    rows.push({ id: 'php-fpm', name: `PHP-FPM (${version}, 1 worker)`, via: 'fastcgi', group: 'fastcgi', baseline: 'node-http-ka',
+    // A PHP-FPM worker serves one connection at a time: with fastcgi_keep_conn one worker would
+    // hold one of nginx's idle upstream connections and starve the rest, so it gets a new one per request.
+    rows.push({ id: 'php-fpm', name: `PHP-FPM (${version}, 1 worker)`, via: 'fastcgi-close', group: 'fastcgi', baseline: 'node-http-ka',
       cmd: (s) => [`/usr/sbin/${fpm}`, ['-F', '-R', '-y', conf]], socket: join(dir, 'php.sock'),
       nginx: `fastcgi_param SCRIPT_FILENAME ${join(root, 'bench/others/hello.php')};` });
   } else notes.push('PHP-FPM not installed (apt-get install php-fpm): row skipped');
@@ -79,6 +82,7 @@ function nginxRoute(row, key, socket) {
   const upstream = (keepalive) => `  upstream ${name} { server unix:${socket};${keepalive ? ' keepalive 64;' : ''} }\n`;
   switch (row.via) {
     case 'fastcgi': return [upstream(true), `${fcgiParams} ${row.nginx ?? ''} fastcgi_pass ${name};`];
+    case 'fastcgi-close': return ['', `include /etc/nginx/fastcgi_params; ${row.nginx ?? ''} fastcgi_pass unix:${socket};`];
     case 'uwsgi': return ['', `include /etc/nginx/uwsgi_params; uwsgi_pass unix:${socket};`];
     case 'proxy': return [upstream(false), `proxy_pass http://${name};`];
     default: return [upstream(true), `proxy_http_version 1.1; proxy_set_header Connection ""; proxy_pass http://${name};`];
