@@ -12,7 +12,7 @@ import { SourceMap } from 'node:module';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { nodeBinary } from './matrix.js';
-import { cleanup, cpuSeconds, freePort, need, nginxConf, root, runDir, start, startNginx, wrk } from './web.js';
+import { cleanup, cpuSeconds, cpuSplit, freePort, need, nginxConf, root, runDir, start, startNginx, wrk } from './web.js';
 
 const { values: opt } = parseArgs({
   options: {
@@ -118,10 +118,15 @@ for (const node of nodes) {
 const nginx = await startNginx(dir, nginxConf(dir, servers));
 for (const t of targets) {
   spawnSync('curl', ['-s', t.url]);
+  const warm = wrk(t.url, 1, connections); // warm up: the JIT has optimized the hot path before the measured run
   const c0 = cpuSeconds(t.child.pid);
+  const s0 = cpuSplit(t.child.pid);
   const w = wrk(t.url, seconds, connections);
+  const s1 = cpuSplit(t.child.pid);
   t.cpu = ((cpuSeconds(t.child.pid) - c0) / w.requests) * 1e6;
-  t.requests = w.requests + 1;
+  t.user = ((s1.user - s0.user) / w.requests) * 1e6;
+  t.system = ((s1.system - s0.system) / w.requests) * 1e6;
+  t.requests = warm.requests + w.requests + 1; // all the profile saw (the CPU figures: the measured run only)
   t.rps = w.rps;
 }
 nginx.kill('SIGTERM');
@@ -142,6 +147,8 @@ for (const c of catNames) console.log(`| ${c} | ${all.map((t) => ((t.cats.get(c)
 const sum = (t) => [...t.cats.values()].reduce((a, b) => a + b, 0) / t.requests;
 console.log(`| **sampled total** | ${all.map((t) => `**${sum(t).toFixed(1)}**`).join(' | ')} |`);
 console.log(`| CPU µs/req from /proc (utime+stime) | ${all.map((t) => t.cpu.toFixed(1)).join(' | ')} |`);
+console.log(`| of which user (utime) | ${all.map((t) => t.user.toFixed(1)).join(' | ')} |`);
+console.log(`| of which kernel (stime: socket system calls, epoll) | ${all.map((t) => t.system.toFixed(1)).join(' | ')} |`);
 console.log(`| req/s (profiler on) | ${all.map((t) => t.rps.toFixed(0)).join(' | ')} |`);
 for (const t of all.filter((a) => a.id === 'tsgi-fastcgi')) {
   console.log(`\ntop functions by self time, tsgi fastcgi, Node ${t.node.label} (µs per request):`);
