@@ -1,16 +1,19 @@
 // npm run bench:readme — rewrites README.md's performance tables from the
 // JSON `npm run bench` wrote (docs/bench.json): everything between the
-// `<!-- bench:start -->` and `<!-- bench:end -->` marker comments.
+// `<!-- bench:start -->` and `<!-- bench:end -->` marker comments; and draws
+// the chart (docs/bench.svg) again from the same JSON.
 // Usage: node bench/readme.js [docs/bench.json]
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { svg } from './chart.js';
 import { markdown } from './report.js';
 import { root } from './web.js';
 
 const START = '<!-- bench:start -->';
 const END = '<!-- bench:end -->';
 const file = join(root, 'README.md');
-const result = JSON.parse(readFileSync(join(root, process.argv[2] ?? 'docs/bench.json'), 'utf8'));
+const json = join(root, process.argv[2] ?? 'docs/bench.json');
+const result = JSON.parse(readFileSync(json, 'utf8'));
 const readme = readFileSync(file, 'utf8');
 const a = readme.indexOf(START);
 const b = readme.indexOf(END);
@@ -25,4 +28,5 @@ const section = [
   '',
 ].join('\n');
 writeFileSync(file, readme.slice(0, a) + section + readme.slice(b));
-console.log(`README.md: performance tables rewritten from ${process.argv[2] ?? 'docs/bench.json'} (${result.generated})`);
+writeFileSync(json.replace(/\.json$/, '.svg'), svg(result));
+console.log(`README.md: performance tables (and the chart) rewritten from ${process.argv[2] ?? 'docs/bench.json'} (${result.generated})`);
