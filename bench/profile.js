@@ -26,9 +26,9 @@ need('nginx', 'wrk', 'curl');
 const categories = [
   [/src\/protocol\/fastcgi\/params\.ts$/, 'params decode (FastCGI name-value pairs)'],
   [/src\/protocol\/fastcgi\/records\.ts$/, 'record framing (decode and encode)'],
-  [/src\/(protocol\/(vars|mount|uri|text)|gateway\/(environ|input|errors-stream|spool))\.ts$/, 'environ build (vars, path split, wsgi.* keys, input)'],
+  [/src\/(protocol\/(vars|mount|uri|text)|gateway\/(environ|intake|input|errors-stream|spool))\.ts$/, 'environ build (intake, vars, path split, wsgi.* keys, input)'],
   [/src\/(gateway\/(engine|abort|file-wrapper)|contract\/head)\.ts$/, 'engine (start_response, body loop, Content-Length)'],
-  [/src\/server\/(fastcgi|fastcgi-request|socket-server)\.ts$/, 'server (connection, request lifecycle, sink)'],
+  [/src\/server\/(fastcgi|fastcgi-request|request-life|socket-server)\.ts$/, 'server (connection, request lifecycle, sink)'],
   [/src\/contract\/log\.ts$/, 'logger'],
   [/bench\/(hello\.js|minimal-fastcgi\.cjs|backends\.cjs)$/, 'app or responder code'],
   [/^node:(net|internal\/(stream_base_commons|streams\/|net))|^node:stream/, 'Node socket and stream JS'],
