@@ -18,7 +18,8 @@ export function svg(result) {
     lines.push({ title: titles[group] });
     for (const id of ids) {
       const rows = result.web.filter((r) => r.id === id);
-      const name = rows[0].role === 'baseline' ? `${baselines[group]} (baseline)` : rows[0].name;
+      const name = rows[0].role === 'baseline' ? `${baselines[group]} (baseline)`
+        : rows[0].via === 'fastcgi-close' ? `${rows[0].name}, no keepalive` : rows[0].name;
       lines.push({ name, bars: rows.map((r) => ({ node: r.node, rps: r.rps, cpu: r.cpu })) });
     }
   }
