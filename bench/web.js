@@ -1,6 +1,7 @@
-// Shared by the web-server benchmarks (bench/fastcgi.js, bench/uwsgi.js):
-// start nginx and backends, load each target with wrk, interleaved, and
-// report req/s, p99 latency and the backend's CPU time per request.
+// Shared by the web-server benchmarks (bench/matrix.js, bench/fastcgi.js,
+// bench/uwsgi.js, bench/profile.js, bench/workers.js): start nginx and backends, load each
+// target with wrk, interleaved, and report req/s, p99 latency and the
+// backend's CPU time per request.
 import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -38,8 +39,8 @@ process.on('exit', () => { for (const c of children) try { process.kill(-c.pid, 
 process.on('SIGINT', () => process.exit(130));
 
 /** Starts a process in its own group; resolves once `ready()` holds. */
-export async function start(name, cmd, args, ready) {
-  const child = spawn(cmd, args, { detached: true, stdio: ['ignore', 'ignore', 'pipe'] });
+export async function start(name, cmd, args, ready, options = {}) {
+  const child = spawn(cmd, args, { detached: true, stdio: ['ignore', 'ignore', 'pipe'], ...options });
   let err = '';
   child.stderr.on('data', (d) => { err += d; });
   children.push(child);
@@ -72,11 +73,21 @@ export async function startNginx(dir, conf) {
   return start('nginx', 'nginx', ['-p', dir, '-c', file, '-e', join(dir, 'error.log')], () => existsSync(join(dir, 'nginx.pid')));
 }
 
-/** utime+stime of a process, in seconds (its threads included). */
+function stat(pid) {
+  const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return text.slice(text.lastIndexOf(')') + 2).split(' ');
+}
+
+/**
+ * utime+stime of a process, in seconds (its threads included), or of a list
+ * of processes (a master and its workers) summed. Children that have exited
+ * and been waited for count too (cutime+cstime).
+ */
 export function cpuSeconds(pid) {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(f[11]) + Number(f[12])) / 100; // fields 14 and 15, in clock ticks (USER_HZ = 100)
+  if (Array.isArray(pid)) return pid.reduce((sum, p) => sum + cpuSeconds(p), 0);
+  const f = stat(pid);
+  // fields 14-17 of proc(5), in clock ticks (USER_HZ = 100)
+  return (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) / 100;
 }
 
 /** CPU seconds of every process in process group `pgid` still alive (a master and its workers). */
@@ -94,7 +105,25 @@ export function groupCpuSeconds(pgid) {
   return total;
 }
 
-function wrk(url, seconds, connections) {
+/** utime and stime of a process apart, in seconds: user-space work and kernel work (system calls). */
+export function cpuSplit(pid) {
+  const f = stat(pid);
+  return { user: Number(f[11]) / 100, system: Number(f[12]) / 100 };
+}
+
+/** A process and its live descendants (e.g. php-fpm's master and workers). */
+export function processTree(pid) {
+  const parent = new Map();
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try { parent.set(Number(d), Number(stat(d)[1])); } catch {}
+  }
+  const tree = [pid];
+  for (let i = 0; i < tree.length; i++) for (const [p, pp] of parent) if (pp === tree[i]) tree.push(p);
+  return tree;
+}
+
+export function wrk(url, seconds, connections) {
   const r = spawnSync('wrk', ['-t1', `-c${connections}`, `-d${seconds}s`, '--latency', url], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`wrk failed: ${r.stderr}`);
   const out = r.stdout;
@@ -104,34 +133,17 @@ function wrk(url, seconds, connections) {
   const p99 = m ? Number(m[1]) * (m[2] === 'us' ? 0.001 : m[2] === 's' ? 1000 : 1) : NaN;
   const errors = /Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? (/Socket errors: (.*)/.exec(out)?.[1] ?? '');
   if (errors) console.error(`  ${url}: ${errors.trim()} errors/non-2xx`);
-  return { requests, rps, p99 };
+  return { requests, rps, p99, errors: errors.trim() };
 }
 
-const median = (xs) => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
+export const median = (xs) => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
 
 /**
  * targets: [{ name, url, pid, cpu? }] (cpu: the backend's CPU seconds so far, when it is more than one process). Each round runs every target once, in turn.
  * Returns and prints one row per target; ratios are to `targets[base]`.
  */
 export function load(targets, { rounds, seconds, connections, base = 0 }) {
-  for (const t of targets) {
-    const check = spawnSync('curl', ['-s', t.url], { encoding: 'utf8' });
-    if (!check.stdout.includes('Hello, world!')) throw new Error(`${t.name}: unexpected answer ${JSON.stringify(check.stdout)}`);
-    wrk(t.url, 1, connections); // warm up
-  }
-  const rows = targets.map(() => ({ rps: [], p99: [], cpu: [] }));
-  for (let r = 0; r < rounds; r++) {
-    targets.forEach((t, i) => {
-      const cpu = t.cpu ?? (() => cpuSeconds(t.pid));
-      const c0 = cpu();
-      const w = wrk(t.url, seconds, connections);
-      const c1 = cpu();
-      rows[i].rps.push(w.rps);
-      rows[i].p99.push(w.p99);
-      rows[i].cpu.push(((c1 - c0) / w.requests) * 1e6);
-    });
-  }
-  const res = targets.map((t, i) => ({ name: t.name, rps: median(rows[i].rps), p99: median(rows[i].p99), cpu: median(rows[i].cpu), all: rows[i].rps }));
+  const res = measure(targets, { rounds, seconds, connections }).map((r) => ({ ...r, all: r.rounds.rps }));
   const b = res[base];
   console.log(`\n${rounds} rounds x ${seconds}s, wrk -t1 -c${connections}, medians; ratios to "${b.name}"\n`);
   console.log('| target | req/s | p99 ms | backend CPU us/req | req/s ratio | CPU ratio |');
@@ -142,6 +154,41 @@ export function load(targets, { rounds, seconds, connections, base = 0 }) {
   console.log('\nper-round req/s:');
   for (const r of res) console.log(`  ${r.name}: ${r.all.map((x) => x.toFixed(0)).join(' ')}`);
   return res;
+}
+
+/**
+ * Checks that every target answers the hello body, warms each up, then runs
+ * `rounds` rounds, each loading every target once in turn (so machine noise
+ * hits all alike). targets: [{ name, url, pid (or a list of pids), cpu? }]
+ * (cpu: a function giving the backend's CPU seconds so far, instead of pid).
+ * Returns per target the medians and every round's figures; `onRound(r)` is
+ * called after each round.
+ */
+export function measure(targets, { rounds, seconds, connections, warmup = 1, onRound }) {
+  for (const t of targets) {
+    const check = spawnSync('curl', ['-s', '-i', t.url], { encoding: 'utf8' });
+    if (!/^HTTP\/1\.1 200/.test(check.stdout) || !check.stdout.includes('\r\n\r\nHello, world!\n')) {
+      throw new Error(`${t.name}: unexpected answer ${JSON.stringify(check.stdout)}`);
+    }
+    if (warmup) wrk(t.url, warmup, connections);
+  }
+  const rows = targets.map(() => ({ rps: [], p99: [], cpu: [], errors: [] }));
+  for (let r = 0; r < rounds; r++) {
+    targets.forEach((t, i) => {
+      const cpu = t.cpu ?? (() => cpuSeconds(t.pid));
+      const c0 = cpu();
+      const w = wrk(t.url, seconds, connections);
+      const c1 = cpu();
+      rows[i].rps.push(w.rps);
+      rows[i].p99.push(w.p99);
+      rows[i].cpu.push(((c1 - c0) / w.requests) * 1e6);
+      if (w.errors) rows[i].errors.push(w.errors);
+    });
+    onRound?.(r);
+  }
+  return targets.map((t, i) => ({
+    name: t.name, rps: median(rows[i].rps), p99: median(rows[i].p99), cpu: median(rows[i].cpu), rounds: rows[i],
+  }));
 }
 
 export function cleanup(dir) {
