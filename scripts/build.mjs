@@ -75,7 +75,7 @@ const toMainBundle = {
     });
   },
 };
-for (const layer of ['middleware', 'helpers']) {
+for (const layer of ['middleware', 'helpers', 'bridges']) {
   await build({ ...common, entryPoints: [`src/${layer}/index.ts`], outfile: `dist/${layer}.cjs`, plugins: [toMainBundle] });
 }
 
@@ -108,6 +108,7 @@ const entries = [
   ['dist/server/uwsgi', 'src/server/uwsgi.ts', 'lib/load.cjs'],
   ['dist/middleware', 'src/middleware/index.ts', 'dist/middleware.cjs'],
   ['dist/helpers', 'src/helpers/index.ts', 'dist/helpers.cjs'],
+  ['dist/bridges', 'src/bridges/index.ts', 'dist/bridges.cjs'],
 ];
 for (const [out, source, code] of entries) {
   const names = await exportsOf(source);

@@ -3,6 +3,8 @@
  * name: the default export, else `application`, else `app`. A TypeScript module
  * loads through Node's own type stripping where Node has it (22.18+, 24), and
  * otherwise through tsx, an optional peer dependency registered only then.
+ * What the export is — an environ app, a Node request listener or a fetch
+ * handler — is told by `--interface`, or recognised by its shape (B1).
  */
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -10,6 +12,7 @@ import { dirname, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { dynamicImport } from '../contract/dynamic-import.js';
 import { GatewayError } from '../contract/errors.js';
+import { log } from '../contract/log.js';
 import type { App } from '../contract/types.js';
 import { describeLoadError } from './load-error.js';
 
@@ -103,8 +106,99 @@ async function registerTsx(file: string): Promise<void> {
   tsRegistered = true;
 }
 
+/** How the exported value is called: `--interface` (B1). */
+export type Interface = 'auto' | 'environ' | 'node' | 'fetch';
+/** The accepted `--interface` values. */
+export const INTERFACES: readonly Interface[] = ['auto', 'environ', 'node', 'fetch'];
+
+type Bridges = typeof import('../bridges/index.js');
+/** The bridges are their own bundle (tsgi/bridges): an environ app never loads them (CGI start-up). */
+const bridges = (): Promise<Bridges> => dynamicImport<Bridges>('tsgi/bridges');
+
+const isFn = (v: unknown): v is (...a: unknown[]) => unknown => typeof v === 'function';
+const has = (v: unknown, k: string): boolean => v !== null && (typeof v === 'object' || typeof v === 'function') && isFn((v as Record<string, unknown>)[k]);
+
+/**
+ * What `auto` can tell without guessing: an object with `fetch` (Hono,
+ * itty-router, `{ fetch }`); an Express or Connect app (a function with
+ * `handle` and `use`); a Koa app (`callback` and `use`); a Fastify instance
+ * (`routing` and `ready`). A bare function is an environ app: `(environ,
+ * startResponse)` and `(req, res)` cannot be told apart by their shape.
+ */
+export function detectInterface(v: unknown): Exclude<Interface, 'auto'> | undefined {
+  if (has(v, 'fetch') && !isFn(v)) return 'fetch';
+  if (isFn(v) && has(v, 'handle') && has(v, 'use')) return 'node';
+  if (has(v, 'callback') && has(v, 'use')) return 'node';
+  if (has(v, 'routing') && has(v, 'ready')) return 'node';
+  if (isFn(v)) return 'environ';
+  return undefined;
+}
+
+/** Turns the exported value into an app for `iface`. */
+export async function toApp(v: unknown, iface: Interface, where: string): Promise<App> {
+  const kind = iface === 'auto' ? detectInterface(v) : iface;
+  if (kind === 'environ') {
+    if (!isFn(v)) throw new GatewayError('ERR_APP_LOAD', `${where} is a ${typeof v}, not an (environ, startResponse) function`);
+    return iface === 'auto' ? hinted(v as App, where) : v as App;
+  }
+  if (kind === 'fetch') {
+    if (!isFn(v) && !has(v, 'fetch')) throw new GatewayError('ERR_APP_LOAD', `${where} is neither a (Request) => Response function nor an object with fetch()`);
+    return (await bridges()).fromFetch(v as Parameters<Bridges['fromFetch']>[0]);
+  }
+  if (kind === 'node') {
+    let listener: unknown = v;
+    if (has(v, 'routing') && has(v, 'ready')) {
+      // Fastify: routes are registered once ready() has run; routing is its (req, res) entry.
+      await (v as { ready(): Promise<unknown> }).ready();
+      listener = (v as { routing: unknown }).routing;
+    } else if (!isFn(v) && has(v, 'callback')) {
+      listener = (v as { callback(): unknown }).callback(); // Koa
+    }
+    if (!isFn(listener)) throw new GatewayError('ERR_APP_LOAD', `${where} is a ${typeof v}, not a (req, res) listener`);
+    return (await bridges()).fromNodeListener(listener as Parameters<Bridges['fromNodeListener']>[0]);
+  }
+  throw new GatewayError('ERR_APP_LOAD', `${where} is a ${v === null ? 'null' : typeof v}: export an app function, a (req, res) listener or a fetch handler`);
+}
+
+/**
+ * Under `auto`, a bare function is taken for an environ app. If the first
+ * request shows it is not one (it never called startResponse and returned
+ * nothing, a Response, or threw), say which flag runs it.
+ */
+function hinted(app: App, where: string): App {
+  let first = true;
+  const wrapped: App = (environ, startResponse) => {
+    if (!first) return app(environ, startResponse);
+    first = false;
+    let started = false;
+    const hint = (v: unknown, threw: boolean): void => {
+      if (started) return;
+      const fetchLike = typeof Response === 'function' && v instanceof Response;
+      if ((v === undefined && !threw ? true : threw) || fetchLike) {
+        log('error', `${where} did not act as an environ app (environ, startResponse); ` +
+          `if it is a Node (req, res) listener, run it with --interface node; a (Request) => Response handler, --interface fetch`);
+      }
+    };
+    let r: ReturnType<App>;
+    try {
+      r = app(environ, (status, headers, excInfo) => { started = true; return startResponse(status, headers, excInfo); });
+    } catch (err) {
+      hint(undefined, err instanceof TypeError);
+      throw err;
+    }
+    if (r !== null && typeof r === 'object' && typeof (r as Promise<unknown>).then === 'function') {
+      return (r as Promise<Awaited<ReturnType<App>>>).then((v) => { hint(v, false); return v; }, (err: unknown) => { hint(undefined, err instanceof TypeError); throw err; });
+    }
+    hint(r, false);
+    return r;
+  };
+  // The app keeps its name (logs, tests).
+  Object.defineProperty(wrapped, 'name', { value: app.name });
+  return wrapped;
+}
+
 /** Imports the module named by `spec` and returns its app. */
-export async function loadApp(spec: string, cwd = process.cwd()): Promise<App> {
+export async function loadApp(spec: string, cwd = process.cwd(), iface: Interface = 'auto'): Promise<App> {
   const { path, name } = parseAppSpec(spec);
   if (!path) throw new GatewayError('ERR_APP_LOAD', 'APP is missing: give path/to/module[:name]');
   const file = resolve(cwd, path);
@@ -125,10 +219,9 @@ export async function loadApp(spec: string, cwd = process.cwd()): Promise<App> {
   const candidates = name ? [name] : ['default', 'application', 'app'];
   for (const key of candidates) {
     const v = mod[key];
-    if (typeof v === 'function') return v as App;
-    if (v !== undefined && name) {
-      throw new GatewayError('ERR_APP_LOAD', `${file}: export "${key}" is a ${typeof v}, not an app function`);
-    }
+    if (v === undefined || v === null) continue;
+    if (isFn(v) || iface !== 'auto' || detectInterface(v) !== undefined) return toApp(v, iface, `${file}: export "${key}"`);
+    if (name) throw new GatewayError('ERR_APP_LOAD', `${file}: export "${key}" is a ${typeof v}, not an app function`);
   }
   throw new GatewayError('ERR_APP_LOAD',
     name ? `${file} has no export named "${name}"` : `${file} exports no app: export default, "application" or "app" (or name it: ${path}:name)`);

@@ -7,21 +7,21 @@
 import { GatewayError } from '../contract/errors.js';
 import { dynamicImport } from '../contract/dynamic-import.js';
 import type { App } from '../contract/types.js';
-import { loadApp } from './load-app.js';
+import { INTERFACES, loadApp, type Interface } from './load-app.js';
 import { commandUsage, usage, UsageError, type Command } from './options.js';
 import { resolveArgs, serverSettings, type Settings } from './settings.js';
 
 const COMMANDS: readonly Command[] = ['http', 'cgi', 'fastcgi', 'uwsgi', 'check'];
 
 /** `tsgi cgi APP`: answers this process's one request. */
-async function cgi(spec: string, maxBody: number | undefined, check = false): Promise<void> {
+async function cgi(spec: string, maxBody: number | undefined, check = false, iface: Interface = 'auto'): Promise<void> {
   const { runCgi } = await import('../server/cgi.js');
-  await runCgi(appFor(spec, check), maxBody === undefined ? {} : { maxBodyBytes: maxBody });
+  await runCgi(appFor(spec, check, iface), maxBody === undefined ? {} : { maxBodyBytes: maxBody });
 }
 
 /** Loads the app; with --validate, wrapped in validate() (loaded only then: it is a separate bundle). */
-async function appFor(spec: string, check: boolean): Promise<App> {
-  const app = await loadApp(spec);
+async function appFor(spec: string, check: boolean, iface: Interface = 'auto'): Promise<App> {
+  const app = await loadApp(spec, undefined, iface);
   if (!check) return app;
   const { validate } = await dynamicImport<typeof import('../middleware/validate.js')>('tsgi/middleware');
   return validate(app);
@@ -52,18 +52,21 @@ async function run(argv: string[]): Promise<void> {
   if (spec === undefined) throw new UsageError('APP is missing', cmd);
   const validate = values.validate === true;
   const maxBody = values['max-body'] as number | undefined;
+  // B1: what APP exports.
+  const iface = (values.interface ?? 'auto') as Interface;
+  if (!INTERFACES.includes(iface)) throw new UsageError(`--interface ${String(values.interface)}: expected ${INTERFACES.join(', ')}`, cmd);
 
   switch (cmd) {
     case 'cgi': {
       const { openLogs } = await import('./serve.js');
       openLogs(values);
-      return cgi(spec, maxBody, validate);
+      return cgi(spec, maxBody, validate, iface);
     }
     case 'check':
-      return check(spec, values, validate);
+      return check(spec, values, validate, iface);
     default: {
       const settings = serverSettings(cmd, spec, values, configFile);
-      const load = (): Promise<App> => appFor(spec, validate);
+      const load = (): Promise<App> => appFor(spec, validate, iface);
       const worker = process.env.TSGI_WORKER;
       if (worker !== undefined) {
         delete process.env.TSGI_WORKER;
@@ -94,11 +97,12 @@ const DEFAULTS: Record<string, string> = {
   'access-log-format': 'combined',
   'error-log': '- (standard error)',
   'log-level': 'info',
+  interface: 'auto',
 };
 
 /** `tsgi check APP [options]`: the config and the app load; the resolved settings are printed (as `nginx -t`). */
-async function check(spec: string, values: Record<string, unknown>, validate: boolean): Promise<void> {
-  await appFor(spec, validate);
+async function check(spec: string, values: Record<string, unknown>, validate: boolean, iface: Interface): Promise<void> {
+  await appFor(spec, validate, iface);
   const shown = (v: unknown): string => (typeof v === 'object' ? JSON.stringify(v) : String(v));
   const lines = [`app: ${spec} (loads)`];
   for (const key of [...new Set([...Object.keys(values), ...Object.keys(DEFAULTS)])].sort()) {

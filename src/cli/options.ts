@@ -63,6 +63,7 @@ export const OPTIONS: Record<string, Spec> = {
   'log-level': { kind: 'level', arg: 'LEVEL', for: ALL, help: 'error, warn, info (default) or debug' },
   reload: { kind: 'bool', for: ['http'], help: 'restart when a file under the app\'s directory changes (development)' },
   validate: { kind: 'bool', for: ALL, help: 'check every request and response against the contract (development)' },
+  interface: { kind: 'string', arg: 'KIND', for: ALL, help: 'what APP exports: auto (default: told by its shape), environ, node ((req, res): Express, Koa, Fastify) or fetch (Hono, { fetch })' },
   config: { kind: 'string', arg: 'FILE', for: ALL, help: 'read options from FILE (.json, .js, .mjs); the command line wins' },
 };
 

@@ -1,0 +1,194 @@
+/**
+ * A fetch handler — `(Request) => Response`, or an object with a `fetch`
+ * method (Hono, itty-router, `export default { fetch }`) — as a tsgi app
+ * (B1, B5, B6).
+ */
+import { Buffer } from 'node:buffer';
+import { STATUS_CODES } from 'node:http';
+import type { App, Body, Environ, Header } from '../contract/types.js';
+import { DROPPED, headerName, origin, requestTarget, urlSafe } from './target.js';
+
+/** A fetch handler: a function, or an object with `fetch` (called with the object as `this`). */
+export type FetchHandler =
+  | ((request: Request, ...rest: unknown[]) => Response | Promise<Response>)
+  | { fetch(request: Request, ...rest: unknown[]): Response | Promise<Response> };
+
+const BLOCK = 65536;
+
+/** Options of fromFetch. */
+export interface FetchBridgeOptions {
+  /**
+   * Extra arguments after the Request, as some runtimes pass them (Hono reads
+   * its `env` from the second one). Called per request with the environ;
+   * default: the environ itself as `env`.
+   */
+  args?: (environ: Environ) => unknown[];
+}
+
+/**
+ * Wraps a fetch handler as an app. The `Request` has the full URL from the
+ * environ (scheme, Host, the raw path and query), the headers, the body as a
+ * `ReadableStream` pulled from `wsgi.input` as it is read (never buffered
+ * first), and a `signal` that aborts with `tsgi.abort`. The `Response`'s
+ * status and reason, every header (each Set-Cookie on its own) and its body
+ * stream become the app's response; the stream is read only as fast as the
+ * web server takes it, and cancelled when the client goes away.
+ */
+export function fromFetch(handler: FetchHandler, options: FetchBridgeOptions = {}): App {
+  const call: (request: Request, ...rest: unknown[]) => Response | Promise<Response> =
+    typeof handler === 'function' ? handler
+      : handler !== null && typeof handler === 'object' && typeof handler.fetch === 'function' ? handler.fetch.bind(handler)
+        : (() => { throw new TypeError('fromFetch takes a (Request) => Response function or an object with a fetch method'); })();
+  const args = options.args ?? ((environ: Environ) => [environ]);
+  return async (environ, startResponse) => {
+    const response = await call(toRequest(environ), ...args(environ));
+    if (!(response instanceof Response)) {
+      throw new TypeError(`the fetch handler must return a Response, got ${response === null ? 'null' : typeof response}`);
+    }
+    const reason = response.statusText || STATUS_CODES[response.status] || 'Unknown';
+    const headers: Header[] = [];
+    for (const [name, value] of response.headers) {
+      // B6: Headers iterate each Set-Cookie on its own; hop-by-hop ones are the gateway's (C13).
+      if (!DROPPED.test(name)) headers.push([name, value]);
+    }
+    startResponse(`${response.status} ${reason}`, headers);
+    const body = response.body;
+    if (body === null) return [];
+    return await responseBody(body, environ['tsgi.abort']);
+  };
+}
+
+const ENV = Symbol('tsgi.environ');
+const URL_ = Symbol('tsgi.url');
+const REAL = Symbol('tsgi.request');
+interface LazyRequest { [ENV]: Environ; [URL_]: string; [REAL]?: Request }
+
+/**
+ * A Request whose `method` and `url` are read from the environ, and which
+ * makes the real `Request` (headers, body stream, signal) only when anything
+ * else is asked for. A router that looks at the URL alone (Hono answering a
+ * GET) never pays for one: building a Request costs several times what the
+ * rest of such a request does (bench:bridges). `instanceof Request` holds;
+ * every other member is the real Request's.
+ */
+const LAZY: object = Object.create(Request.prototype);
+for (const key of Reflect.ownKeys(Request.prototype)) {
+  if (key === 'constructor') continue;
+  const d = Object.getOwnPropertyDescriptor(Request.prototype, key)!;
+  if (d.get) {
+    Object.defineProperty(LAZY, key, { get(this: LazyRequest) { return Reflect.get(real(this), key); }, configurable: true });
+  } else if (typeof d.value === 'function') {
+    const fn = d.value as (...a: unknown[]) => unknown;
+    Object.defineProperty(LAZY, key, { value(this: LazyRequest, ...a: unknown[]) { return fn.apply(real(this), a); }, configurable: true, writable: true });
+  }
+}
+Object.defineProperty(LAZY, 'method', { get(this: LazyRequest) { return this[REAL]?.method ?? this[ENV].REQUEST_METHOD; }, configurable: true });
+Object.defineProperty(LAZY, 'url', { get(this: LazyRequest) { return this[URL_]; }, configurable: true });
+
+function real(r: LazyRequest): Request {
+  return (r[REAL] ??= makeRequest(r[ENV], r[URL_]));
+}
+
+/** The environ as a fetch Request (B5). */
+export function toRequest(environ: Environ): Request {
+  const r = Object.create(LAZY) as LazyRequest;
+  r[ENV] = environ;
+  r[URL_] = origin(environ) + urlSafe(requestTarget(environ));
+  return r as unknown as Request;
+}
+
+function makeRequest(environ: Environ, url: string): Request {
+  const method = environ.REQUEST_METHOD;
+  const headers = new Headers();
+  for (const key in environ) {
+    if (key.charCodeAt(0) !== 72 || !key.startsWith('HTTP_')) continue;
+    const v = environ[key];
+    if (typeof v === 'string') headers.append(headerName(key), v);
+  }
+  if (environ.CONTENT_TYPE) headers.set('content-type', environ.CONTENT_TYPE);
+  const length = Number(environ.CONTENT_LENGTH || 0);
+  if (length > 0) headers.set('content-length', String(length));
+  const init: RequestInit & { duplex?: 'half' } = { method, headers, signal: environ['tsgi.abort'] };
+  if (length > 0 && method !== 'GET' && method !== 'HEAD') {
+    init.body = inputStream(environ, length);
+    init.duplex = 'half';
+  }
+  return new Request(url, init);
+}
+
+/** `wsgi.input` as a byte stream, read block by block as the handler reads it. */
+function inputStream(environ: Environ, length: number): ReadableStream<Uint8Array> {
+  const input = environ['wsgi.input'];
+  let left = length;
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      const chunk = await input.read(Math.min(left, BLOCK));
+      if (chunk.length === 0) { left = 0; controller.close(); return; }
+      left -= chunk.length;
+      // A copy: the stream's reader owns what it is given, and the input may reuse its buffers.
+      controller.enqueue(new Uint8Array(chunk));
+      if (left <= 0) controller.close();
+    },
+  }, { highWaterMark: 0 });
+}
+
+/**
+ * The Response body. When it is whole at once (a string or bytes body: the
+ * second read finishes before a macrotask), it becomes a one-chunk array, so
+ * the gateway sends it in one write with a Content-Length; else an async
+ * iterable that reads the stream as the gateway takes it (B6) and cancels it
+ * from close() when the client goes away.
+ */
+async function responseBody(body: ReadableStream<Uint8Array>, signal: AbortSignal): Promise<Body> {
+  const reader = body.getReader();
+  // The engine waits for this app's promise without watching the client: a
+  // stream that has nothing yet (an idle SSE) must not outlive a client that left.
+  let onAbort: (() => void) | undefined;
+  const gone = new Promise<undefined>((resolve) => {
+    onAbort = () => resolve(undefined);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+  const first = signal.aborted ? undefined : await Promise.race([reader.read(), gone]);
+  signal.removeEventListener('abort', onAbort!);
+  if (first === undefined) { reader.cancel().catch(() => {}); return []; }
+  if (first.done) return [];
+  const second = reader.read();
+  // A body that was whole from the start (a string, bytes, JSON) has its end ready
+  // within a few microtasks; a live stream does not. (A macrotask here would hold
+  // every response back by a turn of the event loop.)
+  const quick = await Promise.race([second, ticks(4)]);
+  if (quick !== undefined && quick.done) return [bytes(first.value)];
+  let pending: typeof second | undefined = quick === undefined ? second : undefined;
+  let queued: Uint8Array | undefined = quick === undefined ? undefined : quick.value;
+  let done = false;
+  return {
+    async *[Symbol.asyncIterator]() {
+      yield bytes(first.value);
+      if (queued) { const q = queued; queued = undefined; yield bytes(q); }
+      for (;;) {
+        const r = await (pending ?? reader.read());
+        pending = undefined;
+        if (r.done) { done = true; return; }
+        yield bytes(r.value);
+      }
+    },
+    close() {
+      if (!done) reader.cancel().catch(() => {});
+      else reader.releaseLock();
+    },
+  };
+}
+
+/** Resolves with undefined after `n` microtasks. */
+function ticks(n: number): Promise<undefined> {
+  let p: Promise<undefined> = Promise.resolve(undefined);
+  for (let i = 1; i < n; i++) p = p.then(() => undefined);
+  return p;
+}
+
+function bytes(v: unknown): Uint8Array {
+  if (v instanceof Uint8Array) return v;
+  if (typeof v === 'string') return Buffer.from(v);
+  if (v instanceof ArrayBuffer) return new Uint8Array(v);
+  throw new TypeError('a Response body stream must yield Uint8Array chunks');
+}

@@ -1,0 +1,12 @@
+/**
+ * `tsgi/bridges`: Node's two app shapes as tsgi apps. A request listener
+ * `(req, res)` (Express, Connect, Koa, Fastify) and a fetch handler
+ * `(Request) => Response` (Hono, itty-router, `{ fetch }`). The reverse —
+ * a tsgi app served as either — is `toNodeListener` / `toFetchHandler` in
+ * `tsgi`.
+ */
+export { fromNodeListener, type NodeListener } from './node-listener.js';
+export { fromFetch, toRequest, type FetchBridgeOptions, type FetchHandler } from './fetch.js';
+export { BridgeRequest, BridgeSocket } from './node-request.js';
+export { BridgeResponse } from './node-response.js';
+export { requestTarget } from './target.js';

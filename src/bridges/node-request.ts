@@ -1,0 +1,182 @@
+/**
+ * The `req` side of the listener bridge: a real `http.IncomingMessage` (B2)
+ * made from the environ, its body streamed from `wsgi.input` (B3), and the
+ * socket-shaped object frameworks read the peer from.
+ */
+import { Buffer } from 'node:buffer';
+import { EventEmitter } from 'node:events';
+import { IncomingMessage } from 'node:http';
+import type { Environ, WsgiInput } from '../contract/types.js';
+import { headerName, rawName, requestTarget } from './target.js';
+
+const BLOCK = 65536;
+
+/**
+ * What `req.socket` / `res.socket` are: the peer and local addresses from
+ * the environ (so `req.ip`, `req.protocol`, `req.secure` and `trust proxy`
+ * work), `encrypted` under https, and `'close'` when the client goes away.
+ * The gateway owns the real connection; the methods that would act on it do
+ * nothing.
+ */
+export class BridgeSocket extends EventEmitter {
+  readonly remoteAddress: string | undefined;
+  readonly remotePort: number | undefined;
+  readonly remoteFamily: string | undefined;
+  readonly localAddress: string | undefined;
+  readonly localPort: number | undefined;
+  /** Present (true) only under https, as on a TLS socket: frameworks test it for truth. */
+  declare readonly encrypted?: boolean;
+  readable = true;
+  writable = true;
+  destroyed = false;
+  readonly writableLength = 0;
+  readonly writableCorked = 0;
+  readonly bytesWritten = 0;
+  readonly bytesRead = 0;
+  readonly connecting = false;
+
+  constructor(environ: Environ) {
+    super();
+    const addr = environ.REMOTE_ADDR;
+    this.remoteAddress = addr;
+    this.remoteFamily = addr === undefined ? undefined : addr.includes(':') ? 'IPv6' : 'IPv4';
+    this.remotePort = portOf(environ.REMOTE_PORT);
+    this.localAddress = typeof environ.SERVER_ADDR === 'string' ? environ.SERVER_ADDR : undefined;
+    this.localPort = portOf(environ.SERVER_PORT);
+    if (environ['wsgi.url_scheme'] === 'https') (this as { encrypted?: boolean }).encrypted = true;
+  }
+
+  address(): { address: string; family: string; port: number } | Record<string, never> {
+    return this.localAddress === undefined ? {} : { address: this.localAddress, family: this.localAddress.includes(':') ? 'IPv6' : 'IPv4', port: this.localPort ?? 0 };
+  }
+  setTimeout(_ms: number, cb?: () => void): this { if (cb) this.once('timeout', cb); return this; }
+  setNoDelay(): this { return this; }
+  setKeepAlive(): this { return this; }
+  ref(): this { return this; }
+  unref(): this { return this; }
+  cork(): void {}
+  uncork(): void {}
+  pause(): this { return this; }
+  resume(): this { return this; }
+  end(): this { return this; }
+  destroySoon(): void {}
+  /** Marks the exchange gone; the bridge sees it through `'close'`. */
+  destroy(): this {
+    this.gone();
+    return this;
+  }
+  /** @internal the client went away or the exchange ended */
+  gone(): void {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    this.readable = false;
+    this.writable = false;
+    this.emit('close', false);
+  }
+}
+
+function portOf(v: unknown): number | undefined {
+  if (typeof v !== 'string' || v === '') return undefined;
+  const n = Number(v);
+  return Number.isInteger(n) ? n : undefined;
+}
+
+/** A request body read: a chunk now, or (for an input that reads asynchronously) later. */
+type Pulled = Uint8Array | PromiseLike<Uint8Array>;
+
+/**
+ * `req`: an IncomingMessage whose fields come from the environ and whose body
+ * is pulled from `wsgi.input` only as fast as the app reads it (B3): the
+ * stream's own `_read` is the backpressure.
+ */
+export class BridgeRequest extends IncomingMessage {
+  #input: WsgiInput;
+  #left: number;
+  #reading = false;
+  #ended = false;
+  /** The environ the request was made from (the CGI variables, `tsgi.abort` …). */
+  declare readonly environ: Environ;
+
+  constructor(environ: Environ, socket: BridgeSocket) {
+    super(socket as never);
+    Object.defineProperty(this, 'environ', { value: environ, enumerable: false });
+    this.method = environ.REQUEST_METHOD;
+    this.url = requestTarget(environ);
+    const proto = environ.SERVER_PROTOCOL;
+    const m = /^HTTP\/(\d)\.(\d)$/.exec(proto);
+    this.httpVersionMajor = m ? Number(m[1]) : 1;
+    this.httpVersionMinor = m ? Number(m[2]) : 0;
+    this.httpVersion = `${this.httpVersionMajor}.${this.httpVersionMinor}`;
+    const headers = this.headers;
+    const raw = this.rawHeaders;
+    // B3: every HTTP_* variable, with Content-Type and Content-Length restored (C7 took them out).
+    for (const key in environ) {
+      if (key.charCodeAt(0) !== 72 || !key.startsWith('HTTP_')) continue;
+      const value = environ[key];
+      if (typeof value !== 'string') continue;
+      const name = headerName(key);
+      headers[name] = value;
+      raw.push(rawName(name), value);
+    }
+    const type = environ.CONTENT_TYPE;
+    if (type !== undefined && type !== '') { headers['content-type'] = type; raw.push('Content-Type', type); }
+    const length = environ.CONTENT_LENGTH;
+    if (length !== undefined && length !== '') { headers['content-length'] = length; raw.push('Content-Length', length); }
+    // Express swaps the prototype of `req` for its own (which inherits from
+    // IncomingMessage.prototype): the body source must be an own property to stay.
+    (this as unknown as { _read: unknown })._read = BridgeRequest.prototype._read;
+    this.#input = environ['wsgi.input'];
+    const n = length ? Number(length) : 0;
+    this.#left = Number.isFinite(n) && n > 0 ? n : 0;
+    if (this.#left === 0) {
+      // No body: the stream is at its end already, as node:http makes it for a GET.
+      this.#end();
+    }
+  }
+
+  override _read(size: number): void {
+    if (this.#reading) return;
+    for (;;) {
+      if (this.#left <= 0) { this.#end(); return; }
+      const pulled: Pulled = this.#input.read(Math.min(this.#left, Math.max(size, BLOCK)));
+      if (!(pulled instanceof Uint8Array)) {
+        // An input that reads asynchronously: wait for it, then go on.
+        this.#reading = true;
+        Promise.resolve(pulled).then((chunk) => {
+          this.#reading = false;
+          if (this.#take(chunk)) this._read(size);
+        }, (err: unknown) => { this.#reading = false; this.destroy(err as Error); });
+        return;
+      }
+      if (!this.#take(pulled)) return;
+    }
+  }
+
+  /** Pushes a chunk; true when the consumer wants more right away. */
+  #take(chunk: Uint8Array): boolean {
+    if (this.destroyed) return false;
+    if (chunk.length === 0) { this.#end(); return false; } // a short body ends where it ends (C9)
+    this.#left -= chunk.length;
+    const more = this.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+    if (this.#left <= 0) { this.#end(); return false; }
+    return more;
+  }
+
+  #end(): void {
+    this.#left = 0;
+    this.complete = true;
+    if (!this.#ended) { this.#ended = true; this.push(null); }
+  }
+
+  /** @internal The exchange is over and nobody read the body: end the stream, as node:http dumps it. */
+  static finishUnread(req: BridgeRequest): void {
+    if (req.readableEnded || req.destroyed) return;
+    req.#left = 0;
+    req.complete = true;
+    req.resume();
+    if (!req.#ended) { req.#ended = true; req.push(null); }
+  }
+}
+
+/** @internal see BridgeRequest.finishUnread */
+export const finishUnread = (req: BridgeRequest): void => BridgeRequest.finishUnread(req);

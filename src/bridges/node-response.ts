@@ -1,0 +1,337 @@
+/**
+ * The `res` side of the listener bridge: a real `http.ServerResponse` (B2)
+ * whose head and body go to the gateway's `startResponse` and body iterator
+ * instead of a socket (B4). Node's own header methods (setHeader, getHeader,
+ * appendHeader …) keep their validation, so a bad header fails as it fails
+ * under node:http; only the methods that would touch the socket are replaced.
+ */
+import { Buffer } from 'node:buffer';
+import { ServerResponse, STATUS_CODES } from 'node:http';
+import { getDefaultHighWaterMark } from 'node:stream';
+import type { Header, StartResponse, Write } from '../contract/types.js';
+import { finishUnread, type BridgeRequest, type BridgeSocket } from './node-request.js';
+import { DROPPED } from './target.js';
+
+type Callback = (err?: Error | null) => void;
+type Item = { chunk: Buffer; cb: Callback | undefined };
+
+const EMPTY = Buffer.alloc(0);
+const DONE: IteratorResult<Uint8Array> = { value: undefined, done: true };
+
+/** An error shaped as Node's own (a `code` to branch on). */
+function nodeError(code: string, message: string, Type: ErrorConstructor = Error): Error {
+  const e = new Type(message);
+  (e as { code?: string }).code = code;
+  return e;
+}
+
+let dateSecond = -1;
+let dateText = '';
+/** The Date header node:http sends, computed once a second. */
+function httpDate(): string {
+  const now = Date.now();
+  const s = Math.floor(now / 1000);
+  if (s !== dateSecond) { dateSecond = s; dateText = new Date(now).toUTCString(); }
+  return dateText;
+}
+
+/**
+ * `res`. The bridge hands the gateway either the whole body at once (a
+ * listener that ended its response before returning: Express's `res.send`)
+ * or this object as an async iterable that yields each chunk as it is
+ * written, `write()` returning false (and `'drain'` following) while the
+ * gateway has not taken what was written (B4 backpressure).
+ */
+export class BridgeResponse extends ServerResponse {
+  #startResponse: StartResponse;
+  #write: Write | undefined;
+  #socket: BridgeSocket;
+  #head = false;
+  #length = -1;
+  #bodyless: boolean;
+  #queue: Item[] = [];
+  #queued = 0;
+  #ended = false;
+  #finished = false;
+  #closed = false;
+  #needDrain = false;
+  #iterating = false;
+  #error: unknown;
+  #waiter: { resolve: (r: IteratorResult<Uint8Array>) => void; reject: (e: unknown) => void } | undefined;
+  readonly #hwm = getDefaultHighWaterMark(false);
+
+  constructor(req: BridgeRequest, socket: BridgeSocket, startResponse: StartResponse) {
+    super(req);
+    this.#startResponse = startResponse;
+    this.#socket = socket;
+    this.#bodyless = req.method === 'HEAD';
+    (this as { socket: unknown }).socket = socket;
+    // Express (and others) swap the prototype of `res` for their own, which
+    // inherits from ServerResponse.prototype, not from this class: the methods
+    // that replace the socket path are own properties so that they stay.
+    // (Private fields stay with the object whatever its prototype.)
+    const own = this as unknown as Record<string, unknown>;
+    own.writeHead = P.writeHead;
+    own.write = P.write;
+    own.end = P.end;
+    own.flushHeaders = P.flushHeaders;
+    own.destroy = P.destroy;
+  }
+
+  // headersSent, and setHeader & co. throwing ERR_HTTP_HEADERS_SENT afterwards, are
+  // node:http's own: they read `_header`, which #commit sets. That field is not
+  // documented, but compression, on-headers and others read it, so it must be set.
+  // The writable* getters (defined on the prototype below) report this bridge's queue, not a socket's.
+  /** @internal */ get bridgeFinished(): boolean { return this.#finished; }
+  /** @internal */ get bridgeQueued(): number { return this.#queued; }
+  /** @internal */ get bridgeNeedDrain(): boolean { return !this.destroyed && !this.#ended && this.#needDrain; }
+  /** @internal */ get bridgeHighWaterMark(): number { return this.#hwm; }
+
+  /** As node:http's: status, optional reason, headers as an object or a flat / paired array. */
+  override writeHead(statusCode: number, reason?: unknown, headers?: unknown): this {
+    if (this.#head) throw nodeError('ERR_HTTP_HEADERS_SENT', 'Cannot write headers after they are sent to the client');
+    const code = statusCode | 0;
+    if (code < 100 || code > 999) throw nodeError('ERR_HTTP_INVALID_STATUS_CODE', `Invalid status code: ${String(statusCode)}`, RangeError);
+    if (typeof reason === 'string') this.statusMessage = reason;
+    else {
+      if (!this.statusMessage) this.statusMessage = STATUS_CODES[code] ?? 'unknown';
+      headers ??= reason;
+    }
+    this.statusCode = code;
+    if (Array.isArray(headers)) {
+      if (headers.length > 0 && Array.isArray(headers[0])) {
+        for (const pair of headers as [string, string][]) if (pair[0]) this.appendHeader(pair[0], pair[1]);
+      } else {
+        if (headers.length % 2 !== 0) throw nodeError('ERR_INVALID_ARG_VALUE', 'The argument \'headers\' is invalid', TypeError);
+        // Without earlier headers node:http keeps repeated names (two Set-Cookie); with them it sets.
+        const add = this.getHeaderNames().length === 0;
+        for (let i = 0; i < headers.length; i += 2) {
+          const k = headers[i] as string;
+          if (k) { if (add) this.appendHeader(k, headers[i + 1] as string); else this.setHeader(k, headers[i + 1] as string); }
+        }
+      }
+    } else if (headers !== null && typeof headers === 'object') {
+      for (const k of Object.keys(headers)) if (k) this.setHeader(k, (headers as Record<string, string>)[k]!);
+    }
+    const length = this.#length;
+    this.#length = -1;
+    this.#commit(length);
+    return this;
+  }
+
+  /**
+   * The head goes out implicitly, through `this.writeHead` as in node:http, so
+   * that middleware which wraps writeHead (on-headers: compression, sessions,
+   * response-time) runs. `length` is the whole body's when end() sent it.
+   */
+  #implicitHead(length: number): void {
+    this.#length = length;
+    this.writeHead(this.statusCode);
+    this.#length = -1;
+  }
+
+  /** Sends the head now, before any body (SSE, long polls). */
+  override flushHeaders(): void {
+    if (!this.#head) this.#implicitHead(-1);
+    if (this.#queue.length === 0 && this.#write) this.#write(EMPTY);
+  }
+
+  override write(chunk: unknown, encoding?: unknown, cb?: unknown): boolean {
+    if (typeof encoding === 'function') { cb = encoding; encoding = undefined; }
+    if (this.#ended) {
+      this.#late(nodeError('ERR_STREAM_WRITE_AFTER_END', 'write after end'), cb as Callback | undefined);
+      return false;
+    }
+    if (this.destroyed) {
+      this.#late(nodeError('ERR_STREAM_DESTROYED', 'Cannot call write after a stream was destroyed'), cb as Callback | undefined);
+      return false;
+    }
+    const buf = toBuffer(chunk, encoding);
+    if (!this.#head) this.#implicitHead(-1);
+    if (this.#bodyless || buf.length === 0) {
+      if (typeof cb === 'function') process.nextTick(cb as Callback);
+      return true;
+    }
+    this.#push(buf, cb as Callback | undefined);
+    return !this.#needDrain;
+  }
+
+  override end(chunk?: unknown, encoding?: unknown, cb?: unknown): this {
+    if (typeof chunk === 'function') { cb = chunk; chunk = undefined; encoding = undefined; }
+    else if (typeof encoding === 'function') { cb = encoding; encoding = undefined; }
+    if (this.#ended) {
+      if (chunk) this.#late(nodeError('ERR_STREAM_WRITE_AFTER_END', 'write after end'), cb as Callback | undefined);
+      else if (typeof cb === 'function') {
+        if (!this.#finished) this.once('finish', cb as Callback);
+        else (cb as Callback)(nodeError('ERR_STREAM_ALREADY_FINISHED', 'Cannot call end after a stream was finished'));
+      }
+      return this;
+    }
+    if (this.destroyed) return this;
+    const buf = chunk === undefined || chunk === null ? EMPTY : toBuffer(chunk, encoding);
+    // node:http gives a response that is ended before its head went out a Content-Length.
+    if (!this.#head) this.#implicitHead(this.#queued + buf.length);
+    if (typeof cb === 'function') this.once('finish', cb as Callback);
+    if (buf.length > 0 && !this.#bodyless) this.#push(buf, undefined);
+    this.#ended = true;
+    this.finished = true;
+    const w = this.#waiter;
+    if (w && this.#queue.length === 0) { this.#waiter = undefined; w.resolve(DONE); }
+    return this;
+  }
+
+  override destroy(error?: Error): this {
+    if (this.destroyed) return this;
+    this.destroyed = true;
+    this.#error = error ?? nodeError('ERR_STREAM_DESTROYED', 'the response was destroyed before it ended');
+    const w = this.#waiter;
+    if (w) { this.#waiter = undefined; w.reject(this.#error); }
+    return this;
+  }
+
+  /**
+   * @internal What the bridge returns to the gateway once the listener has
+   * returned: the whole body when the response has already ended, else this
+   * object as an async iterable.
+   */
+  static body(res: BridgeResponse): (Uint8Array[] | AsyncIterable<Uint8Array>) & { close(): void } {
+    return res.#body();
+  }
+
+  #body(): (Uint8Array[] | AsyncIterable<Uint8Array>) & { close(): void } {
+    if (this.#ended && !this.#iterating) {
+      const items = this.#queue;
+      this.#queue = [];
+      this.#queued = 0;
+      const chunks = items.map((it) => it.chunk) as unknown as Uint8Array[] & { close(): void };
+      chunks.close = () => { for (const it of items) if (it.cb) process.nextTick(it.cb); this.#close(); };
+      return chunks;
+    }
+    this.#iterating = true;
+    const iterator: AsyncIterator<Uint8Array> = { next: () => this.#next(), return: () => Promise.resolve(DONE) };
+    return { [Symbol.asyncIterator]: () => iterator, close: () => this.#close() };
+  }
+
+  /** @internal The listener's promise rejected: fail like a thrown error (500 before the head, cut after). */
+  static fail(res: BridgeResponse, err: unknown): void {
+    res.#fail(err);
+  }
+
+  #fail(err: unknown): void {
+    if (this.#ended && this.#queue.length === 0) return;
+    P.destroy.call(this, err instanceof Error ? err : new Error(String(err)));
+  }
+
+  #next(): Promise<IteratorResult<Uint8Array>> {
+    if (this.#error !== undefined) return Promise.reject(this.#error);
+    const item = this.#queue.shift();
+    if (item) {
+      this.#queued -= item.chunk.length;
+      if (item.cb) process.nextTick(item.cb);
+      if (this.#needDrain && this.#queued === 0) {
+        this.#needDrain = false;
+        process.nextTick(() => this.emit('drain'));
+      }
+      return Promise.resolve({ value: item.chunk, done: false });
+    }
+    if (this.#ended || this.#closed) return Promise.resolve(DONE);
+    return new Promise((resolve, reject) => { this.#waiter = { resolve, reject }; });
+  }
+
+  /**
+   * The body's close() (C17): called by the gateway once, after the whole
+   * response went out or when the client went away. Emits what node:http
+   * emits in each case.
+   */
+  #close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    const req = this.req as BridgeRequest;
+    const complete = this.#ended && this.#queue.length === 0 && this.#error === undefined;
+    const w = this.#waiter;
+    if (w) { this.#waiter = undefined; w.resolve(DONE); }
+    if (complete) {
+      this.#finished = true;
+      this.emit('finish');
+      finishUnread(req);
+      process.nextTick(() => { this.destroyed = true; this.emit('close'); });
+      return;
+    }
+    // The client went away (or the gateway cut the response): B3 'close' on the socket, req and res.
+    this.#socket.gone();
+    if (!req.complete) req.destroy(nodeError('ECONNRESET', 'aborted'));
+    else finishUnread(req);
+    process.nextTick(() => { this.destroyed = true; this.emit('close'); });
+  }
+
+  #push(chunk: Buffer, cb: Callback | undefined): void {
+    const w = this.#waiter;
+    if (w) {
+      this.#waiter = undefined;
+      if (cb) process.nextTick(cb);
+      w.resolve({ value: chunk, done: false });
+      return;
+    }
+    this.#queue.push({ chunk, cb });
+    this.#queued += chunk.length;
+    if (this.#queued >= this.#hwm) this.#needDrain = true;
+  }
+
+  /** Node's "write after end": the error goes to the callback and to 'error'. */
+  #late(err: Error, cb: Callback | undefined): void {
+    process.nextTick(() => {
+      if (cb) cb(err);
+      if (!this.destroyed) this.emit('error', err);
+    });
+  }
+
+  /** The head is final: hand status and headers to startResponse (length ≥ 0: the whole body's). */
+  #commit(length: number): void {
+    this.#head = true;
+    const code = this.statusCode;
+    if (code === 204 || code === 304 || (code >= 100 && code < 200)) this.#bodyless = true;
+    const reason = this.statusMessage || STATUS_CODES[code] || 'unknown';
+    if (/[^\t\x20-\x7e\x80-\xff]/.test(reason)) throw nodeError('ERR_INVALID_CHAR', 'Invalid character in statusMessage', TypeError);
+    const headers: Header[] = [];
+    const values = this.getHeaders();
+    let hasLength = false;
+    let hasDate = false;
+    for (const raw of (this as unknown as { getRawHeaderNames(): string[] }).getRawHeaderNames()) {
+      const lower = raw.toLowerCase();
+      // B4: node:http's connection management is the gateway's, not the app's.
+      if (DROPPED.test(lower)) continue;
+      if (lower === 'content-length') {
+        hasLength = true;
+        // A HEAD response carries no body; the gateway would cut one shorter than its
+        // declared length (C20), and the web server answers HEAD from the head alone.
+        if (this.#head && (this.req as { method?: string }).method === 'HEAD') continue;
+      }
+      else if (lower === 'date') hasDate = true;
+      const v = values[lower];
+      if (Array.isArray(v)) for (const one of v) headers.push([raw, String(one)]);
+      else if (v !== undefined) headers.push([raw, String(v)]);
+    }
+    if (this.sendDate && !hasDate) headers.push(['Date', httpDate()]);
+    if (length >= 0 && !hasLength && !this.#bodyless && !this.hasHeader('transfer-encoding')) headers.push(['Content-Length', String(length)]);
+    const status = `${code} ${reason}`;
+    this.#write = this.#startResponse(status, headers);
+    (this as unknown as { _header: string })._header = `HTTP/1.1 ${status}\r\n`;
+  }
+}
+
+const P = BridgeResponse.prototype;
+
+for (const [name, from] of [['writableFinished', 'bridgeFinished'], ['writableLength', 'bridgeQueued'],
+  ['writableNeedDrain', 'bridgeNeedDrain'], ['writableHighWaterMark', 'bridgeHighWaterMark']] as const) {
+  const get = Object.getOwnPropertyDescriptor(BridgeResponse.prototype, from)!.get!;
+  Object.defineProperty(BridgeResponse.prototype, name, { get, configurable: true, enumerable: false });
+}
+
+/** A chunk as node:http takes it: a string in an encoding, or bytes. */
+function toBuffer(chunk: unknown, encoding: unknown): Buffer {
+  if (typeof chunk === 'string') return Buffer.from(chunk, (typeof encoding === 'string' ? encoding : 'utf8') as BufferEncoding);
+  if (Buffer.isBuffer(chunk)) return chunk;
+  if (chunk instanceof Uint8Array) return Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+  if (chunk === null) throw nodeError('ERR_STREAM_NULL_VALUES', 'May not write null values to stream', TypeError);
+  throw nodeError('ERR_INVALID_ARG_TYPE', `The "chunk" argument must be of type string or an instance of Buffer or Uint8Array. Received ${typeof chunk}`, TypeError);
+}
