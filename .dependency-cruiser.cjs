@@ -23,9 +23,10 @@ module.exports = {
     onlyDown('gateway', ['contract', 'gateway'], 'gateway/ runs one request and knows no protocol: it imports contract/ only'),
     onlyDown('protocol', ['contract', 'gateway', 'protocol'], 'protocol/ imports contract/ and gateway/ only (imports point down)'),
     onlyDown('server', ['contract', 'gateway', 'protocol', 'server'], 'server/ imports contract/, gateway/ and protocol/ only, never cli/ or the side layers'),
-    onlyDown('cli', ['contract', 'gateway', 'protocol', 'server', 'middleware', 'cli'], 'cli/ is the top layer; it may import any layer but not the package entry points'),
+    onlyDown('cli', ['contract', 'gateway', 'protocol', 'server', 'middleware', 'bridges', 'cli'], 'cli/ is the top layer; it may import any layer but not the package entry points'),
     onlyDown('middleware', ['contract', 'middleware'], 'middleware/ imports contract/ only (plus node: built-ins), so that it runs under any adapter'),
     onlyDown('helpers', ['contract', 'helpers'], 'helpers/ imports contract/ only (plus node: built-ins)'),
+    onlyDown('bridges', ['contract', 'bridges'], 'bridges/ imports contract/ only (plus node: built-ins)'),
     onlyDown('bridges', ['contract', 'bridges'], 'bridges/ imports contract/ only (plus node: built-ins)'),
     {
       name: 'protocol-is-pure',
