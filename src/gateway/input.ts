@@ -34,8 +34,14 @@ export class MemorySource implements ByteSource {
   readonly views = true;
   #buf: Buffer;
   #pos = 0;
-  constructor(buf: Uint8Array) {
+  #onDispose: (() => void) | undefined;
+  constructor(buf: Uint8Array, onDispose?: () => void) {
     this.#buf = Buffer.isBuffer(buf) ? buf : Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
+    this.#onDispose = onDispose;
+  }
+  dispose(): void {
+    this.#onDispose?.();
+    this.#onDispose = undefined;
   }
   pull(max: number): Buffer {
     const start = this.#pos;

@@ -24,6 +24,8 @@ export interface RequestLimits {
   maxBodyBytes?: number;
   /** Bodies up to this size stay in memory; larger ones are spooled to a temp file (default 1 MiB). */
   memoryBodyBytes?: number;
+  /** Bytes of request bodies the whole process keeps in memory; past it every body is spooled (default 64 MiB, R3). */
+  memoryBodyTotalBytes?: number;
   /** Directory for spooled bodies (default the OS temp dir). */
   spoolDir?: string;
   /** Bytes of one request's variables: FastCGI params, uwsgi vars (default 1 MiB; uwsgi can carry at most 64 KiB). */
@@ -36,6 +38,7 @@ export interface RequestLimits {
 export const DEFAULT_LIMITS: Readonly<Required<Omit<RequestLimits, 'spoolDir'>>> = {
   maxBodyBytes: 100 * 1024 * 1024,
   memoryBodyBytes: 1024 * 1024,
+  memoryBodyTotalBytes: 64 * 1024 * 1024,
   maxVarsBytes: 1024 * 1024,
   maxVars: 1000,
 };
@@ -45,6 +48,7 @@ export function spoolLimits(o: RequestLimits): SpoolLimits {
   return {
     maxBytes: o.maxBodyBytes ?? DEFAULT_LIMITS.maxBodyBytes,
     memoryBytes: o.memoryBodyBytes ?? DEFAULT_LIMITS.memoryBodyBytes,
+    memoryTotalBytes: o.memoryBodyTotalBytes ?? DEFAULT_LIMITS.memoryBodyTotalBytes,
     dir: o.spoolDir,
   };
 }
@@ -70,7 +74,8 @@ export type RefusalStatus = '400 Bad Request' | '413 Content Too Large';
 
 const NONE: BodyPlan = { kind: 'none' };
 const STREAM: BodyPlan = { kind: 'stream' };
-const DIGITS = /^[0-9]{1,15}$/;
+/** Any run of digits: a length too large for a number is past every limit (413), not malformed. */
+const DIGITS = /^[0-9]+$/;
 
 /** What an adapter tells the intake about its transport. */
 export interface AdmitOptions {

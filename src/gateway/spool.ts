@@ -23,6 +23,13 @@ export interface SpoolLimits {
   maxBytes: number;
   /** Bodies up to this size stay in memory. */
   memoryBytes: number;
+  /**
+   * R3: bytes of request bodies the whole process holds in memory at once;
+   * past it, every new block goes to a spool file whatever the body's size
+   * (the servers pass 64 MiB, RequestLimits.memoryBodyTotalBytes; absent: no
+   * such limit). Many slow uploads then cost disk, not memory.
+   */
+  memoryTotalBytes?: number | undefined;
   /** Directory for spool files (default: the OS temp dir). */
   dir?: string | undefined;
 }
@@ -32,6 +39,14 @@ const BLOCK = 65536;
 const EMPTY = Buffer.alloc(0);
 
 let spoolSeq = 0;
+
+/** Bytes of request bodies held in memory by every spool of the process (R3). */
+let heldInMemory = 0;
+
+/** Bytes of request bodies the process holds in memory now (for tests and monitoring). */
+export function bodyBytesInMemory(): number {
+  return heldInMemory;
+}
 
 /** Accumulates one request body. */
 export class BodySpool {
@@ -45,6 +60,8 @@ export class BodySpool {
   #spare: Buffer | null = null;
   #fd = -1;
   #length = 0;
+  /** This spool's share of `heldInMemory`. */
+  #charged = 0;
 
   /**
    * @param expected the body's size when it is known (CONTENT_LENGTH): a body
@@ -52,8 +69,22 @@ export class BodySpool {
    */
   constructor(limits: SpoolLimits, expected = 0) {
     this.#limits = limits;
-    if (expected > 0 && expected <= limits.memoryBytes) this.#block = Buffer.allocUnsafe(expected);
+    if (expected > 0 && expected <= limits.memoryBytes && this.#reserve(expected)) this.#block = Buffer.allocUnsafe(expected);
   }
+
+  /** Takes `n` bytes of the process's memory budget; false when it is spent. */
+  #reserve(n: number): boolean {
+    if (heldInMemory + n > (this.#limits.memoryTotalBytes ?? Infinity)) return false;
+    heldInMemory += n;
+    this.#charged += n;
+    return true;
+  }
+
+  /** Gives this spool's share of the budget back. */
+  readonly #release = (): void => {
+    heldInMemory -= this.#charged;
+    this.#charged = 0;
+  };
 
   /** Bytes received so far. */
   get length(): number {
@@ -82,12 +113,13 @@ export class BodySpool {
   #nextBlock(want: number): void {
     if (this.#fill > 0) this.#flush();
     // A body that outgrows memory moves to the file; blocks are then written as they fill.
-    if (this.#fd < 0 && this.#length > this.#limits.memoryBytes) this.#toFile();
+    const size = Math.min(BLOCK, Math.max(want, 4096));
+    if (this.#fd < 0 && (this.#length > this.#limits.memoryBytes || !this.#reserve(size))) this.#toFile();
     if (this.#fd >= 0 && this.#spare !== null) {
       this.#block = this.#spare;
       this.#spare = null;
     } else {
-      this.#block = Buffer.allocUnsafe(this.#fd < 0 ? Math.min(BLOCK, Math.max(want, 4096)) : BLOCK);
+      this.#block = Buffer.allocUnsafe(this.#fd < 0 ? size : BLOCK);
     }
   }
 
@@ -112,6 +144,7 @@ export class BodySpool {
     unlinkSync(path);
     for (const b of this.#blocks) writeAllSync(this.#fd, b);
     this.#blocks = [];
+    this.#release();
   }
 
   /** The finished body as a source for `wsgi.input`; dispose() it when the request ends. */
@@ -126,7 +159,8 @@ export class BodySpool {
     }
     const blocks = this.#blocks;
     this.#blocks = [];
-    return new MemorySource(blocks.length === 1 ? blocks[0]! : Buffer.concat(blocks, this.#length));
+    // The body stays charged to the budget until the request is over (the source is disposed).
+    return new MemorySource(blocks.length === 1 ? blocks[0]! : Buffer.concat(blocks, this.#length), this.#release);
   }
 
   /** Drops whatever was spooled (request abandoned). */
@@ -135,6 +169,7 @@ export class BodySpool {
     this.#block = EMPTY;
     this.#spare = null;
     this.#fill = 0;
+    this.#release();
     if (this.#fd >= 0) {
       closeSync(this.#fd);
       this.#fd = -1;

@@ -187,8 +187,11 @@ class FcgiConnection implements Connection, FcgiLink {
     if (!this.ctx.multiplex && this.#requests.size > 0) refusal = ProtocolStatus.CantMpxConn; // F6
     else if (role < Role.Responder || role > Role.Filter) refusal = ProtocolStatus.UnknownRole; // F8
     else if (state.active >= state.limits.maxRequests) refusal = ProtocolStatus.Overloaded;     // F11
+    else if (this.#requests.size >= state.limits.maxConnectionRequests) refusal = ProtocolStatus.Overloaded; // R3
     if (refusal !== undefined) {
-      if (refusal === ProtocolStatus.Overloaded) log('warn', `FastCGI: ${this.peer}: request ${id} refused: ${state.active} requests in flight (the limit)`);
+      if (refusal === ProtocolStatus.Overloaded) {
+        log('warn', `FastCGI: ${this.peer}: request ${id} refused: ${state.active} requests in flight, ${this.#requests.size} on this connection (maxRequests ${state.limits.maxRequests}, maxConnectionRequests ${state.limits.maxConnectionRequests})`);
+      }
       this.write(encodeEndRequest(id, 0, refusal));
       if (!keep && this.#requests.size === 0) this.#end();
       return;
@@ -276,6 +279,18 @@ class FcgiConnection implements Connection, FcgiLink {
 
   idleSince(): number | undefined {
     return this.#requests.size === 0 && this.#decoder.pending === 0 && !this.#closing ? this.#idleSince : undefined;
+  }
+
+  headSince(): number | undefined {
+    if (this.#closing) return undefined;
+    if (this.#requests.size === 0) return this.#decoder.pending > 0 ? this.#idleSince : undefined;
+    // Every request on it still in its params: nothing started, nothing lost by closing it.
+    let since = Infinity;
+    for (const req of this.#requests.values()) {
+      if (!req.inHead) return undefined;
+      since = Math.min(since, req.began);
+    }
+    return since;
   }
 
   evict(): void {

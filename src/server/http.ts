@@ -30,7 +30,7 @@ export interface HttpOptions extends Pick<RequestLimits, 'maxBodyBytes' | 'memor
   mount?: string;
   /** Most header lines in a request (default 100). */
   maxHeaders?: number;
-  /** Time to receive a request's headers, ms (default 30 s). */
+  /** Time to receive a request's headers, ms (default 10 s). */
   headersTimeoutMs?: number;
   /** Time to receive a whole request, ms (default 120 s). */
   requestTimeoutMs?: number;
@@ -136,6 +136,7 @@ export async function serveHttp(app: App, options: HttpOptions = {}): Promise<Ht
     let body: ReceivedBody | null = null;
     if (plan.kind === 'length' || plan.kind === 'stream') {
       try {
+        if (/100-continue/i.test(req.headers.expect ?? '')) res.writeContinue();
         const spool = await readBody(req, limits, plan.kind === 'length' ? plan.length : 0);
         body = { source: spool.source(), length: spool.length };
       } catch (err) {
@@ -174,7 +175,15 @@ export async function serveHttp(app: App, options: HttpOptions = {}): Promise<Ht
     }
   };
 
-  const headersTimeout = options.headersTimeoutMs ?? 30_000;
+  const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
+    const p = handle(req, res).catch((err) => {
+      log('error', `HTTP: ${err instanceof Error ? err.stack : String(err)}`);
+      res.destroy();
+    });
+    inflight.add(p);
+    void p.finally(() => inflight.delete(p));
+  };
+  const headersTimeout = options.headersTimeoutMs ?? 10_000;
   const requestTimeout = options.requestTimeoutMs ?? 120_000;
   const server = createServer({
     maxHeaderSize: 64 * 1024,
@@ -183,14 +192,10 @@ export async function serveHttp(app: App, options: HttpOptions = {}): Promise<Ht
     // S3: node:http enforces both timeouts on this interval (30 s by default).
     connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(Math.min(headersTimeout, requestTimeout) / 4))),
     keepAliveTimeout: options.keepAliveTimeoutMs ?? 5_000,
-  }, (req, res) => {
-    const p = handle(req, res).catch((err) => {
-      log('error', `HTTP: ${err instanceof Error ? err.stack : String(err)}`);
-      res.destroy();
-    });
-    inflight.add(p);
-    void p.finally(() => inflight.delete(p));
-  });
+  }, onRequest);
+  // `Expect: 100-continue`: the interim 100 goes out only once the body is wanted (a body past
+  // the limit is refused with 413 without the client ever sending it).
+  server.on('checkContinue', onRequest);
   // One more than the limit, so that a request past it can be told apart and refused (431).
   server.maxHeadersCount = (options.maxHeaders ?? 100) + 1;
   // R5: at the connection limit, idle keep-alive connections are given up before a new one is

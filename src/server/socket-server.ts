@@ -17,6 +17,12 @@ export interface SocketLimits extends RequestLimits {
   maxConnections?: number;
   /** Simultaneous requests in the process (default 1024). */
   maxRequests?: number;
+  /**
+   * R3: simultaneous requests on one FastCGI connection (default 16; nginx and
+   * Apache send one at a time). Past it FCGI_OVERLOADED, so that one
+   * multiplexing peer cannot take every request slot of the process.
+   */
+  maxConnectionRequests?: number;
   /** A connection with no request is closed after this, ms (default 300 s: longer than web servers keep idle upstream connections). */
   idleTimeoutMs?: number;
   /**
@@ -38,6 +44,7 @@ export interface Limits {
   params: { maxBytes: number; maxCount: number };
   maxConnections: number;
   maxRequests: number;
+  maxConnectionRequests: number;
   idleTimeoutMs: number;
   headerTimeoutMs: number;
   readTimeoutMs: number;
@@ -51,6 +58,7 @@ export function limitsOf(o: SocketLimits): Limits {
     spool: spoolLimits(o),
     maxConnections: o.maxConnections ?? 1024,
     maxRequests: o.maxRequests ?? 1024,
+    maxConnectionRequests: o.maxConnectionRequests ?? 16,
     idleTimeoutMs: o.idleTimeoutMs ?? 300_000,
     headerTimeoutMs: o.headerTimeoutMs ?? 10_000,
     readTimeoutMs: o.readTimeoutMs ?? 60_000,
@@ -70,6 +78,12 @@ export interface Connection {
    * oldest first, when a new one arrives at the connection limit.
    */
   idleSince(): number | undefined;
+  /**
+   * R5: since when the connection has been sending a request head it has not
+   * finished (or undefined). When no connection is idle, the slowest of these
+   * makes room: a slow-header peer cannot hold slots for the header timeout.
+   */
+  headSince(): number | undefined;
   /** Close an idle connection to make room for a new one (R5). */
   evict(): void;
   /** Stop now: the graceful stop ran out of time (S6, P4). */
@@ -182,6 +196,13 @@ function evictIdle(state: ServerState): boolean {
   for (const c of state.connections) {
     const t = c.idleSince();
     if (t !== undefined && t < since) { since = t; oldest = c; }
+  }
+  if (oldest === undefined) {
+    // None idle: the one that has been sending an unfinished head the longest.
+    for (const c of state.connections) {
+      const t = c.headSince();
+      if (t !== undefined && t < since) { since = t; oldest = c; }
+    }
   }
   if (oldest === undefined) return false;
   if (logs('debug')) log('debug', `connection limit reached: closing a connection idle for ${state.now - since} ms`);

@@ -262,6 +262,10 @@ class UwsgiConnection implements Connection, ResponseSink {
     return this.#phase === Phase.Head && this.#decoder.pending === 0 ? this.#began : undefined;
   }
 
+  headSince(): number | undefined {
+    return this.#phase === Phase.Head && this.#decoder.pending > 0 ? this.#began : undefined;
+  }
+
   evict(): void {
     this.#phase = Phase.Done;
     this.#socket.destroy();

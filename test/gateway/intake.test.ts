@@ -11,9 +11,9 @@ const extras = { errors: new ErrorStream(() => {}), abort: new RequestAbort(), m
 
 describe('intake', () => {
   it('S1 one set of defaults for every adapter', () => {
-    expect(DEFAULT_LIMITS).toEqual({ maxBodyBytes: 100 * 1024 * 1024, memoryBodyBytes: 1024 * 1024, maxVarsBytes: 1024 * 1024, maxVars: 1000 });
-    expect(spoolLimits({})).toEqual({ maxBytes: 100 * 1024 * 1024, memoryBytes: 1024 * 1024, dir: undefined });
-    expect(spoolLimits({ maxBodyBytes: 5, memoryBodyBytes: 2, spoolDir: '/x' })).toEqual({ maxBytes: 5, memoryBytes: 2, dir: '/x' });
+    expect(DEFAULT_LIMITS).toEqual({ maxBodyBytes: 100 * 1024 * 1024, memoryBodyBytes: 1024 * 1024, memoryBodyTotalBytes: 64 * 1024 * 1024, maxVarsBytes: 1024 * 1024, maxVars: 1000 });
+    expect(spoolLimits({})).toEqual({ maxBytes: 100 * 1024 * 1024, memoryBytes: 1024 * 1024, memoryTotalBytes: 64 * 1024 * 1024, dir: undefined });
+    expect(spoolLimits({ maxBodyBytes: 5, memoryBodyBytes: 2, spoolDir: '/x', memoryBodyTotalBytes: 9 })).toEqual({ maxBytes: 5, memoryBytes: 2, memoryTotalBytes: 9, dir: '/x' });
     expect(varsLimits({ maxVars: 3 })).toEqual({ maxBytes: 1024 * 1024, maxCount: 3 });
   });
 
@@ -24,7 +24,8 @@ describe('intake', () => {
     expect(admit({ CONTENT_LENGTH: '1000' }, o)).toEqual({ kind: 'length', length: 1000 });
     expect(admit({ CONTENT_LENGTH: '1001' }, o)).toEqual({ kind: 'refuse', status: '413 Content Too Large', reason: 'the request body of 1001 bytes exceeds the limit of 1000 bytes' });
     expect(admit({ CONTENT_LENGTH: ' 5' }, o)).toEqual({ kind: 'refuse', status: '400 Bad Request', reason: 'CONTENT_LENGTH " 5" is not a number' });
-    expect(admit({ CONTENT_LENGTH: '9'.repeat(16) }, o)).toMatchObject({ kind: 'refuse', status: '400 Bad Request' });
+    expect(admit({ CONTENT_LENGTH: '9'.repeat(16) }, o)).toMatchObject({ kind: 'refuse', status: '413 Content Too Large' });
+    expect(admit({ CONTENT_LENGTH: '9'.repeat(400) }, o)).toMatchObject({ kind: 'refuse', status: '413 Content Too Large' });
     expect(admit({ HTTP_TRANSFER_ENCODING: 'chunked' }, o)).toEqual({ kind: 'stream' });
     expect(admit({ HTTP_TRANSFER_ENCODING: 'chunked', CONTENT_LENGTH: '' }, o)).toEqual({ kind: 'stream' });
   });

@@ -9,8 +9,8 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { setLogger, type Level } from '../../src/contract/log.js';
 import type { App } from '../../src/contract/types.js';
-import { InputStream } from '../../src/gateway/input.js';
-import { BodySpool } from '../../src/gateway/spool.js';
+import { FdSource, InputStream } from '../../src/gateway/input.js';
+import { BodySpool, bodyBytesInMemory } from '../../src/gateway/spool.js';
 import { ParamsDecoder } from '../../src/protocol/fastcgi/params.js';
 import { encodeBeginRequest, encodeRecord, encodeStream } from '../../src/protocol/fastcgi/records.js';
 import { encodePacket } from '../../src/protocol/uwsgi.js';
@@ -210,6 +210,39 @@ describe('R3 a peer that does not read cannot make the server buffer without bou
   });
 });
 
+describe('R3 per-connection and process-wide bounds on what requests hold', () => {
+  it('R3 one multiplexing FastCGI connection cannot take every request slot: past maxConnectionRequests it gets FCGI_OVERLOADED', async () => {
+    quietLog();
+    const { path } = await fastcgi(echo, { maxConnectionRequests: 4 });
+    const hog = await client(path);
+    // Four requests whose bodies never come, then a fifth on the same connection.
+    for (let id = 1; id <= 5; id++) hog.send(requestBytes(id, { ...GET, REQUEST_METHOD: 'POST', CONTENT_LENGTH: '10' }, { open: true, keep: true }));
+    const refused = await hog.reply(5);
+    expect(refused.protocolStatus).toBe(2);
+    // Anyone else is still served.
+    const other = await client(path);
+    expect(parseResponse((await other.request(1, GET)).stdout).status).toBe('200 OK');
+  });
+
+  it('R3 past the process-wide memory budget, bodies are spooled to disk whatever their size', () => {
+    const limits = { maxBytes: 1 << 30, memoryBytes: 1 << 20, memoryTotalBytes: 256 * 1024 };
+    const before = bodyBytesInMemory();
+    const held: BodySpool[] = [];
+    for (let i = 0; i < 8; i++) {
+      const sp = new BodySpool(limits, 100 * 1024);
+      sp.push(Buffer.alloc(100 * 1024, i));
+      held.push(sp);
+    }
+    // Two fit in 256 KiB; the rest went to files, and the process holds no more than the budget.
+    expect(bodyBytesInMemory() - before).toBeLessThanOrEqual(256 * 1024);
+    const sources = held.map((sp) => sp.source());
+    expect(sources.filter((src) => src instanceof FdSource).length).toBeGreaterThanOrEqual(6);
+    for (const [i, src] of sources.entries()) expect(new InputStream(src, 100 * 1024).read().equals(Buffer.alloc(100 * 1024, i))).toBe(true);
+    for (const src of sources) src.dispose?.();
+    expect(bodyBytesInMemory()).toBe(before);
+  });
+});
+
 describe('R4 a body in tiny pieces is coalesced', () => {
   it('R4 1-byte pushes into the spool allocate blocks, not a buffer per byte', () => {
     const body = pattern(256 * 1024);
@@ -304,7 +337,49 @@ describe('R5 idle peers cannot starve connection slots', () => {
   });
 });
 
+describe('R5 slow heads at the limit', () => {
+  it('R5 uwsgi: with no connection idle, the one sending an unfinished head the longest makes room', async () => {
+    quietLog();
+    const path = await uwsgi(echo, { maxConnections: 2 });
+    const socks: { s: Socket; closed: boolean }[] = [];
+    for (let i = 0; i < 2; i++) {
+      const entry = { s: connect(path), closed: false };
+      entry.s.on('close', () => { entry.closed = true; }).on('error', () => {});
+      entry.s.write(Buffer.from('00ff0000', 'hex')); // a header promising 255 bytes of vars, never sent
+      socks.push(entry);
+      cleanups.push(() => entry.s.destroy());
+      await sleep(30);
+    }
+    const reply = await uwsgiExchange(path, encodePacket([['REQUEST_METHOD', 'GET'], ['PATH_INFO', '/'], ['SERVER_PROTOCOL', 'HTTP/1.1']]));
+    expect(reply.toString('latin1')).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+    expect(socks[0]!.closed).toBe(true);
+    expect(socks[1]!.closed).toBe(false);
+  });
+});
+
 describe('R5 the dev server', () => {
+  it('S1 Expect: 100-continue with a body over the limit gets 413 and no 100; within it, 100 then the answer', async () => {
+    quietLog();
+    const srv = await serveHttp(echo, { port: 0, maxBodyBytes: 1000 });
+    cleanups.push(() => srv.close(1000));
+    const ask = (len: number, send: boolean): Promise<string> => new Promise((resolve) => {
+      const s = connect(srv.port, '127.0.0.1');
+      let got = '';
+      s.on('data', (d) => {
+        got += d.toString('latin1');
+        if (send && got.startsWith('HTTP/1.1 100')) { s.write('x'.repeat(len)); send = false; }
+      });
+      s.on('close', () => resolve(got)).on('error', () => {});
+      s.write(`POST / HTTP/1.1\r\nHost: x\r\nContent-Length: ${len}\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n`);
+      cleanups.push(() => s.destroy());
+    });
+    const big = await ask(10 ** 12, false);
+    expect(big).toMatch(/^HTTP\/1\.1 413 /);
+    const small = await ask(5, true);
+    expect(small).toMatch(/^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 200 OK\r\n/);
+    expect(small.endsWith('xxxxx')).toBe(true);
+  });
+
   it('R5 HTTP: at the connection limit idle keep-alive connections make room for a new one', async () => {
     quietLog();
     const app: App = (_e, start) => { start('200 OK', [['Content-Type', 'text/plain'], ['Content-Length', '2']]); return [b('ok')]; };
