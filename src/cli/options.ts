@@ -5,7 +5,6 @@
  * apply to the command, is unknown, or has a value of the wrong type is a
  * usage error that names it (exit 2).
  */
-import { availableParallelism } from 'node:os';
 import { extname, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { readFileSync } from 'node:fs';
@@ -144,7 +143,8 @@ function convert(name: string, raw: unknown, from: string): Value {
       return Number(m[1]) * (unit === 'k' ? 1024 : unit === 'm' ? 1024 ** 2 : unit === 'g' ? 1024 ** 3 : 1);
     }
     case 'workers': {
-      if (raw === 'auto') return availableParallelism();
+      // node:os loaded only here: the CLI's start (a CGI request's) does not pay for it.
+      if (raw === 'auto') return process.getBuiltinModule('node:os').availableParallelism();
       const n = typeof raw === 'number' ? raw : typeof raw === 'string' && /^\d+$/.test(raw) ? Number(raw) : NaN;
       if (!Number.isSafeInteger(n) || n < 1) bad('a number of workers (1 or more) or auto');
       return n;

@@ -11,7 +11,6 @@
  */
 import { Buffer } from 'node:buffer';
 import { closeSync, openSync, unlinkSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GatewayError } from '../contract/errors.js';
 import { writeAllSync } from './fd.js';
@@ -139,7 +138,7 @@ export class BodySpool {
   #toFile(): void {
     // O_EXCL (flag 'x') refuses an existing file or symlink, and the name is unlinked at once:
     // the name needs to be unique, not secret.
-    const path = join(this.#limits.dir ?? tmpdir(), `tsgi-body-${process.pid}-${(++spoolSeq).toString(36)}-${Math.random().toString(36).slice(2)}`);
+    const path = join(this.#limits.dir ?? process.getBuiltinModule('node:os').tmpdir(), `tsgi-body-${process.pid}-${(++spoolSeq).toString(36)}-${Math.random().toString(36).slice(2)}`);
     this.#fd = openSync(path, 'wx+', 0o600);
     unlinkSync(path);
     for (const b of this.#blocks) writeAllSync(this.#fd, b);

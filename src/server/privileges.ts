@@ -4,14 +4,15 @@
  * socket (a privileged port, a directory under /run), then runs the app as
  * an unprivileged user, as PHP-FPM and uWSGI do.
  */
-import { execFileSync } from 'node:child_process';
 import { chownSync } from 'node:fs';
 import { GatewayError } from '../contract/errors.js';
 
 function lookup(db: 'passwd' | 'group', name: string): string[] | null {
   try {
     // getent asks NSS (files, LDAP, systemd's dynamic users…), not just /etc/passwd.
-    const line = execFileSync('getent', [db, name], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).split('\n')[0]!;
+    // node:child_process is loaded here, when a name must be looked up: it pulls in net, dgram and
+    // stream, which a CGI request (this file shares its bundle) must not pay for at start-up.
+    const line = process.getBuiltinModule('node:child_process').execFileSync('getent', [db, name], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).split('\n')[0]!;
     return line.split(':');
   } catch {
     return null;
