@@ -9,14 +9,15 @@ import type { AddressInfo, Socket } from 'node:net';
 import { dynamicImport } from '../contract/dynamic-import.js';
 import { GatewayError } from '../contract/errors.js';
 import { log } from '../contract/log.js';
-import type { App, Header } from '../contract/types.js';
+import type { App } from '../contract/types.js';
 import { RequestAbort } from '../gateway/abort.js';
-import { runApp, type ResponseSink } from '../gateway/engine.js';
+import { runApp } from '../gateway/engine.js';
 import { ErrorStream } from '../gateway/errors-stream.js';
 import { admit, environFor, normalizeMount, refusalResponse, spoolLimits, tooLarge, type ReceivedBody, type RequestLimits } from '../gateway/intake.js';
 import { BodySpool, type SpoolLimits } from '../gateway/spool.js';
 import { httpVars } from '../protocol/http-env.js';
 import { listenError } from './listen.js';
+import { ServerResponseSink } from './response-sink.js';
 
 /** Options of serveHttp. Every limit is on by default (S1). */
 export interface HttpOptions extends Pick<RequestLimits, 'maxBodyBytes' | 'memoryBodyBytes' | 'spoolDir'> {
@@ -57,42 +58,6 @@ export interface HttpServer {
   close(graceMs?: number): Promise<void>;
 }
 
-class HttpSink implements ResponseSink {
-  #res: ServerResponse;
-  status = 0;
-  bytes = 0;
-  constructor(res: ServerResponse) {
-    this.#res = res;
-  }
-  head(status: string, headers: Header[], chunk: Uint8Array | null, last: boolean): void | Promise<void> {
-    const flat: string[] = [];
-    for (let i = 0; i < headers.length; i++) flat.push(headers[i]![0], headers[i]![1]);
-    this.status = Number(status.slice(0, 3));
-    this.#res.writeHead(this.status, status.slice(4), flat);
-    if (last) {
-      this.bytes += chunk ? chunk.length : 0;
-      this.#res.end(chunk ?? undefined);
-      return;
-    }
-    if (chunk) return this.write(chunk);
-  }
-  write(chunk: Uint8Array): void | Promise<void> {
-    this.bytes += chunk.length;
-    if (this.#res.write(chunk)) return;
-    const res = this.#res;
-    return new Promise((resolve) => {
-      const done = (): void => { res.off('drain', done); res.off('close', done); resolve(); };
-      res.on('drain', done);
-      res.on('close', done);
-    });
-  }
-  end(): void {
-    this.#res.end();
-  }
-  abort(): void {
-    this.#res.destroy();
-  }
-}
 
 /** Serves `app` over HTTP/1.1 on node:http. */
 export async function serveHttp(app: App, options: HttpOptions = {}): Promise<HttpServer> {
@@ -111,7 +76,7 @@ export async function serveHttp(app: App, options: HttpOptions = {}): Promise<Ht
     const started = process.hrtime.bigint();
     const controller = new RequestAbort();
     res.on('close', () => { if (!res.writableFinished) controller.abort(new Error('client went away')); });
-    const sink = new HttpSink(res);
+    const sink = new ServerResponseSink(res);
     const maxHeaders = options.maxHeaders ?? 100;
     if (req.rawHeaders.length > maxHeaders * 2) {
       // S1: node:http would drop the headers past its count silently; refuse the request instead.

@@ -7,13 +7,14 @@ import { Buffer } from 'node:buffer';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { GatewayError } from '../contract/errors.js';
 import { log } from '../contract/log.js';
-import type { App, Header } from '../contract/types.js';
+import type { App } from '../contract/types.js';
 import { RequestAbort } from '../gateway/abort.js';
-import { runApp, type ResponseSink } from '../gateway/engine.js';
+import { runApp } from '../gateway/engine.js';
 import { ErrorStream } from '../gateway/errors-stream.js';
 import { environFor } from '../gateway/intake.js';
 import { BodySpool } from '../gateway/spool.js';
 import { httpVars } from '../protocol/http-env.js';
+import { ServerResponseSink } from './response-sink.js';
 
 /** Options of toNodeListener. Limits are on by default (S1). */
 export interface NodeListenerOptions {
@@ -30,28 +31,6 @@ export interface NodeListenerOptions {
 /** The listener: `next` is accepted (and unused) so Express and Connect can mount it as middleware. */
 export type TsgiListener = (req: IncomingMessage, res: ServerResponse, next?: (err?: unknown) => void) => void;
 
-class ListenerSink implements ResponseSink {
-  readonly #res: ServerResponse;
-  constructor(res: ServerResponse) { this.#res = res; }
-  head(status: string, headers: Header[], chunk: Uint8Array | null, last: boolean): void | Promise<void> {
-    const flat: string[] = [];
-    for (const [k, v] of headers) flat.push(k, v);
-    this.#res.writeHead(Number(status.slice(0, 3)), status.slice(4), flat);
-    if (last) { this.#res.end(chunk ?? undefined); return; }
-    if (chunk) return this.write(chunk);
-  }
-  write(chunk: Uint8Array): void | Promise<void> {
-    if (this.#res.write(chunk)) return;
-    const res = this.#res;
-    return new Promise((resolve) => {
-      const done = (): void => { res.off('drain', done); res.off('close', done); resolve(); };
-      res.on('drain', done);
-      res.on('close', done);
-    });
-  }
-  end(): void { this.#res.end(); }
-  abort(): void { this.#res.destroy(); }
-}
 
 /**
  * Serves `app` as a `(req, res)` listener. The request body is read first
@@ -108,7 +87,7 @@ async function serve(app: App, req: IncomingMessage, res: ServerResponse, limits
   const source = spool.source();
   const environ = environFor(vars, { source, length: spool.length }, { errors, abort: controller, multiprocess: false, runOnce: false });
   try {
-    await runApp(app, environ, new ListenerSink(res), controller);
+    await runApp(app, environ, new ServerResponseSink(res), controller);
   } finally {
     source.dispose?.();
   }
