@@ -80,11 +80,16 @@ function callClose(body: unknown, to: Reporter): Promise<unknown> | undefined {
   return undefined;
 }
 
-/** Resolves when `p` settles or after `ms`, whichever is first. */
-function within(p: Promise<unknown>, ms: number): Promise<unknown> {
+/**
+ * Resolves when `p` settles (true) or after `ms` (false), whichever is first;
+ * with `ms` Infinity, only when `p` settles. A rejection counts as settling.
+ */
+export function within(p: Promise<unknown>, ms: number): Promise<boolean> {
+  const settled = p.then(() => true, () => true);
+  if (!Number.isFinite(ms)) return settled;
   let timer: NodeJS.Timeout | undefined;
-  const limit = new Promise((resolve) => { timer = setTimeout(resolve, ms); });
-  return Promise.race([p, limit]).finally(() => clearTimeout(timer));
+  const limit = new Promise<boolean>((resolve) => { timer = setTimeout(resolve, ms, false); });
+  return Promise.race([settled, limit]).finally(() => clearTimeout(timer));
 }
 
 /** True for a Promise or any other thenable. */

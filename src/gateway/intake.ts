@@ -13,6 +13,7 @@
  * - the refusal response (400 / 413), which each adapter frames like any other.
  */
 import { Buffer } from 'node:buffer';
+import { GatewayError } from '../contract/errors.js';
 import type { Environ, Header } from '../contract/types.js';
 import { completeEnviron, type EnvironExtras } from './environ.js';
 import { InputStream, emptyInput, type ByteSource } from './input.js';
@@ -111,6 +112,11 @@ export function admit(vars: Record<string, string>, o: AdmitOptions): BodyPlan {
 /** A 413 refusal (also for a streamed body that outgrew the limit as it came in). */
 export function tooLarge(reason: string): BodyPlan & { kind: 'refuse' } {
   return { kind: 'refuse', status: '413 Content Too Large', reason };
+}
+
+/** The 413 for a body that outgrew the limit as it came in (the spool's ERR_LIMIT_BODY); undefined for any other error. */
+export function limitRefusal(err: unknown): (BodyPlan & { kind: 'refuse' }) | undefined {
+  return err instanceof GatewayError && err.code === 'ERR_LIMIT_BODY' ? tooLarge(err.message) : undefined;
 }
 
 /** The response to a refusal: a fixed text/plain body that names the reason. */

@@ -10,7 +10,7 @@ import type { Header } from '../contract/types.js';
 import type { ResponseSink } from '../gateway/engine.js';
 import { ErrorStream } from '../gateway/errors-stream.js';
 import { InputStream, MemorySource } from '../gateway/input.js';
-import { admit, environFor, refusalResponse, tooLarge, type ReceivedBody, type RefusalStatus } from '../gateway/intake.js';
+import { admit, environFor, limitRefusal, refusalResponse, type ReceivedBody, type RefusalStatus } from '../gateway/intake.js';
 import { BodySpool } from '../gateway/spool.js';
 import { cgiHead } from '../protocol/cgi.js';
 import { HEADER_LEN, MAX_CONTENT, ProtocolStatus, RecordType, Role } from '../protocol/fastcgi/constants.js';
@@ -152,11 +152,10 @@ export class FcgiRequest implements ResponseSink {
     try {
       spool.push(room < content.length ? content.subarray(0, room) : content);
     } catch (err) {
-      if (err instanceof GatewayError && err.code === 'ERR_LIMIT_BODY') {
-        this.#reject(tooLarge(err.message));
-        return false;
-      }
-      throw err;
+      const refusal = limitRefusal(err);
+      if (refusal === undefined) throw err;
+      this.#reject(refusal);
+      return false;
     }
     return expect >= 0 && spool.length >= expect;
   }

@@ -3,13 +3,12 @@
  * Promise<Response>`, for runtimes and routers that take one (Bun, Deno,
  * Cloudflare-style workers, Hono's `app.mount`).
  */
-import { GatewayError } from '../contract/errors.js';
 import type { App, Header } from '../contract/types.js';
 import { RequestAbort } from '../gateway/abort.js';
 import { runApp, type ResponseSink } from '../gateway/engine.js';
 import { ErrorStream } from '../gateway/errors-stream.js';
-import { environFor } from '../gateway/intake.js';
-import { BodySpool } from '../gateway/spool.js';
+import { admit, environFor, limitRefusal, normalizeMount, refusalResponse, spoolLimits, type ReceivedBody } from '../gateway/intake.js';
+import { BodySpool, type SpoolLimits } from '../gateway/spool.js';
 import { httpVars } from '../protocol/http-env.js';
 
 /** Options of toFetchHandler. Limits are on by default (S1). */
@@ -81,23 +80,14 @@ class FetchSink implements ResponseSink {
  * `request.signal` and cancelling the body fire `tsgi.abort`.
  */
 export function toFetchHandler(app: App, options: FetchHandlerOptions = {}): (request: Request) => Promise<Response> {
-  const limits = { maxBytes: options.maxBodyBytes ?? 100 * 1024 * 1024, memoryBytes: options.memoryBodyBytes ?? 1024 * 1024 };
+  const limits = spoolLimits(options);
   const errors = options.errors ? new ErrorStream(options.errors) : ErrorStream.toFd(2);
-  const mount = (options.mount ?? '').replace(/\/+$/, '');
+  const mount = normalizeMount(options.mount);
   return async (request) => {
     const controller = new RequestAbort();
     const signal = request.signal;
     if (signal.aborted) controller.abort(signal.reason);
     else signal.addEventListener('abort', () => controller.abort(signal.reason), { once: true });
-    let spool: BodySpool;
-    try {
-      spool = await readBody(request, limits);
-    } catch (err) {
-      if (err instanceof GatewayError && err.code === 'ERR_LIMIT_BODY') {
-        return new Response(`${err.message}\n`, { status: 413, headers: { 'Content-Type': 'text/plain' } });
-      }
-      throw err;
-    }
     const url = new URL(request.url);
     const https = url.protocol === 'https:';
     const raw: string[] = [];
@@ -112,21 +102,35 @@ export function toFetchHandler(app: App, options: FetchHandlerOptions = {}): (re
       serverPort: url.port || (https ? '443' : '80'),
       remoteAddr: remote,
       https,
-      mount,
     });
-    const source = spool.source();
-    const environ = environFor(vars, { source, length: spool.length }, { errors, abort: controller, multiprocess: false, runOnce: false });
+    // The intake's rules, as under every adapter: the mount split, 400/413 before the body is read.
+    let plan = admit(vars, { mount, maxBodyBytes: limits.maxBytes, streams: true });
+    let body: ReceivedBody | null = null;
+    if (request.body !== null && plan.kind !== 'refuse') {
+      try {
+        const spool = await readBody(request, limits, plan.kind === 'length' ? plan.length : 0);
+        body = { source: spool.source(), length: spool.length };
+      } catch (err) {
+        const refusal = limitRefusal(err);
+        if (refusal === undefined) throw err;
+        plan = refusal;
+      }
+    }
+    if (plan.kind === 'refuse') {
+      const r = refusalResponse(plan);
+      return new Response(r.body, { status: Number(r.status.slice(0, 3)), headers: r.headers });
+    }
+    const environ = environFor(vars, body, { errors, abort: controller, multiprocess: false, runOnce: false });
     const sink = new FetchSink(controller);
-    void runApp(app, environ, sink, controller).finally(() => source.dispose?.());
+    void runApp(app, environ, sink, controller).finally(() => body?.source.dispose?.());
     return sink.response;
   };
 }
 
-async function readBody(request: Request, limits: { maxBytes: number; memoryBytes: number }): Promise<BodySpool> {
-  const spool = new BodySpool(limits);
+/** The Request's body whole into a spool (memory, then a temp file): wsgi.input reads synchronously. */
+async function readBody(request: Request, limits: SpoolLimits, expected: number): Promise<BodySpool> {
+  const spool = new BodySpool(limits, expected);
   if (!request.body) return spool;
-  const declared = Number(request.headers.get('content-length') ?? 0);
-  if (declared > limits.maxBytes) throw new GatewayError('ERR_LIMIT_BODY', `request body of ${declared} bytes exceeds the limit of ${limits.maxBytes} bytes`);
   try {
     for await (const chunk of request.body as unknown as AsyncIterable<Uint8Array>) spool.push(chunk);
   } catch (err) {

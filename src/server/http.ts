@@ -3,20 +3,19 @@
  * development; in production put a web server in front of the FastCGI or
  * uwsgi adapter.
  */
-import { Buffer } from 'node:buffer';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { dynamicImport } from '../contract/dynamic-import.js';
-import { GatewayError } from '../contract/errors.js';
 import { log } from '../contract/log.js';
 import type { App } from '../contract/types.js';
 import { RequestAbort } from '../gateway/abort.js';
 import { runApp } from '../gateway/engine.js';
+import { within } from '../gateway/finish.js';
 import { ErrorStream } from '../gateway/errors-stream.js';
-import { admit, environFor, normalizeMount, refusalResponse, spoolLimits, tooLarge, type ReceivedBody, type RequestLimits } from '../gateway/intake.js';
-import { BodySpool, type SpoolLimits } from '../gateway/spool.js';
+import { admit, environFor, limitRefusal, normalizeMount, refusalResponse, spoolLimits, type ReceivedBody, type RequestLimits } from '../gateway/intake.js';
 import { httpVars } from '../protocol/http-env.js';
 import { listenError } from './listen.js';
+import { readRequestBody } from './read-body.js';
 import { ServerResponseSink } from './response-sink.js';
 
 /** Options of serveHttp. Every limit is on by default (S1). */
@@ -102,16 +101,17 @@ export async function serveHttp(app: App, options: HttpOptions = {}): Promise<Ht
     if (plan.kind === 'length' || plan.kind === 'stream') {
       try {
         if (/100-continue/i.test(req.headers.expect ?? '')) res.writeContinue();
-        const spool = await readBody(req, limits, plan.kind === 'length' ? plan.length : 0);
+        const spool = await readRequestBody(req, limits, plan.kind === 'length' ? plan.length : 0);
         body = { source: spool.source(), length: spool.length };
       } catch (err) {
-        if (!(err instanceof GatewayError && err.code === 'ERR_LIMIT_BODY')) {
+        const refusal = limitRefusal(err);
+        if (refusal === undefined) {
           // The client went away during the body: nobody to answer.
           log('warn', `HTTP ${req.method} ${req.url}: could not read the request body`);
           req.destroy();
           return;
         }
-        plan = tooLarge(err.message);
+        plan = refusal;
       }
     }
     if (plan.kind === 'refuse') {
@@ -194,45 +194,15 @@ export async function serveHttp(app: App, options: HttpOptions = {}): Promise<Ht
           const closed = new Promise<void>((r) => server.close(() => r()));
           server.closeIdleConnections();
           const done = Promise.allSettled([...inflight]);
-          let timer: NodeJS.Timeout | undefined;
-          const late = Number.isFinite(graceMs)
-            && await Promise.race([done.then(() => false), new Promise<boolean>((r) => { timer = setTimeout(r, graceMs, true); })]);
-          clearTimeout(timer);
-          if (late) {
+          if (!(await within(done, graceMs))) {
             log('warn', `HTTP: graceful stop: ${inflight.size} request(s) still running after ${graceMs} ms; closing their connections`);
             server.closeAllConnections();
-            await Promise.race([done, new Promise((r) => setTimeout(r, 1000).unref())]);
-          } else {
-            await done;
+            await within(done, 1000);
           }
           server.closeIdleConnections();
           await closed;
         },
       });
     });
-  });
-}
-
-/**
- * Reads the whole body into a spool (memory, then a temp file): wsgi.input
- * reads synchronously. `expected` is the declared length (0 for chunked).
- */
-function readBody(req: IncomingMessage, limits: SpoolLimits, expected: number): Promise<BodySpool> {
-  const spool = new BodySpool(limits, expected);
-  if (req.complete) return Promise.resolve(spool);
-  return new Promise((resolve, reject) => {
-    const fail = (err: unknown): void => { cleanup(); spool.dispose(); reject(err); };
-    const onData = (chunk: Buffer): void => {
-      try { spool.push(chunk); } catch (err) { fail(err); }
-    };
-    const onEnd = (): void => { cleanup(); resolve(spool); };
-    const onClose = (): void => { if (!req.complete) fail(new Error('client closed the connection during the body')); };
-    const cleanup = (): void => {
-      req.off('data', onData); req.off('end', onEnd); req.off('error', fail); req.off('close', onClose);
-    };
-    req.on('data', onData);
-    req.on('end', onEnd);
-    req.on('error', fail);
-    req.on('close', onClose);
   });
 }

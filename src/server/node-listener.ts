@@ -3,17 +3,16 @@
  * node:http, Express (`app.use('/legacy', toNodeListener(app))`), Vite's dev
  * server or anything else that takes `(req, res)`.
  */
-import { Buffer } from 'node:buffer';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { GatewayError } from '../contract/errors.js';
 import { log } from '../contract/log.js';
 import type { App } from '../contract/types.js';
 import { RequestAbort } from '../gateway/abort.js';
 import { runApp } from '../gateway/engine.js';
 import { ErrorStream } from '../gateway/errors-stream.js';
-import { environFor } from '../gateway/intake.js';
-import { BodySpool } from '../gateway/spool.js';
+import { admit, environFor, limitRefusal, normalizeMount, refusalResponse, spoolLimits, type ReceivedBody } from '../gateway/intake.js';
+import type { SpoolLimits } from '../gateway/spool.js';
 import { httpVars } from '../protocol/http-env.js';
+import { readRequestBody } from './read-body.js';
 import { ServerResponseSink } from './response-sink.js';
 
 /** Options of toNodeListener. Limits are on by default (S1). */
@@ -39,7 +38,7 @@ export type TsgiListener = (req: IncomingMessage, res: ServerResponse, next?: (e
  * goes away fires `tsgi.abort`.
  */
 export function toNodeListener(app: App, options: NodeListenerOptions = {}): TsgiListener {
-  const limits = { maxBytes: options.maxBodyBytes ?? 100 * 1024 * 1024, memoryBytes: options.memoryBodyBytes ?? 1024 * 1024 };
+  const limits = spoolLimits(options);
   const errors = options.errors ? new ErrorStream(options.errors) : ErrorStream.toFd(2);
   return (req, res) => {
     void serve(app, req, res, limits, errors, options.mount).catch((err: unknown) => {
@@ -49,22 +48,10 @@ export function toNodeListener(app: App, options: NodeListenerOptions = {}): Tsg
   };
 }
 
-async function serve(app: App, req: IncomingMessage, res: ServerResponse, limits: { maxBytes: number; memoryBytes: number },
+async function serve(app: App, req: IncomingMessage, res: ServerResponse, limits: SpoolLimits,
   errors: ErrorStream, mount: string | undefined): Promise<void> {
   const controller = new RequestAbort();
   res.on('close', () => { if (!res.writableFinished) controller.abort(new Error('client went away')); });
-  let spool: BodySpool;
-  try {
-    spool = await readBody(req, limits);
-  } catch (err) {
-    const tooLarge = err instanceof GatewayError && err.code === 'ERR_LIMIT_BODY';
-    const text = tooLarge ? `${(err as Error).message}\n` : 'could not read the request body\n';
-    if (!res.headersSent && !res.destroyed) {
-      res.writeHead(tooLarge ? 413 : 400, { 'Content-Type': 'text/plain', 'Content-Length': Buffer.byteLength(text) });
-      res.end(text);
-    }
-    return;
-  }
   // Mounted in Express or Connect: they strip the mount path from req.url and keep it in baseUrl.
   const x = req as IncomingMessage & { baseUrl?: unknown; originalUrl?: unknown };
   const base = typeof x.baseUrl === 'string' && typeof x.originalUrl === 'string' ? x.baseUrl : undefined;
@@ -82,34 +69,35 @@ async function serve(app: App, req: IncomingMessage, res: ServerResponse, limits
     remoteAddr: socket.remoteAddress,
     remotePort: socket.remotePort === undefined ? undefined : String(socket.remotePort),
     https,
-    mount: (mount ?? base ?? '').replace(/\/+$/, ''),
   });
-  const source = spool.source();
-  const environ = environFor(vars, { source, length: spool.length }, { errors, abort: controller, multiprocess: false, runOnce: false });
+  // The intake's rules, as under every adapter: the mount split, 400/413 before the body is read.
+  let plan = admit(vars, { mount: normalizeMount(mount ?? base), maxBodyBytes: limits.maxBytes, streams: true });
+  const sink = new ServerResponseSink(res);
+  let body: ReceivedBody | null = null;
+  if (plan.kind === 'length' || plan.kind === 'stream') {
+    try {
+      const spool = await readRequestBody(req, limits, plan.kind === 'length' ? plan.length : 0);
+      body = { source: spool.source(), length: spool.length };
+    } catch (err) {
+      const refusal = limitRefusal(err);
+      if (refusal === undefined) {
+        plan = { kind: 'refuse', status: '400 Bad Request', reason: 'could not read the request body' };
+      } else {
+        plan = refusal;
+      }
+    }
+  }
+  if (plan.kind === 'refuse') {
+    if (!res.headersSent && !res.destroyed) {
+      const r = refusalResponse(plan);
+      sink.head(r.status, r.headers, r.body, true);
+    }
+    return;
+  }
+  const environ = environFor(vars, body, { errors, abort: controller, multiprocess: false, runOnce: false });
   try {
-    await runApp(app, environ, new ServerResponseSink(res), controller);
+    await runApp(app, environ, sink, controller);
   } finally {
-    source.dispose?.();
+    body?.source.dispose?.();
   }
-}
-
-/** The whole body into a spool; a stream a body parser already read is an empty body. */
-function readBody(req: IncomingMessage, limits: { maxBytes: number; memoryBytes: number }): Promise<BodySpool> {
-  const spool = new BodySpool(limits);
-  if (req.readableEnded || req.complete && req.readableLength === 0 && !req.readable) return Promise.resolve(spool);
-  const declared = Number(req.headers['content-length'] ?? 0);
-  if (declared > limits.maxBytes) {
-    return Promise.reject(new GatewayError('ERR_LIMIT_BODY', `request body of ${declared} bytes exceeds the limit of ${limits.maxBytes} bytes`));
-  }
-  return new Promise((resolve, reject) => {
-    const fail = (err: unknown): void => { cleanup(); spool.dispose(); req.resume(); reject(err); };
-    const onData = (chunk: Buffer): void => { try { spool.push(chunk); } catch (err) { fail(err); } };
-    const onEnd = (): void => { cleanup(); resolve(spool); };
-    const onClose = (): void => { if (!req.readableEnded) fail(new Error('client closed the connection during the body')); };
-    const cleanup = (): void => { req.off('data', onData); req.off('end', onEnd); req.off('error', fail); req.off('close', onClose); };
-    req.on('data', onData);
-    req.on('end', onEnd);
-    req.on('error', fail);
-    req.on('close', onClose);
-  });
 }

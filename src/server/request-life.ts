@@ -57,15 +57,16 @@ export class RequestLife {
     this.#ctx.state.running++;
     this.#finished = finished;
     const running = runRequest(this.#ctx.app, environ, sink, this.abort);
+    // The synchronous path (most requests) allocates no closure.
     if (running === undefined) this.#done();
-    else void running.then(this.#done);
+    else void running.then(() => this.#done());
   }
 
   #finished: (() => void) | undefined;
-  readonly #done = (): void => {
+  #done(): void {
     this.dispose();
     this.#finished!();
     this.release();
     this.#ctx.state.appDone();
-  };
+  }
 }

@@ -8,6 +8,7 @@ import { dynamicImport } from '../contract/dynamic-import.js';
 import { log, logs } from '../contract/log.js';
 import type { App } from '../contract/types.js';
 import type { SpoolLimits } from '../gateway/spool.js';
+import { within } from '../gateway/finish.js';
 import { normalizeMount, spoolLimits, varsLimits, type RequestLimits } from '../gateway/intake.js';
 import { listen, type ListenAddress, type ListenOptions } from './listen.js';
 
@@ -274,18 +275,11 @@ export async function startSocketServer(
         cleanup();
         for (const c of state.connections) c.shutdown();
         const drained = state.allClosed();
-        if (Number.isFinite(graceMs)) {
-          let timer: NodeJS.Timeout | undefined;
-          const late = await Promise.race([drained.then(() => false), new Promise<boolean>((r) => { timer = setTimeout(r, graceMs, true); })]);
-          clearTimeout(timer);
-          if (late) {
-            log('warn', `${protocol}: graceful stop: ${state.running} request(s) still running after ${graceMs} ms; closing their connections`);
-            for (const c of [...state.connections]) c.destroy();
-            // An app that ignores tsgi.abort must not hold the stop for ever.
-            await Promise.race([drained, new Promise((r) => setTimeout(r, 1000).unref())]);
-          }
-        } else {
-          await drained;
+        if (!(await within(drained, graceMs))) {
+          log('warn', `${protocol}: graceful stop: ${state.running} request(s) still running after ${graceMs} ms; closing their connections`);
+          for (const c of [...state.connections]) c.destroy();
+          // An app that ignores tsgi.abort must not hold the stop for ever.
+          await within(drained, 1000);
         }
         await stopped;
         clearInterval(tick);
