@@ -16,3 +16,4 @@ export { accessLine, accessLog, escapeLog, requestLine, setAccessLog, type Acces
 export { RequestAbort } from './gateway/abort.js';
 export { ERROR_BODY, runApp, type ResponseSink } from './gateway/engine.js';
 export { FdSource, InputStream, MemorySource } from './gateway/input.js';
+export { paceBuffers, setGcPace } from './gateway/gc-pacer.js';

@@ -7,6 +7,7 @@
  */
 import { ContractError } from '../contract/errors.js';
 import { describe } from '../contract/head.js';
+import { paceBuffers } from './gc-pacer.js';
 
 /** A body's iterator, sync or async. */
 export type BodyIterator = Iterator<unknown> | AsyncIterator<unknown>;
@@ -57,6 +58,7 @@ function* iterate(it: BodyIterator, async: boolean, host: BodyHost): Generator<P
     }
     const chunk = r.value;
     if (!(chunk instanceof Uint8Array)) throw notBytes(chunk);
+    paceBuffers(chunk.byteLength);
     const sent = host.send(chunk);
     if (sent === true || (sent !== false && (yield sent) === true)) return true;
   }

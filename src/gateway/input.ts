@@ -10,6 +10,7 @@
 import { Buffer } from 'node:buffer';
 import { readSync } from 'node:fs';
 import type { WsgiInput } from '../contract/types.js';
+import { paceBuffers } from './gc-pacer.js';
 import { pauseSync } from './fd.js';
 
 const EMPTY = Buffer.alloc(0);
@@ -71,6 +72,7 @@ export class FdSource implements ByteSource {
   }
   pull(max: number): Buffer {
     const buf = Buffer.allocUnsafe(Math.min(max, BLOCK));
+    paceBuffers(buf.length);
     const n = this.pullInto(buf, 0, buf.length);
     return n === buf.length ? buf : buf.subarray(0, n);
   }
@@ -149,6 +151,7 @@ export class InputStream implements WsgiInput {
     }
     // R1: the result at its final size, filled straight from the source.
     const out = Buffer.allocUnsafe(want);
+    paceBuffers(want);
     let off = this.#pending.copy(out, 0);
     this.#pending = EMPTY;
     while (off < want) {

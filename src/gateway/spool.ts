@@ -14,6 +14,7 @@ import { closeSync, openSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { GatewayError } from '../contract/errors.js';
 import { writeAllSync } from './fd.js';
+import { paceBuffers } from './gc-pacer.js';
 import { FdSource, MemorySource, type ByteSource } from './input.js';
 
 /** Spool limits. */
@@ -98,6 +99,7 @@ export class BodySpool {
       throw new GatewayError('ERR_LIMIT_BODY', `request body exceeds the limit of ${this.#limits.maxBytes} bytes`);
     }
     this.#length += len;
+    paceBuffers(len); // the caller's buffer (a socket read) is garbage once copied
     let pos = 0;
     while (pos < len) {
       if (this.#fill === this.#block.length) this.#nextBlock(len - pos);
