@@ -5,8 +5,8 @@
  */
 import { Buffer } from 'node:buffer';
 import { STATUS_CODES } from 'node:http';
-import type { App, Body, Environ, Header } from '../contract/types.js';
-import { DROPPED, headerName, origin, requestTarget, urlSafe } from './target.js';
+import type { App, Body, Environ, Header, StartResponse } from '../contract/types.js';
+import { dropped, headerName, origin, requestTarget, urlSafe } from './target.js';
 
 /** A fetch handler: a function, or an object with `fetch` (called with the object as `this`). */
 export type FetchHandler =
@@ -39,23 +39,32 @@ export function fromFetch(handler: FetchHandler, options: FetchBridgeOptions = {
     typeof handler === 'function' ? handler
       : handler !== null && typeof handler === 'object' && typeof handler.fetch === 'function' ? handler.fetch.bind(handler)
         : (() => { throw new TypeError('fromFetch takes a (Request) => Response function or an object with a fetch method'); })();
-  const args = options.args ?? ((environ: Environ) => [environ]);
-  return async (environ, startResponse) => {
-    const response = await call(toRequest(environ), ...args(environ));
-    if (!(response instanceof Response)) {
-      throw new TypeError(`the fetch handler must return a Response, got ${response === null ? 'null' : typeof response}`);
-    }
-    const reason = response.statusText || STATUS_CODES[response.status] || 'Unknown';
-    const headers: Header[] = [];
-    for (const [name, value] of response.headers) {
-      // B6: Headers iterate each Set-Cookie on its own; hop-by-hop ones are the gateway's (C13).
-      if (!DROPPED.test(name)) headers.push([name, value]);
-    }
-    startResponse(`${response.status} ${reason}`, headers);
-    const body = response.body;
-    if (body === null) return [];
-    return await responseBody(body, environ);
+  const args = options.args;
+  // Not an async function: a handler that answers at once (Hono does for a
+  // synchronous route) and a Response without a body cost no promise.
+  return (environ, startResponse) => {
+    const request = toRequest(environ);
+    const response = args === undefined ? call(request, environ) : call(request, ...args(environ));
+    if (response instanceof Response) return respond(response, environ, startResponse);
+    return Promise.resolve(response).then((r) => respond(r, environ, startResponse));
   };
+}
+
+/** The handler's Response as the app's response: status and reason, headers, body (B6). */
+function respond(response: unknown, environ: Environ, startResponse: StartResponse): Body | Promise<Body> {
+  if (!(response instanceof Response)) {
+    throw new TypeError(`the fetch handler must return a Response, got ${response === null ? 'null' : typeof response}`);
+  }
+  const reason = response.statusText || STATUS_CODES[response.status] || 'Unknown';
+  const headers: Header[] = [];
+  for (const [name, value] of response.headers) {
+    // B6: Headers iterate each Set-Cookie on its own; hop-by-hop ones are the gateway's (C13).
+    if (!dropped(name)) headers.push([name, value]);
+  }
+  startResponse(`${response.status} ${reason}`, headers);
+  const body = response.body;
+  if (body === null) return [];
+  return responseBody(body, environ);
 }
 
 const ENV = Symbol('tsgi.environ');
@@ -100,7 +109,9 @@ export function toRequest(environ: Environ): Request {
 function makeRequest(environ: Environ, url: string): Request {
   const method = environ.REQUEST_METHOD;
   const headers = new Headers();
-  for (const key in environ) {
+  const keys = Object.keys(environ);
+  for (let i = 0; i < keys.length; i++) {
+    const key = keys[i]!;
     if (key.charCodeAt(0) !== 72 || !key.startsWith('HTTP_')) continue;
     const v = environ[key];
     if (typeof v === 'string') headers.append(headerName(key), v);

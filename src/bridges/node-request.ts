@@ -103,14 +103,23 @@ export class BridgeRequest extends IncomingMessage {
     this.method = environ.REQUEST_METHOD;
     this.url = requestTarget(environ);
     const proto = environ.SERVER_PROTOCOL;
-    const m = /^HTTP\/(\d)\.(\d)$/.exec(proto);
-    this.httpVersionMajor = m ? Number(m[1]) : 1;
-    this.httpVersionMinor = m ? Number(m[2]) : 0;
-    this.httpVersion = `${this.httpVersionMajor}.${this.httpVersionMinor}`;
+    if (proto === 'HTTP/1.1') {
+      this.httpVersionMajor = 1;
+      this.httpVersionMinor = 1;
+      this.httpVersion = '1.1';
+    } else {
+      const m = /^HTTP\/(\d)\.(\d)$/.exec(proto);
+      this.httpVersionMajor = m ? Number(m[1]) : 1;
+      this.httpVersionMinor = m ? Number(m[2]) : 0;
+      this.httpVersion = `${this.httpVersionMajor}.${this.httpVersionMinor}`;
+    }
     const headers = this.headers;
     const raw = this.rawHeaders;
     // B3: every HTTP_* variable, with Content-Type and Content-Length restored (C7 took them out).
-    for (const key in environ) {
+    // Object.keys, not for…in: an environ is a dictionary-mode object, which for…in walks slower.
+    const keys = Object.keys(environ);
+    for (let i = 0; i < keys.length; i++) {
+      const key = keys[i]!;
       if (key.charCodeAt(0) !== 72 || !key.startsWith('HTTP_')) continue;
       const value = environ[key];
       if (typeof value !== 'string') continue;

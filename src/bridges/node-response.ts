@@ -10,7 +10,7 @@ import { ServerResponse, STATUS_CODES } from 'node:http';
 import { getDefaultHighWaterMark } from 'node:stream';
 import type { Header, StartResponse, Write } from '../contract/types.js';
 import { finishUnread, type BridgeRequest, type BridgeSocket } from './node-request.js';
-import { DROPPED } from './target.js';
+import { dropped } from './target.js';
 
 type Callback = (err?: Error | null) => void;
 type Item = { chunk: Buffer; cb: Callback | undefined };
@@ -294,25 +294,30 @@ export class BridgeResponse extends ServerResponse {
     if (/[^\t\x20-\x7e\x80-\xff]/.test(reason)) throw nodeError('ERR_INVALID_CHAR', 'Invalid character in statusMessage', TypeError);
     const headers: Header[] = [];
     const values = this.getHeaders();
+    const head = this.req.method === 'HEAD';
     let hasLength = false;
     let hasDate = false;
+    let chunked = false;
     for (const raw of (this as unknown as { getRawHeaderNames(): string[] }).getRawHeaderNames()) {
       const lower = raw.toLowerCase();
       // B4: node:http's connection management is the gateway's, not the app's.
-      if (DROPPED.test(lower)) continue;
+      if (dropped(lower)) {
+        if (lower === 'transfer-encoding') chunked = true;
+        continue;
+      }
       if (lower === 'content-length') {
         hasLength = true;
         // A HEAD response carries no body; the gateway would cut one shorter than its
         // declared length (C20), and the web server answers HEAD from the head alone.
-        if (this.#head && (this.req as { method?: string }).method === 'HEAD') continue;
+        if (head) continue;
       }
       else if (lower === 'date') hasDate = true;
       const v = values[lower];
       if (Array.isArray(v)) for (const one of v) headers.push([raw, String(one)]);
-      else if (v !== undefined) headers.push([raw, String(v)]);
+      else if (v !== undefined) headers.push([raw, typeof v === 'string' ? v : String(v)]);
     }
     if (this.sendDate && !hasDate) headers.push(['Date', httpDate()]);
-    if (length >= 0 && !hasLength && !this.#bodyless && !this.hasHeader('transfer-encoding')) headers.push(['Content-Length', String(length)]);
+    if (length >= 0 && !hasLength && !this.#bodyless && !chunked) headers.push(['Content-Length', String(length)]);
     const status = `${code} ${reason}`;
     this.#write = this.#startResponse(status, headers);
     (this as unknown as { _header: string })._header = `HTTP/1.1 ${status}\r\n`;

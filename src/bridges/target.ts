@@ -80,9 +80,13 @@ export function rawName(name: string): string {
   return raw;
 }
 
+const HOP = new Set(['connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'proxy-connection', 'te', 'trailer', 'trailers', 'transfer-encoding', 'upgrade', 'status']);
+
 /**
- * Hop-by-hop and gateway-only response headers (C13, C12's `Status`): a Node
- * framework may set them, the gateway must not pass them on, so the bridges
- * drop them rather than fail.
+ * Whether a response header (its name in lower case) is hop-by-hop or
+ * gateway-only (C13, C12's `Status`): a Node framework may set one, the
+ * gateway must not pass it on, so the bridges drop it rather than fail.
  */
-export const DROPPED = /^(?:connection|keep-alive|proxy-authenticate|proxy-authorization|proxy-connection|te|trailers?|transfer-encoding|upgrade|status)$/i;
+export function dropped(lower: string): boolean {
+  return HOP.has(lower);
+}
