@@ -293,7 +293,6 @@ export class BridgeResponse extends ServerResponse {
     const reason = this.statusMessage || STATUS_CODES[code] || 'unknown';
     if (/[^\t\x20-\x7e\x80-\xff]/.test(reason)) throw nodeError('ERR_INVALID_CHAR', 'Invalid character in statusMessage', TypeError);
     const headers: Header[] = [];
-    const values = this.getHeaders();
     const head = this.req.method === 'HEAD';
     let hasLength = false;
     let hasDate = false;
@@ -312,7 +311,7 @@ export class BridgeResponse extends ServerResponse {
         if (head) continue;
       }
       else if (lower === 'date') hasDate = true;
-      const v = values[lower];
+      const v = this.getHeader(lower);
       if (Array.isArray(v)) for (const one of v) headers.push([raw, String(one)]);
       else if (v !== undefined) headers.push([raw, typeof v === 'string' ? v : String(v)]);
     }
