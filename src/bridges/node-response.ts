@@ -62,6 +62,13 @@ export class BridgeResponse extends ServerResponse {
 
   constructor(req: BridgeRequest, socket: BridgeSocket, startResponse: StartResponse) {
     super(req);
+    // As for `req` (node-request.ts): own before Express swaps the prototype, so that
+    // writeHead's and Express's stores to them stay fast. statusCode and statusMessage
+    // keep the defaults ServerResponse.prototype gives them.
+    const self = this as unknown as Record<string, unknown>;
+    self.statusCode = this.statusCode;
+    self.statusMessage = this.statusMessage;
+    self.locals = undefined;
     this.#startResponse = startResponse;
     this.#socket = socket;
     this.#bodyless = req.method === 'HEAD';
