@@ -25,6 +25,27 @@ describe('fromNodeListener: req', () => {
     expect(split(r.sink.text).body).toBe('x');
   });
 
+
+  it('B2 the fields Express and router set on every request (params, baseUrl, originalUrl, route, locals, statusCode) and Express 5 req.query read as on node:http', async () => {
+    let got: Record<string, unknown> = {};
+    let before: unknown[] = [];
+    const app = express();
+    const api = express.Router();
+    api.get('/items/:id', (req, res) => {
+      res.locals.seen = true;
+      got = { params: { ...req.params }, baseUrl: req.baseUrl, originalUrl: req.originalUrl, url: req.url, path: req.route?.path, query: { ...(req.query as object) }, locals: { ...res.locals }, status: res.statusCode };
+      res.status(201).send('ok');
+    });
+    app.use('/api', api);
+    const r = await run(fromNodeListener((req, res) => {
+      const q = req as unknown as Record<string, unknown>;
+      before = [q.params, q.baseUrl, q.originalUrl, q.route, (res as unknown as Record<string, unknown>).locals, res.statusCode, res.statusMessage];
+      return app(req as never, res as never);
+    }), { REQUEST_URI: '/api/items/7?a=1&b=x', PATH_INFO: '/api/items/7', QUERY_STRING: 'a=1&b=x' });
+    expect(before).toEqual([undefined, undefined, undefined, undefined, undefined, 200, undefined]);
+    expect(got).toEqual({ params: { id: '7' }, baseUrl: '/api', originalUrl: '/api/items/7?a=1&b=x', url: '/items/7?a=1&b=x', path: '/items/:id', query: { a: '1', b: 'x' }, locals: { seen: true }, status: 200 });
+    expect(split(r.sink.text)).toEqual({ head: expect.stringMatching(/^Status: 201 Created\r\n/), body: 'ok' });
+  });
   it('B3 method, raw url, httpVersion, headers and rawHeaders with Content-Type and Content-Length restored', async () => {
     let got: Record<string, unknown> = {};
     await run(fromNodeListener((req, res) => {
