@@ -99,12 +99,13 @@ export class BridgeRequest extends IncomingMessage {
 
   constructor(environ: Environ, socket: BridgeSocket) {
     super(socket as never);
-    // Express swaps the prototype of `req`, then assigns these on every request. On
-    // Node 20, adding a property to an object whose prototype was swapped is a slow
-    // runtime call that also leaves the object with a map of its own: made here,
-    // before the swap, they are plain stores (bench:bridges: Express ~2x faster per
-    // request in process). Undefined own properties read as absent ones do; none of
-    // them is an accessor in Express or router (Express 5's `query` is one: not listed).
+    // Express swaps the prototype of `req`, then assigns these on every request
+    // (body-parser and on-finished theirs on many). On Node 20, adding a property to
+    // an object whose prototype was swapped is a slow runtime call that also leaves
+    // the object a map of its own; made here, before the swap, they are plain stores
+    // (an Express hello through the bridge, in process: about half the CPU per
+    // request). An undefined own property reads as an absent one; none of these is an
+    // accessor in Express or router (Express 5's `query` is one: not listed).
     const self = this as unknown as Record<string, unknown>;
     self.res = undefined;
     self.next = undefined;
@@ -113,6 +114,8 @@ export class BridgeRequest extends IncomingMessage {
     self._parsedUrl = undefined;
     self.route = undefined;
     self.params = undefined;
+    self.body = undefined; // body-parser sets it to undefined itself when it is absent
+    self.__onFinished = undefined; // on-finished (Express's sendFile, finalhandler, morgan)
     Object.defineProperty(this, 'environ', { value: environ, enumerable: false });
     this.method = environ.REQUEST_METHOD;
     this.url = requestTarget(environ);

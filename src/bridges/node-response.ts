@@ -69,6 +69,7 @@ export class BridgeResponse extends ServerResponse {
     self.statusCode = this.statusCode;
     self.statusMessage = this.statusMessage;
     self.locals = undefined;
+    self.__onFinished = undefined;
     this.#startResponse = startResponse;
     this.#socket = socket;
     this.#bodyless = req.method === 'HEAD';
