@@ -6,6 +6,7 @@
 import { Buffer } from 'node:buffer';
 import { STATUS_CODES } from 'node:http';
 import type { App, Body, Environ, Header, StartResponse } from '../contract/types.js';
+import { installLightResponse, takeLight } from './light-response.js';
 import { dropped, headerName, origin, requestTarget, urlSafe } from './target.js';
 
 /** A fetch handler: a function, or an object with `fetch` (called with the object as `this`). */
@@ -23,6 +24,14 @@ export interface FetchBridgeOptions {
    * default: the environ itself as `env`.
    */
   args?: (environ: Environ) => unknown[];
+  /**
+   * Installs tsgi's lighter Response as the global `Response` (see
+   * light-response.ts): a string, bytes or empty body is then sent as it
+   * was given, without the stream Node's Response makes for it. The CLI
+   * sets it for a fetch app unless `TSGI_FETCH_RESPONSE=native`. Default:
+   * false (the global is left alone).
+   */
+  lightResponse?: boolean;
 }
 
 /**
@@ -40,6 +49,7 @@ export function fromFetch(handler: FetchHandler, options: FetchBridgeOptions = {
       : handler !== null && typeof handler === 'object' && typeof handler.fetch === 'function' ? handler.fetch.bind(handler)
         : (() => { throw new TypeError('fromFetch takes a (Request) => Response function or an object with a fetch method'); })();
   const args = options.args;
+  if (options.lightResponse === true) installLightResponse();
   // Not an async function: a handler that answers at once (Hono does for a
   // synchronous route) and a Response without a body cost no promise.
   return (environ, startResponse) => {
@@ -55,13 +65,17 @@ function respond(response: unknown, environ: Environ, startResponse: StartRespon
   if (!(response instanceof Response)) {
     throw new TypeError(`the fetch handler must return a Response, got ${response === null ? 'null' : typeof response}`);
   }
-  const reason = response.statusText || STATUS_CODES[response.status] || 'Unknown';
+  const light = takeLight(response);
+  const status = light === undefined ? response.status : light.status;
+  const reason = (light === undefined ? response.statusText : light.statusText) || STATUS_CODES[status] || 'Unknown';
   const headers: Header[] = [];
-  for (const [name, value] of response.headers) {
+  for (const [name, value] of light === undefined ? response.headers : light.headers) {
     // B6: Headers iterate each Set-Cookie on its own; hop-by-hop ones are the gateway's (C13).
     if (!dropped(name)) headers.push([name, value]);
   }
-  startResponse(`${response.status} ${reason}`, headers);
+  startResponse(`${status} ${reason}`, headers);
+  // A light Response's body is the string or bytes it was given: no stream to read.
+  if (light !== undefined) return light.body === null || light.body.length === 0 ? [] : [light.body];
   const body = response.body;
   if (body === null) return [];
   return responseBody(body, environ);

@@ -7,6 +7,7 @@
  */
 export { fromNodeListener, type NodeListener } from './node-listener.js';
 export { fromFetch, toRequest, type FetchBridgeOptions, type FetchHandler } from './fetch.js';
+export { installLightResponse, LightResponse, uninstallLightResponse } from './light-response.js';
 export { BridgeRequest, BridgeSocket } from './node-request.js';
 export { BridgeResponse } from './node-response.js';
 export { requestTarget } from './target.js';

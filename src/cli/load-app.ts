@@ -143,7 +143,9 @@ export async function toApp(v: unknown, iface: Interface, where: string): Promis
   }
   if (kind === 'fetch') {
     if (!isFn(v) && !has(v, 'fetch')) throw new GatewayError('ERR_APP_LOAD', `${where} is neither a (Request) => Response function nor an object with fetch()`);
-    return (await bridges()).fromFetch(v as Parameters<Bridges['fromFetch']>[0]);
+    // The lighter global Response unless asked for Node's (docs/bridges.md).
+    const lightResponse = process.env.TSGI_FETCH_RESPONSE !== 'native';
+    return (await bridges()).fromFetch(v as Parameters<Bridges['fromFetch']>[0], { lightResponse });
   }
   if (kind === 'node') {
     let listener: unknown = v;
