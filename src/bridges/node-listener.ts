@@ -2,7 +2,7 @@
  * A Node request listener `(req, res)` (Express, Connect, Koa's callback,
  * Fastify's routing) as a tsgi app (B1–B4).
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { IncomingMessage, ServerResponse } from 'node:http';
 import type { App } from '../contract/types.js';
 import { BridgeRequest, BridgeSocket } from './node-request.js';
 import { BridgeResponse } from './node-response.js';
@@ -24,14 +24,79 @@ export type NodeListener = (req: IncomingMessage, res: ServerResponse) => unknow
  */
 export function fromNodeListener(listener: NodeListener): App {
   if (typeof listener !== 'function') throw new TypeError(`fromNodeListener takes a (req, res) function, got ${typeof listener}`);
+  const protos = PROTOTYPES_FIRST ? new ListenerPrototypes(listener) : undefined;
   return (environ, startResponse) => {
     const socket = new BridgeSocket(environ);
-    const req = new BridgeRequest(environ, socket);
-    const res = new BridgeResponse(req, socket, startResponse);
+    let req: BridgeRequest;
+    let res: BridgeResponse;
+    if (protos !== undefined && protos.check()) {
+      req = Reflect.construct(BridgeRequest, [environ, socket], protos.req!) as BridgeRequest;
+      res = Reflect.construct(BridgeResponse, [req, socket, startResponse], protos.res!) as BridgeResponse;
+    } else {
+      req = new BridgeRequest(environ, socket);
+      res = new BridgeResponse(req, socket, startResponse);
+    }
     const r = listener(req, res);
     if (r !== null && typeof r === 'object' && typeof (r as PromiseLike<unknown>).then === 'function') {
       (r as PromiseLike<unknown>).then(undefined, (err: unknown) => BridgeResponse.fail(res, err));
     }
     return BridgeResponse.body(res);
   };
+}
+
+type Target = new (...args: never[]) => object;
+
+/**
+ * Whether to make `req` and `res` with an Express app's prototypes (below):
+ * on V8 12 and later (Node 22, 24) it takes an Express hello through the
+ * bridge from about 21 to 14 µs per request in process; on V8 11 (Node 20)
+ * such objects are far slower to use (about 106 µs), so there the bridge
+ * makes its own and lets Express swap them.
+ */
+const PROTOTYPES_FIRST = Number(process.versions.v8.split('.')[0]) >= 12;
+
+/**
+ * The prototypes an Express app gives `req` and `res` (its `request` and
+ * `response` objects, which inherit from IncomingMessage's and
+ * ServerResponse's). The first thing Express does with a request is
+ * `Object.setPrototypeOf` to them; on Node 24 that swap costs a few µs per
+ * request for objects made elsewhere (bench:bridges, profiled). Made with
+ * those prototypes from the start, the swap changes nothing and costs
+ * nothing. Everything the bridge needs of its own classes is on the
+ * objects themselves (private fields, and the methods it sets as own
+ * properties because Express swaps them away), so the result is the object
+ * Express would have made of it.
+ */
+class ListenerPrototypes {
+  #listener: Record<string, unknown>;
+  #reqProto: unknown = undefined;
+  #resProto: unknown = undefined;
+  req: Target | undefined;
+  res: Target | undefined;
+
+  constructor(listener: NodeListener) {
+    this.#listener = listener as unknown as Record<string, unknown>;
+  }
+
+  /** True when the listener has such prototypes now (looked at each time: an app may replace them). */
+  check(): boolean {
+    const rq = this.#listener.request;
+    const rs = this.#listener.response;
+    if (rq !== this.#reqProto || rs !== this.#resProto) {
+      this.#reqProto = rq;
+      this.#resProto = rs;
+      const usable = typeof rq === 'object' && rq !== null && IncomingMessage.prototype.isPrototypeOf(rq)
+        && typeof rs === 'object' && rs !== null && ServerResponse.prototype.isPrototypeOf(rs);
+      this.req = usable ? target(rq) : undefined;
+      this.res = usable ? target(rs) : undefined;
+    }
+    return this.req !== undefined;
+  }
+}
+
+/** A constructor whose `prototype` is `proto`: the new target that gives an object that prototype. */
+function target(proto: object): Target {
+  const f = function made(): void {} as unknown as Target;
+  (f as unknown as { prototype: object }).prototype = proto;
+  return f;
 }

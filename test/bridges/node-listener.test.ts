@@ -46,6 +46,24 @@ describe('fromNodeListener: req', () => {
     expect(got).toEqual({ params: { id: '7' }, baseUrl: '/api', originalUrl: '/api/items/7?a=1&b=x', url: '/items/7?a=1&b=x', path: '/items/:id', query: { a: '1', b: 'x' }, locals: { seen: true }, status: 200 });
     expect(split(r.sink.text)).toEqual({ head: expect.stringMatching(/^Status: 201 Created\r\n/), body: 'ok' });
   });
+  it('B2 an Express app given straight to the bridge: req and res have its prototypes, including ones it replaces later', async () => {
+    const app = express();
+    let seen: unknown[] = [];
+    app.get('/', (req, res) => {
+      const more = (req as unknown as { hello?: () => string }).hello;
+      seen = [Object.getPrototypeOf(req) === app.request, Object.getPrototypeOf(res) === app.response, req instanceof IncomingMessage, res instanceof ServerResponse, more?.()];
+      res.send('ok');
+    });
+    const bridged = fromNodeListener(app as unknown as NodeListener);
+    const first = await run(bridged, { REQUEST_URI: '/', PATH_INFO: '/' });
+    const one = seen;
+    // An app may swap its request prototype for one with more members.
+    (app as unknown as { request: object }).request = Object.create(app.request, { hello: { value: () => 'hi' } });
+    await run(bridged, { REQUEST_URI: '/', PATH_INFO: '/' });
+    expect(one).toEqual([true, true, true, true, undefined]);
+    expect(seen).toEqual([true, true, true, true, 'hi']);
+    expect(split(first.sink.text).body).toBe('ok');
+  });
   it('B3 method, raw url, httpVersion, headers and rawHeaders with Content-Type and Content-Length restored', async () => {
     let got: Record<string, unknown> = {};
     await run(fromNodeListener((req, res) => {
