@@ -17,6 +17,11 @@ export interface EnvironExtras {
   multiprocess: boolean;
   /** C6: true for CGI only. */
   runOnce: boolean;
+  /**
+   * The variables were stored with addCgiVar: there is no empty optional
+   * variable (C3) and no HTTP_CONTENT_TYPE / HTTP_CONTENT_LENGTH (C7) to remove.
+   */
+  clean?: boolean;
 }
 
 /** Where the request's RequestAbort is kept on the environ (a symbol: no CGI name can collide). */
@@ -46,24 +51,26 @@ export function completeEnviron(vars: Record<PropertyKey, unknown>, x: EnvironEx
 /** The same, with the input given apart from the other extras (no object built per request for it). */
 export function completeEnviron(vars: Record<PropertyKey, unknown>, x: Omit<EnvironExtras, 'input'>, input: WsgiInput): Environ;
 export function completeEnviron(vars: Record<PropertyKey, unknown>, x: Omit<EnvironExtras, 'input'> & { input?: WsgiInput }, input = x.input!): Environ {
-  // C3: nginx sends CONTENT_TYPE and CONTENT_LENGTH as '' on every GET; Apache may send an empty REMOTE_USER.
-  for (let i = 0; i < OPTIONAL_VARS.length; i++) {
-    const k = OPTIONAL_VARS[i]!;
-    if (vars[k] === '') delete vars[k];
+  if (x.clean !== true) {
+    // C3: nginx sends CONTENT_TYPE and CONTENT_LENGTH as '' on every GET; Apache may send an empty REMOTE_USER.
+    for (let i = 0; i < OPTIONAL_VARS.length; i++) {
+      const k = OPTIONAL_VARS[i]!;
+      if (vars[k] === '') delete vars[k];
+    }
+    // C7: these two only ever reach the app without the HTTP_ prefix.
+    if (vars.HTTP_CONTENT_TYPE !== undefined) delete vars.HTTP_CONTENT_TYPE;
+    if (vars.HTTP_CONTENT_LENGTH !== undefined) delete vars.HTTP_CONTENT_LENGTH;
   }
-  // C7: these two only ever reach the app without the HTTP_ prefix.
-  if (vars.HTTP_CONTENT_TYPE !== undefined) delete vars.HTTP_CONTENT_TYPE;
-  if (vars.HTTP_CONTENT_LENGTH !== undefined) delete vars.HTTP_CONTENT_LENGTH;
 
   // C2: always present.
   if (typeof vars.REQUEST_METHOD !== 'string' || vars.REQUEST_METHOD === '') vars.REQUEST_METHOD = 'GET';
   if (typeof vars.SERVER_PROTOCOL !== 'string' || vars.SERVER_PROTOCOL === '') vars.SERVER_PROTOCOL = 'HTTP/1.0';
   if (typeof vars.QUERY_STRING !== 'string') vars.QUERY_STRING = '';
+  const scheme = vars.REQUEST_SCHEME;
   const https = (typeof vars.HTTPS === 'string' && HTTPS_ON.test(vars.HTTPS)) ||
-    (typeof vars.REQUEST_SCHEME === 'string' && vars.REQUEST_SCHEME.toLowerCase() === 'https');
+    (typeof scheme === 'string' && scheme.length === 5 && (scheme === 'https' || scheme.toLowerCase() === 'https'));
   if (typeof vars.SERVER_NAME !== 'string' || vars.SERVER_NAME === '') {
-    const host = typeof vars.HTTP_HOST === 'string' ? vars.HTTP_HOST.replace(/:\d*$/, '') : '';
-    vars.SERVER_NAME = host || 'localhost';
+    vars.SERVER_NAME = (typeof vars.HTTP_HOST === 'string' ? hostName(vars.HTTP_HOST) : '') || 'localhost';
   }
   if (typeof vars.SERVER_PORT !== 'string' || vars.SERVER_PORT === '') vars.SERVER_PORT = https ? '443' : '80';
 
@@ -92,4 +99,15 @@ export function completeEnviron(vars: Record<PropertyKey, unknown>, x: Omit<Envi
   vars[ABORT] = x.abort;
   Object.defineProperty(vars, 'tsgi.abort', ABORT_ACCESSOR);
   return vars as unknown as Environ;
+}
+
+/** The host of a Host header without its `:port` (digits, maybe none), as `/:\d*$/` would strip it. */
+function hostName(host: string): string {
+  let i = host.length;
+  while (i > 0) {
+    const c = host.charCodeAt(i - 1);
+    if (c < 48 || c > 57) break;
+    i--;
+  }
+  return i > 0 && host.charCodeAt(i - 1) === 58 ? host.slice(0, i - 1) : host;
 }

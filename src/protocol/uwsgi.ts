@@ -8,7 +8,7 @@
 import { Buffer } from 'node:buffer';
 import { GatewayError } from '../contract/errors.js';
 import { latin1Text } from './text.js';
-import { addVar } from './vars.js';
+import { addVar, type VarAdder } from './vars.js';
 
 /** Bytes of the packet header. */
 export const UWSGI_HEADER_LEN = 4;
@@ -56,10 +56,11 @@ export function checkHeader(h: Uint8Array): number {
 }
 
 /**
- * Decodes a vars block (U1, U5, U6). Throws ERR_UWSGI_BAD_PACKET on a
- * zero-length key or a key or value that runs past the block (U7).
+ * Decodes a vars block (U1, U5, U6), each var stored by `add`. Throws
+ * ERR_UWSGI_BAD_PACKET on a zero-length key or a key or value that runs past
+ * the block (U7).
  */
-export function decodeVars(block: Buffer, limits: UwsgiLimits = {}): Record<string, string> {
+export function decodeVars(block: Buffer, limits: UwsgiLimits = {}, add: VarAdder = addVar): Record<string, string> {
   const maxCount = limits.maxCount ?? 1000;
   const vars: Record<string, string> = {};
   const len = block.length;
@@ -83,7 +84,7 @@ export function decodeVars(block: Buffer, limits: UwsgiLimits = {}): Record<stri
     pos += vlen;
     // U6: UWSGI_* vars ask uWSGI to load or run code; they mean nothing here and are never passed on.
     if (key.startsWith('UWSGI_')) continue;
-    addVar(vars, key, value);
+    add(vars, key, value);
   }
   return vars;
 }
@@ -102,9 +103,12 @@ export class UwsgiDecoder {
   /** The packet so far when it spans chunks: the header first, then grown to the packet's size. */
   #buf: Buffer | null = null;
   #have = 0;
+  #add: VarAdder;
 
-  constructor(limits: UwsgiLimits = {}) {
+  /** `add` stores each var (addVar; addCgiVar for a request's environ). */
+  constructor(limits: UwsgiLimits = {}, add: VarAdder = addVar) {
     this.#limits = limits;
+    this.#add = add;
   }
 
   /** Bytes held for an incomplete packet. */
@@ -147,7 +151,7 @@ export class UwsgiDecoder {
     const packet: UwsgiPacket = {
       modifier1: data[0]!,
       modifier2: data[3]!,
-      vars: decodeVars(data.subarray(UWSGI_HEADER_LEN, total), this.#limits),
+      vars: decodeVars(data.subarray(UWSGI_HEADER_LEN, total), this.#limits, this.#add),
     };
     return { packet, rest };
   }

@@ -15,6 +15,7 @@ import { BodySpool } from '../gateway/spool.js';
 import { cgiHead } from '../protocol/cgi.js';
 import { HEADER_LEN, MAX_CONTENT, ProtocolStatus, RecordType, Role } from '../protocol/fastcgi/constants.js';
 import { ParamsDecoder } from '../protocol/fastcgi/params.js';
+import { addCgiVar } from '../protocol/vars.js';
 import { END_REQUEST_LEN, endRequestInto, encodeStream, paddingFor, writeHeader } from '../protocol/fastcgi/records.js';
 import { RequestLife } from './request-life.js';
 import type { AppContext } from './socket-server.js';
@@ -77,7 +78,7 @@ export class FcgiRequest implements ResponseSink {
     this.#life = new RequestLife(link.ctx);
     this.#life.admit();
     this.began = state.now;
-    this.#params = new ParamsDecoder(state.limits.params);
+    this.#params = new ParamsDecoder(state.limits.params, {}, addCgiVar);
     this.#vars = this.#params.vars;
   }
 
@@ -208,6 +209,7 @@ export class FcgiRequest implements ResponseSink {
       abort: this.#life.abort,
       multiprocess: ctx.multiprocess,
       runOnce: false,
+      clean: true,
     });
     this.#body = null;
     if (this.role === Role.Filter) {

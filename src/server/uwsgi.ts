@@ -12,7 +12,8 @@ import type { ResponseSink } from '../gateway/engine.js';
 import { ErrorStream } from '../gateway/errors-stream.js';
 import { admit, environFor, refusalResponse, type ReceivedBody, type RefusalStatus } from '../gateway/intake.js';
 import { BodySpool } from '../gateway/spool.js';
-import { UwsgiDecoder } from '../protocol/uwsgi.js';
+import { UwsgiDecoder, type UwsgiLimits } from '../protocol/uwsgi.js';
+import { addCgiVar } from '../protocol/vars.js';
 import type { ListenOptions } from './listen.js';
 import { RequestLife } from './request-life.js';
 import {
@@ -32,11 +33,13 @@ export type UwsgiServer = SocketServer;
 
 interface Ctx extends AppContext {
   readonly errors: ErrorStream;
+  readonly vars: UwsgiLimits;
 }
 
 /** Serves `app` over the uwsgi protocol. */
 export function serveUwsgi(app: App, options: UwsgiOptions = {}): Promise<UwsgiServer> {
-  const ctx: Ctx = { ...appContext(app, options), errors: ErrorStream.toFd(2) };
+  const base = appContext(app, options);
+  const ctx: Ctx = { ...base, errors: ErrorStream.toFd(2), vars: { maxCount: base.state.limits.params.maxCount } };
   const state = ctx.state;
   return startSocketServer('uwsgi', options, state, (socket) => {
     if (state.active >= state.limits.maxRequests) {
@@ -72,7 +75,7 @@ class UwsgiConnection implements Connection, ResponseSink {
     this.#ctx = ctx;
     this.#began = ctx.state.now;
     this.#life = new RequestLife(ctx);
-    this.#decoder = new UwsgiDecoder({ maxCount: ctx.state.limits.params.maxCount });
+    this.#decoder = new UwsgiDecoder(ctx.vars, addCgiVar);
     this.#drain = new DrainWait(socket, ctx.state);
     socket.on('data', this.#onData);
     socket.on('end', this.#onEnd);
@@ -144,6 +147,7 @@ class UwsgiConnection implements Connection, ResponseSink {
       abort: this.#life.abort,
       multiprocess: this.#ctx.multiprocess,
       runOnce: false,
+      clean: true,
     });
     this.#life.run(environ, this, this.#finished);
   }

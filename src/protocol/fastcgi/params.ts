@@ -7,7 +7,7 @@
 import { Buffer } from 'node:buffer';
 import { GatewayError } from '../../contract/errors.js';
 import { latin1Text } from '../text.js';
-import { addVar } from '../vars.js';
+import { addVar, type VarAdder } from '../vars.js';
 import { MAX_CONTENT, RecordType } from './constants.js';
 import { streamRecords, streamSize } from './records.js';
 
@@ -43,10 +43,13 @@ export class ParamsDecoder {
   #size = 0;
   #bytes = 0;
   #count = 0;
+  #store: VarAdder;
 
-  constructor(limits: ParamsLimits, vars: Record<string, string> = {}) {
+  /** `add` stores each pair (addVar; addCgiVar for a request's environ). */
+  constructor(limits: ParamsLimits, vars: Record<string, string> = {}, add: VarAdder = addVar) {
     this.#limits = limits;
     this.vars = vars;
+    this.#store = add;
   }
 
   /** Pairs decoded so far. */
@@ -111,7 +114,7 @@ export class ParamsDecoder {
     if (++this.#count > this.#limits.maxCount) {
       throw new GatewayError('ERR_LIMIT_PARAMS', `FastCGI: more than ${this.#limits.maxCount} params`);
     }
-    addVar(this.vars, latin1Text(data, npos, vpos), latin1Text(data, vpos, end));
+    this.#store(this.vars, latin1Text(data, npos, vpos), latin1Text(data, vpos, end));
   }
 
   /** Keeps the start of a pair that straddles into the next record; `at` is its stream offset. */
