@@ -5,15 +5,24 @@ import { Buffer } from 'node:buffer';
 import type { WsgiErrors } from '../contract/types.js';
 import { writeAllSync } from './fd.js';
 
-/** The `wsgi.errors` implementation over a function that receives text. */
+/**
+ * Where an ErrorStream's text goes: a function, or an object's `errorText`
+ * method (a server's request object, which then needs no closure of its own).
+ */
+export type ErrorsTarget = ((text: string) => void) | { errorText(text: string): void };
+
+/** The `wsgi.errors` implementation over a function or object that receives text. */
 export class ErrorStream implements WsgiErrors {
-  #out: (text: string) => void;
-  constructor(out: (text: string) => void) {
+  #out: ErrorsTarget;
+  constructor(out: ErrorsTarget) {
     this.#out = out;
   }
   write(s: string): void {
     try {
-      this.#out(typeof s === 'string' ? s : String(s));
+      const text = typeof s === 'string' ? s : String(s);
+      const out = this.#out;
+      if (typeof out === 'function') out(text);
+      else out.errorText(text);
     } catch {
       /* C10: wsgi.errors never throws; a failing log sink loses the line */
     }

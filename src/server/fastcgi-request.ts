@@ -48,7 +48,7 @@ const NO_SOURCE = new MemorySource(Buffer.alloc(0));
 const ABORT_GRACE_MS = 2000;
 
 /** One request (FastCGI 1.0 §5). */
-export class FcgiRequest implements ResponseSink {
+export class FcgiRequest extends RequestLife implements ResponseSink {
   readonly id: number;
   readonly keepConn: boolean;
   readonly role: number;
@@ -64,19 +64,18 @@ export class FcgiRequest implements ResponseSink {
   #dataExpect = 0;
   #stdinDone = false;
   #dataDone = false;
-  #life: RequestLife;
   #byServer = false;      // the web server sent FCGI_ABORT_REQUEST
   #ended = false;         // FCGI_END_REQUEST written: nothing more goes out (F9)
   #stderr = false;        // an FCGI_STDERR stream was opened
 
   constructor(link: FcgiLink, id: number, role: number, keepConn: boolean) {
+    super(link.ctx);
     this.#link = link;
     this.id = id;
     this.role = role;
     this.keepConn = keepConn;
     const state = link.ctx.state;
-    this.#life = new RequestLife(link.ctx);
-    this.#life.admit();
+    this.admit();
     this.began = state.now;
     this.#params = new ParamsDecoder(state.limits.params, {}, addCgiVar);
     this.#vars = this.#params.vars;
@@ -172,7 +171,7 @@ export class FcgiRequest implements ResponseSink {
       return;
     }
     this.#byServer = true;
-    this.#life.abort.abort(new Error('FastCGI: the web server aborted the request (FCGI_ABORT_REQUEST)'));
+    this.abortState.abort(new Error('FastCGI: the web server aborted the request (FCGI_ABORT_REQUEST)'));
     // Normally END_REQUEST follows once the body stopped and close() ran; an app that ignores
     // tsgi.abort must not keep the web server waiting.
     setTimeout(() => { if (!this.#ended) this.#writeEnd(); }, ABORT_GRACE_MS).unref();
@@ -181,9 +180,9 @@ export class FcgiRequest implements ResponseSink {
   /** The connection is gone: abort whatever runs; nothing can be written. */
   connectionLost(): void {
     this.#ended = true;
-    this.#life.release();
+    this.release();
     if (this.#phase === Phase.Running) {
-      this.#life.abort.abort(new Error('FastCGI: the connection to the web server closed'));
+      this.abortState.abort(new Error('FastCGI: the connection to the web server closed'));
     } else if (this.#phase !== Phase.Done) {
       this.#dispose();
       this.#phase = Phase.Done;
@@ -205,8 +204,8 @@ export class FcgiRequest implements ResponseSink {
     const vars = this.#vars;
     vars.FCGI_ROLE = ROLE_NAMES[this.role]!;
     const environ = environFor(vars, this.#received(this.#body, this.#expect < 0), {
-      errors: new ErrorStream(this.#stderrText),
-      abort: this.#life.abort,
+      errors: new ErrorStream(this),
+      abort: this.abortState,
       multiprocess: ctx.multiprocess,
       runOnce: false,
       clean: true,
@@ -218,25 +217,25 @@ export class FcgiRequest implements ResponseSink {
       this.#data = null;
       (environ as Record<string, unknown>)['tsgi.data'] = new InputStream(data.source, data.length);
     }
-    this.#life.run(environ, this, this.#finished);
+    this.run(environ, this);
   }
 
   /** A finished spool as the body the intake takes; null for no body (or, unless `streamed`, an empty one). */
   #received(spool: BodySpool | null, streamed: boolean): ReceivedBody | null {
     if (spool === null) return streamed ? { source: NO_SOURCE, length: 0 } : null;
-    return { source: this.#life.own(spool.source()), length: spool.length };
+    return { source: this.own(spool.source()), length: spool.length };
   }
 
-  readonly #finished = (): void => {
+  protected appFinished(): void {
     this.#phase = Phase.Done;
     if (!this.#ended) this.#writeEnd();
-  };
+  }
 
   #dispose(): void {
     this.#body?.dispose();
     this.#data?.dispose();
     this.#body = this.#data = null;
-    this.#life.dispose();
+    this.dispose();
   }
 
   // --- ResponseSink: the engine's calls, framed as STDOUT records (F9) ---
@@ -257,12 +256,12 @@ export class FcgiRequest implements ResponseSink {
 
   abort(reason: unknown): void {
     if (this.#ended) return;
-    // F7: an abort the web server asked for ends with END_REQUEST once the app is done (#finished).
+    // F7: an abort the web server asked for ends with END_REQUEST once the app is done (appFinished).
     if (this.#byServer) return;
     // Anything else (an error after the head, a short body): close the connection, so the web
     // server sees the response cut off instead of complete.
     this.#ended = true;
-    this.#life.release();
+    this.release();
     this.#link.cut(this, reason instanceof Error ? reason.message : String(reason));
   }
 
@@ -314,7 +313,7 @@ export class FcgiRequest implements ResponseSink {
     }
     if (end) {
       this.#ended = true;
-      this.#life.release();
+      this.release();
       this.#link.ended(this);
     } else if (!ok) {
       return this.#link.drain();
@@ -338,7 +337,7 @@ export class FcgiRequest implements ResponseSink {
   }
 
   /** wsgi.errors (F10): FCGI_STDERR records, which nginx and Apache write to their error logs. */
-  readonly #stderrText = (text: string): void => {
+  errorText(text: string): void {
     if (text === '') return;
     if (this.#ended) {
       // F9: nothing for a request after its END_REQUEST; the text goes to the log instead.
@@ -347,7 +346,7 @@ export class FcgiRequest implements ResponseSink {
     }
     this.#stderr = true;
     this.#link.write(encodeStream(RecordType.Stderr, this.id, Buffer.from(text, 'utf8'), false));
-  };
+  }
 }
 
 /** Buffer's latin-1 writer without write()'s argument parsing (present in every Node release; untyped). */

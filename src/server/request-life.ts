@@ -1,7 +1,9 @@
 /**
  * One request's life in a socket server (FastCGI, uwsgi): the counts the
  * server keeps, the body sources to release, the abort state, and the run of
- * the app. Both servers use this one class, so the counts cannot drift apart.
+ * the app. Both servers' request classes extend this one class, so the counts
+ * cannot drift apart; as a base class rather than a member it costs a request
+ * no object and no closure of its own.
  */
 import type { Environ } from '../contract/types.js';
 import { RequestAbort } from '../gateway/abort.js';
@@ -10,12 +12,12 @@ import type { ByteSource } from '../gateway/input.js';
 import type { AppContext } from './socket-server.js';
 
 /** A request from admission to disposal. */
-export class RequestLife {
+export abstract class RequestLife {
   /** The request's abort state (`tsgi.abort`). */
-  readonly abort = new RequestAbort();
-  #ctx: AppContext;
+  readonly abortState = new RequestAbort();
+  readonly #ctx: AppContext;
   #counted = false;
-  #sources: ByteSource[] = [];
+  #sources: ByteSource[] | null = null;
 
   constructor(ctx: AppContext) {
     this.#ctx = ctx;
@@ -37,35 +39,38 @@ export class RequestLife {
 
   /** Keeps `source` to be released when the request ends. */
   own(source: ByteSource): ByteSource {
-    this.#sources.push(source);
+    (this.#sources ??= []).push(source);
     return source;
   }
 
   /** Releases the body sources (temp files). */
   dispose(): void {
     const s = this.#sources;
-    this.#sources = [];
+    if (s === null) return;
+    this.#sources = null;
     for (let i = 0; i < s.length; i++) s[i]!.dispose?.();
   }
 
   /**
    * Runs the app on `environ` into `sink`. S6: the app counts as running
-   * until it has returned and its body's close() ran; then `finished` tells
-   * the protocol, the sources are released and the request stops counting.
+   * until it has returned and its body's close() ran; then `appFinished()`
+   * tells the protocol, the sources are released and the request stops
+   * counting.
    */
-  run(environ: Environ, sink: ResponseSink, finished: () => void): void {
+  run(environ: Environ, sink: ResponseSink): void {
     this.#ctx.state.running++;
-    this.#finished = finished;
-    const running = runRequest(this.#ctx.app, environ, sink, this.abort);
+    const running = runRequest(this.#ctx.app, environ, sink, this.abortState);
     // The synchronous path (most requests) allocates no closure.
     if (running === undefined) this.#done();
     else void running.then(() => this.#done());
   }
 
-  #finished: (() => void) | undefined;
+  /** The app has returned and its body's close() ran. */
+  protected abstract appFinished(): void;
+
   #done(): void {
     this.dispose();
-    this.#finished!();
+    this.appFinished();
     this.release();
     this.#ctx.state.appDone();
   }

@@ -57,7 +57,7 @@ const EMPTY = Buffer.alloc(0);
 const PROTOCOL = /^HTTP\/\d\.\d$/;
 
 /** One connection: one request. */
-class UwsgiConnection implements Connection, ResponseSink {
+class UwsgiConnection extends RequestLife implements Connection, ResponseSink {
   #socket: Socket;
   #ctx: Ctx;
   #decoder: UwsgiDecoder;
@@ -66,15 +66,14 @@ class UwsgiConnection implements Connection, ResponseSink {
   #vars: Record<string, string> | null = null;
   #expect = 0;
   #spool: BodySpool | null = null;
-  #life: RequestLife;
   #ended = false;
   #drain: DrainWait;
 
   constructor(socket: Socket, ctx: Ctx) {
+    super(ctx);
     this.#socket = socket;
     this.#ctx = ctx;
     this.#began = ctx.state.now;
-    this.#life = new RequestLife(ctx);
     this.#decoder = new UwsgiDecoder(ctx.vars, addCgiVar);
     this.#drain = new DrainWait(socket, ctx.state);
     socket.on('data', this.#onData);
@@ -116,7 +115,7 @@ class UwsgiConnection implements Connection, ResponseSink {
       return false;
     }
     this.#expect = plan.kind === 'length' ? plan.length : 0;
-    this.#life.admit();
+    this.admit();
     if (this.#expect === 0) {
       this.#start();
       return false;
@@ -139,23 +138,23 @@ class UwsgiConnection implements Connection, ResponseSink {
     this.#socket.pause();
     let body: ReceivedBody | null = null;
     if (this.#spool !== null) {
-      body = { source: this.#life.own(this.#spool.source()), length: this.#spool.length };
+      body = { source: this.own(this.#spool.source()), length: this.#spool.length };
       this.#spool = null;
     }
     const environ = environFor(this.#vars!, body, {
       errors: this.#ctx.errors,
-      abort: this.#life.abort,
+      abort: this.abortState,
       multiprocess: this.#ctx.multiprocess,
       runOnce: false,
       clean: true,
     });
-    this.#life.run(environ, this, this.#finished);
+    this.run(environ, this);
   }
 
-  readonly #finished = (): void => {
+  protected appFinished(): void {
     this.#phase = Phase.Done;
     if (!this.#ended) this.#cutOff();
-  };
+  }
 
   /** Answers without running the app (400, 413), through the same framing as any response, and closes. */
   #reject(plan: { status: RefusalStatus; reason: string }): void {
@@ -168,7 +167,7 @@ class UwsgiConnection implements Connection, ResponseSink {
   #dispose(): void {
     this.#spool?.dispose();
     this.#spool = null;
-    this.#life.dispose();
+    this.dispose();
   }
 
   // --- ResponseSink (U4) ---
@@ -252,7 +251,7 @@ class UwsgiConnection implements Connection, ResponseSink {
       this.#socket.destroy();
     } else if (this.#drain.stalled(now, limits.writeTimeoutMs)) {
       log('warn', `uwsgi: ${this.#peer}: the web server took no response bytes for ${limits.writeTimeoutMs} ms; closing the connection`);
-      this.#life.abort.abort(new Error('uwsgi: write timeout'));
+      this.abortState.abort(new Error('uwsgi: write timeout'));
       this.#socket.destroy();
     }
   }
@@ -296,11 +295,11 @@ class UwsgiConnection implements Connection, ResponseSink {
   readonly #onClose = (): void => {
     if (this.#phase === Phase.Running) {
       this.#ended = true;
-      this.#life.abort.abort(new Error('uwsgi: the connection closed'));
+      this.abortState.abort(new Error('uwsgi: the connection closed'));
     } else if (this.#phase === Phase.Body) {
       this.#dispose();
     }
-    this.#life.release();
+    this.release();
     this.#ctx.state.remove(this);
   };
 }
