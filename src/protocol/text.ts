@@ -40,3 +40,38 @@ export function latin1Text(buf: Buffer, start: number, end: number): string {
   for (let i = 0; i < n; i++) bytes[at + i] = buf[start + i]!;
   return fresh;
 }
+
+const MEMO_SLOTS = 128;
+const MEMO_WIDTH = 64;
+
+/**
+ * The strings of the previous request's variables, by position: a web server
+ * sends the same names (and mostly the same values) in the same order every
+ * time, so the n-th name or value of a request is compared with the n-th of
+ * the one before, in a small table read front to back, instead of being
+ * looked up at a hashed slot in latin1Text's larger one (which costs cache
+ * misses on a busy machine). Anything else falls back to latin1Text.
+ */
+export class TextMemo {
+  readonly #strings: string[] = new Array<string>(MEMO_SLOTS).fill('');
+  readonly #bytes = new Uint8Array(MEMO_SLOTS * MEMO_WIDTH);
+
+  /** The bytes `buf[start, end)` as a bytes-as-string (C4); `slot` is the position in the request (2n for a name, 2n+1 for its value). */
+  text(slot: number, buf: Buffer, start: number, end: number): string {
+    const n = end - start;
+    if (n === 0) return '';
+    if (slot >= MEMO_SLOTS || n > MEMO_WIDTH) return latin1Text(buf, start, end);
+    const bytes = this.#bytes;
+    const at = slot * MEMO_WIDTH;
+    const s = this.#strings[slot]!;
+    if (s.length === n) {
+      let i = 0;
+      while (i < n && bytes[at + i] === buf[start + i]) i++;
+      if (i === n) return s;
+    }
+    const fresh = latin1Text(buf, start, end);
+    this.#strings[slot] = fresh;
+    for (let i = 0; i < n; i++) bytes[at + i] = buf[start + i]!;
+    return fresh;
+  }
+}

@@ -7,7 +7,7 @@
  */
 import { Buffer } from 'node:buffer';
 import { GatewayError } from '../contract/errors.js';
-import { latin1Text } from './text.js';
+import { TextMemo } from './text.js';
 import { addVar, type VarAdder } from './vars.js';
 
 /** Bytes of the packet header. */
@@ -55,6 +55,9 @@ export function checkHeader(h: Uint8Array): number {
   return datasize;
 }
 
+/** The previous request's vars, by position (names and values mostly repeat). */
+const memo = new TextMemo();
+
 /**
  * Decodes a vars block (U1, U5, U6), each var stored by `add`. Throws
  * ERR_UWSGI_BAD_PACKET on a zero-length key or a key or value that runs past
@@ -79,8 +82,8 @@ export function decodeVars(block: Buffer, limits: UwsgiLimits = {}, add: VarAdde
     pos += 2;
     if (len - pos < vlen) throw bad(`a value of ${vlen} bytes runs past the vars block`);
     if (++count > maxCount) throw new GatewayError('ERR_LIMIT_PARAMS', `uwsgi: more than ${maxCount} vars`);
-    const key = latin1Text(block, kpos, kpos + klen);
-    const value = latin1Text(block, pos, pos + vlen);
+    const key = memo.text(count * 2 - 2, block, kpos, kpos + klen);
+    const value = memo.text(count * 2 - 1, block, pos, pos + vlen);
     pos += vlen;
     // U6: UWSGI_* vars ask uWSGI to load or run code; they mean nothing here and are never passed on.
     if (key.startsWith('UWSGI_')) continue;

@@ -6,7 +6,7 @@
  */
 import { Buffer } from 'node:buffer';
 import { GatewayError } from '../../contract/errors.js';
-import { latin1Text } from '../text.js';
+import { TextMemo } from '../text.js';
 import { addVar, type VarAdder } from '../vars.js';
 import { MAX_CONTENT, RecordType } from './constants.js';
 import { streamRecords, streamSize } from './records.js';
@@ -18,6 +18,9 @@ export interface ParamsLimits {
   /** Number of pairs. */
   maxCount: number;
 }
+
+/** The previous request's params, by position (names and values mostly repeat). */
+const memo = new TextMemo();
 
 /**
  * Push decoder of a params stream into `vars` (a repeated name is joined or
@@ -111,10 +114,11 @@ export class ParamsDecoder {
   }
 
   #add(data: Buffer, npos: number, vpos: number, end: number): void {
+    const slot = this.#count * 2;
     if (++this.#count > this.#limits.maxCount) {
       throw new GatewayError('ERR_LIMIT_PARAMS', `FastCGI: more than ${this.#limits.maxCount} params`);
     }
-    this.#store(this.vars, latin1Text(data, npos, vpos), latin1Text(data, vpos, end));
+    this.#store(this.vars, memo.text(slot, data, npos, vpos), memo.text(slot + 1, data, vpos, end));
   }
 
   /** Keeps the start of a pair that straddles into the next record; `at` is its stream offset. */
