@@ -27,15 +27,40 @@ export function parseEnvironBlock(block: Uint8Array): Record<string, string> {
   return vars;
 }
 
+/** The last head cgiHead built, and what it was built from (most responses repeat the one before). */
+const MEMO_HEADERS = 16;
+let memoStatus = '';
+let memoCount = -1;
+const memoParts: string[] = new Array<string>(MEMO_HEADERS * 2).fill('');
+let memoHead = '';
+
 /**
  * The CGI response head (RFC 3875 §6.3.3, PEP 3333 `run_with_cgi`):
  * `Status: NNN Reason`, each header, a blank line; CRLF line ends; latin-1 bytes (CGI3).
+ * The same status and headers as the call before give the same string again,
+ * already flat, without building it.
  */
 export function cgiHead(status: string, headers: readonly Header[]): string {
+  const n = headers.length;
+  if (n === memoCount && status === memoStatus) {
+    let i = 0;
+    while (i < n && headers[i]![0] === memoParts[2 * i] && headers[i]![1] === memoParts[2 * i + 1]) i++;
+    if (i === n) return memoHead;
+  }
   let s = `Status: ${status}\r\n`;
-  for (let i = 0; i < headers.length; i++) {
+  for (let i = 0; i < n; i++) {
     const h = headers[i]!;
     s += `${h[0]}: ${h[1]}\r\n`;
   }
-  return `${s}\r\n`;
+  s += '\r\n';
+  if (n <= MEMO_HEADERS) {
+    memoStatus = status;
+    memoCount = n;
+    for (let i = 0; i < n; i++) {
+      memoParts[2 * i] = headers[i]![0];
+      memoParts[2 * i + 1] = headers[i]![1];
+    }
+    memoHead = s;
+  }
+  return s;
 }

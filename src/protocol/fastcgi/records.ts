@@ -9,6 +9,8 @@ import {
   FCGI_VERSION_1, HEADER_LEN, MAX_CONTENT, RecordType, type ProtocolStatus,
 } from './constants.js';
 
+const NO_CONTENT = Buffer.alloc(0);
+
 /**
  * Receives one record. `content` is a view that is valid only during the call
  * (copy what must outlive it); padding has already been dropped. Returning
@@ -64,7 +66,8 @@ export class RecordDecoder {
         const id = (chunk[pos + 2]! << 8) | chunk[pos + 3]!;
         const start = pos + HEADER_LEN;
         pos += total;
-        if (onRecord(type, id, chunk.subarray(start, start + clen)) === false) return pos;
+        // An empty record (the end of a stream: two per request) needs no view of its own.
+        if (onRecord(type, id, clen === 0 ? NO_CONTENT : chunk.subarray(start, start + clen)) === false) return pos;
       }
       return len;
     } catch (err) {
