@@ -38,14 +38,21 @@ const proto = o.proto;
 const seconds = Number(o.seconds);
 const conns = Number(o.connections);
 
-// What nginx sends for wrk's `GET /` (Host only), server_name unset.
-const vars = [
+// What nginx sends for wrk's `GET /` (Host only; server_name unset) with its
+// stock fastcgi_params and uwsgi_params.
+const fcgiVars = [
   ['QUERY_STRING', ''], ['REQUEST_METHOD', 'GET'], ['CONTENT_TYPE', ''], ['CONTENT_LENGTH', ''],
   ['SCRIPT_NAME', '/'], ['REQUEST_URI', '/'], ['DOCUMENT_URI', '/'], ['DOCUMENT_ROOT', '/usr/share/nginx/html'],
   ['SERVER_PROTOCOL', 'HTTP/1.1'], ['REQUEST_SCHEME', 'http'], ['GATEWAY_INTERFACE', 'CGI/1.1'],
   ['SERVER_SOFTWARE', 'nginx/1.22.1'], ['REMOTE_ADDR', '127.0.0.1'], ['REMOTE_PORT', '51234'],
   ['REMOTE_USER', ''], ['SERVER_ADDR', '127.0.0.1'], ['SERVER_PORT', '8080'], ['SERVER_NAME', ''],
   ['REDIRECT_STATUS', '200'], ['HTTP_HOST', '127.0.0.1:8080'],
+];
+const uwsgiVars = [
+  ['QUERY_STRING', ''], ['REQUEST_METHOD', 'GET'], ['CONTENT_TYPE', ''], ['CONTENT_LENGTH', ''],
+  ['REQUEST_URI', '/'], ['PATH_INFO', '/'], ['DOCUMENT_ROOT', '/usr/share/nginx/html'], ['SERVER_PROTOCOL', 'HTTP/1.1'],
+  ['REQUEST_SCHEME', 'http'], ['REMOTE_ADDR', '127.0.0.1'], ['REMOTE_PORT', '51234'], ['SERVER_PORT', '8080'],
+  ['SERVER_NAME', ''], ['HTTP_HOST', '127.0.0.1:8080'],
 ];
 
 function fcgiRecord(type, content) {
@@ -55,8 +62,7 @@ function fcgiRecord(type, content) {
 }
 function fcgiRequest() {
   const pairs = [];
-  for (const [n, v] of vars) {
-    if (proto === 'fastcgi' && n === 'REDIRECT_STATUS') continue;
+  for (const [n, v] of fcgiVars) {
     pairs.push(Buffer.from([n.length, v.length]), Buffer.from(n, 'latin1'), Buffer.from(v, 'latin1'));
   }
   return Buffer.concat([
@@ -66,7 +72,7 @@ function fcgiRequest() {
 }
 function uwsgiPacket() {
   const parts = [];
-  for (const [n, v] of vars) {
+  for (const [n, v] of uwsgiVars) {
     const l = Buffer.alloc(2);
     l.writeUInt16LE(n.length);
     const m = Buffer.alloc(2);
