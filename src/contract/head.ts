@@ -23,12 +23,17 @@ export function isToken(s: string): boolean {
   return TOKEN.test(s);
 }
 
+/** The last status that passed (an app sends the same few again and again). */
+let validStatus = '';
+
 /** Throws a ContractError unless `status` is `NNN Reason` (C11). */
 export function checkStatus(status: unknown): asserts status is string {
+  if (status === validStatus) return;
   if (typeof status !== 'string' || !STATUS.test(status)) {
     throw new ContractError('ERR_BAD_STATUS', 'C11',
       `status must be a string "NNN Reason" (three digits, one space, a reason without control characters), got ${describe(status)}`);
   }
+  validStatus = status;
 }
 
 /**
@@ -39,6 +44,36 @@ export function checkHeaders(headers: unknown): number {
   if (!Array.isArray(headers)) {
     throw new ContractError('ERR_BAD_HEADER', 'C12', `headers must be an array of [name, value] pairs, got ${describe(headers)}`);
   }
+  const n = headers.length;
+  if (n === validCount) {
+    // The same pairs as the last list that passed: valid, with the same declared length.
+    let i = 0;
+    for (; i < n; i++) {
+      const h: unknown = headers[i];
+      if (!Array.isArray(h) || h.length !== 2 || h[0] !== validParts[2 * i] || h[1] !== validParts[2 * i + 1]) break;
+    }
+    if (i === n) return validDeclared;
+  }
+  const declared = checkList(headers);
+  if (n <= VALID_MAX) {
+    validCount = n;
+    for (let i = 0; i < n; i++) {
+      validParts[2 * i] = (headers[i] as string[])[0]!;
+      validParts[2 * i + 1] = (headers[i] as string[])[1]!;
+    }
+    validDeclared = declared;
+  }
+  return declared;
+}
+
+/** The last header list that passed checkHeaders (up to VALID_MAX pairs) and its declared length. */
+const VALID_MAX = 16;
+let validCount = -1;
+const validParts: string[] = new Array<string>(VALID_MAX * 2).fill('');
+let validDeclared = -1;
+
+/** C12, C13 for every pair of a list (see checkHeaders). */
+function checkList(headers: unknown[]): number {
   let declared = -1;
   for (let i = 0; i < headers.length; i++) {
     const h: unknown = headers[i];
