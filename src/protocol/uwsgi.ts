@@ -7,7 +7,7 @@
  */
 import { Buffer } from 'node:buffer';
 import { GatewayError } from '../contract/errors.js';
-import { TextMemo } from './text.js';
+import { TextMemo, viewOf } from './text.js';
 import { addVar, type VarAdder } from './vars.js';
 
 /** Bytes of the packet header. */
@@ -67,6 +67,7 @@ export function decodeVars(block: Buffer, limits: UwsgiLimits = {}, add: VarAdde
   const maxCount = limits.maxCount ?? 1000;
   const vars: Record<string, string> = {};
   const len = block.length;
+  const view = viewOf(block);
   let pos = 0;
   let count = 0;
   while (pos < len) {
@@ -82,8 +83,8 @@ export function decodeVars(block: Buffer, limits: UwsgiLimits = {}, add: VarAdde
     pos += 2;
     if (len - pos < vlen) throw bad(`a value of ${vlen} bytes runs past the vars block`);
     if (++count > maxCount) throw new GatewayError('ERR_LIMIT_PARAMS', `uwsgi: more than ${maxCount} vars`);
-    const key = memo.text(count * 2 - 2, block, kpos, kpos + klen);
-    const value = memo.text(count * 2 - 1, block, pos, pos + vlen);
+    const key = memo.text(count * 2 - 2, block, view, kpos, kpos + klen);
+    const value = memo.text(count * 2 - 1, block, view, pos, pos + vlen);
     pos += vlen;
     // U6: UWSGI_* vars ask uWSGI to load or run code; they mean nothing here and are never passed on.
     if (key.startsWith('UWSGI_')) continue;

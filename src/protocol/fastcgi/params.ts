@@ -6,7 +6,7 @@
  */
 import { Buffer } from 'node:buffer';
 import { GatewayError } from '../../contract/errors.js';
-import { TextMemo } from '../text.js';
+import { TextMemo, viewOf } from '../text.js';
 import { addVar, type VarAdder } from '../vars.js';
 import { MAX_CONTENT, RecordType } from './constants.js';
 import { streamRecords, streamSize } from './records.js';
@@ -89,6 +89,7 @@ export class ParamsDecoder {
    */
   #pairs(data: Buffer, pos: number, base: number): number {
     const len = data.length;
+    const view = viewOf(data);
     while (pos < len) {
       const head = headerSize(data, pos, len);
       if (head === 0) return pos;
@@ -99,7 +100,7 @@ export class ParamsDecoder {
       const npos = pos + head;
       const vpos = npos + nlen;
       pos = vpos + vlen;
-      this.#add(data, npos, vpos, pos);
+      this.#add(data, view, npos, vpos, pos);
     }
     return pos;
   }
@@ -113,12 +114,12 @@ export class ParamsDecoder {
     }
   }
 
-  #add(data: Buffer, npos: number, vpos: number, end: number): void {
+  #add(data: Buffer, view: DataView, npos: number, vpos: number, end: number): void {
     const slot = this.#count * 2;
     if (++this.#count > this.#limits.maxCount) {
       throw new GatewayError('ERR_LIMIT_PARAMS', `FastCGI: more than ${this.#limits.maxCount} params`);
     }
-    this.#store(this.vars, memo.text(slot, data, npos, vpos), memo.text(slot + 1, data, vpos, end));
+    this.#store(this.vars, memo.text(slot, data, view, npos, vpos), memo.text(slot + 1, data, view, vpos, end));
   }
 
   /** Keeps the start of a pair that straddles into the next record; `at` is its stream offset. */
@@ -165,7 +166,7 @@ export class ParamsDecoder {
     const head = this.#head;
     this.#part = null;
     this.#have = this.#head = this.#size = 0;
-    this.#add(buf, head, head + lengthAt(buf, 0), buf.length);
+    this.#add(buf, viewOf(buf), head, head + lengthAt(buf, 0), buf.length);
     return pos < data.length ? pos : -1;
   }
 }
