@@ -59,13 +59,12 @@ export function checkHeader(h: Uint8Array): number {
 const memo = new TextMemo();
 
 /**
- * Decodes a vars block (U1, U5, U6), each var stored by `add`. Throws
+ * Decodes a vars block (U1, U5, U6) into `vars`, each var stored by `add`. Throws
  * ERR_UWSGI_BAD_PACKET on a zero-length key or a key or value that runs past
  * the block (U7).
  */
-export function decodeVars(block: Buffer, limits: UwsgiLimits = {}, add: VarAdder = addVar): Record<string, string> {
+export function decodeVars(block: Buffer, limits: UwsgiLimits = {}, add: VarAdder = addVar, vars: Record<string, string> = {}): Record<string, string> {
   const maxCount = limits.maxCount ?? 1000;
-  const vars: Record<string, string> = {};
   const len = block.length;
   const view = viewOf(block);
   let pos = 0;
@@ -108,11 +107,13 @@ export class UwsgiDecoder {
   #buf: Buffer | null = null;
   #have = 0;
   #add: VarAdder;
+  #vars: () => Record<string, string>;
 
-  /** `add` stores each var (addVar; addCgiVar for a request's environ). */
-  constructor(limits: UwsgiLimits = {}, add: VarAdder = addVar) {
+  /** `add` stores each var (addVar; addCgiVar for a request's environ) into an object `vars` makes. */
+  constructor(limits: UwsgiLimits = {}, add: VarAdder = addVar, vars: () => Record<string, string> = () => ({})) {
     this.#limits = limits;
     this.#add = add;
+    this.#vars = vars;
   }
 
   /** Bytes held for an incomplete packet. */
@@ -155,7 +156,7 @@ export class UwsgiDecoder {
     const packet: UwsgiPacket = {
       modifier1: data[0]!,
       modifier2: data[3]!,
-      vars: decodeVars(data.subarray(UWSGI_HEADER_LEN, total), this.#limits, this.#add),
+      vars: decodeVars(data.subarray(UWSGI_HEADER_LEN, total), this.#limits, this.#add, this.#vars()),
     };
     return { packet, rest };
   }

@@ -8,6 +8,7 @@ import { GatewayError } from '../contract/errors.js';
 import { log } from '../contract/log.js';
 import type { Header } from '../contract/types.js';
 import type { ResponseSink } from '../gateway/engine.js';
+import { environVars } from '../gateway/environ.js';
 import { ErrorStream } from '../gateway/errors-stream.js';
 import { InputStream, MemorySource } from '../gateway/input.js';
 import { admit, environFor, limitRefusal, refusalResponse, type ReceivedBody, type RefusalStatus } from '../gateway/intake.js';
@@ -77,7 +78,7 @@ export class FcgiRequest extends RequestLife implements ResponseSink {
     const state = link.ctx.state;
     this.admit();
     this.began = state.now;
-    this.#params = new ParamsDecoder(state.limits.params, {}, addCgiVar);
+    this.#params = new ParamsDecoder(state.limits.params, environVars(), addCgiVar);
     this.#vars = this.#params.vars;
   }
 

@@ -9,6 +9,7 @@ import type { Socket } from 'node:net';
 import { log } from '../contract/log.js';
 import type { App, Header } from '../contract/types.js';
 import type { ResponseSink } from '../gateway/engine.js';
+import { environVars } from '../gateway/environ.js';
 import { ErrorStream } from '../gateway/errors-stream.js';
 import { admit, environFor, refusalResponse, type ReceivedBody, type RefusalStatus } from '../gateway/intake.js';
 import { BodySpool } from '../gateway/spool.js';
@@ -74,7 +75,7 @@ class UwsgiConnection extends RequestLife implements Connection, ResponseSink {
     this.#socket = socket;
     this.#ctx = ctx;
     this.#began = ctx.state.now;
-    this.#decoder = new UwsgiDecoder(ctx.vars, addCgiVar);
+    this.#decoder = new UwsgiDecoder(ctx.vars, addCgiVar, environVars);
     this.#drain = new DrainWait(socket, ctx.state);
     socket.on('data', this.#onData);
     socket.on('end', this.#onEnd);
