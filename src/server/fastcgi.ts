@@ -73,8 +73,6 @@ class FcgiConnection implements Connection, FcgiLink {
   /** Input not decoded yet because the output is backed up (R3). */
   #held: Buffer | null = null;
   #paused = false;
-  /** Writes made while the current chunk is decoded, or -1 outside #consume (see #counted). */
-  #writes = -1;
 
   constructor(socket: Socket, ctx: Ctx) {
     this.#socket = socket;
@@ -93,14 +91,15 @@ class FcgiConnection implements Connection, FcgiLink {
   };
 
   /**
-   * Decodes a chunk. Replies written meanwhile go out in at most two system
-   * calls (see #counted). R3: once the socket's buffer is full, decoding stops after the
+   * Decodes a chunk. Replies written meanwhile are corked into one system
+   * call. R3: once the socket's buffer is full, decoding stops after the
    * current record, the rest of the chunk is held and reading pauses until the
    * peer has taken the backlog, so a peer that sends without reading holds at
    * most a buffer's worth of replies.
    */
   #consume(chunk: Buffer): void {
-    this.#writes = 0;
+    const s = this.#socket;
+    s.cork();
     try {
       const used = this.#decoder.push(chunk, this.#onRecord);
       if (used < chunk.length) this.#held = chunk.subarray(used);
@@ -109,20 +108,9 @@ class FcgiConnection implements Connection, FcgiLink {
       log('warn', `FastCGI: ${this.peer}: ${err instanceof Error ? err.message : String(err)}; closing the connection`);
       this.#destroy();
     } finally {
-      if (this.#writes > 1) this.#socket.uncork();
-      this.#writes = -1;
+      s.uncork();
     }
     if (this.#drain.pending !== null) this.#pauseUntilDrained();
-  }
-
-  /**
-   * Counts a write made while a chunk is decoded. The first goes out at once
-   * (the usual read: one request, one reply, one system call, and no
-   * cork/uncork for it); from the second on, the socket is corked until the
-   * chunk is done, so the rest go out together.
-   */
-  #counted(): void {
-    if (this.#writes >= 0 && ++this.#writes === 2) this.#socket.cork();
   }
 
   /** R3: reading waits for the peer to take what was written. */
@@ -216,13 +204,11 @@ class FcgiConnection implements Connection, FcgiLink {
 
   write(buf: Buffer): boolean {
     if (this.#closing) return true;
-    this.#counted();
     return this.#socket.write(buf) || this.#blocked();
   }
 
   writev(bufs: Buffer[]): boolean {
     if (this.#closing) return true;
-    this.#counted();
     const s = this.#socket;
     s.cork();
     let ok = true;
