@@ -49,7 +49,7 @@ const ABORT_ACCESSOR: PropertyDescriptor = {
  * keys) are declared up front, unset (undefined) until completeEnviron gives
  * each its value. V8 then keeps them inside the object itself, instead of in
  * a property array that is copied into a larger one every few keys as the
- * variables arrive: half the garbage a request leaves behind.
+ * variables arrive: about half the garbage the object leaves behind.
  */
 export function environVars(): Record<string, string> {
   return {
