@@ -155,8 +155,11 @@ export class BridgeRequest extends IncomingMessage {
     const n = length ? Number(length) : 0;
     this.#left = Number.isFinite(n) && n > 0 ? n : 0;
     if (this.#left === 0) {
-      // No body: the stream is at its end already, as node:http makes it for a GET.
-      this.#end();
+      // No body: complete at once, as node:http makes a GET. The stream's end is pushed
+      // when something reads (_read), or when the exchange ends unread (finishUnread):
+      // pushed here, it would cost every bodyless request a nextTick and a flow() that
+      // nothing waits for (about 0.5–1 µs of an Express hello on Node 24).
+      this.complete = true;
     }
   }
 

@@ -64,6 +64,27 @@ describe('fromNodeListener: req', () => {
     expect(seen).toEqual([true, true, true, true, 'hi']);
     expect(split(first.sink.text).body).toBe('ok');
   });
+  it('B3 a bodyless request is complete at once; read, it ends at once; unread, it ends when the exchange does (as node:http)', async () => {
+    const seen: unknown[] = [];
+    let unread: IncomingMessage | undefined;
+    await run(fromNodeListener((req, res) => {
+      seen.push(req.complete, req.readableEnded);
+      unread = req;
+      req.on('end', () => seen.push('end'));
+      res.end('ok');
+    }));
+    await tick(5);
+    const read: unknown[] = [];
+    await run(fromNodeListener(async (req, res) => {
+      const chunks: Buffer[] = [];
+      for await (const c of req) chunks.push(c as Buffer);
+      read.push(req.complete, chunks.length, req.readableEnded);
+      res.end('ok');
+    }));
+    expect(seen).toEqual([true, false, 'end']);
+    expect(unread!.readableEnded).toBe(true);
+    expect(read).toEqual([true, 0, true]);
+  });
   it('B3 method, raw url, httpVersion, headers and rawHeaders with Content-Type and Content-Length restored', async () => {
     let got: Record<string, unknown> = {};
     await run(fromNodeListener((req, res) => {
