@@ -6,6 +6,7 @@
 import { Buffer } from 'node:buffer';
 import { STATUS_CODES } from 'node:http';
 import type { App, Body, Environ, Header, StartResponse } from '../contract/types.js';
+import { delegateMembers, type OwnAnswer } from './delegate.js';
 import { installLightResponse, takeLight } from './light-response.js';
 import { dropped, headerName, origin, requestTarget, urlSafe } from './target.js';
 
@@ -95,18 +96,10 @@ interface LazyRequest { [ENV]: Environ; [URL_]: string; [REAL]?: Request }
  * every other member is the real Request's.
  */
 const LAZY: object = Object.create(Request.prototype);
-for (const key of Reflect.ownKeys(Request.prototype)) {
-  if (key === 'constructor') continue;
-  const d = Object.getOwnPropertyDescriptor(Request.prototype, key)!;
-  if (d.get) {
-    Object.defineProperty(LAZY, key, { get(this: LazyRequest) { return Reflect.get(real(this), key); }, configurable: true });
-  } else if (typeof d.value === 'function') {
-    const fn = d.value as (...a: unknown[]) => unknown;
-    Object.defineProperty(LAZY, key, { value(this: LazyRequest, ...a: unknown[]) { return fn.apply(real(this), a); }, configurable: true, writable: true });
-  }
-}
-Object.defineProperty(LAZY, 'method', { get(this: LazyRequest) { return this[REAL]?.method ?? this[ENV].REQUEST_METHOD; }, configurable: true });
-Object.defineProperty(LAZY, 'url', { get(this: LazyRequest) { return this[URL_]; }, configurable: true });
+delegateMembers(LAZY, Request.prototype, (self) => real(self as LazyRequest), new Map<PropertyKey, OwnAnswer>([
+  ['method', (self) => (self as LazyRequest)[REAL]?.method ?? (self as LazyRequest)[ENV].REQUEST_METHOD],
+  ['url', (self) => (self as LazyRequest)[URL_]],
+]));
 
 function real(r: LazyRequest): Request {
   return (r[REAL] ??= makeRequest(r[ENV], r[URL_]));

@@ -20,6 +20,7 @@
  * and the statics (`json`, `error`, `redirect`) are Node's.
  */
 import { Buffer } from 'node:buffer';
+import { ASK_REAL, delegateMembers } from './delegate.js';
 
 const Native: typeof Response = globalThis.Response;
 
@@ -154,37 +155,14 @@ const FROM_HELD = new Map<PropertyKey, (held: Held) => unknown>([
 // Every member of Node's Response.prototype, answered for both kinds: from the held
 // state while light, else from the real Response (a made light one, or a Node
 // Response with a subclass's prototype).
-const proto = LightResponse.prototype as unknown as Record<PropertyKey, unknown>;
-Object.setPrototypeOf(proto, Native.prototype);
-for (const key of Reflect.ownKeys(Native.prototype)) {
-  if (key === 'constructor' || key === Symbol.toStringTag) continue;
-  const d = Object.getOwnPropertyDescriptor(Native.prototype, key)!;
-  if (d.get) {
-    const get = d.get;
-    const light = FROM_HELD.get(key);
-    Object.defineProperty(proto, key, {
-      get(this: object) {
-        const held = heldOf(this);
-        if (held === undefined) return get.call(this);
-        if (held.real === undefined && light !== undefined) return light(held);
-        return get.call(real(held));
-      },
-      configurable: true,
-      enumerable: d.enumerable ?? false,
-    });
-  } else if (typeof d.value === 'function') {
-    const fn = d.value as (...a: unknown[]) => unknown;
-    Object.defineProperty(proto, key, {
-      value(this: object, ...a: unknown[]) {
-        const held = heldOf(this);
-        return fn.apply(held === undefined ? this : real(held), a);
-      },
-      configurable: true,
-      enumerable: d.enumerable ?? false,
-      writable: true,
-    });
-  }
-}
+Object.setPrototypeOf(LightResponse.prototype, Native.prototype);
+delegateMembers(LightResponse.prototype, Native.prototype, (self) => {
+  const held = heldOf(self);
+  return held === undefined ? self : real(held);
+}, new Map([...FROM_HELD].map(([key, light]) => [key, (self: object) => {
+  const held = heldOf(self);
+  return held !== undefined && held.real === undefined ? light(held) : ASK_REAL;
+}])));
 
 /** Makes LightResponse the global Response (once; a Response someone else installed is left alone). */
 export function installLightResponse(): boolean {

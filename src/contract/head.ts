@@ -3,6 +3,7 @@
  * raises where the app made it (C11, C12, C13).
  */
 import { ContractError } from './errors.js';
+import { PairsMemo } from './pairs-memo.js';
 
 // C11: three digits, one space, a non-empty reason of latin-1 without control characters.
 const STATUS = /^[0-9]{3} [\x20-\x7e\x80-\xff]+$/;
@@ -44,32 +45,15 @@ export function checkHeaders(headers: unknown): number {
   if (!Array.isArray(headers)) {
     throw new ContractError('ERR_BAD_HEADER', 'C12', `headers must be an array of [name, value] pairs, got ${describe(headers)}`);
   }
-  const n = headers.length;
-  if (n === validCount) {
-    // The same pairs as the last list that passed: valid, with the same declared length.
-    let i = 0;
-    for (; i < n; i++) {
-      const h: unknown = headers[i];
-      if (!Array.isArray(h) || h.length !== 2 || h[0] !== validParts[2 * i] || h[1] !== validParts[2 * i + 1]) break;
-    }
-    if (i === n) return validDeclared;
-  }
+  // The same pairs as the last list that passed: valid, with the same declared length.
+  if (validHeaders.same('', headers)) return validDeclared;
   const declared = checkList(headers);
-  if (n <= VALID_MAX) {
-    validCount = n;
-    for (let i = 0; i < n; i++) {
-      validParts[2 * i] = (headers[i] as string[])[0]!;
-      validParts[2 * i + 1] = (headers[i] as string[])[1]!;
-    }
-    validDeclared = declared;
-  }
+  if (validHeaders.remember('', headers as [string, string][])) validDeclared = declared;
   return declared;
 }
 
-/** The last header list that passed checkHeaders (up to VALID_MAX pairs) and its declared length. */
-const VALID_MAX = 16;
-let validCount = -1;
-const validParts: string[] = new Array<string>(VALID_MAX * 2).fill('');
+/** The last header list that passed checkHeaders, and its declared length. */
+const validHeaders = new PairsMemo();
 let validDeclared = -1;
 
 /** C12, C13 for every pair of a list (see checkHeaders). */

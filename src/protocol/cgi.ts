@@ -3,6 +3,7 @@
  * Pure: bytes in, values out.
  */
 import { Buffer } from 'node:buffer';
+import { PairsMemo } from '../contract/pairs-memo.js';
 import type { Header } from '../contract/types.js';
 
 /**
@@ -27,11 +28,8 @@ export function parseEnvironBlock(block: Uint8Array): Record<string, string> {
   return vars;
 }
 
-/** The last head cgiHead built, and what it was built from (most responses repeat the one before). */
-const MEMO_HEADERS = 16;
-let memoStatus = '';
-let memoCount = -1;
-const memoParts: string[] = new Array<string>(MEMO_HEADERS * 2).fill('');
+/** The last head cgiHead built, and the status and headers it was built from (most responses repeat the one before). */
+const memo = new PairsMemo();
 let memoHead = '';
 
 /**
@@ -41,26 +39,13 @@ let memoHead = '';
  * already flat, without building it.
  */
 export function cgiHead(status: string, headers: readonly Header[]): string {
-  const n = headers.length;
-  if (n === memoCount && status === memoStatus) {
-    let i = 0;
-    while (i < n && headers[i]![0] === memoParts[2 * i] && headers[i]![1] === memoParts[2 * i + 1]) i++;
-    if (i === n) return memoHead;
-  }
+  if (memo.same(status, headers)) return memoHead;
   let s = `Status: ${status}\r\n`;
-  for (let i = 0; i < n; i++) {
+  for (let i = 0; i < headers.length; i++) {
     const h = headers[i]!;
     s += `${h[0]}: ${h[1]}\r\n`;
   }
   s += '\r\n';
-  if (n <= MEMO_HEADERS) {
-    memoStatus = status;
-    memoCount = n;
-    for (let i = 0; i < n; i++) {
-      memoParts[2 * i] = headers[i]![0];
-      memoParts[2 * i + 1] = headers[i]![1];
-    }
-    memoHead = s;
-  }
+  if (memo.remember(status, headers)) memoHead = s;
   return s;
 }

@@ -1,0 +1,48 @@
+/**
+ * The last list of `[name, value]` pairs (and a string key, such as the
+ * status) that a caller handled, so that "the same again" — an app sends the
+ * same few heads over and over — is told by comparing strings, without
+ * redoing the work. Used by checkHeaders (C12, C13: a list that passed) and
+ * by cgiHead (the head string built from it).
+ */
+export class PairsMemo {
+  readonly #max: number;
+  readonly #parts: string[];
+  #count = -1;
+  #key = '';
+
+  /** @param max the longest list remembered; longer ones are always handled in full. */
+  constructor(max = 16) {
+    this.#max = max;
+    this.#parts = new Array<string>(max * 2).fill('');
+  }
+
+  /** True when `key` and every pair of `pairs` equal the remembered ones. */
+  same(key: string, pairs: readonly unknown[]): boolean {
+    const n = pairs.length;
+    if (n !== this.#count || key !== this.#key) return false;
+    const parts = this.#parts;
+    for (let i = 0; i < n; i++) {
+      const h: unknown = pairs[i];
+      if (!Array.isArray(h) || h.length !== 2 || h[0] !== parts[2 * i] || h[1] !== parts[2 * i + 1]) return false;
+    }
+    return true;
+  }
+
+  /**
+   * Remembers `key` and `pairs` (strings, already checked) unless the list is
+   * too long; false then, and what the caller keeps with the memo must stay
+   * as it was.
+   */
+  remember(key: string, pairs: readonly (readonly [string, string])[]): boolean {
+    const n = pairs.length;
+    if (n > this.#max) return false;
+    this.#key = key;
+    this.#count = n;
+    for (let i = 0; i < n; i++) {
+      this.#parts[2 * i] = pairs[i]![0];
+      this.#parts[2 * i + 1] = pairs[i]![1];
+    }
+    return true;
+  }
+}
