@@ -7,7 +7,8 @@
  */
 import { Buffer } from 'node:buffer';
 import { GatewayError } from '../contract/errors.js';
-import { TextMemo, viewOf } from './text.js';
+import { viewOf } from './text.js';
+import { type PairFraming, VarsBuilder, VarsMemo } from './vars-memo.js';
 import { addVar, type VarAdder } from './vars.js';
 
 /** Bytes of the packet header. */
@@ -55,41 +56,69 @@ export function checkHeader(h: Uint8Array): number {
   return datasize;
 }
 
-/** The previous request's vars, by position (names and values mostly repeat). */
-const memo = new TextMemo();
+/** uwsgi's var framing (U1: a 16-bit little-endian length before the key and before the value), for a VarsMemo. */
+const VAR_FRAMING: PairFraming = {
+  size: (name, value) => 4 + name.length + value.length,
+  write(out, at, name, value) {
+    out[at++] = name.length & 0xff;
+    out[at++] = name.length >>> 8;
+    for (let i = 0; i < name.length; i++) out[at++] = name.charCodeAt(i);
+    out[at++] = value.length & 0xff;
+    out[at++] = value.length >>> 8;
+    for (let i = 0; i < value.length; i++) out[at++] = value.charCodeAt(i);
+    return at;
+  },
+};
 
 /**
- * Decodes a vars block (U1, U5, U6) into `vars`, each var stored by `add`. Throws
- * ERR_UWSGI_BAD_PACKET on a zero-length key or a key or value that runs past
- * the block (U7).
+ * A VarsMemo for vars stored with `add` into objects `make` returns; UWSGI_*
+ * vars are never stored (U6: they ask uWSGI to load or run code, and mean
+ * nothing here).
  */
-export function decodeVars(block: Buffer, limits: UwsgiLimits = {}, add: VarAdder = addVar, vars: Record<string, string> = {}): Record<string, string> {
-  const maxCount = limits.maxCount ?? 1000;
-  const len = block.length;
-  const view = viewOf(block);
-  let pos = 0;
-  let count = 0;
-  while (pos < len) {
-    if (len - pos < 2) throw bad(`a key length is cut off at byte ${pos}`);
-    const klen = block[pos]! | (block[pos + 1]! << 8);
-    pos += 2;
-    if (klen === 0) throw bad(`an empty key at byte ${pos - 2}`);
-    if (len - pos < klen) throw bad(`a key of ${klen} bytes runs past the vars block`);
-    const kpos = pos;
-    pos += klen;
-    if (len - pos < 2) throw bad(`the value length of a key is cut off`);
-    const vlen = block[pos]! | (block[pos + 1]! << 8);
-    pos += 2;
-    if (len - pos < vlen) throw bad(`a value of ${vlen} bytes runs past the vars block`);
-    if (++count > maxCount) throw new GatewayError('ERR_LIMIT_PARAMS', `uwsgi: more than ${maxCount} vars`);
-    const key = memo.text(count * 2 - 2, block, view, kpos, kpos + klen);
-    const value = memo.text(count * 2 - 1, block, view, pos, pos + vlen);
-    pos += vlen;
-    // U6: UWSGI_* vars ask uWSGI to load or run code; they mean nothing here and are never passed on.
-    if (key.startsWith('UWSGI_')) continue;
-    add(vars, key, value);
+export function varsMemo(add: VarAdder = addVar, make: () => Record<string, string> = () => ({}), wholeCopy = false): VarsMemo {
+  return new VarsMemo((vars, name, value) => {
+    if (!(name.charCodeAt(0) === 85 && name.startsWith('UWSGI_'))) add(vars, name, value);
+  }, make, VAR_FRAMING, wholeCopy);
+}
+
+/** Plain vars (addVar into {}): decoders given no memo. */
+const PLAIN = varsMemo();
+
+/** One vars block's pairs, checked (U7) and given to a VarsBuilder. */
+class VarsBlock extends VarsBuilder {
+  decode(block: Buffer, maxCount: number): Record<string, string> {
+    const len = block.length;
+    const view = viewOf(block);
+    let pos = this.sameStart(view, 0, len, maxCount);
+    while (pos < len) {
+      if (this.sameRest(pos)) break;
+      const start = pos;
+      if (len - pos < 2) throw bad(`a key length is cut off at byte ${pos}`);
+      const klen = block[pos]! | (block[pos + 1]! << 8);
+      pos += 2;
+      if (klen === 0) throw bad(`an empty key at byte ${pos - 2}`);
+      if (len - pos < klen) throw bad(`a key of ${klen} bytes runs past the vars block`);
+      const kpos = pos;
+      pos += klen;
+      if (len - pos < 2) throw bad(`the value length of a key is cut off`);
+      const vlen = block[pos]! | (block[pos + 1]! << 8);
+      pos += 2;
+      if (len - pos < vlen) throw bad(`a value of ${vlen} bytes runs past the vars block`);
+      if (this.count >= maxCount) throw new GatewayError('ERR_LIMIT_PARAMS', `uwsgi: more than ${maxCount} vars`);
+      this.pair(block, view, start, pos + vlen, kpos, kpos + klen, pos);
+      pos += vlen;
+    }
+    return this.finish();
   }
-  return vars;
+}
+
+/**
+ * Decodes a vars block (U1, U5, U6) into variables, stored as `memo` says
+ * (default: addVar into a new object). Throws ERR_UWSGI_BAD_PACKET on a
+ * zero-length key or a key or value that runs past the block (U7).
+ */
+export function decodeVars(block: Buffer, limits: UwsgiLimits = {}, memo: VarsMemo = PLAIN): Record<string, string> {
+  return new VarsBlock(memo).decode(block, limits.maxCount ?? 1000);
 }
 
 function bad(what: string): GatewayError {
@@ -106,14 +135,12 @@ export class UwsgiDecoder {
   /** The packet so far when it spans chunks: the header first, then grown to the packet's size. */
   #buf: Buffer | null = null;
   #have = 0;
-  #add: VarAdder;
-  #vars: () => Record<string, string>;
+  #memo: VarsMemo;
 
-  /** `add` stores each var (addVar; addCgiVar for a request's environ) into an object `vars` makes. */
-  constructor(limits: UwsgiLimits = {}, add: VarAdder = addVar, vars: () => Record<string, string> = () => ({})) {
+  /** `memo` says how vars are stored (varsMemo(addCgiVar, environVars) for a request's environ). */
+  constructor(limits: UwsgiLimits = {}, memo: VarsMemo = PLAIN) {
     this.#limits = limits;
-    this.#add = add;
-    this.#vars = vars;
+    this.#memo = memo;
   }
 
   /** Bytes held for an incomplete packet. */
@@ -156,7 +183,7 @@ export class UwsgiDecoder {
     const packet: UwsgiPacket = {
       modifier1: data[0]!,
       modifier2: data[3]!,
-      vars: decodeVars(data.subarray(UWSGI_HEADER_LEN, total), this.#limits, this.#add, this.#vars()),
+      vars: decodeVars(data.subarray(UWSGI_HEADER_LEN, total), this.#limits, this.#memo),
     };
     return { packet, rest };
   }

@@ -15,10 +15,10 @@ import { admit, environFor, limitRefusal, refusalResponse, type ReceivedBody, ty
 import { BodySpool } from '../gateway/spool.js';
 import { cgiHead } from '../protocol/cgi.js';
 import { HEADER_LEN, MAX_CONTENT, ProtocolStatus, RecordType, Role } from '../protocol/fastcgi/constants.js';
-import { ParamsDecoder } from '../protocol/fastcgi/params.js';
+import { ParamsDecoder, paramsMemo } from '../protocol/fastcgi/params.js';
 import { addCgiVar } from '../protocol/vars.js';
 import { END_REQUEST_LEN, endRequestInto, encodeStream, paddingFor, writeHeader } from '../protocol/fastcgi/records.js';
-import { RequestLife } from './request-life.js';
+import { RequestLife, WHOLE_COPY } from './request-life.js';
 import type { AppContext } from './socket-server.js';
 
 /** What a request needs from the server. */
@@ -48,6 +48,9 @@ const NO_SOURCE = new MemorySource(Buffer.alloc(0));
 /** How long an app may run on after FCGI_ABORT_REQUEST before the request is ended without it (F7). */
 const ABORT_GRACE_MS = 2000;
 
+/** Every request's params, stored for an environ (C3, C7), built against the request before. */
+const ENVIRON_PARAMS = paramsMemo(addCgiVar, environVars, WHOLE_COPY);
+
 /** One request (FastCGI 1.0 §5). */
 export class FcgiRequest extends RequestLife implements ResponseSink {
   readonly id: number;
@@ -57,7 +60,7 @@ export class FcgiRequest extends RequestLife implements ResponseSink {
   readonly began: number;
   #link: FcgiLink;
   #phase = Phase.Params;
-  #vars: Record<string, string>;
+  #vars: Record<string, string> | null = null;
   #params: ParamsDecoder;
   #expect = 0;            // STDIN bytes to wait for; -1: until the stream ends
   #body: BodySpool | null = null;
@@ -78,8 +81,7 @@ export class FcgiRequest extends RequestLife implements ResponseSink {
     const state = link.ctx.state;
     this.admit();
     this.began = state.now;
-    this.#params = new ParamsDecoder(state.limits.params, environVars(), addCgiVar);
-    this.#vars = this.#params.vars;
+    this.#params = new ParamsDecoder(state.limits.params, ENVIRON_PARAMS);
   }
 
   /** Still receiving its params or body (the read timeout applies). */
@@ -99,7 +101,7 @@ export class FcgiRequest extends RequestLife implements ResponseSink {
     }
     if (content.length > 0) { this.#params.push(content); return; }
     this.#params.end();
-    const vars = this.#vars;
+    const vars = this.#vars = this.#params.vars;
     const ctx = this.#link.ctx;
     if (this.role === Role.Authorizer) {
       // §6.3: an authorizer gets no body (its CONTENT_LENGTH describes the request being authorized).
@@ -202,7 +204,7 @@ export class FcgiRequest extends RequestLife implements ResponseSink {
   #start(): void {
     this.#phase = Phase.Running;
     const ctx = this.#link.ctx;
-    const vars = this.#vars;
+    const vars = this.#vars!;
     vars.FCGI_ROLE = ROLE_NAMES[this.role]!;
     const environ = environFor(vars, this.#received(this.#body, this.#expect < 0), {
       errors: new ErrorStream(this),

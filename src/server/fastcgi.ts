@@ -11,6 +11,7 @@ import { decodePairs, encodePairs } from '../protocol/fastcgi/params.js';
 import { RecordDecoder, decodeBeginRequest, encodeEndRequest, encodeRecord, encodeUnknownType } from '../protocol/fastcgi/records.js';
 import { FcgiRequest, type FcgiContext, type FcgiLink } from './fastcgi-request.js';
 import { peerFilter, type ListenOptions } from './listen.js';
+import { RequestTable } from './request-table.js';
 import {
   DrainWait, appContext, startSocketServer, type Connection, type SocketLimits, type SocketServer,
 } from './socket-server.js';
@@ -62,7 +63,7 @@ class FcgiConnection implements Connection, FcgiLink {
   #socket: Socket;
   #decoder = new RecordDecoder();
   /** Requests whose END_REQUEST has not been written, by id. */
-  #requests = new Map<number, FcgiRequest>();
+  #requests = new RequestTable<FcgiRequest>();
   #closeWhenIdle = false;
   #closing = false;
   /** Since when no request has been in progress (the idle and header timeouts, R5). */
@@ -73,6 +74,11 @@ class FcgiConnection implements Connection, FcgiLink {
   /** Input not decoded yet because the output is backed up (R3). */
   #held: Buffer | null = null;
   #paused = false;
+  /** A chunk is being decoded: replies are gathered into one system call (#consume). */
+  #batching = false;
+  /** The one reply written while decoding, not yet handed to the socket. */
+  #reply: Buffer | null = null;
+  #corked = false;
 
   constructor(socket: Socket, ctx: Ctx) {
     this.#socket = socket;
@@ -91,15 +97,16 @@ class FcgiConnection implements Connection, FcgiLink {
   };
 
   /**
-   * Decodes a chunk. Replies written meanwhile are corked into one system
-   * call. R3: once the socket's buffer is full, decoding stops after the
+   * Decodes a chunk. Replies written meanwhile go out in one system call: the
+   * first is held until the chunk is decoded, and only a second one corks the
+   * socket (most chunks carry one request and get one reply, which then costs
+   * no cork). R3: once the socket's buffer is full, decoding stops after the
    * current record, the rest of the chunk is held and reading pauses until the
    * peer has taken the backlog, so a peer that sends without reading holds at
    * most a buffer's worth of replies.
    */
   #consume(chunk: Buffer): void {
-    const s = this.#socket;
-    s.cork();
+    this.#batching = true;
     try {
       const used = this.#decoder.push(chunk, this.#onRecord);
       if (used < chunk.length) this.#held = chunk.subarray(used);
@@ -108,9 +115,22 @@ class FcgiConnection implements Connection, FcgiLink {
       log('warn', `FastCGI: ${this.peer}: ${err instanceof Error ? err.message : String(err)}; closing the connection`);
       this.#destroy();
     } finally {
-      s.uncork();
+      this.#batching = false;
+      this.#flush();
     }
     if (this.#drain.pending !== null) this.#pauseUntilDrained();
+  }
+
+  /** Writes the reply held back while a chunk was decoded, or uncorks the socket. */
+  #flush(): void {
+    const one = this.#reply;
+    if (one !== null) {
+      this.#reply = null;
+      if (!this.#closing && !this.#socket.write(one)) this.#blocked();
+    } else if (this.#corked) {
+      this.#corked = false;
+      this.#socket.uncork();
+    }
   }
 
   /** R3: reading waits for the peer to take what was written. */
@@ -197,19 +217,41 @@ class FcgiConnection implements Connection, FcgiLink {
       return;
     }
     this.#fresh = false;
-    this.#requests.set(id, new FcgiRequest(this, id, role, keep));
+    this.#requests.add(new FcgiRequest(this, id, role, keep));
   }
 
   // --- FcgiLink ---
 
   write(buf: Buffer): boolean {
     if (this.#closing) return true;
-    return this.#socket.write(buf) || this.#blocked();
+    const s = this.#socket;
+    if (this.#batching && !this.#corked) {
+      // The first reply of the chunk is held (what the socket would answer is known: it has room).
+      if (this.#reply === null && s.writableLength + buf.length < s.writableHighWaterMark) {
+        this.#reply = buf;
+        return true;
+      }
+      this.#cork();
+    }
+    return s.write(buf) || this.#blocked();
+  }
+
+  /** A second reply in one chunk: cork, after the held one. */
+  #cork(): void {
+    const s = this.#socket;
+    s.cork();
+    this.#corked = true;
+    const one = this.#reply;
+    if (one !== null) {
+      this.#reply = null;
+      s.write(one);
+    }
   }
 
   writev(bufs: Buffer[]): boolean {
     if (this.#closing) return true;
     const s = this.#socket;
+    if (this.#batching && !this.#corked) this.#cork();
     s.cork();
     let ok = true;
     for (let i = 0; i < bufs.length; i++) ok = s.write(bufs[i]!);
@@ -229,7 +271,7 @@ class FcgiConnection implements Connection, FcgiLink {
   }
 
   ended(req: FcgiRequest): void {
-    if (this.#requests.get(req.id) === req) this.#requests.delete(req.id);
+    this.#requests.remove(req);
     if (!req.keepConn) this.#closeWhenIdle = true; // F5
     if (this.#requests.size === 0) {
       this.#idleSince = this.ctx.state.now;
@@ -239,7 +281,7 @@ class FcgiConnection implements Connection, FcgiLink {
 
   cut(req: FcgiRequest, reason: string): void {
     log('warn', `FastCGI: ${this.peer}: request ${req.id}: response cut off (${reason}); closing the connection`);
-    if (this.#requests.get(req.id) === req) this.#requests.delete(req.id);
+    this.#requests.remove(req);
     this.#end();
   }
 
@@ -267,7 +309,7 @@ class FcgiConnection implements Connection, FcgiLink {
       }
       return;
     }
-    for (const req of this.#requests.values()) {
+    for (const req of this.#requests.list()) {
       const limit = req.inHead ? Math.min(limits.headerTimeoutMs, limits.readTimeoutMs) : req.receiving ? limits.readTimeoutMs : Infinity;
       if (now - req.began > limit) {
         log('warn', `FastCGI: ${this.peer}: request ${req.id} not received within ${limit} ms; closing the connection`);
@@ -286,7 +328,7 @@ class FcgiConnection implements Connection, FcgiLink {
     if (this.#requests.size === 0) return this.#decoder.pending > 0 ? this.#idleSince : undefined;
     // Every request on it still in its params: nothing started, nothing lost by closing it.
     let since = Infinity;
-    for (const req of this.#requests.values()) {
+    for (const req of this.#requests.list()) {
       if (!req.inHead) return undefined;
       since = Math.min(since, req.began);
     }
@@ -311,6 +353,7 @@ class FcgiConnection implements Connection, FcgiLink {
   /** Close after what was written has been sent. */
   #end(): void {
     if (this.#closing) return;
+    if (this.#reply !== null) this.#flush(); // the last reply goes before the end
     this.#closing = true;
     this.#socket.end();
     // A peer that never closes its side must not keep the socket forever.
@@ -329,9 +372,9 @@ class FcgiConnection implements Connection, FcgiLink {
    */
   readonly #onEnd = (): void => {
     this.#closeWhenIdle = true;
-    for (const req of [...this.#requests.values()]) {
+    for (const req of this.#requests.list()) {
       if (req.receiving) {
-        this.#requests.delete(req.id);
+        this.#requests.remove(req);
         req.connectionLost();
       }
     }
@@ -340,7 +383,7 @@ class FcgiConnection implements Connection, FcgiLink {
 
   readonly #onClose = (): void => {
     this.#closing = true;
-    for (const req of this.#requests.values()) req.connectionLost();
+    for (const req of this.#requests.list()) req.connectionLost();
     this.#requests.clear();
     this.ctx.state.remove(this);
   };

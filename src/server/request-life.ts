@@ -11,6 +11,12 @@ import { runRequest, type ResponseSink } from '../gateway/engine.js';
 import type { ByteSource } from '../gateway/input.js';
 import type { AppContext } from './socket-server.js';
 
+/**
+ * Whether V8 copies an environ-sized object whole (`{ ...o }`) quickly: V8 12
+ * (Node 22) and later do; V8 11 (Node 20) does not (VarsMemo's wholeCopy).
+ */
+export const WHOLE_COPY = Number.parseInt(process.versions.v8, 10) >= 12;
+
 /** A request from admission to disposal. */
 export abstract class RequestLife {
   /** The request's abort state (`tsgi.abort`). */

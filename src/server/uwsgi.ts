@@ -13,10 +13,10 @@ import { environVars } from '../gateway/environ.js';
 import { ErrorStream } from '../gateway/errors-stream.js';
 import { admit, environFor, refusalResponse, type ReceivedBody, type RefusalStatus } from '../gateway/intake.js';
 import { BodySpool } from '../gateway/spool.js';
-import { UwsgiDecoder, type UwsgiLimits } from '../protocol/uwsgi.js';
+import { UwsgiDecoder, varsMemo, type UwsgiLimits } from '../protocol/uwsgi.js';
 import { addCgiVar } from '../protocol/vars.js';
 import type { ListenOptions } from './listen.js';
-import { RequestLife } from './request-life.js';
+import { RequestLife, WHOLE_COPY } from './request-life.js';
 import {
   DrainWait, appContext, startSocketServer, type AppContext, type Connection, type SocketLimits, type SocketServer,
 } from './socket-server.js';
@@ -57,6 +57,9 @@ const enum Phase { Head, Body, Running, Done }
 const EMPTY = Buffer.alloc(0);
 const PROTOCOL = /^HTTP\/\d\.\d$/;
 
+/** Every request's vars, stored for an environ (C3, C7), built against the request before. */
+const ENVIRON_VARS = varsMemo(addCgiVar, environVars, WHOLE_COPY);
+
 /** One connection: one request. */
 class UwsgiConnection extends RequestLife implements Connection, ResponseSink {
   #socket: Socket;
@@ -75,7 +78,7 @@ class UwsgiConnection extends RequestLife implements Connection, ResponseSink {
     this.#socket = socket;
     this.#ctx = ctx;
     this.#began = ctx.state.now;
-    this.#decoder = new UwsgiDecoder(ctx.vars, addCgiVar, environVars);
+    this.#decoder = new UwsgiDecoder(ctx.vars, ENVIRON_VARS);
     this.#drain = new DrainWait(socket, ctx.state);
     socket.on('data', this.#onData);
     socket.on('end', this.#onEnd);

@@ -6,8 +6,9 @@
  */
 import { Buffer } from 'node:buffer';
 import { GatewayError } from '../../contract/errors.js';
-import { TextMemo, viewOf } from '../text.js';
+import { viewOf } from '../text.js';
 import { addVar, type VarAdder } from '../vars.js';
+import { type PairFraming, VarsBuilder, VarsMemo } from '../vars-memo.js';
 import { MAX_CONTENT, RecordType } from './constants.js';
 import { streamRecords, streamSize } from './records.js';
 
@@ -19,15 +20,33 @@ export interface ParamsLimits {
   maxCount: number;
 }
 
-/** The previous request's params, by position (names and values mostly repeat). */
-const memo = new TextMemo();
+/** FastCGI's name-value framing (§3.4), for a VarsMemo. */
+export const PAIR_FRAMING: PairFraming = {
+  size: (name, value) => lengthSize(name.length) + lengthSize(value.length) + name.length + value.length,
+  write(out, at, name, value) {
+    at = writeLength(out, at, name.length);
+    at = writeLength(out, at, value.length);
+    for (let i = 0; i < name.length; i++) out[at++] = name.charCodeAt(i);
+    for (let i = 0; i < value.length; i++) out[at++] = value.charCodeAt(i);
+    return at;
+  },
+};
+
+/** A VarsMemo for params decoded with `add` into objects `make` returns (each a fresh object). */
+export function paramsMemo(add: VarAdder = addVar, make: () => Record<string, string> = () => ({}), wholeCopy = false): VarsMemo {
+  return new VarsMemo(add, make, PAIR_FRAMING, wholeCopy);
+}
+
+/** Plain params (addVar into {}): FCGI_GET_VALUES and decoders given no memo. */
+const PLAIN = paramsMemo();
 
 /**
- * Push decoder of a params stream into `vars` (a repeated name is joined or
- * replaced as `addVar` says). Feed each PARAMS record's content with `push`;
- * a pair may straddle records (F2). `end()` at the empty record throws if a
- * pair was left incomplete. Lengths are checked against the limits before
- * any byte of the pair is held.
+ * Push decoder of a params stream into variables (a repeated name is joined
+ * or replaced as the memo's adder says), built against the request before
+ * (VarsMemo). Feed each PARAMS record's content with `push`; a pair may
+ * straddle records (F2). `end()` at the empty record throws if a pair was
+ * left incomplete; `vars` is the result. Lengths are checked against the
+ * limits before any byte of the pair is held.
  *
  * R2: pairs wholly inside a record are decoded from views of it. A pair that
  * straddles records is copied into a buffer of exactly its size (its header
@@ -35,8 +54,7 @@ const memo = new TextMemo();
  * record boundaries: a 512 KiB value in 1-byte records costs 512 Ki copies of
  * one byte, not 512 Ki copies of what came before.
  */
-export class ParamsDecoder {
-  readonly vars: Record<string, string>;
+export class ParamsDecoder extends VarsBuilder {
   #limits: ParamsLimits;
   /** The pair that straddles records: its bytes so far (header first), or null. */
   #part: Buffer | null = null;
@@ -45,19 +63,16 @@ export class ParamsDecoder {
   #head = 0;
   #size = 0;
   #bytes = 0;
-  #count = 0;
-  #store: VarAdder;
 
-  /** `add` stores each pair (addVar; addCgiVar for a request's environ). */
-  constructor(limits: ParamsLimits, vars: Record<string, string> = {}, add: VarAdder = addVar) {
+  /** `memo` says how pairs are stored (paramsMemo(addCgiVar, environVars) for a request's environ). */
+  constructor(limits: ParamsLimits, memo: VarsMemo = PLAIN) {
+    super(memo);
     this.#limits = limits;
-    this.vars = vars;
-    this.#store = add;
   }
 
-  /** Pairs decoded so far. */
-  get count(): number {
-    return this.#count;
+  /** The variables, once `end()` has been called. */
+  get vars(): Record<string, string> {
+    return this.finish();
   }
 
   push(content: Buffer): void {
@@ -81,6 +96,7 @@ export class ParamsDecoder {
     if (this.#part !== null) {
       throw new GatewayError('ERR_FCGI_BAD_PARAMS', `FastCGI: the params stream ended inside a name-value pair (${this.#have} bytes left over)`);
     }
+    this.finish();
   }
 
   /**
@@ -90,17 +106,20 @@ export class ParamsDecoder {
   #pairs(data: Buffer, pos: number, base: number): number {
     const len = data.length;
     const view = viewOf(data);
+    if (base === 0) pos = this.sameStart(view, 0, len, this.#limits.maxCount);
     while (pos < len) {
+      if (this.sameRest(pos)) return len;
       const head = headerSize(data, pos, len);
       if (head === 0) return pos;
       const nlen = lengthAt(data, pos);
       const vlen = lengthAt(data, pos + (data[pos]! & 0x80 ? 4 : 1));
       this.#check(nlen, vlen, base + pos + head);
       if (len - pos - head < nlen + vlen) return pos;
+      const start = pos;
       const npos = pos + head;
       const vpos = npos + nlen;
       pos = vpos + vlen;
-      this.#add(data, view, npos, vpos, pos);
+      this.#add(data, view, start, npos, vpos, pos);
     }
     return pos;
   }
@@ -114,12 +133,11 @@ export class ParamsDecoder {
     }
   }
 
-  #add(data: Buffer, view: DataView, npos: number, vpos: number, end: number): void {
-    const slot = this.#count * 2;
-    if (++this.#count > this.#limits.maxCount) {
+  #add(data: Buffer, view: DataView, start: number, npos: number, vpos: number, end: number): void {
+    if (this.count >= this.#limits.maxCount) {
       throw new GatewayError('ERR_LIMIT_PARAMS', `FastCGI: more than ${this.#limits.maxCount} params`);
     }
-    this.#store(this.vars, memo.text(slot, data, view, npos, vpos), memo.text(slot + 1, data, view, vpos, end));
+    this.pair(data, view, start, end, npos, vpos, vpos);
   }
 
   /** Keeps the start of a pair that straddles into the next record; `at` is its stream offset. */
@@ -166,7 +184,7 @@ export class ParamsDecoder {
     const head = this.#head;
     this.#part = null;
     this.#have = this.#head = this.#size = 0;
-    this.#add(buf, viewOf(buf), head, head + lengthAt(buf, 0), buf.length);
+    this.#add(buf, viewOf(buf), 0, head, head + lengthAt(buf, 0), buf.length);
     return pos < data.length ? pos : -1;
   }
 }

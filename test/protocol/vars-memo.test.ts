@@ -1,0 +1,136 @@
+import { Buffer } from 'node:buffer';
+import { describe, expect, it } from 'vitest';
+import { environVars } from '../../src/gateway/environ.js';
+import { ParamsDecoder, encodePairs, paramsMemo } from '../../src/protocol/fastcgi/params.js';
+import { decodeVars, encodePacket, varsMemo } from '../../src/protocol/uwsgi.js';
+import { addCgiVar, addVar, type VarAdder } from '../../src/protocol/vars.js';
+
+/** A small deterministic generator, so that a failure can be replayed. */
+function rng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return s / 2 ** 32;
+  };
+}
+
+type Pairs = [string, string][];
+
+const NAMES = [
+  'QUERY_STRING', 'REQUEST_METHOD', 'CONTENT_TYPE', 'CONTENT_LENGTH', 'REMOTE_PORT', 'REMOTE_USER', 'HTTP_HOST',
+  'HTTP_COOKIE', 'HTTP_X_A', 'HTTP_CONTENT_TYPE', 'HTTP_CONTENT_LENGTH', 'UWSGI_FILE', '__proto__', 'PATH_INFO',
+];
+const VALUES = ['', '', 'a', 'GET', '51234', '51235', '5123', 'x'.repeat(130), '/caf\xe9', 'a=1; b=2'];
+
+/** The next request: the one before with a few changes, as a web server's requests differ. */
+function mutate(prev: Pairs, next: () => number): Pairs {
+  const pairs = prev.map((p) => [...p] as [string, string]);
+  const pick = <T>(a: readonly T[]): T => a[Math.floor(next() * a.length)]!;
+  const edits = Math.floor(next() * 3);
+  for (let e = 0; e < edits; e++) {
+    const r = next();
+    const i = Math.floor(next() * (pairs.length + 1));
+    if (r < 0.5 && pairs.length > 0) pairs[i % pairs.length]![1] = pick(VALUES);      // another value
+    else if (r < 0.65) pairs.splice(i, 0, [pick(NAMES), pick(VALUES)]);            // a pair more
+    else if (r < 0.8 && pairs.length > 0) pairs.splice(i % pairs.length, 1);        // a pair less
+    else if (pairs.length > 0) pairs[i % pairs.length]![0] = pick(NAMES);            // another name
+  }
+  return pairs;
+}
+
+/** What the variables must be: every pair stored in order, from scratch. */
+function reference(pairs: Pairs, add: VarAdder, make: () => Record<string, string>): [string, string][] {
+  const vars = make();
+  for (const [n, v] of pairs) add(vars, n, v);
+  return Object.entries(vars);
+}
+
+/** Splits `bytes` into 1 to 3 pieces at random offsets (FastCGI records may cut a pair anywhere, F2). */
+function pieces(bytes: Buffer, next: () => number): Buffer[] {
+  const cuts = [0, Math.floor(next() * (bytes.length + 1)), Math.floor(next() * (bytes.length + 1)), bytes.length]
+    .slice(0, next() < 0.6 ? 1 : 4).concat(bytes.length).sort((a, b) => a - b);
+  const out: Buffer[] = [];
+  for (let i = 0; i + 1 < cuts.length; i++) if (cuts[i + 1]! > cuts[i]!) out.push(bytes.subarray(cuts[i], cuts[i + 1]));
+  return out;
+}
+
+const skipUwsgi: (add: VarAdder) => VarAdder = (add) => (vars, n, v) => {
+  if (!n.startsWith('UWSGI_')) add(vars, n, v);
+};
+
+describe('VarsMemo: a request built against the one before', () => {
+  for (const wholeCopy of [false, true]) {
+    it(`C1 C3 C7 F2 R2 FastCGI params give what decoding from scratch gives, request after request (wholeCopy ${wholeCopy})`, () => {
+      const next = rng(wholeCopy ? 11 : 12);
+      const memo = paramsMemo(addCgiVar, environVars, wholeCopy);
+      let pairs: Pairs = [['QUERY_STRING', ''], ['REQUEST_METHOD', 'GET'], ['CONTENT_TYPE', ''], ['REMOTE_PORT', '51234'], ['HTTP_HOST', 'h']];
+      let before: Record<string, string> | null = null;
+      for (let round = 0; round < 3000; round++) {
+        pairs = next() < 0.7 ? mutate(pairs, next) : pairs;
+        const d = new ParamsDecoder({ maxBytes: 100_000, maxCount: 100 }, memo);
+        for (const p of pieces(encodePairs(pairs), next)) d.push(p);
+        d.end();
+        const got = d.vars;
+        expect(Object.entries(got)).toEqual(reference(pairs, addCgiVar, environVars));
+        // C1: a new object each time, which the app may change without changing the next request's.
+        expect(got).not.toBe(before);
+        got.REMOTE_PORT = 'changed by the app';
+        got.EXTRA = 'added by the app';
+        before = got;
+      }
+    });
+
+    it(`C1 U5 U6 uwsgi vars give what decoding from scratch gives, request after request (wholeCopy ${wholeCopy})`, () => {
+      const next = rng(wholeCopy ? 21 : 22);
+      const memo = varsMemo(addCgiVar, environVars, wholeCopy);
+      let pairs: Pairs = [['QUERY_STRING', ''], ['REQUEST_METHOD', 'GET'], ['HTTP_COOKIE', 'a'], ['HTTP_COOKIE', 'b'], ['UWSGI_FILE', 'x']];
+      for (let round = 0; round < 3000; round++) {
+        pairs = next() < 0.7 ? mutate(pairs, next) : pairs;
+        const got = decodeVars(encodePacket(pairs).subarray(4), { maxCount: 100 }, memo);
+        expect(Object.entries(got)).toEqual(reference(pairs, skipUwsgi(addCgiVar), environVars));
+        got.QUERY_STRING = 'changed by the app';
+      }
+    });
+  }
+
+  it('F2 U5 a pair that starts after the last difference at another offset than the remembered one is decoded', () => {
+    // The same length and the same last bytes as the request before; there, those bytes are the
+    // end of M's value and then the pair HTTP_K, here two HTTP_K pairs, which U5 joins.
+    const memo = paramsMemo(addCgiVar);
+    const before = encodePairs([['N', 'a'], ['M', 'b\x06\x01HTTP_Kc'], ['HTTP_K', 'c']]);
+    const now = encodePairs([['N', 'a'], ['M', 'z'], ['HTTP_K', 'c'], ['HTTP_K', 'c']]);
+    expect(now.length).toBe(before.length);
+    expect(now.subarray(-16)).toEqual(before.subarray(-16));
+    const first = new ParamsDecoder({ maxBytes: 1000, maxCount: 10 }, memo);
+    first.push(before);
+    first.end();
+    const second = new ParamsDecoder({ maxBytes: 1000, maxCount: 10 }, memo);
+    second.push(now);
+    second.end();
+    expect(second.vars).toEqual({ N: 'a', M: 'z', HTTP_K: 'c, c' });
+  });
+
+  it('C4 every byte value survives a value that changes from one request to the next', () => {
+    const memo = paramsMemo(addVar);
+    for (let b = 0; b < 256; b++) {
+      const value = `v${String.fromCharCode(b)}\xff`;
+      const d = new ParamsDecoder({ maxBytes: 1000, maxCount: 10 }, memo);
+      d.push(encodePairs([['A', 'same'], ['B', value], ['C', 'same']]));
+      d.end();
+      expect(d.vars).toEqual({ A: 'same', B: value, C: 'same' });
+    }
+  });
+
+  it('S1 the count limit holds for a request that matches the remembered one', () => {
+    const memo = paramsMemo(addVar);
+    const many = encodePairs(Array.from({ length: 20 }, (_, i) => [`N${i}`, 'v'] as [string, string]));
+    const roomy = new ParamsDecoder({ maxBytes: 10_000, maxCount: 100 }, memo);
+    roomy.push(many);
+    roomy.end();
+    // The same bytes again, under a decoder whose limit they break.
+    const strict = new ParamsDecoder({ maxBytes: 10_000, maxCount: 10 }, memo);
+    expect(() => strict.push(many)).toThrow(expect.objectContaining({ code: 'ERR_LIMIT_PARAMS' }));
+    expect(() => decodeVars(encodePacket(Array.from({ length: 20 }, (_, i) => [`N${i}`, 'v'] as [string, string])).subarray(4), { maxCount: 10 }))
+      .toThrow(expect.objectContaining({ code: 'ERR_LIMIT_PARAMS' }));
+  });
+});
