@@ -7,7 +7,6 @@
  */
 import { Buffer } from 'node:buffer';
 import { GatewayError } from '../contract/errors.js';
-import { viewOf } from './text.js';
 import { type PairFraming, VarsBuilder, VarsMemo } from './vars-memo.js';
 import { addVar, type VarAdder } from './vars.js';
 
@@ -88,8 +87,7 @@ const PLAIN = varsMemo();
 class VarsBlock extends VarsBuilder {
   decode(block: Buffer, maxCount: number): Record<string, string> {
     const len = block.length;
-    const view = viewOf(block);
-    let pos = this.sameStart(view, 0, len, maxCount);
+    let pos = this.sameStart(block, 0, len, maxCount);
     while (pos < len) {
       if (this.sameRest(pos)) break;
       const start = pos;
@@ -105,7 +103,7 @@ class VarsBlock extends VarsBuilder {
       pos += 2;
       if (len - pos < vlen) throw bad(`a value of ${vlen} bytes runs past the vars block`);
       if (this.count >= maxCount) throw new GatewayError('ERR_LIMIT_PARAMS', `uwsgi: more than ${maxCount} vars`);
-      this.pair(block, view, start, pos + vlen, kpos, kpos + klen, pos);
+      this.pair(block, start, pos + vlen, kpos, kpos + klen, pos);
       pos += vlen;
     }
     return this.finish();

@@ -68,7 +68,12 @@ describe('VarsMemo: a request built against the one before', () => {
       for (let round = 0; round < 3000; round++) {
         pairs = next() < 0.7 ? mutate(pairs, next) : pairs;
         const d = new ParamsDecoder({ maxBytes: 100_000, maxCount: 100 }, memo);
-        for (const p of pieces(encodePairs(pairs), next)) d.push(p);
+        // At any alignment: a block that starts on a 4-byte boundary is compared a word at a time.
+        const bytes = encodePairs(pairs);
+        const at = Math.floor(next() * 4);
+        const placed = Buffer.alloc(bytes.length + 4).subarray(at, at + bytes.length);
+        bytes.copy(placed);
+        for (const p of pieces(placed, next)) d.push(p);
         d.end();
         const got = d.vars;
         expect(Object.entries(got)).toEqual(reference(pairs, addCgiVar, environVars));
@@ -86,7 +91,11 @@ describe('VarsMemo: a request built against the one before', () => {
       let pairs: Pairs = [['QUERY_STRING', ''], ['REQUEST_METHOD', 'GET'], ['HTTP_COOKIE', 'a'], ['HTTP_COOKIE', 'b'], ['UWSGI_FILE', 'x']];
       for (let round = 0; round < 3000; round++) {
         pairs = next() < 0.7 ? mutate(pairs, next) : pairs;
-        const got = decodeVars(encodePacket(pairs).subarray(4), { maxCount: 100 }, memo);
+        const packet = encodePacket(pairs);
+        const at = Math.floor(next() * 4);
+        const block = Buffer.alloc(packet.length + 4).subarray(at, at + packet.length - 4);
+        packet.copy(block, 0, 4);
+        const got = decodeVars(block, { maxCount: 100 }, memo);
         expect(Object.entries(got)).toEqual(reference(pairs, skipUwsgi(addCgiVar), environVars));
         got.QUERY_STRING = 'changed by the app';
       }
@@ -108,6 +117,34 @@ describe('VarsMemo: a request built against the one before', () => {
     second.push(now);
     second.end();
     expect(second.vars).toEqual({ N: 'a', M: 'z', HTTP_K: 'c, c' });
+  });
+
+  it('F2 U1 one changed byte anywhere in the block, at any alignment, is seen', () => {
+    for (const proto of ['fastcgi', 'uwsgi'] as const) {
+      for (let len = 1; len <= 13; len++) {
+        for (let pos = 0; pos < len; pos++) {
+          for (let at = 0; at < 4; at++) {
+            const memo = proto === 'fastcgi' ? paramsMemo(addVar) : varsMemo(addVar);
+            const decode = (pairs: Pairs): Record<string, string> => {
+              const bytes = proto === 'fastcgi' ? encodePairs(pairs) : encodePacket(pairs).subarray(4);
+              const placed = Buffer.alloc(bytes.length + 4).subarray(at, at + bytes.length);
+              bytes.copy(placed);
+              if (proto === 'uwsgi') return decodeVars(placed, {}, memo);
+              const d = new ParamsDecoder({ maxBytes: 1000, maxCount: 10 }, memo);
+              d.push(placed);
+              d.end();
+              return d.vars;
+            };
+            const value = 'v'.repeat(len);
+            const changed = `${value.slice(0, pos)}w${value.slice(pos + 1)}`;
+            decode([['FIRST', value], ['MIDDLE', 'm'], ['LAST', value]]);
+            decode([['FIRST', value], ['MIDDLE', 'm'], ['LAST', value]]);
+            expect(decode([['FIRST', changed], ['MIDDLE', 'm'], ['LAST', value]])).toEqual({ FIRST: changed, MIDDLE: 'm', LAST: value });
+            expect(decode([['FIRST', value], ['MIDDLE', 'm'], ['LAST', changed]])).toEqual({ FIRST: value, MIDDLE: 'm', LAST: changed });
+          }
+        }
+      }
+    }
   });
 
   it('C4 every byte value survives a value that changes from one request to the next', () => {

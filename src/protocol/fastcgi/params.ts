@@ -6,7 +6,6 @@
  */
 import { Buffer } from 'node:buffer';
 import { GatewayError } from '../../contract/errors.js';
-import { viewOf } from '../text.js';
 import { addVar, type VarAdder } from '../vars.js';
 import { type PairFraming, VarsBuilder, VarsMemo } from '../vars-memo.js';
 import { MAX_CONTENT, RecordType } from './constants.js';
@@ -105,8 +104,7 @@ export class ParamsDecoder extends VarsBuilder {
    */
   #pairs(data: Buffer, pos: number, base: number): number {
     const len = data.length;
-    const view = viewOf(data);
-    if (base === 0) pos = this.sameStart(view, 0, len, this.#limits.maxCount);
+    if (base === 0) pos = this.sameStart(data, 0, len, this.#limits.maxCount);
     while (pos < len) {
       if (this.sameRest(pos)) return len;
       const head = headerSize(data, pos, len);
@@ -119,7 +117,7 @@ export class ParamsDecoder extends VarsBuilder {
       const npos = pos + head;
       const vpos = npos + nlen;
       pos = vpos + vlen;
-      this.#add(data, view, start, npos, vpos, pos);
+      this.#add(data, start, npos, vpos, pos);
     }
     return pos;
   }
@@ -133,11 +131,11 @@ export class ParamsDecoder extends VarsBuilder {
     }
   }
 
-  #add(data: Buffer, view: DataView, start: number, npos: number, vpos: number, end: number): void {
+  #add(data: Buffer, start: number, npos: number, vpos: number, end: number): void {
     if (this.count >= this.#limits.maxCount) {
       throw new GatewayError('ERR_LIMIT_PARAMS', `FastCGI: more than ${this.#limits.maxCount} params`);
     }
-    this.pair(data, view, start, end, npos, vpos, vpos);
+    this.pair(data, start, end, npos, vpos, vpos);
   }
 
   /** Keeps the start of a pair that straddles into the next record; `at` is its stream offset. */
@@ -184,7 +182,7 @@ export class ParamsDecoder extends VarsBuilder {
     const head = this.#head;
     this.#part = null;
     this.#have = this.#head = this.#size = 0;
-    this.#add(buf, viewOf(buf), 0, head, head + lengthAt(buf, 0), buf.length);
+    this.#add(buf, 0, head, head + lengthAt(buf, 0), buf.length);
     return pos < data.length ? pos : -1;
   }
 }
