@@ -147,6 +147,21 @@ describe('VarsMemo: a request built against the one before', () => {
     }
   });
 
+  it('C1 a steady request, copied key by key and then by the object literal made for it, gives fresh, exact objects', () => {
+    const memo = paramsMemo(addCgiVar, environVars, false);
+    let before: Record<string, string> | null = null;
+    for (let i = 0; i < 200; i++) {
+      const pairs: Pairs = [['REQUEST_METHOD', 'GET'], ['CONTENT_TYPE', ''], ['REMOTE_PORT', String(50000 + (i % 7))], ['HTTP_HOST', 'h']];
+      const d = new ParamsDecoder({ maxBytes: 1000, maxCount: 10 }, memo);
+      d.push(encodePairs(pairs));
+      d.end();
+      expect(Object.entries(d.vars)).toEqual(reference(pairs, addCgiVar, environVars));
+      expect(d.vars).not.toBe(before);
+      d.vars.HTTP_HOST = 'changed by the app';
+      before = d.vars;
+    }
+  });
+
   it('C4 every byte value survives a value that changes from one request to the next', () => {
     const memo = paramsMemo(addVar);
     for (let b = 0; b < 256; b++) {
