@@ -8,10 +8,13 @@ import { ContractError } from '../contract/errors.js';
 import { checkHeaders, checkStatus, describe } from '../contract/head.js';
 import type { Header, Write } from '../contract/types.js';
 
+/** The headers before startResponse: none, shared (frozen: only startResponse's own copy is ever extended). */
+const NO_HEADERS = Object.freeze([]) as unknown as Header[];
+
 /** The start_response half of one request's response; the engine supplies the other half. */
 export abstract class ResponseHead {
   #status: string | undefined;
-  #headers: Header[] = [];
+  #headers: Header[] = NO_HEADERS;
   #declared = -1; // the Content-Length the app gave, or -1
   #wrote = false; // write() was called
 

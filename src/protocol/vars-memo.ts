@@ -165,7 +165,13 @@ export class VarsBuilder {
   readonly #memo: VarsMemo;
   readonly #last: Remembered | null;
   #count = 0;
-  /** Pairs that differ from the remembered request in their value only: index, value, index, value … */
+  /**
+   * Pairs that differ from the remembered request in their value only: the
+   * first (usually the only one: REMOTE_PORT) in two fields, then index,
+   * value, index, value …
+   */
+  #firstAt = -1;
+  #firstValue = '';
   #changes: Array<number | string> | null = null;
   /** Once a pair does not match: the object being built pair by pair. */
   #vars: Record<string, string> | null = null;
@@ -200,7 +206,13 @@ export class VarsBuilder {
         if (r.ends[i]! - from === end - start && sameBytes(r.bytes, from, buf, start, end - start)) return;
         // The same name with another (non-empty: C3) value is stored over the copy.
         if (r.plain[i] === 1 && value < end && latin1Text(buf, name, nameEnd) === r.names[i]) {
-          (this.#changes ??= []).push(i, latin1Text(buf, value, end));
+          const v = latin1Text(buf, value, end);
+          if (this.#firstAt < 0) {
+            this.#firstAt = i;
+            this.#firstValue = v;
+          } else {
+            (this.#changes ??= []).push(i, v);
+          }
           return;
         }
       }
@@ -259,6 +271,7 @@ export class VarsBuilder {
     if (this.#vars === null && r !== null && this.#count === r.count) {
       // Every name as remembered: a copy, with the changed values over it.
       const vars = memo.copy(r);
+      if (this.#firstAt >= 0) vars[r.names[this.#firstAt]!] = this.#firstValue;
       const changes = this.#changes;
       if (changes !== null) {
         for (let k = 0; k < changes.length; k += 2) vars[r.names[changes[k] as number]!] = changes[k + 1] as string;
@@ -284,6 +297,7 @@ export class VarsBuilder {
     const r = this.#last;
     if (r === null || i === 0) return;
     const values = r.values.slice(0, i);
+    if (this.#firstAt >= 0) values[this.#firstAt] = this.#firstValue;
     const changes = this.#changes;
     if (changes !== null) {
       for (let k = 0; k < changes.length; k += 2) values[changes[k] as number] = changes[k + 1] as string;
