@@ -2,13 +2,14 @@
  * A request's variables built against the previous request's. A web server
  * sends the same names in the same order with every request, and most of the
  * same values: nginx behind `fastcgi_pass` or `uwsgi_pass` changes little
- * more than REMOTE_PORT from one request to the next. So each pair's bytes
- * are compared with the same pair of a remembered request (one pass over the
- * bytes, four at a time); when every name matches, the request's variables
- * are a copy of the remembered object with the changed values stored over
- * it: no string decoded or stored for an unchanged pair, and an object V8
- * copies whole, with the same layout every time. Anything else is decoded
- * and stored pair by pair, as the adder says. Pure (module state only).
+ * more than REMOTE_PORT from one request to the next. So the bytes are
+ * compared with a remembered request's (from each end of the block, a 32-bit
+ * word at a time, then the pairs in between one by one); when every name
+ * matches, the request's variables are a copy of the remembered object with
+ * the changed values stored over it: no string decoded or stored for an
+ * unchanged pair, and an object V8 copies whole, with the same layout every
+ * time. Anything else is decoded and stored pair by pair, as the adder says.
+ * Pure (module state only).
  */
 import type { Buffer } from 'node:buffer';
 import { latin1Text } from './text.js';
@@ -76,7 +77,6 @@ function compileFactory(keys: readonly string[]): ((values: readonly string[]) =
     return null;
   }
 }
-
 
 /** A request larger than this (pairs or bytes) is decoded as it comes but not remembered. */
 const MAX_PAIRS = 256;
