@@ -64,7 +64,7 @@ const checks = [
 
 function targetTable(result) {
   const nodes = result.nodes.map((n) => n.label);
-  const out = ['**Targets** (issue 11; the physical limit is the minimal responder of the same protocol)', ''];
+  const out = ['**Targets** (what tsgi aims for; the physical limit is the minimal responder of the same protocol)', ''];
   out.push(`| ratio | target | ${nodes.map((n) => `Node ${n}`).join(' | ')} |`, `|---|---|${nodes.map(() => '---|').join('')}`);
   for (const c of checks) {
     if (!nodes.some((n) => find(result, c.a, n) && find(result, c.b, n))) continue;
