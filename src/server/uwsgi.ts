@@ -60,6 +60,10 @@ const PROTOCOL = /^HTTP\/\d\.\d$/;
 /** Every request's vars, stored for an environ (C3, C7), built against the request before. */
 const ENVIRON_VARS = varsMemo(addCgiVar, environVars, WHOLE_COPY);
 
+function destroySocket(socket: Socket): void {
+  socket.destroy();
+}
+
 /** One connection: one request. */
 class UwsgiConnection extends RequestLife implements Connection, ResponseSink {
   #socket: Socket;
@@ -219,7 +223,10 @@ class UwsgiConnection extends RequestLife implements Connection, ResponseSink {
    * request; the web server has sent all it had to send.
    */
   readonly #close = (): void => {
-    this.#socket.destroy();
+    // Not from within the write's callback: Node checks for a destroyed stream right after the
+    // callback returns, and then makes an ERR_STREAM_DESTROYED error (with its stack trace) for
+    // callbacks that no one has registered: several microseconds per request.
+    process.nextTick(destroySocket, this.#socket);
   };
 
   abort(): void {
