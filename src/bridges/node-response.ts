@@ -6,7 +6,7 @@
  * under node:http; only the methods that would touch the socket are replaced.
  */
 import { Buffer } from 'node:buffer';
-import { ServerResponse, STATUS_CODES } from 'node:http';
+import { IncomingMessage, ServerResponse, STATUS_CODES } from 'node:http';
 import { getDefaultHighWaterMark } from 'node:stream';
 import type { Header, StartResponse, Write } from '../contract/types.js';
 import { finishUnread, type BridgeRequest, type BridgeSocket } from './node-request.js';
@@ -24,6 +24,31 @@ function nodeError(code: string, message: string, Type: ErrorConstructor = Error
   (e as { code?: string }).code = code;
   return e;
 }
+
+/** node:http's header store: lower-case name → [name as set, value]. */
+type HeaderStore = Record<string, [string, unknown]>;
+
+/**
+ * The symbol under which node:http's OutgoingMessage keeps its headers (what
+ * setHeader and appendHeader fill, and what node:http itself reads when it
+ * writes the head). Reading it in one pass costs a third of what
+ * getRawHeaderNames plus a getHeader per name cost (an array per response,
+ * every name lower-cased again). Found and checked once, on a probe; when a
+ * Node version keeps its headers otherwise, the public methods are used.
+ */
+const OUT_HEADERS: symbol | undefined = (() => {
+  try {
+    const probe = new ServerResponse(new IncomingMessage(null as never));
+    probe.setHeader('X-Probe', 'a');
+    for (const sym of Object.getOwnPropertySymbols(probe)) {
+      if (sym.description !== 'kOutHeaders') continue;
+      const store = (probe as unknown as Record<symbol, unknown>)[sym] as HeaderStore | null;
+      const entry = store?.['x-probe'];
+      if (Array.isArray(entry) && entry[0] === 'X-Probe' && entry[1] === 'a' && Object.keys(store!).length === 1) return sym;
+    }
+  } catch { /* the public methods, below */ }
+  return undefined;
+})();
 
 let dateSecond = -1;
 let dateText = '';
@@ -305,29 +330,53 @@ export class BridgeResponse extends ServerResponse {
     let hasLength = false;
     let hasDate = false;
     let chunked = false;
-    for (const raw of (this as unknown as { getRawHeaderNames(): string[] }).getRawHeaderNames()) {
-      const lower = raw.toLowerCase();
-      // B4: node:http's connection management is the gateway's, not the app's.
-      if (dropped(lower)) {
-        if (lower === 'transfer-encoding') chunked = true;
-        continue;
+    const store = OUT_HEADERS === undefined ? undefined : (this as unknown as Record<symbol, HeaderStore | null>)[OUT_HEADERS];
+    if (store !== undefined) {
+      // node:http's own store, read as its _storeHeader reads it: one entry per
+      // lower-case name, [name as first set, value].
+      if (store !== null) {
+        for (const lower in store) {
+          const entry = store[lower]!;
+          const r = this.#headerOut(headers, lower, entry[0], entry[1], head);
+          if (r === 0) continue;
+          if (r === 1) chunked = true;
+          else if (r === 2) hasLength = true;
+          else hasDate = true;
+        }
       }
-      if (lower === 'content-length') {
-        hasLength = true;
-        // A HEAD response carries no body; the gateway would cut one shorter than its
-        // declared length (C20), and the web server answers HEAD from the head alone.
-        if (head) continue;
+    } else {
+      for (const raw of (this as unknown as { getRawHeaderNames(): string[] }).getRawHeaderNames()) {
+        const lower = raw.toLowerCase();
+        const r = this.#headerOut(headers, lower, raw, this.getHeader(lower), head);
+        if (r === 1) chunked = true;
+        else if (r === 2) hasLength = true;
+        else if (r === 3) hasDate = true;
       }
-      else if (lower === 'date') hasDate = true;
-      const v = this.getHeader(lower);
-      if (Array.isArray(v)) for (const one of v) headers.push([raw, String(one)]);
-      else if (v !== undefined) headers.push([raw, typeof v === 'string' ? v : String(v)]);
     }
     if (this.sendDate && !hasDate) headers.push(['Date', httpDate()]);
     if (length >= 0 && !hasLength && !this.#bodyless && !chunked) headers.push(['Content-Length', String(length)]);
     const status = `${code} ${reason}`;
     this.#write = this.#startResponse(status, headers);
     (this as unknown as { _header: string })._header = `HTTP/1.1 ${status}\r\n`;
+  }
+
+  /**
+   * One stored header into the list for startResponse. Returns what it was:
+   * 0 anything else, 1 Transfer-Encoding (dropped), 2 Content-Length, 3 Date.
+   */
+  #headerOut(headers: Header[], lower: string, raw: string, v: unknown, head: boolean): number {
+    // B4: node:http's connection management is the gateway's, not the app's.
+    if (dropped(lower)) return lower === 'transfer-encoding' ? 1 : 0;
+    let r = 0;
+    if (lower === 'content-length') {
+      // A HEAD response carries no body; the gateway would cut one shorter than its
+      // declared length (C20), and the web server answers HEAD from the head alone.
+      if (head) return 2;
+      r = 2;
+    } else if (lower === 'date') r = 3;
+    if (Array.isArray(v)) for (const one of v) headers.push([raw, String(one)]);
+    else if (v !== undefined) headers.push([raw, typeof v === 'string' ? v : String(v)]);
+    return r;
   }
 }
 
