@@ -60,6 +60,30 @@ function httpDate(): string {
   return dateText;
 }
 
+/** A status as startResponse takes it, and the `_header` node:http would have begun with. */
+type StatusLine = { code: number; reason: string; status: string; header: string };
+let lastLine: StatusLine = { code: 0, reason: '', status: '', header: '' };
+
+/**
+ * The status line of `code` and `reason`, the reason checked as node:http
+ * checks it. An app answers with the same status nearly every time: the last
+ * one is kept, so that the check and the two strings are not made again.
+ */
+function statusLine(code: number, reason: string): StatusLine {
+  const last = lastLine;
+  if (code === last.code && reason === last.reason) return last;
+  if (/[^\t\x20-\x7e\x80-\xff]/.test(reason)) throw nodeError('ERR_INVALID_CHAR', 'Invalid character in statusMessage', TypeError);
+  const status = `${code} ${reason}`;
+  lastLine = { code, reason, status, header: `HTTP/1.1 ${status}\r\n` };
+  return lastLine;
+}
+
+/** `'close'` on a response, a tick after it finished or was cut (as node:http emits it). */
+function emitClose(res: BridgeResponse): void {
+  res.destroyed = true;
+  res.emit('close');
+}
+
 /**
  * `res`. The bridge hands the gateway either the whole body at once (a
  * listener that ended its response before returning: Express's `res.send`)
@@ -287,14 +311,14 @@ export class BridgeResponse extends ServerResponse {
       this.#finished = true;
       this.emit('finish');
       finishUnread(req);
-      process.nextTick(() => { this.destroyed = true; this.emit('close'); });
+      process.nextTick(emitClose, this);
       return;
     }
     // The client went away (or the gateway cut the response): B3 'close' on the socket, req and res.
     this.#socket.gone();
     if (!req.complete) req.destroy(nodeError('ECONNRESET', 'aborted'));
     else finishUnread(req);
-    process.nextTick(() => { this.destroyed = true; this.emit('close'); });
+    process.nextTick(emitClose, this);
   }
 
   #push(chunk: Buffer, cb: Callback | undefined): void {
@@ -324,7 +348,7 @@ export class BridgeResponse extends ServerResponse {
     const code = this.statusCode;
     if (code === 204 || code === 304 || (code >= 100 && code < 200)) this.#bodyless = true;
     const reason = this.statusMessage || STATUS_CODES[code] || 'unknown';
-    if (/[^\t\x20-\x7e\x80-\xff]/.test(reason)) throw nodeError('ERR_INVALID_CHAR', 'Invalid character in statusMessage', TypeError);
+    const line = statusLine(code, reason);
     const headers: Header[] = [];
     const head = this.req.method === 'HEAD';
     let hasLength = false;
@@ -355,9 +379,8 @@ export class BridgeResponse extends ServerResponse {
     }
     if (this.sendDate && !hasDate) headers.push(['Date', httpDate()]);
     if (length >= 0 && !hasLength && !this.#bodyless && !chunked) headers.push(['Content-Length', String(length)]);
-    const status = `${code} ${reason}`;
-    this.#write = this.#startResponse(status, headers);
-    (this as unknown as { _header: string })._header = `HTTP/1.1 ${status}\r\n`;
+    this.#write = this.#startResponse(line.status, headers);
+    (this as unknown as { _header: string })._header = line.header;
   }
 
   /**
