@@ -60,6 +60,15 @@ function httpDate(): string {
   return dateText;
 }
 
+// BridgeResponse's #flags.
+const HEAD = 1; // the head went to startResponse
+const BODYLESS = 2; // HEAD request, or a status without a body
+const ENDED = 4; // end() was called
+const FINISHED = 8; // the gateway took the whole response
+const CLOSED = 16; // the body's close() ran
+const NEED_DRAIN = 32; // write() returned false; 'drain' is owed
+const ITERATING = 64; // the body was handed over as an async iterable
+
 /** A status as startResponse takes it, and the `_header` node:http would have begun with. */
 type StatusLine = { code: number; reason: string; status: string; header: string };
 let lastLine: StatusLine = { code: 0, reason: '', status: '', header: '' };
@@ -95,16 +104,15 @@ export class BridgeResponse extends ServerResponse {
   #startResponse: StartResponse;
   #write: Write | undefined;
   #socket: BridgeSocket;
-  #head = false;
   #length = -1;
-  #bodyless: boolean;
   #queue: Item[] = [];
   #queued = 0;
-  #ended = false;
-  #finished = false;
-  #closed = false;
-  #needDrain = false;
-  #iterating = false;
+  /**
+   * The response's yes/no states, one bit each (HEAD … ITERATING below): one
+   * field instead of seven, so that the object (already ServerResponse's
+   * fifty-odd) holds them without growing its property store twice more.
+   */
+  #flags = 0;
   #error: unknown;
   #waiter: { resolve: (r: IteratorResult<Uint8Array>) => void; reject: (e: unknown) => void } | undefined;
   readonly #hwm = getDefaultHighWaterMark(false);
@@ -121,7 +129,7 @@ export class BridgeResponse extends ServerResponse {
     self.__onFinished = undefined;
     this.#startResponse = startResponse;
     this.#socket = socket;
-    this.#bodyless = req.method === 'HEAD';
+    if (req.method === 'HEAD') this.#flags = BODYLESS;
     (this as { socket: unknown }).socket = socket;
     // Express (and others) swap the prototype of `res` for their own, which
     // inherits from ServerResponse.prototype, not from this class: the methods
@@ -143,6 +151,21 @@ export class BridgeResponse extends ServerResponse {
   /** @internal */ get bridgeQueued(): number { return this.#queued; }
   /** @internal */ get bridgeNeedDrain(): boolean { return !this.destroyed && !this.#ended && this.#needDrain; }
   /** @internal */ get bridgeHighWaterMark(): number { return this.#hwm; }
+
+  get #head(): boolean { return (this.#flags & HEAD) !== 0; }
+  set #head(v: boolean) { this.#flags = v ? this.#flags | HEAD : this.#flags & ~HEAD; }
+  get #bodyless(): boolean { return (this.#flags & BODYLESS) !== 0; }
+  set #bodyless(v: boolean) { this.#flags = v ? this.#flags | BODYLESS : this.#flags & ~BODYLESS; }
+  get #ended(): boolean { return (this.#flags & ENDED) !== 0; }
+  set #ended(v: boolean) { this.#flags = v ? this.#flags | ENDED : this.#flags & ~ENDED; }
+  get #finished(): boolean { return (this.#flags & FINISHED) !== 0; }
+  set #finished(v: boolean) { this.#flags = v ? this.#flags | FINISHED : this.#flags & ~FINISHED; }
+  get #closed(): boolean { return (this.#flags & CLOSED) !== 0; }
+  set #closed(v: boolean) { this.#flags = v ? this.#flags | CLOSED : this.#flags & ~CLOSED; }
+  get #needDrain(): boolean { return (this.#flags & NEED_DRAIN) !== 0; }
+  set #needDrain(v: boolean) { this.#flags = v ? this.#flags | NEED_DRAIN : this.#flags & ~NEED_DRAIN; }
+  get #iterating(): boolean { return (this.#flags & ITERATING) !== 0; }
+  set #iterating(v: boolean) { this.#flags = v ? this.#flags | ITERATING : this.#flags & ~ITERATING; }
 
   /** As node:http's: status, optional reason, headers as an object or a flat / paired array. */
   override writeHead(statusCode: number, reason?: unknown, headers?: unknown): this {
