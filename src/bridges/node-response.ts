@@ -50,13 +50,19 @@ const OUT_HEADERS: symbol | undefined = (() => {
   return undefined;
 })();
 
-let dateSecond = -1;
-let dateText = '';
-/** The Date header node:http sends, computed once a second. */
+let dateText: string | undefined;
+const forgetDate = (): void => { dateText = undefined; };
+/**
+ * The Date header, made once a second as node:http makes its own: kept until
+ * an unref'd timer clears it at the next second, so that a request reads no
+ * clock.
+ */
 function httpDate(): string {
-  const now = Date.now();
-  const s = Math.floor(now / 1000);
-  if (s !== dateSecond) { dateSecond = s; dateText = new Date(now).toUTCString(); }
+  if (dateText === undefined) {
+    const now = new Date();
+    dateText = now.toUTCString();
+    setTimeout(forgetDate, 1000 - now.getMilliseconds()).unref();
+  }
   return dateText;
 }
 
