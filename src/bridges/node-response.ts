@@ -388,11 +388,13 @@ export class BridgeResponse extends ServerResponse {
 
   /** The head is final: hand status and headers to startResponse (length ≥ 0: the whole body's). */
   #commit(length: number): void {
-    this.#head = true;
     const code = this.statusCode;
-    if (code === 204 || code === 304 || (code >= 100 && code < 200)) this.#bodyless = true;
     const reason = this.statusMessage || STATUS_CODES[code] || 'unknown';
+    // A reason node:http refuses throws here, before the head is final: as there,
+    // headersSent stays false and the app may answer again.
     const line = statusLine(code, reason);
+    this.#head = true;
+    if (code === 204 || code === 304 || (code >= 100 && code < 200)) this.#bodyless = true;
     const headers: Header[] = [];
     const head = this.req.method === 'HEAD';
     let hasLength = false;

@@ -224,6 +224,34 @@ describe('fromNodeListener: res', () => {
     expect(err).toMatchObject({ code: 'ERR_INVALID_CHAR' });
   });
 
+  it('B4 each response gets its own status line (one kept from the response before is never reused for another); a bad reason fails as in node:http, before the head is sent', async () => {
+    const app = fromNodeListener((req, res) => {
+      res.sendDate = false;
+      const [, code, reason] = /^\/(\d+)\/?(.*)$/.exec(req.url!)!;
+      if (reason) res.writeHead(Number(code), decodeURIComponent(reason));
+      else res.statusCode = Number(code);
+      res.end();
+    });
+    const lines: string[] = [];
+    for (const path of ['/200', '/404/Nope', '/404/Not%20Here', '/200', '/201/OK', '/200']) {
+      lines.push(split((await run(app, { REQUEST_URI: path, PATH_INFO: path })).sink.text).head.split('\r\n')[0]!);
+    }
+    expect(lines).toEqual(['Status: 200 OK', 'Status: 404 Nope', 'Status: 404 Not Here', 'Status: 200 OK', 'Status: 201 OK', 'Status: 200 OK']);
+    let err: unknown;
+    let sentAfterError: boolean | undefined;
+    const r = await run(fromNodeListener((_req, res) => {
+      res.sendDate = false;
+      try { res.writeHead(200, 'Fine\nX-Injected: 1'); } catch (e) { err = e; }
+      sentAfterError = res.headersSent;
+      res.statusMessage = '';
+      res.writeHead(202);
+      res.end();
+    }));
+    expect(err).toMatchObject({ code: 'ERR_INVALID_CHAR' });
+    expect(sentAfterError).toBe(false);
+    expect(split(r.sink.text).head).toBe('Status: 202 Accepted\r\nContent-Length: 0\r\n');
+  });
+
   it('B4 flushHeaders sends the head before any body; then chunks stream as written', async () => {
     const r = await run(fromNodeListener((_req, res) => {
       res.writeHead(200, { 'Content-Type': 'text/event-stream' });
