@@ -6,65 +6,17 @@
  * under node:http; only the methods that would touch the socket are replaced.
  */
 import { Buffer } from 'node:buffer';
-import { IncomingMessage, ServerResponse, STATUS_CODES } from 'node:http';
+import { ServerResponse, STATUS_CODES } from 'node:http';
 import { getDefaultHighWaterMark } from 'node:stream';
 import type { Header, StartResponse, Write } from '../contract/types.js';
 import { finishUnread, type BridgeRequest, type BridgeSocket } from './node-request.js';
-import { dropped } from './target.js';
+import { CHUNKED, HAS_DATE, HAS_LENGTH, headList, httpDate, nodeError, statusLine } from './response-head.js';
 
 type Callback = (err?: Error | null) => void;
 type Item = { chunk: Buffer; cb: Callback | undefined };
 
 const EMPTY = Buffer.alloc(0);
 const DONE: IteratorResult<Uint8Array> = { value: undefined, done: true };
-
-/** An error shaped as Node's own (a `code` to branch on). */
-function nodeError(code: string, message: string, Type: ErrorConstructor = Error): Error {
-  const e = new Type(message);
-  (e as { code?: string }).code = code;
-  return e;
-}
-
-/** node:http's header store: lower-case name → [name as set, value]. */
-type HeaderStore = Record<string, [string, unknown]>;
-
-/**
- * The symbol under which node:http's OutgoingMessage keeps its headers (what
- * setHeader and appendHeader fill, and what node:http itself reads when it
- * writes the head). Reading it in one pass costs a third of what
- * getRawHeaderNames plus a getHeader per name cost (an array per response,
- * every name lower-cased again). Found and checked once, on a probe; when a
- * Node version keeps its headers otherwise, the public methods are used.
- */
-const OUT_HEADERS: symbol | undefined = (() => {
-  try {
-    const probe = new ServerResponse(new IncomingMessage(null as never));
-    probe.setHeader('X-Probe', 'a');
-    for (const sym of Object.getOwnPropertySymbols(probe)) {
-      if (sym.description !== 'kOutHeaders') continue;
-      const store = (probe as unknown as Record<symbol, unknown>)[sym] as HeaderStore | null;
-      const entry = store?.['x-probe'];
-      if (Array.isArray(entry) && entry[0] === 'X-Probe' && entry[1] === 'a' && Object.keys(store!).length === 1) return sym;
-    }
-  } catch { /* the public methods, below */ }
-  return undefined;
-})();
-
-let dateText: string | undefined;
-const forgetDate = (): void => { dateText = undefined; };
-/**
- * The Date header, made once a second as node:http makes its own: kept until
- * an unref'd timer clears it at the next second, so that a request reads no
- * clock.
- */
-function httpDate(): string {
-  if (dateText === undefined) {
-    const now = new Date();
-    dateText = now.toUTCString();
-    setTimeout(forgetDate, 1000 - now.getMilliseconds()).unref();
-  }
-  return dateText;
-}
 
 // BridgeResponse's #flags.
 const HEAD = 1; // the head went to startResponse
@@ -74,24 +26,6 @@ const FINISHED = 8; // the gateway took the whole response
 const CLOSED = 16; // the body's close() ran
 const NEED_DRAIN = 32; // write() returned false; 'drain' is owed
 const ITERATING = 64; // the body was handed over as an async iterable
-
-/** A status as startResponse takes it, and the `_header` node:http would have begun with. */
-type StatusLine = { code: number; reason: string; status: string; header: string };
-let lastLine: StatusLine = { code: 0, reason: '', status: '', header: '' };
-
-/**
- * The status line of `code` and `reason`, the reason checked as node:http
- * checks it. An app answers with the same status nearly every time: the last
- * one is kept, so that the check and the two strings are not made again.
- */
-function statusLine(code: number, reason: string): StatusLine {
-  const last = lastLine;
-  if (code === last.code && reason === last.reason) return last;
-  if (/[^\t\x20-\x7e\x80-\xff]/.test(reason)) throw nodeError('ERR_INVALID_CHAR', 'Invalid character in statusMessage', TypeError);
-  const status = `${code} ${reason}`;
-  lastLine = { code, reason, status, header: `HTTP/1.1 ${status}\r\n` };
-  return lastLine;
-}
 
 /** `'close'` on a response, a tick after it finished or was cut (as node:http emits it). */
 function emitClose(res: BridgeResponse): void {
@@ -396,56 +330,11 @@ export class BridgeResponse extends ServerResponse {
     this.#head = true;
     if (code === 204 || code === 304 || (code >= 100 && code < 200)) this.#bodyless = true;
     const headers: Header[] = [];
-    const head = this.req.method === 'HEAD';
-    let hasLength = false;
-    let hasDate = false;
-    let chunked = false;
-    const store = OUT_HEADERS === undefined ? undefined : (this as unknown as Record<symbol, HeaderStore | null>)[OUT_HEADERS];
-    if (store !== undefined) {
-      // node:http's own store, read as its _storeHeader reads it: one entry per
-      // lower-case name, [name as first set, value].
-      if (store !== null) {
-        for (const lower in store) {
-          const entry = store[lower]!;
-          const r = this.#headerOut(headers, lower, entry[0], entry[1], head);
-          if (r === 0) continue;
-          if (r === 1) chunked = true;
-          else if (r === 2) hasLength = true;
-          else hasDate = true;
-        }
-      }
-    } else {
-      for (const raw of (this as unknown as { getRawHeaderNames(): string[] }).getRawHeaderNames()) {
-        const lower = raw.toLowerCase();
-        const r = this.#headerOut(headers, lower, raw, this.getHeader(lower), head);
-        if (r === 1) chunked = true;
-        else if (r === 2) hasLength = true;
-        else if (r === 3) hasDate = true;
-      }
-    }
-    if (this.sendDate && !hasDate) headers.push(['Date', httpDate()]);
-    if (length >= 0 && !hasLength && !this.#bodyless && !chunked) headers.push(['Content-Length', String(length)]);
+    const found = headList(this, headers, this.req.method === 'HEAD');
+    if (this.sendDate && (found & HAS_DATE) === 0) headers.push(['Date', httpDate()]);
+    if (length >= 0 && (found & (HAS_LENGTH | CHUNKED)) === 0 && !this.#bodyless) headers.push(['Content-Length', String(length)]);
     this.#write = this.#startResponse(line.status, headers);
     (this as unknown as { _header: string })._header = line.header;
-  }
-
-  /**
-   * One stored header into the list for startResponse. Returns what it was:
-   * 0 anything else, 1 Transfer-Encoding (dropped), 2 Content-Length, 3 Date.
-   */
-  #headerOut(headers: Header[], lower: string, raw: string, v: unknown, head: boolean): number {
-    // B4: node:http's connection management is the gateway's, not the app's.
-    if (dropped(lower)) return lower === 'transfer-encoding' ? 1 : 0;
-    let r = 0;
-    if (lower === 'content-length') {
-      // A HEAD response carries no body; the gateway would cut one shorter than its
-      // declared length (C20), and the web server answers HEAD from the head alone.
-      if (head) return 2;
-      r = 2;
-    } else if (lower === 'date') r = 3;
-    if (Array.isArray(v)) for (const one of v) headers.push([raw, String(one)]);
-    else if (v !== undefined) headers.push([raw, typeof v === 'string' ? v : String(v)]);
-    return r;
   }
 }
 
