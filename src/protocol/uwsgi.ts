@@ -89,7 +89,7 @@ class VarsBlock extends VarsBuilder {
     const len = block.length;
     let pos = this.sameStart(block, 0, len, maxCount);
     while (pos < len) {
-      if (this.sameRest(pos)) break;
+      if (this.sameRest(block, pos)) break;
       const start = pos;
       if (len - pos < 2) throw bad(`a key length is cut off at byte ${pos}`);
       const klen = block[pos]! | (block[pos + 1]! << 8);

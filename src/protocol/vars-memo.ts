@@ -182,6 +182,8 @@ export class VarsBuilder {
   /** While a block is decoded (sameStart): where its pairs are known to match the remembered ones to the end, or -1. */
   #sameFrom = -1;
   #blockStart = 0;
+  /** The block sameStart was given: sameRest answers for that block only (a later record's offsets are not its offsets). */
+  #block: Uint8Array | null = null;
 
   constructor(memo: VarsMemo) {
     this.#memo = memo;
@@ -242,6 +244,7 @@ export class VarsBuilder {
     while (i < r.count && r.ends[i]! <= m) i++;
     this.#count = i;
     if (len === r.size) {
+      this.#block = buf;
       this.#blockStart = start;
       this.#sameFrom = start + lastDifference(r, buf, start, words, len) + 1;
     }
@@ -249,17 +252,20 @@ export class VarsBuilder {
   }
 
   /**
-   * The next pair starts at `pos`: true when it and every pair after it to
-   * the end of the block are the remembered ones (the same bytes from the
-   * same offset at the same index), which are then counted as given.
+   * The next pair starts at `pos` of `buf`: true when it and every pair after
+   * it to the end of the block are the remembered ones (the same bytes from
+   * the same offset at the same index), which are then counted as given.
+   * Only for the block given to sameStart: what it compared are that block's
+   * bytes, and a later block (the next FastCGI record, F2) has its own.
    */
-  protected sameRest(pos: number): boolean {
-    if (this.#sameFrom < 0 || pos < this.#sameFrom || this.#vars !== null) return false;
+  protected sameRest(buf: Uint8Array, pos: number): boolean {
+    if (this.#sameFrom < 0 || buf !== this.#block || pos < this.#sameFrom || this.#vars !== null) return false;
     const r = this.#last!;
     const i = this.#count;
     if (i >= r.count || (i === 0 ? 0 : r.ends[i - 1]!) !== pos - this.#blockStart) return false;
     this.#count = r.count;
     this.#sameFrom = -1;
+    this.#block = null;
     return true;
   }
 

@@ -185,4 +185,37 @@ describe('VarsMemo: a request built against the one before', () => {
     expect(() => decodeVars(encodePacket(Array.from({ length: 20 }, (_, i) => [`N${i}`, 'v'] as [string, string])).subarray(4), { maxCount: 10 }))
       .toThrow(expect.objectContaining({ code: 'ERR_LIMIT_PARAMS' }));
   });
+
+  it('F2 S1 a record after the first is decoded from its own bytes, even where the first one ends as the remembered request does', () => {
+    // The remembered request: 4 pairs of 7 bytes (28). The next request's first record is 28 bytes too, and
+    // ends with the remembered request's last 14 bytes (inside B's value, which straddles into record 2);
+    // record 2 then carries pairs from offset 14, the offset at which the remembered request's C begins.
+    const remembered: Pairs = [['A', 'aaaa'], ['B', 'bbbb'], ['C', 'cccc'], ['D', 'dddd']];
+    const tail = encodePairs(remembered).subarray(14).toString('latin1');
+    const value = `bbbb${tail}${'Z'.repeat(14)}`;
+    for (const [after, maxCount] of [
+      [[['C', 'sent'], ['D', 'dddd'], ['E', 'x']], 100],
+      [Array.from({ length: 50 }, (_, i) => [`N${i}`, 'v']), 10],
+    ] as [Pairs, number][]) {
+      const memo = paramsMemo(addCgiVar, environVars);
+      for (let k = 0; k < 2; k++) {
+        const d = new ParamsDecoder({ maxBytes: 10_000, maxCount: 100 }, memo);
+        d.push(encodePairs(remembered));
+        d.end();
+      }
+      const pairs: Pairs = [['A', 'aaaa'], ['B', value], ...after];
+      const bytes = encodePairs(pairs);
+      const d = new ParamsDecoder({ maxBytes: 10_000, maxCount }, memo);
+      let got: unknown;
+      try {
+        d.push(bytes.subarray(0, 28));
+        d.push(bytes.subarray(28));
+        d.end();
+        got = Object.entries(d.vars);
+      } catch (err) {
+        got = (err as { code?: string }).code;
+      }
+      expect(got).toEqual(pairs.length > maxCount ? 'ERR_LIMIT_PARAMS' : reference(pairs, addCgiVar, environVars));
+    }
+  });
 });
