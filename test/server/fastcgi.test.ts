@@ -503,6 +503,29 @@ describe('FastCGI server', () => {
     await stderr.until(/params exceed the limit of 4096 bytes/);
   });
 
+  it('F2 a PARAMS record after the first is decoded from its own bytes, whatever the request before it was', async () => {
+    const { path } = await serve(envJson);
+    const c = await client(path);
+    // A request the server remembers (sent three times: it is learned after two misses in a row at most).
+    const before: [string, string][] = [['REQUEST_METHOD', 'GET'], ['SERVER_NAME', 'test'], ['SERVER_PORT', '80'], ['QUERY_STRING', 'q'], ['HTTP_X_A', 'remembered'], ['HTTP_X_B', 'remembered']];
+    for (let i = 0; i < 3; i++) await c.request(1, Object.fromEntries(before), { keep: true });
+    // The next one's first record is as long as that request's pairs and ends as they do (inside
+    // QUERY_STRING's value, which goes on into the second record for as many bytes as the
+    // remembered request's first four pairs take): its own HTTP_X_A and HTTP_X_B are in record 2.
+    const bytes = encodePairs(before);
+    const size = bytes.length;
+    const ends4 = encodePairs(before.slice(0, 4)).length;
+    const query = `q${bytes.subarray(ends4).toString('latin1')}${'z'.repeat(ends4)}`;
+    const pairs: [string, string][] = [...before.slice(0, 3), ['QUERY_STRING', query], ['HTTP_X_A', 'sent'], ['HTTP_X_B', 'sent']];
+    const sent = encodePairs(pairs);
+    c.send(Buffer.concat([
+      encodeBeginRequest(1, 1, 1), encodeRecord(4, 1, sent.subarray(0, size)), encodeRecord(4, 1, sent.subarray(size)), encodeRecord(4, 1),
+      encodeRecord(5, 1),
+    ]));
+    const env = environOf(await c.reply(1));
+    expect([env.QUERY_STRING, env.HTTP_X_A, env.HTTP_X_B]).toEqual([query, 'sent', 'sent']);
+  });
+
   it('S3 a stalled peer is timed out: a request that never completes, and an idle connection', async () => {
     const { path } = await serve(hello, { readTimeoutMs: 200, idleTimeoutMs: 300 });
     const partial = await client(path);
