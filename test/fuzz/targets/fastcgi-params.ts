@@ -6,15 +6,18 @@
  * themselves; the variables object keeps Object.prototype (R7).
  */
 import { Buffer } from 'node:buffer';
-import { ParamsDecoder, encodePairs, encodeParams, type ParamsLimits } from '../../../src/protocol/fastcgi/params.js';
+import { ParamsDecoder, encodePairs, encodeParams, paramsMemo, type ParamsLimits } from '../../../src/protocol/fastcgi/params.js';
+import type { VarsMemo } from '../../../src/protocol/vars-memo.js';
 import { check, chunkings, largestAllocation, outcome, show, type Outcome } from './oracle.js';
 
 const CODES = ['ERR_FCGI_BAD_PARAMS', 'ERR_LIMIT_PARAMS'] as const;
 const LIMITS: ParamsLimits = { maxBytes: 3000, maxCount: 40 };
+/** Kept from input to input, as a server keeps it from request to request: each input is built against the one before. */
+const MEMO = paramsMemo();
 
-function decode(records: readonly Buffer[]): Outcome<Record<string, string>> {
+function decode(records: readonly Buffer[], memo: VarsMemo = MEMO): Outcome<Record<string, string>> {
   return outcome(CODES, () => {
-    const d = new ParamsDecoder(LIMITS);
+    const d = new ParamsDecoder(LIMITS, memo);
     for (const r of records) d.push(r);
     d.end();
     check(d.count <= LIMITS.maxCount, `${d.count} pairs decoded, limit ${LIMITS.maxCount}`);
@@ -28,7 +31,13 @@ export function fuzz(data: Buffer): void {
   const largest = largestAllocation(() => { whole = decode([data]); });
   check(largest <= LIMITS.maxBytes, `a buffer of ${largest} bytes was allocated, params limit ${LIMITS.maxBytes}`);
   const expected = show(whole);
-  for (const records of chunkings(data)) {
+  // From scratch (a memo that remembers nothing): what the memo must give.
+  const scratch = show(decode([data], paramsMemo()));
+  check(scratch === expected, `against the request before, the decoder gave ${expected.slice(0, 300)}, from scratch ${scratch.slice(0, 300)}`);
+  // A first record as long as the remembered request, as the memo compares a first record of that size from both ends.
+  const size = MEMO.last?.size ?? 0;
+  const cut = size > 0 && size < data.length ? [[data.subarray(0, size), data.subarray(size)]] : [];
+  for (const records of [...chunkings(data), ...cut]) {
     let got!: Outcome<Record<string, string>>;
     const big = largestAllocation(() => { got = decode(records); });
     check(big <= LIMITS.maxBytes, `in ${records.length} records a buffer of ${big} bytes was allocated, params limit ${LIMITS.maxBytes}`);
