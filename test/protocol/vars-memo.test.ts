@@ -218,4 +218,54 @@ describe('VarsMemo: a request built against the one before', () => {
       expect(got).toEqual(pairs.length > maxCount ? 'ERR_LIMIT_PARAMS' : reference(pairs, addCgiVar, environVars));
     }
   });
+
+  for (const wholeCopy of [false, true]) {
+    it(`C1 C3 C7 F2 S1 requests decoded at once on one memo (multiplexed FastCGI), with 4-byte short lengths, odd names and their own count limits, give what decoding from scratch gives (wholeCopy ${wholeCopy})`, () => {
+      const next = rng(wholeCopy ? 21 : 22);
+      const memo = paramsMemo(addCgiVar, environVars, wholeCopy);
+      const odd: Pairs = [['constructor', 'a'], ['0', 'b'], ['toString', 'c'], ['HTTP_COOKIE', 'a=1'], ['HTTP_COOKIE', 'b=2'], ['tsgi.abort', 'd']];
+      let base: Pairs = [['REQUEST_METHOD', 'GET'], ['CONTENT_TYPE', ''], ['REMOTE_PORT', '51234'], ['HTTP_HOST', 'h']];
+      const handed = new Set<object>();
+      for (let round = 0; round < 600; round++) {
+        const jobs = Array.from({ length: 1 + Math.floor(next() * 3) }, () => {
+          const pairs = next() < 0.6 ? (base = mutate(base, next)) : mutate(base, next);
+          if (next() < 0.1) pairs.splice(Math.floor(next() * pairs.length), 0, odd[Math.floor(next() * odd.length)]!);
+          const maxCount = next() < 0.2 ? 1 + Math.floor(next() * 6) : 100;
+          // Lengths below 128 sent in the 4-byte form now and then (F2 allows either).
+          const wide = next() < 0.2;
+          const bytes = Buffer.concat(pairs.flatMap(([n, v]) => [
+            ...[n.length, v.length].map((l) => (l >= 128 || (wide && next() < 0.5) ? Buffer.from([0x80 | (l >>> 24), l >>> 16, l >>> 8, l]) : Buffer.from([l]))),
+            Buffer.from(n + v, 'latin1'),
+          ]));
+          const size = memo.last?.size ?? 0;
+          const records = next() < 0.3 && size > 0 && size < bytes.length ? [bytes.subarray(0, size), bytes.subarray(size)] : pieces(bytes, next);
+          return { pairs, maxCount, records, d: new ParamsDecoder({ maxBytes: 100_000, maxCount }, memo), got: undefined as unknown };
+        });
+        // Their records interleaved, as on a multiplexed connection.
+        for (let open = jobs.length; open > 0;) {
+          const j = jobs[Math.floor(next() * jobs.length)]!;
+          if (j.got !== undefined) continue;
+          try {
+            const r = j.records.shift();
+            if (r !== undefined) j.d.push(r);
+            else {
+              j.d.end();
+              j.got = Object.entries(j.d.vars);
+            }
+          } catch (err) {
+            j.got = (err as { code?: string }).code;
+          }
+          if (j.got !== undefined) open--;
+        }
+        for (const j of jobs) {
+          expect(j.got).toEqual(j.pairs.length > j.maxCount ? 'ERR_LIMIT_PARAMS' : reference(j.pairs, addCgiVar, environVars));
+          if (typeof j.got === 'string') continue;
+          // C1: never an object handed out before; the app's changes reach no other request.
+          expect(handed.has(j.d.vars)).toBe(false);
+          handed.add(j.d.vars);
+          j.d.vars.HTTP_HOST = 'changed by the app';
+        }
+      }
+    });
+  }
 });
