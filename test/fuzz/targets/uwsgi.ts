@@ -5,7 +5,7 @@
  * variables re-encode and decode to themselves (R7).
  */
 import { Buffer } from 'node:buffer';
-import { UWSGI_HEADER_LEN, UWSGI_MAX_VARS, UwsgiDecoder, encodePacket, type UwsgiPacket } from '../../../src/protocol/uwsgi.js';
+import { UWSGI_HEADER_LEN, UWSGI_MAX_VARS, UwsgiDecoder, encodePacket, varsMemo, type UwsgiPacket } from '../../../src/protocol/uwsgi.js';
 import { check, chunkings, largestAllocation, outcome, show, type Outcome } from './oracle.js';
 
 const CODES = ['ERR_UWSGI_BAD_MODIFIER', 'ERR_UWSGI_HTTP_CLIENT', 'ERR_UWSGI_BAD_PACKET', 'ERR_LIMIT_PARAMS'] as const;
@@ -41,6 +41,12 @@ export function fuzz(data: Buffer): void {
   });
   check(largest <= MAX_PACKET, `a buffer of ${largest} bytes was allocated, more than a packet (${MAX_PACKET})`);
   const expected = show(whole);
+  // From scratch (a memo that remembers nothing): what decoding against the packet before must give.
+  const scratch = show(outcome(CODES, () => {
+    const got = new UwsgiDecoder(LIMITS, varsMemo()).push(data);
+    return got && { packet: got.packet, rest: got.rest.toString('hex') };
+  }));
+  check(scratch === expected, `against the packet before, the decoder gave ${expected.slice(0, 300)}, from scratch ${scratch.slice(0, 300)}`);
   for (const chunks of chunkings(data)) {
     const seen = show(decode(chunks));
     check(seen === expected, `fed in ${chunks.length} chunks the decoder gave ${seen.slice(0, 300)}, fed whole ${expected.slice(0, 300)}`);
