@@ -15,6 +15,7 @@
 // iterating on the code: `npm run bench` (nginx in front) is the benchmark.
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -38,51 +39,7 @@ const proto = o.proto;
 const seconds = Number(o.seconds);
 const conns = Number(o.connections);
 
-// What nginx sends for wrk's `GET /` (Host only; server_name unset) with its
-// stock fastcgi_params and uwsgi_params.
-const fcgiVars = [
-  ['QUERY_STRING', ''], ['REQUEST_METHOD', 'GET'], ['CONTENT_TYPE', ''], ['CONTENT_LENGTH', ''],
-  ['SCRIPT_NAME', '/'], ['REQUEST_URI', '/'], ['DOCUMENT_URI', '/'], ['DOCUMENT_ROOT', '/usr/share/nginx/html'],
-  ['SERVER_PROTOCOL', 'HTTP/1.1'], ['REQUEST_SCHEME', 'http'], ['GATEWAY_INTERFACE', 'CGI/1.1'],
-  ['SERVER_SOFTWARE', 'nginx/1.22.1'], ['REMOTE_ADDR', '127.0.0.1'], ['REMOTE_PORT', '51234'],
-  ['REMOTE_USER', ''], ['SERVER_ADDR', '127.0.0.1'], ['SERVER_PORT', '8080'], ['SERVER_NAME', ''],
-  ['REDIRECT_STATUS', '200'], ['HTTP_HOST', '127.0.0.1:8080'],
-];
-const uwsgiVars = [
-  ['QUERY_STRING', ''], ['REQUEST_METHOD', 'GET'], ['CONTENT_TYPE', ''], ['CONTENT_LENGTH', ''],
-  ['REQUEST_URI', '/'], ['PATH_INFO', '/'], ['DOCUMENT_ROOT', '/usr/share/nginx/html'], ['SERVER_PROTOCOL', 'HTTP/1.1'],
-  ['REQUEST_SCHEME', 'http'], ['REMOTE_ADDR', '127.0.0.1'], ['REMOTE_PORT', '51234'], ['SERVER_PORT', '8080'],
-  ['SERVER_NAME', ''], ['HTTP_HOST', '127.0.0.1:8080'],
-];
-
-function fcgiRecord(type, content) {
-  const pad = (8 - (content.length % 8)) % 8;
-  const h = Buffer.from([1, type, 0, 1, content.length >> 8, content.length & 0xff, pad, 0]);
-  return Buffer.concat([h, content, Buffer.alloc(pad)]);
-}
-function fcgiRequest() {
-  const pairs = [];
-  for (const [n, v] of fcgiVars) {
-    pairs.push(Buffer.from([n.length, v.length]), Buffer.from(n, 'latin1'), Buffer.from(v, 'latin1'));
-  }
-  return Buffer.concat([
-    fcgiRecord(1, Buffer.from([0, 1, 1, 0, 0, 0, 0, 0])), // BEGIN_REQUEST, RESPONDER, KEEP_CONN
-    fcgiRecord(4, Buffer.concat(pairs)), fcgiRecord(4, Buffer.alloc(0)), fcgiRecord(5, Buffer.alloc(0)),
-  ]);
-}
-function uwsgiPacket() {
-  const parts = [];
-  for (const [n, v] of uwsgiVars) {
-    const l = Buffer.alloc(2);
-    l.writeUInt16LE(n.length);
-    const m = Buffer.alloc(2);
-    m.writeUInt16LE(v.length);
-    parts.push(l, Buffer.from(n, 'latin1'), m, Buffer.from(v, 'latin1'));
-  }
-  const body = Buffer.concat(parts);
-  const head = Buffer.from([0, body.length & 0xff, body.length >> 8, 0]);
-  return Buffer.concat([head, body]);
-}
+const { fcgiRequest, uwsgiPacket } = createRequire(import.meta.url)('./nginx-requests.cjs');
 
 /** Load `socket` for `ms`; resolves with the number of complete responses. */
 function load(socket, ms) {

@@ -20,33 +20,7 @@ const { join, resolve } = require('node:path');
 const root = resolve(process.argv[2] ?? join(__dirname, '..'));
 const N = Number(process.argv[3] ?? 200000);
 const { serveFastCgi } = require(join(root, 'dist/index.cjs'));
-
-const VARS = [
-  ['QUERY_STRING', ''], ['REQUEST_METHOD', 'GET'], ['CONTENT_TYPE', ''], ['CONTENT_LENGTH', ''],
-  ['SCRIPT_NAME', '/'], ['REQUEST_URI', '/'], ['DOCUMENT_URI', '/'], ['DOCUMENT_ROOT', '/usr/share/nginx/html'],
-  ['SERVER_PROTOCOL', 'HTTP/1.1'], ['REQUEST_SCHEME', 'http'], ['GATEWAY_INTERFACE', 'CGI/1.1'],
-  ['SERVER_SOFTWARE', 'nginx/1.22.1'], ['REMOTE_ADDR', '127.0.0.1'], ['REMOTE_PORT', '51234'],
-  ['REMOTE_USER', ''], ['SERVER_ADDR', '127.0.0.1'], ['SERVER_PORT', '8080'], ['SERVER_NAME', ''],
-  ['REDIRECT_STATUS', '200'], ['HTTP_HOST', '127.0.0.1:8080'],
-];
-
-function record(type, content) {
-  const pad = (8 - (content.length % 8)) % 8;
-  const head = Buffer.from([1, type, 0, 1, content.length >> 8, content.length & 0xff, pad, 0]);
-  return Buffer.concat([head, content, Buffer.alloc(pad)]);
-}
-
-/** BEGIN_REQUEST (responder, keep the connection), the params, their end, and the empty STDIN: one read. */
-function request(port) {
-  const pairs = [];
-  for (const [n, v0] of VARS) {
-    const v = n === 'REMOTE_PORT' ? String(port) : v0;
-    pairs.push(Buffer.from([n.length, v.length]), Buffer.from(n, 'latin1'), Buffer.from(v, 'latin1'));
-  }
-  return Buffer.concat([
-    record(1, Buffer.from([0, 1, 1, 0, 0, 0, 0, 0])), record(4, Buffer.concat(pairs)), record(4, Buffer.alloc(0)), record(5, Buffer.alloc(0)),
-  ]);
-}
+const { fcgiRequest } = require('./nginx-requests.cjs');
 
 /** Enough of a net.Socket for a FastCGI connection that is never backed up. */
 class FakeSocket extends EventEmitter {
@@ -77,7 +51,7 @@ function app(_environ, startResponse) {
     server.server.emit('connection', s);
     return s;
   });
-  const requests = sockets.map((_, i) => request(50000 + i));
+  const requests = sockets.map((_, i) => fcgiRequest(50000 + i));
   const feed = (n) => {
     for (let i = 0; i < n; i++) sockets[i & 15].emit('data', requests[i & 15]);
   };

@@ -166,7 +166,8 @@ describe('a master and its workers', () => {
     await t.waitLog(/serving/, 'tsgi');
     const r = await httpGet(port, `/wait?marker=${encodeURIComponent(marker)}`);
     expect(r.status).toBe(504);
-    await waitFor(() => existsSync(marker), 'tsgi.abort to fire');
+    // The app writes the file after creating it: wait for its content, not only for it to exist.
+    await waitFor(() => existsSync(marker) && readFileSync(marker, 'utf8') !== '', 'tsgi.abort to fire');
     expect(readFileSync(marker, 'utf8')).toBe('ERR_REQUEST_TIMEOUT');
   });
 

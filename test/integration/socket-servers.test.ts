@@ -4,7 +4,7 @@
 import { Buffer } from 'node:buffer';
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -56,7 +56,8 @@ async function disconnect(port: number, path: string, dir: string): Promise<stri
     s.on('error', reject);
     s.write(`GET ${path}?marker=${encodeURIComponent(marker)} HTTP/1.0\r\nHost: localhost\r\n\r\n`);
   });
-  await waitFor(() => existsSync(marker), 'the app\'s close() after the client went away', 15_000);
+  // The app writes the file after creating it: wait for its content, not only for it to exist.
+  await waitFor(() => existsSync(marker) && readFileSync(marker, 'utf8') !== '', 'the app\'s close() after the client went away', 15_000);
   return marker;
 }
 
