@@ -20,7 +20,7 @@ export interface ParamsLimits {
 }
 
 /** FastCGI's name-value framing (§3.4), for a VarsMemo. */
-export const PAIR_FRAMING: PairFraming = {
+const PAIR_FRAMING: PairFraming = {
   size: (name, value) => lengthSize(name.length) + lengthSize(value.length) + name.length + value.length,
   write(out, at, name, value) {
     at = writeLength(out, at, name.length);
