@@ -87,7 +87,7 @@ const PLAIN = varsMemo();
 class VarsBlock extends VarsBuilder {
   decode(block: Buffer, maxCount: number): Record<string, string> {
     const len = block.length;
-    let pos = this.sameStart(block, 0, len, maxCount);
+    let pos = this.sameStart(block, maxCount);
     while (pos < len) {
       if (this.sameRest(block, pos)) break;
       const start = pos;

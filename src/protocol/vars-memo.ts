@@ -181,7 +181,6 @@ export class VarsBuilder {
   #built: Record<string, string> | null = null;
   /** While a block is decoded (sameStart): where its pairs are known to match the remembered ones to the end, or -1. */
   #sameFrom = -1;
-  #blockStart = 0;
   /** The block sameStart was given: sameRest answers for that block only (a later record's offsets are not its offsets). */
   #block: Uint8Array | null = null;
 
@@ -224,31 +223,30 @@ export class VarsBuilder {
   }
 
   /**
-   * The first pairs of the request are bytes `[start, end)` of `buf`, whole
-   * or cut anywhere: compares them with the remembered
-   * request's in one pass from each end, counts the leading pairs that match
+   * The first pairs of the request are the bytes of `buf`, whole or cut
+   * anywhere: compares them with the remembered request's in one pass from
+   * each end, counts the leading pairs that match
    * as given, and returns where the decoder goes on. Pairs from there on are
    * given with `pair` after asking `sameRest` whether the rest of the block
    * matches as a whole. `maxCount` is the decoder's limit (a remembered
    * request above it is not used).
    */
-  protected sameStart(buf: Buffer, start: number, end: number, maxCount: number): number {
+  protected sameStart(buf: Buffer, maxCount: number): number {
     const r = this.#last;
     this.#sameFrom = -1;
-    if (r === null || this.#count !== 0 || this.#vars !== null || r.count > maxCount) return start;
-    const len = end - start;
-    const words = wordsOf(buf, start, len);
-    const m = firstDifference(r, buf, start, words, Math.min(len, r.size));
+    if (r === null || this.#count !== 0 || this.#vars !== null || r.count > maxCount) return 0;
+    const len = buf.length;
+    const words = wordsOf(buf);
+    const m = firstDifference(r, buf, words, Math.min(len, r.size));
     // Pairs that end before the first difference were framed and decoded from the same bytes.
     let i = 0;
     while (i < r.count && r.ends[i]! <= m) i++;
     this.#count = i;
     if (len === r.size) {
       this.#block = buf;
-      this.#blockStart = start;
-      this.#sameFrom = start + lastDifference(r, buf, start, words, len) + 1;
+      this.#sameFrom = lastDifference(r, buf, words, len) + 1;
     }
-    return start + (i === 0 ? 0 : r.ends[i - 1]!);
+    return i === 0 ? 0 : r.ends[i - 1]!;
   }
 
   /**
@@ -262,7 +260,7 @@ export class VarsBuilder {
     if (this.#sameFrom < 0 || buf !== this.#block || pos < this.#sameFrom || this.#vars !== null) return false;
     const r = this.#last!;
     const i = this.#count;
-    if (i >= r.count || (i === 0 ? 0 : r.ends[i - 1]!) !== pos - this.#blockStart) return false;
+    if (i >= r.count || (i === 0 ? 0 : r.ends[i - 1]!) !== pos) return false;
     this.#count = r.count;
     this.#sameFrom = -1;
     this.#block = null;
@@ -321,18 +319,16 @@ export class VarsBuilder {
 }
 
 /**
- * Bytes `[start, start + len)` of `buf` as 32-bit words when they begin on a
- * 4-byte boundary (as a web server's first record or packet in a socket read
- * does), else null: compared a word at a time, twice as fast as through a
- * DataView.
+ * The bytes of `buf` as 32-bit words when they begin on a 4-byte boundary (as
+ * a web server's first record or packet in a socket read does), else null:
+ * compared a word at a time, twice as fast as through a DataView.
  */
-function wordsOf(buf: Buffer, start: number, len: number): Int32Array | null {
-  const at = buf.byteOffset + start;
-  return (at & 3) === 0 ? new Int32Array(buf.buffer, at, len >> 2) : null;
+function wordsOf(buf: Buffer): Int32Array | null {
+  return (buf.byteOffset & 3) === 0 ? new Int32Array(buf.buffer, buf.byteOffset, buf.length >> 2) : null;
 }
 
-/** The offset of the first byte where the remembered bytes and `buf` from `b` (`words`: the same) differ in their first `n` bytes, or `n`. */
-function firstDifference(r: Remembered, buf: Buffer, b: number, words: Int32Array | null, n: number): number {
+/** The offset of the first byte where the remembered bytes and `buf` (`words`: the same) differ in their first `n` bytes, or `n`. */
+function firstDifference(r: Remembered, buf: Buffer, words: Int32Array | null, n: number): number {
   let i = 0;
   if (words !== null) {
     const x = r.words;
@@ -342,23 +338,23 @@ function firstDifference(r: Remembered, buf: Buffer, b: number, words: Int32Arra
     i = k << 2;
   }
   const x = r.bytes;
-  while (i < n && x[i] === buf[b + i]) i++;
+  while (i < n && x[i] === buf[i]) i++;
   return i;
 }
 
-/** The offset of the last byte where the remembered bytes and `buf` from `b` (`words`: the same) differ in their first `n` bytes, or -1. */
-function lastDifference(r: Remembered, buf: Buffer, b: number, words: Int32Array | null, n: number): number {
+/** The offset of the last byte where the remembered bytes and `buf` (`words`: the same) differ in their first `n` bytes, or -1. */
+function lastDifference(r: Remembered, buf: Buffer, words: Int32Array | null, n: number): number {
   const x = r.bytes;
   let i = n;
   // The bytes after the last whole word, then whole words, then the bytes of the word that differs.
-  while (i > 0 && (i & 3) !== 0 && x[i - 1] === buf[b + i - 1]) i--;
+  while (i > 0 && (i & 3) !== 0 && x[i - 1] === buf[i - 1]) i--;
   if (words !== null && (i & 3) === 0) {
     const xw = r.words;
     let k = i >> 2;
     while (k > 0 && xw[k - 1] === words[k - 1]) k--;
     i = k << 2;
   }
-  while (i > 0 && x[i - 1] === buf[b + i - 1]) i--;
+  while (i > 0 && x[i - 1] === buf[i - 1]) i--;
   return i - 1;
 }
 

@@ -106,7 +106,7 @@ export class ParamsDecoder extends VarsBuilder {
     const len = data.length;
     // The first record is compared with the remembered request; a later one is decoded pair by pair (F2).
     const first = base === 0;
-    if (first) pos = this.sameStart(data, 0, len, this.#limits.maxCount);
+    if (first) pos = this.sameStart(data, this.#limits.maxCount);
     while (pos < len) {
       if (first && this.sameRest(data, pos)) return len;
       const head = headerSize(data, pos, len);
