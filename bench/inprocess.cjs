@@ -6,27 +6,37 @@
 // hello-world app answers; the fake socket counts what is written. Prints the
 // median wall time per request over five loops.
 //
-//   node bench/inprocess.cjs [ROOT] [REQUESTS]
+//   node bench/inprocess.cjs [ROOT] [REQUESTS]      tsgi, from ROOT's dist/
+//   node bench/inprocess.cjs --minimal [REQUESTS]   the physical-limit responder
+//   node bench/inprocess.cjs --floor [REQUESTS]     the contract's floor
+//   node bench/inprocess.cjs --compare [ROUNDS] [REQUESTS]
 //
-// ROOT is a checkout with a built dist/ (default: this one), so that two
-// builds can be compared side by side under one Node: run it once per ROOT
-// and per Node binary. For iterating on the hot path; `npm run bench` (nginx
-// in front) is the benchmark.
+// --minimal serves the same fake sockets with bench/minimal-fastcgi.cjs (fixed
+// bytes, no app), --floor with bench/floor-fastcgi.cjs (the minimal responder
+// plus only what PEP 3333 and the contract require per request). --compare
+// runs the three in turn, each in a new process of the same Node, ROUNDS times
+// (default 3), and prints the medians: tsgi minus the floor is what tsgi's own
+// design costs; the floor minus the minimal responder is what the contract
+// costs. ROOT is a checkout with a built dist/ (default: this one), so that
+// two builds can be compared under one Node. For iterating on the hot path;
+// `npm run bench` (nginx in front) is the benchmark.
 'use strict';
+const { execFileSync } = require('node:child_process');
 const { EventEmitter } = require('node:events');
 const { tmpdir } = require('node:os');
 const { join, resolve } = require('node:path');
-
-const root = resolve(process.argv[2] ?? join(__dirname, '..'));
-const N = Number(process.argv[3] ?? 200000);
-const { serveFastCgi } = require(join(root, 'dist/index.cjs'));
 const { fcgiRequest } = require('./nginx-requests.cjs');
+const { floorServe, app } = require('./floor-fastcgi.cjs');
 
 /** Enough of a net.Socket for a FastCGI connection that is never backed up. */
 class FakeSocket extends EventEmitter {
   writableLength = 0;
   writableHighWaterMark = 16384;
   writes = 0;
+  constructor(port) {
+    super();
+    this.remotePort = port;
+  }
   write() { this.writes++; return true; }
   cork() {}
   uncork() {}
@@ -39,15 +49,18 @@ class FakeSocket extends EventEmitter {
   setKeepAlive() {}
 }
 
-function app(_environ, startResponse) {
-  startResponse('200 OK', [['Content-Type', 'text/plain; charset=utf-8']]);
-  return [Buffer.from('Hello, world!\n')];
+/** A server-like object whose 'connection' event runs `serve`. */
+function bare(serve) {
+  return { server: new EventEmitter().on('connection', serve), close: async () => {} };
 }
 
-(async () => {
-  const server = await serveFastCgi(app, { socket: join(tmpdir(), `tsgi-inprocess-${process.pid}.sock`) });
-  const sockets = Array.from({ length: 16 }, () => {
-    const s = new FakeSocket();
+async function measure(mode, N) {
+  const name = mode === '--minimal' ? 'minimal responder' : mode === '--floor' ? 'contract floor' : resolve(mode);
+  const server = mode === '--minimal' ? bare(require('./minimal-fastcgi.cjs').serve)
+    : mode === '--floor' ? bare(floorServe)
+    : await require(join(resolve(mode), 'dist/index.cjs')).serveFastCgi(app, { socket: join(tmpdir(), `tsgi-inprocess-${process.pid}.sock`) });
+  const sockets = Array.from({ length: 16 }, (_, i) => {
+    const s = new FakeSocket(50000 + i);
     server.server.emit('connection', s);
     return s;
   });
@@ -65,9 +78,35 @@ function app(_environ, startResponse) {
   const answered = sockets.reduce((sum, s) => sum + s.writes, 0);
   if (answered !== 50000 + 5 * N) throw new Error(`${answered} replies written for ${50000 + 5 * N} requests`);
   ns.sort((a, b) => a - b);
-  console.log(`${process.version} ${root}: ${ns[2].toFixed(0)} ns per request (median of 5 loops of ${N}; fastest ${ns[0].toFixed(0)})`);
+  console.log(`${process.version} ${name}: ${ns[2].toFixed(0)} ns per request (median of 5 loops of ${N}; fastest ${ns[0].toFixed(0)})`);
   const closed = server.close();
   for (const s of sockets) s.emit('close');
   await closed;
-  process.exit(0);
-})();
+}
+
+/** Runs each mode in a new process, round after round; prints the medians. */
+function compare(rounds, N) {
+  const modes = [['minimal', '--minimal'], ['floor', '--floor'], ['tsgi', join(__dirname, '..')]];
+  const ns = new Map(modes.map(([m]) => [m, []]));
+  for (let r = 0; r < rounds; r++) {
+    for (const [m, arg] of modes) {
+      const out = execFileSync(process.execPath, [__filename, arg, String(N)], { encoding: 'utf8' });
+      process.stdout.write(`  round ${r + 1}: ${out}`);
+      ns.get(m).push(Number(/: (\d+) ns per request/.exec(out)[1]));
+    }
+  }
+  const median = (a) => [...a].sort((x, y) => x - y)[a.length >> 1];
+  const [minimal, floor, tsgi] = modes.map(([m]) => median(ns.get(m)));
+  console.log(`${process.version}, medians of ${rounds} rounds (ns per request): minimal responder ${minimal}, contract floor ${floor}, tsgi ${tsgi}`);
+  console.log(`  the contract costs ${floor - minimal} ns over the minimal responder; tsgi costs ${tsgi - floor} ns over the floor, ${tsgi - minimal} ns over the minimal responder`);
+}
+
+const mode = process.argv[2] ?? join(__dirname, '..');
+if (mode === '--compare') {
+  compare(Number(process.argv[3] ?? 3), Number(process.argv[4] ?? 200000));
+} else {
+  measure(mode, Number(process.argv[3] ?? 200000)).then(() => process.exit(0), (err) => {
+    console.error(err);
+    process.exit(1);
+  });
+}

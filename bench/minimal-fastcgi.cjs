@@ -8,7 +8,7 @@
 const fs = require('node:fs');
 const net = require('node:net');
 
-const BEGIN_REQUEST = 1, STDIN = 5, STDOUT = 6, END_REQUEST = 3, KEEP_CONN = 1;
+const BEGIN_REQUEST = 1, PARAMS = 4, STDIN = 5, STDOUT = 6, END_REQUEST = 3, KEEP_CONN = 1;
 const record = (type, content) => {
   const head = Buffer.from([1, type, 0, 0, content.length >> 8, content.length & 0xff, 0, 0]);
   return Buffer.concat([head, content]);
@@ -21,8 +21,22 @@ const template = Buffer.concat([
 // Offsets of the three request-id fields to patch per request.
 const idAt = [2, template.length - 16 - 8 + 2, template.length - 16 + 2];
 
-function serve(socket) {
+/** The fixed reply for the request whose id is bytes `at + 2`, `at + 3` of `buf`. */
+function fixedReply(buf, at) {
+  const out = Buffer.from(template);
+  for (const i of idAt) { out[i] = buf[at + 2]; out[i + 1] = buf[at + 3]; }
+  return out;
+}
+
+/**
+ * Serves one connection; `reply(buf, at, params)` makes the bytes that answer
+ * the request whose empty STDIN record starts at `at` (`params`: the
+ * request's last non-empty PARAMS content, not kept for the fixed reply).
+ * bench/floor-fastcgi.cjs passes its own.
+ */
+function serve(socket, reply = fixedReply) {
   let pending = null;
+  let params = null;
   let keep = false;
   socket.on('data', (chunk) => {
     let buf = pending ? Buffer.concat([pending, chunk]) : chunk;
@@ -32,9 +46,9 @@ function serve(socket) {
       if (buf.length - at < size) break;
       const type = buf[at + 1];
       if (type === BEGIN_REQUEST) keep = (buf[at + 10] & KEEP_CONN) !== 0;
+      else if (type === PARAMS && size > 8 && reply !== fixedReply) params = buf.subarray(at + 8, at + 8 + buf.readUInt16BE(at + 4));
       else if (type === STDIN && buf.readUInt16BE(at + 4) === 0) {
-        const out = Buffer.from(template);
-        for (const i of idAt) { out[i] = buf[at + 2]; out[i + 1] = buf[at + 3]; }
+        const out = reply(buf, at, params);
         if (keep) socket.write(out); else socket.end(out);
       }
       at += size;
@@ -44,8 +58,12 @@ function serve(socket) {
   socket.on('error', () => socket.destroy());
 }
 
-const path = process.argv[2];
-try { fs.unlinkSync(path); } catch {}
-net.createServer(serve).listen(path, () => fs.chmodSync(path, 0o666));
-process.on('SIGTERM', () => process.exit(0));
-process.on('SIGINT', () => process.exit(0));
+module.exports = { serve };
+
+if (require.main === module) {
+  const path = process.argv[2];
+  try { fs.unlinkSync(path); } catch {}
+  net.createServer(serve).listen(path, () => fs.chmodSync(path, 0o666));
+  process.on('SIGTERM', () => process.exit(0));
+  process.on('SIGINT', () => process.exit(0));
+}
