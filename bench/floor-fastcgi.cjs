@@ -74,29 +74,46 @@ function storeAll(environ, params) {
 }
 
 /**
+ * The first and the last offset where `params` differs from the remembered
+ * bytes, [-1, -1] when nowhere: 32-bit words when both begin on a 4-byte
+ * boundary, else bytes (as tsgi's vars memo compares).
+ */
+function differences(r, params) {
+  const x = r.bytes;
+  const len = params.length;
+  let a = 0;
+  let b = len;
+  if (r.words !== null && (params.byteOffset & 3) === 0) {
+    const words = new Int32Array(params.buffer, params.byteOffset, len >> 2);
+    const w = r.words;
+    let k = 0;
+    while (k < w.length && w[k] === words[k]) k++;
+    a = k << 2;
+    while (b > a && (b & 3) !== 0 && x[b - 1] === params[b - 1]) b--;
+    if ((b & 3) === 0) {
+      let j = b >> 2;
+      while (j > k && w[j - 1] === words[j - 1]) j--;
+      b = j << 2;
+    }
+  }
+  while (a < len && x[a] === params[a]) a++;
+  if (a === len) return [-1, -1];
+  while (b > a && x[b - 1] === params[b - 1]) b--;
+  return [a, b - 1];
+}
+
+/**
  * Stores over `environ` what differs between `params` and the remembered
  * request: one changed value found by comparing the bytes (true), or else
  * every pair (false).
  */
 function storeChanges(r, environ, params) {
-  if (params.length !== r.bytes.length || r.words === null || (params.byteOffset & 3) !== 0) {
+  if (params.length !== r.bytes.length) {
     storeAll(environ, params);
     return false;
   }
-  const words = new Int32Array(params.buffer, params.byteOffset, params.length >> 2);
-  const w = r.words;
-  const n = w.length;
-  let first = 0;
-  while (first < n && w[first] === words[first]) first++;
-  // From words to bytes: the first and the last byte that differ, or none.
-  let a = first << 2;
-  while (a < params.length && params[a] === r.bytes[a]) a++;
-  if (a === params.length) return true;
-  let last = n;
-  while (last > first && w[last - 1] === words[last - 1]) last--;
-  let b = params.length - 1;
-  if (b >= last << 2) while (b > a && params[b] === r.bytes[b]) b--;
-  if (b < last << 2) { b = (last << 2) - 1; while (params[b] === r.bytes[b]) b--; }
+  const [a, b] = differences(r, params);
+  if (a < 0) return true;
   let i = 0;
   while (r.ends[i] <= a) i++;
   const start = i === 0 ? 0 : r.ends[i - 1];
