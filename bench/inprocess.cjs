@@ -33,11 +33,16 @@ class FakeSocket extends EventEmitter {
   writableLength = 0;
   writableHighWaterMark = 16384;
   writes = 0;
+  last = null;
   constructor(port) {
     super();
     this.remotePort = port;
   }
-  write() { this.writes++; return true; }
+  write(buf) {
+    this.writes++;
+    this.last = buf;
+    return true;
+  }
   cork() {}
   uncork() {}
   end() {}
@@ -47,6 +52,17 @@ class FakeSocket extends EventEmitter {
   resume() {}
   setNoDelay() {}
   setKeepAlive() {}
+}
+
+/** The STDOUT content of one reply's records (each responder pads differently). */
+function stdout(buf) {
+  const parts = [];
+  for (let at = 0; at + 8 <= buf.length;) {
+    const len = buf.readUInt16BE(at + 4);
+    if (buf[at + 1] === 6) parts.push(buf.subarray(at + 8, at + 8 + len));
+    at += 8 + len + buf[at + 6];
+  }
+  return Buffer.concat(parts);
 }
 
 /** A server-like object whose 'connection' event runs `serve`. */
@@ -78,6 +94,8 @@ async function measure(mode, N) {
   const answered = sockets.reduce((sum, s) => sum + s.writes, 0);
   if (answered !== 50000 + 5 * N) throw new Error(`${answered} replies written for ${50000 + 5 * N} requests`);
   ns.sort((a, b) => a - b);
+  const reply = stdout(sockets[0].last).toString('latin1');
+  if (!reply.endsWith('\r\n\r\nHello, world!\n') || !reply.includes('Content-Length: 14\r\n')) throw new Error(`unexpected reply ${JSON.stringify(reply)}`);
   console.log(`${process.version} ${name}: ${ns[2].toFixed(0)} ns per request (median of 5 loops of ${N}; fastest ${ns[0].toFixed(0)})`);
   const closed = server.close();
   for (const s of sockets) s.emit('close');
