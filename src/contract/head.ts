@@ -4,6 +4,7 @@
  */
 import { ContractError } from './errors.js';
 import { PairsMemo } from './pairs-memo.js';
+import type { Header } from './types.js';
 
 // C11: three digits, one space, a non-empty reason of latin-1 without control characters.
 const STATUS = /^[0-9]{3} [\x20-\x7e\x80-\xff]+$/;
@@ -39,31 +40,56 @@ export function checkStatus(status: unknown): asserts status is string {
 
 /**
  * Validates a header list (C12, C13). Returns the Content-Length the app
- * declared, or -1 when it gave none.
+ * declared, or -1 when it gave none. {@link checkedPairs} then gives the
+ * pairs as they were checked.
  */
 export function checkHeaders(headers: unknown): number {
   if (!Array.isArray(headers)) {
     throw new ContractError('ERR_BAD_HEADER', 'C12', `headers must be an array of [name, value] pairs, got ${describe(headers)}`);
   }
-  // The same pairs as the last list that passed: valid, with the same declared length.
-  if (validHeaders.same('', headers)) return validDeclared;
-  const declared = checkList(headers);
-  if (validHeaders.remember('', headers as [string, string][])) validDeclared = declared;
+  // The same pairs as the last list that passed: valid, with the same declared length and copies.
+  if (validHeaders.same('', headers)) {
+    lastPairs = validPairs;
+    return validDeclared;
+  }
+  const pairs = new Array<Header>(headers.length);
+  const declared = checkList(headers, pairs);
+  lastPairs = pairs;
+  if (validHeaders.remember('', pairs)) {
+    validPairs = pairs;
+    validDeclared = declared;
+  }
   return declared;
 }
 
-/** The last header list that passed checkHeaders, and its declared length. */
+/**
+ * The pairs of the list checkHeaders last passed, as the gateway's own
+ * frozen copies of the strings it checked (shared while an app sends the
+ * same strings again). A gateway sends these, never the app's pairs: an app
+ * that changes a pair after startResponse (a value with CR LF in it, say)
+ * changes nothing that goes out (C12). The list itself is shared: copy it
+ * before adding to it.
+ */
+export function checkedPairs(): readonly Header[] {
+  return lastPairs;
+}
+
+/** The last header list that passed checkHeaders: its declared length and its checked pairs. */
 const validHeaders = new PairsMemo();
 let validDeclared = -1;
+let validPairs: readonly Header[] = [];
+/** The checked pairs of the list checkHeaders passed last (see checkedPairs). */
+let lastPairs: readonly Header[] = [];
 
-/** C12, C13 for every pair of a list (see checkHeaders). */
-function checkList(headers: unknown[]): number {
+/** C12, C13 for every pair of a list (see checkHeaders); `into` gets a frozen copy of each pair as read. */
+function checkList(headers: unknown[], into: Header[]): number {
   let declared = -1;
   for (let i = 0; i < headers.length; i++) {
     const h: unknown = headers[i];
     if (!Array.isArray(h) || h.length !== 2) {
       throw new ContractError('ERR_BAD_HEADER', 'C12', `header #${i} must be a [name, value] pair, got ${describe(h)}`);
     }
+    // Each read once: what is checked is what is copied.
     const name: unknown = h[0];
     const value: unknown = h[1];
     if (typeof name !== 'string' || !TOKEN.test(name)) {
@@ -89,6 +115,7 @@ function checkList(headers: unknown[]): number {
       }
       declared = n;
     }
+    into[i] = Object.freeze([name, value]) as unknown as Header;
   }
   return declared;
 }

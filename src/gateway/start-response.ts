@@ -5,7 +5,7 @@
  * state machine (engine.ts), which extends this class.
  */
 import { ContractError } from '../contract/errors.js';
-import { checkHeaders, checkStatus, describe } from '../contract/head.js';
+import { checkHeaders, checkedPairs, checkStatus, describe } from '../contract/head.js';
 import type { Header, Write } from '../contract/types.js';
 
 /** The headers before startResponse: none, shared (frozen: only startResponse's own copy is ever extended). */
@@ -30,7 +30,8 @@ export abstract class ResponseHead {
     checkStatus(status);
     const declared = checkHeaders(headers);
     this.#status = status;
-    this.#headers = headers.slice();
+    // C12: the pairs as checked, not the app's, which it may still change.
+    this.#headers = checkedPairs().slice();
     this.#declared = declared;
     return this.write;
   };

@@ -84,6 +84,39 @@ describe('the gateway engine', () => {
     expect(await startError('200 OK', [['X-Latin', 'caf\xe9'], ['X-Tab', 'a\tb'], ['x-lower', '']])).toEqual({});
   });
 
+  it('C12 what is sent is the headers as checked: changing a pair or the list after startResponse changes nothing', async () => {
+    // Whole bodies and streamed ones, a first list and the same strings again (the checks' memo), each changed after the call.
+    const mutate = (h: Header[]): void => {
+      h[0]![1] = 'ok\r\nInjected: 1';
+      h[0]![0] = 'X Bad';
+      h.push(['Set-Cookie', 'later=1']);
+    };
+    const texts: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const whole = await run((_e, start) => {
+        const h: Header[] = [['X-A', 'ok']];
+        start('200 OK', h);
+        mutate(h);
+        return [b('x')];
+      });
+      texts.push(whole.sink.text);
+      const streamed = await run((_e, start) => {
+        const h: Header[] = [['X-A', 'ok']];
+        start('200 OK', h);
+        return (function* () {
+          mutate(h);
+          yield b('x');
+          yield b('y');
+        })();
+      });
+      texts.push(streamed.sink.text);
+    }
+    for (let i = 0; i < texts.length; i += 2) {
+      expect(texts[i]).toBe('Status: 200 OK\r\nX-A: ok\r\nContent-Length: 1\r\n\r\nx');
+      expect(texts[i + 1]).toBe('Status: 200 OK\r\nX-A: ok\r\n\r\nxy');
+    }
+  });
+
   it('C13 hop-by-hop headers raise inside startResponse, in any case', async () => {
     for (const name of ['Connection', 'keep-alive', 'Proxy-Authenticate', 'PROXY-AUTHORIZATION', 'TE', 'Trailers', 'trailer', 'Transfer-Encoding', 'Upgrade']) {
       const err = await startError('200 OK', [[name, 'x']]);
