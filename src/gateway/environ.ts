@@ -30,12 +30,14 @@ const ABORT = Symbol('tsgi.request-abort');
 /**
  * Whether `tsgi.abort` is an accessor that makes the AbortSignal when an app
  * first reads it, or the signal itself. An AbortController costs about 2.4 µs
- * on V8 11 (Node 20) and 140 ns on V8 12 (Node 22), where the accessor (its
- * `defineProperty`, about 0.1 µs) is worth it; on V8 13 (Node 24) it costs
- * about 50 ns, less than the accessor, so there every environ gets its
- * signal at once.
+ * on V8 11 (Node 20), where the accessor (one `defineProperty` per environ,
+ * 0.1–0.3 µs) is worth it. On V8 12 (Node 22) it costs about 140 ns and on
+ * V8 13 (Node 24) about 50 ns, less than the accessor does in a request
+ * (in process, a Node 22 request took 1280–1340 ns with the signal made at
+ * once against 1340–1490 ns with the accessor), so there every environ gets
+ * its signal at once.
  */
-const LAZY_SIGNAL = Number.parseInt(process.versions.v8, 10) < 13;
+const LAZY_SIGNAL = Number.parseInt(process.versions.v8, 10) < 12;
 
 /**
  * `tsgi.abort`: an accessor shared by every environ (no closures per request),
