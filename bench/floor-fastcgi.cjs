@@ -1,36 +1,43 @@
 // The contract's floor for FastCGI: the minimal responder (minimal-fastcgi.cjs)
 // plus only the work PEP 3333 and tsgi's contract require per request, each
-// step done the cheapest way known on V8, and nothing else: no intake, no
-// limits, no request state, no logging hook. It answers the hello-world app
-// only, and is not a server to deploy.
+// step done the cheapest way known on V8, and nothing else: no request
+// bodies, no multiplexing, no limits, no abort handling, no logging hook. It
+// runs the hello-world app only, and is not a server to deploy.
 //
 // Per request:
-//   - its variables read: the PARAMS block compared with the process's
-//     first request's (remembered, decoded once) from each end, 32-bit words
-//     at a time; the one pair between the differences (REMOTE_PORT, for
-//     nginx's requests from different clients) decoded. Any other request
-//     is decoded pair by pair (not the case measured);
-//   - a fresh environ (C1): a whole copy of the remembered one, with that
-//     value stored over it;
-//   - wsgi.version as a new list, wsgi.errors bound to the request (its text
-//     would go out as FCGI_STDERR), tsgi.response, and tsgi.abort: an
-//     AbortSignal made at once where V8 makes one cheaply (13+, Node 24),
-//     elsewhere an accessor (one shared descriptor) that would make it when
-//     read, as tsgi does (an AbortController costs 2.4 µs on Node 20);
-//   - start_response and write() as callables of the request (PEP 3333);
-//   - the app's call; its status and headers checked (C12), unless they are
-//     the strings that passed last time; Content-Length added (C20); close()
-//     looked for (C17);
-//   - the head as latin-1 text (kept while the status, the headers and the
-//     length repeat) and the whole reply (STDOUT, the empty STDOUT,
-//     END_REQUEST) in one new buffer.
+//   - its variables read: the PARAMS block compared with the remembered
+//     request's from each end, 32-bit words at a time (bytes when a block is
+//     not 4-byte aligned); when the one pair between the differences carries
+//     a variable no environ rule reads (REMOTE_PORT, for nginx's requests
+//     from different clients), its value is decoded and stored over a copy
+//     of the remembered request's completed environ. Any other request is
+//     decoded pair by pair into a new object and completed; the second such
+//     request in a row is remembered instead;
+//   - the environ completed (C2, C3, C5, C7, C8; FCGI_ROLE), once per
+//     remembered request;
+//   - a fresh environ each time (C1), wsgi.version as a new list,
+//     wsgi.errors bound to the request (its text would go out as
+//     FCGI_STDERR), tsgi.response, and tsgi.abort: the AbortSignal itself on
+//     V8 12+ (Node 22, 24), an accessor defined from one shared descriptor on
+//     V8 11 (Node 20), where an AbortController costs 2.4 µs;
+//   - start_response and write() as callables of the request, a second
+//     start_response refused (C15); the status and the headers checked
+//     (C11, C12, C13) unless they are the strings that passed last time, and
+//     the checked strings sent, not the app's list;
+//   - the app's call, a 500 if it throws (C18); the body checked (C19: a
+//     list of one Uint8Array, or empty); Content-Length added unless
+//     declared (C20); close() called when there is one (C17);
+//   - the head as latin-1 text (kept while status, headers and length
+//     repeat) and the reply (STDOUT padded to 8 bytes, the empty STDOUT,
+//     END_REQUEST: F9) in one new buffer.
 //
 // `bench/inprocess.cjs --floor` runs it in process; `node bench/floor-fastcgi.cjs
 // SOCKET` serves nginx's fastcgi_pass (a row of `npm run bench`).
 'use strict';
 const { serve } = require('./minimal-fastcgi.cjs');
 
-const SIGNAL_AT_ONCE = Number.parseInt(process.versions.v8, 10) >= 13;
+const V8 = Number.parseInt(process.versions.v8, 10);
+const SIGNAL_AT_ONCE = V8 >= 12;
 const REQUEST = Symbol('request');
 /** tsgi.abort where the signal is made on first read (never read here). */
 const LAZY_ABORT = {
@@ -39,9 +46,20 @@ const LAZY_ABORT = {
   enumerable: true,
   configurable: true,
 };
+const STATUS = /^[0-9]{3} [\x20-\x7e\x80-\xff]+$/;
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-const STATUS = /^[1-9][0-9]{2} /;
-const EMPTY_INPUT = Object.freeze({ read: () => Buffer.alloc(0) });
+const BAD_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
+const FORBIDDEN = /^(?:connection|keep-alive|proxy-authenticate|proxy-authorization|te|trailers?|transfer-encoding|upgrade|status)$/i;
+const CONTENT_LENGTH = /^content-length$/i;
+const EMPTY_INPUT = Object.freeze({ read: () => Buffer.alloc(0), readline: () => Buffer.alloc(0) });
+const ERROR_BODY = Buffer.from('A server error occurred.  Please contact the administrator.');
+const OPTIONAL = new Set(['AUTH_TYPE', 'CONTENT_LENGTH', 'CONTENT_TYPE', 'GATEWAY_INTERFACE', 'HTTPS', 'PATH_TRANSLATED',
+  'REMOTE_ADDR', 'REMOTE_HOST', 'REMOTE_IDENT', 'REMOTE_PORT', 'REMOTE_USER', 'REQUEST_SCHEME',
+  'SERVER_SOFTWARE', 'SERVER_ADDR', 'DOCUMENT_ROOT', 'DOCUMENT_URI', 'REQUEST_URI', 'SCRIPT_FILENAME']);
+/** The variables `complete` reads: a change in any of them is not stored over a completed copy. */
+const READ = new Set(['REQUEST_METHOD', 'SERVER_PROTOCOL', 'QUERY_STRING', 'SERVER_NAME', 'SERVER_PORT', 'HTTP_HOST',
+  'HTTPS', 'REQUEST_SCHEME', 'SCRIPT_NAME', 'PATH_INFO', 'CONTENT_LENGTH', 'HTTP_TRANSFER_ENCODING', 'FCGI_ROLE']);
+const fileWrapper = (file) => file;
 
 /** Each pair of a PARAMS block (FastCGI 1.0 §3.4: one- or four-byte lengths) as (name, value start, value end). */
 function eachPair(bytes, f) {
@@ -53,34 +71,75 @@ function eachPair(bytes, f) {
   }
 }
 
-/** The process's first request, remembered: its PARAMS bytes, where each pair ends, its names, its environ. */
+/** A request's variables, decoded into a new object (C3: no empty optional variable; C7; repeated headers joined). */
+function decode(params) {
+  const vars = {};
+  eachPair(params, (name, v, end) => {
+    const value = params.latin1Slice(v, end);
+    if (name === 'HTTP_CONTENT_TYPE' || name === 'HTTP_CONTENT_LENGTH' || name === '__proto__') return;
+    if (name.startsWith('HTTP_') && vars[name] !== undefined) vars[name] += `${name === 'HTTP_COOKIE' ? '; ' : ', '}${value}`;
+    else if (value === '' && OPTIONAL.has(name)) delete vars[name];
+    else vars[name] = value;
+  });
+  return vars;
+}
+
+/** Completes decoded variables into an environ (C2, C5, C8, FCGI_ROLE; the wsgi.* keys; per-request values left null). */
+function complete(vars) {
+  const https = /^(?:on|1|yes)$/i.test(vars.HTTPS ?? '') || (vars.REQUEST_SCHEME ?? '').toLowerCase() === 'https';
+  if (!vars.REQUEST_METHOD) vars.REQUEST_METHOD = 'GET';
+  if (!vars.SERVER_PROTOCOL) vars.SERVER_PROTOCOL = 'HTTP/1.0';
+  vars.QUERY_STRING ??= '';
+  if (!vars.SERVER_NAME) vars.SERVER_NAME = (vars.HTTP_HOST ?? '').replace(/:\d*$/, '') || 'localhost';
+  if (!vars.SERVER_PORT) vars.SERVER_PORT = https ? '443' : '80';
+  // nginx's fastcgi_params send the whole path as SCRIPT_NAME and no PATH_INFO (no mount: it is all PATH_INFO).
+  if (vars.PATH_INFO === undefined) {
+    vars.PATH_INFO = vars.SCRIPT_NAME ?? '';
+    vars.SCRIPT_NAME = '';
+  }
+  vars.SCRIPT_NAME = vars.SCRIPT_NAME.replace(/\/+$/, '');
+  vars.FCGI_ROLE = 'RESPONDER';
+  Object.assign(vars, {
+    'wsgi.version': null, 'wsgi.url_scheme': https ? 'https' : 'http', 'wsgi.input': null, 'wsgi.errors': null,
+    'wsgi.multithread': false, 'wsgi.multiprocess': false, 'wsgi.run_once': false, 'wsgi.file_wrapper': fileWrapper,
+  });
+  if (SIGNAL_AT_ONCE) vars['tsgi.abort'] = null;
+  vars['tsgi.response'] = null;
+  return vars;
+}
+
+/** An object literal compiled for the keys of `o`: a copy of `o` with one fixed shape (never V8's dictionary mode). */
+function literal(o) {
+  const body = Object.keys(o).map((k) => `${JSON.stringify(k)}: x[${JSON.stringify(k)}]`).join(', ');
+  return new Function('x', `return { ${body} };`);
+}
+
+/** The cheapest whole copy of a fast object: `{ ...o }` on V8 12+; on V8 11 (Node 20), where that is slow, `literal`. */
+function copier(o) {
+  return V8 >= 12 ? (x) => ({ ...x }) : literal(o);
+}
+
+/** A request remembered: its PARAMS bytes, where each pair ends, which pairs may change over a copy, its completed environ. */
 function remembered(params) {
   const bytes = Buffer.from(params);
   const ends = [];
   const names = [];
-  const vars = {};
-  eachPair(bytes, (name, v, end) => {
-    vars[name] = bytes.latin1Slice(v, end);
+  const seen = new Map();
+  eachPair(bytes, (name, _v, end) => {
     names.push(name);
     ends.push(end);
+    seen.set(name, (seen.get(name) ?? 0) + 1);
   });
-  for (const k of ['wsgi.version', 'wsgi.url_scheme', 'wsgi.input', 'wsgi.errors', 'wsgi.multithread',
-    'wsgi.multiprocess', 'wsgi.run_once', 'wsgi.file_wrapper', 'tsgi.response', 'FCGI_ROLE', 'PATH_INFO']) vars[k] = null;
-  if (SIGNAL_AT_ONCE) vars['tsgi.abort'] = null; // else defined on each environ as an accessor
-  vars['wsgi.url_scheme'] = 'http';
-  vars['wsgi.multithread'] = vars['wsgi.multiprocess'] = vars['wsgi.run_once'] = false;
-  vars.FCGI_ROLE = 'RESPONDER';
-  vars.PATH_INFO = vars.SCRIPT_NAME;
-  vars.SCRIPT_NAME = '';
-  // One object literal's shape, as a decoder that declares its keys gets (not a dictionary).
-  const environ = JSON.parse(JSON.stringify(vars));
+  // A pair may change over the copy when no rule reads its name, its name is not repeated, and it is not C7's.
+  const inert = names.map((n) => !READ.has(n) && seen.get(n) === 1 && n !== 'HTTP_CONTENT_TYPE' && n !== 'HTTP_CONTENT_LENGTH' && n !== '__proto__');
+  // Completed once, then made a fast object (decode deletes, which leaves a dictionary).
+  const completed = complete(decode(bytes));
+  const environ = literal(completed)(completed);
   const aligned = (bytes.byteOffset & 3) === 0;
-  return { bytes, words: aligned ? new Int32Array(bytes.buffer, bytes.byteOffset, bytes.length >> 2) : null, ends, names, environ };
-}
-
-/** The slow way, for a request that differs from the remembered one in more than one value: every pair stored. */
-function storeAll(environ, params) {
-  eachPair(params, (name, v, end) => { environ[name] = params.latin1Slice(v, end); });
+  return {
+    bytes, words: aligned ? new Int32Array(bytes.buffer, bytes.byteOffset, bytes.length >> 2) : null,
+    ends, names, inert, environ, copy: copier(environ),
+  };
 }
 
 /**
@@ -113,37 +172,28 @@ function differences(r, params) {
 }
 
 /**
- * Stores over `environ` what differs between `params` and the remembered
- * request: one changed value found by comparing the bytes (true), or else
- * every pair (false).
+ * The request's environ, new: a copy of the remembered one with the one
+ * changed value stored over it, or else decoded and completed (null then:
+ * the caller counts a miss).
  */
-function storeChanges(r, environ, params) {
-  if (params.length !== r.bytes.length) {
-    storeAll(environ, params);
-    return false;
+function environOf(r, params) {
+  if (params.length === r.bytes.length) {
+    const [a, b] = differences(r, params);
+    if (a < 0) return r.copy(r.environ);
+    let i = 0;
+    while (r.ends[i] <= a) i++;
+    const start = i === 0 ? 0 : r.ends[i - 1];
+    const nlen = params[start];
+    const vstart = start + 2 + nlen;
+    // One pair, with one-byte lengths, the same name and a non-empty value of the same length (C3), that no rule reads.
+    if (r.ends[i] > b && r.inert[i] && nlen < 128 && params[start + 1] < 128 && params[start + 1] > 0 &&
+      nlen === r.bytes[start] && params[start + 1] === r.bytes[start + 1] && a >= vstart) {
+      const environ = r.copy(r.environ);
+      environ[r.names[i]] = params.latin1Slice(vstart, r.ends[i]);
+      return environ;
+    }
   }
-  const [a, b] = differences(r, params);
-  if (a < 0) return true;
-  let i = 0;
-  while (r.ends[i] <= a) i++;
-  const start = i === 0 ? 0 : r.ends[i - 1];
-  if (r.ends[i] <= b || params[start] >= 128 || params[start + 1] >= 128 ||
-    params[start] !== r.bytes[start] || params[start + 1] !== r.bytes[start + 1] || a < start + 2 + params[start]) {
-    storeAll(environ, params);
-    return false;
-  }
-  environ[r.names[i]] = params.latin1Slice(start + 2 + params[start], r.ends[i]);
-  return true;
-}
-
-/**
- * The cheapest whole copy: `{ ...o }` on V8 12+; on V8 11 (Node 20), where
- * that is slow, an object literal compiled for the keys.
- */
-function copier(o) {
-  if (Number.parseInt(process.versions.v8, 10) >= 12) return (x) => ({ ...x });
-  const body = Object.keys(o).map((k) => `${JSON.stringify(k)}: x[${JSON.stringify(k)}]`).join(', ');
-  return new Function('x', `return { ${body} };`);
+  return null;
 }
 
 class Errors {
@@ -153,101 +203,139 @@ class Errors {
   writelines(lines) { for (const l of lines) this.write(l); }
 }
 
-/** C12: no CR, LF or NUL in a header value. */
-function plainValue(v) {
-  for (let i = 0; i < v.length; i++) {
-    const c = v.charCodeAt(i);
-    if (c === 13 || c === 10 || c === 0) return false;
-  }
-  return true;
-}
-
 /**
- * The last status and header list that passed the checks, and the head made
- * from them: a response with the same strings (a constant head, as most apps
- * answer) is neither checked nor put together and flattened again.
+ * The last status and header strings that passed the checks, their declared
+ * length, and the head made from them (for one body length): an app that
+ * sends the same strings again is neither checked nor its head put together.
  */
-const last = { status: '', headers: [], length: -1, text: '' };
+const last = { status: '', parts: [], declared: -1, length: -1, text: '' };
+
 function sameAsLast(status, headers) {
-  if (status !== last.status || headers.length !== last.headers.length) return false;
+  if (status !== last.status || headers.length * 2 !== last.parts.length) return false;
   for (let i = 0; i < headers.length; i++) {
-    if (headers[i][0] !== last.headers[i][0] || headers[i][1] !== last.headers[i][1]) return false;
+    const h = headers[i];
+    if (!Array.isArray(h) || h.length !== 2 || h[0] !== last.parts[2 * i] || h[1] !== last.parts[2 * i + 1]) return false;
   }
   return true;
 }
 
-/** The head as text, for a response whose status and headers passed startResponse. */
-function headText(status, headers, length) {
-  if (length === last.length && sameAsLast(status, headers)) return last.text;
-  let head = `Status: ${status}\r\n`;
-  for (let i = 0; i < headers.length; i++) head += `${headers[i][0]}: ${headers[i][1]}\r\n`;
-  head += `Content-Length: ${length}\r\n\r\n`;
+/** C11, C12, C13: checks status and headers; remembers their strings and the declared Content-Length. */
+function check(status, headers) {
+  if (sameAsLast(status, headers)) return;
+  if (typeof status !== 'string' || !STATUS.test(status)) throw new TypeError('bad status');
+  if (!Array.isArray(headers)) throw new TypeError('headers must be a list');
+  const parts = [];
+  let declared = -1;
+  for (let i = 0; i < headers.length; i++) {
+    const h = headers[i];
+    if (!Array.isArray(h) || h.length !== 2) throw new TypeError('bad header');
+    const [name, value] = h;
+    if (typeof name !== 'string' || typeof value !== 'string' || !TOKEN.test(name) || BAD_VALUE.test(value) || FORBIDDEN.test(name)) {
+      throw new TypeError('bad header');
+    }
+    if (CONTENT_LENGTH.test(name)) declared = Number(value);
+    parts.push(name, value);
+  }
   last.status = status;
-  last.headers = headers;
-  last.length = length;
-  last.text = head;
-  return head;
+  last.parts = parts;
+  last.declared = declared;
+  last.length = -1;
 }
 
-/** A record header: version 1, `type`, request `id`, `length` bytes of content, no padding. */
-function recordHead(out, o, type, id, length) {
+/** The head as text for the strings that passed last (see `last`), with Content-Length added unless declared (C20). */
+function headText(length) {
+  if (length === last.length) return last.text;
+  let head = `Status: ${last.status}\r\n`;
+  for (let i = 0; i < last.parts.length; i += 2) head += `${last.parts[i]}: ${last.parts[i + 1]}\r\n`;
+  if (last.declared < 0) head += `Content-Length: ${length}\r\n`;
+  last.length = length;
+  last.text = `${head}\r\n`;
+  return last.text;
+}
+
+/** A record header: version 1, `type`, request `id`, `length` bytes of content, `pad` bytes of padding. */
+function recordHead(out, o, type, id, length, pad) {
   out[o] = 1; out[o + 1] = type; out[o + 2] = id >> 8; out[o + 3] = id & 255;
-  out[o + 4] = length >> 8; out[o + 5] = length & 255; out[o + 6] = 0; out[o + 7] = 0;
+  out[o + 4] = length >> 8; out[o + 5] = length & 255; out[o + 6] = pad; out[o + 7] = 0;
+}
+
+/** One whole reply: the head and body as padded STDOUT, the empty STDOUT and END_REQUEST (F9). */
+function reply(id, head, chunk) {
+  const content = head.length + chunk.length;
+  const pad = (8 - (content & 7)) & 7;
+  const out = Buffer.allocUnsafe(8 + content + pad + 8 + 16);
+  recordHead(out, 0, 6, id, content, pad);
+  out.latin1Write(head, 8);
+  out.set(chunk, 8 + head.length);
+  let o = 8 + content;
+  for (let i = 0; i < pad; i++) out[o++] = 0;
+  recordHead(out, o, 6, id, 0, 0);
+  recordHead(out, o + 8, 3, id, 8, 0);
+  for (let i = o + 16; i < o + 24; i++) out[i] = 0; // appStatus 0, FCGI_REQUEST_COMPLETE, reserved
+  return out;
 }
 
 class Response {
-  status = undefined;
-  headers = undefined;
+  started = false;
+  controller = undefined;
   startResponse = (status, headers) => {
-    if (!sameAsLast(status, headers)) {
-      if (typeof status !== 'string' || !STATUS.test(status)) throw new TypeError('bad status');
-      for (let i = 0; i < headers.length; i++) {
-        const [name, value] = headers[i];
-        if (!TOKEN.test(name) || !plainValue(value)) throw new TypeError('bad header');
-      }
-    }
-    this.status = status;
-    this.headers = headers.slice();
+    if (this.started) throw new TypeError('startResponse called twice'); // C15 (no excInfo here)
+    check(status, headers);
+    this.started = true;
     return this.write;
   };
-  write = () => { throw new Error('not in the floor'); };
-  controller = undefined;
+  write = () => { throw new Error('write() is not used by the floor\'s app'); };
   get signal() {
     this.controller ??= new AbortController();
     return this.controller.signal;
   }
 }
 
-/** The app every in-process run answers with. */
-function app(_environ, startResponse) {
-  startResponse('200 OK', [['Content-Type', 'text/plain; charset=utf-8']]);
-  return [Buffer.from('Hello, world!\n')];
-}
+/**
+ * The app every in-process run answers with: hello world, its header list and
+ * body made anew each time, as an app written plainly makes them; with
+ * TSGI_BENCH_APP=const, made once and returned each time (to tell the app's
+ * own allocations from the gateway's).
+ */
+const CONST_HEADERS = [['Content-Type', 'text/plain; charset=utf-8']];
+const CONST_BODY = [Buffer.from('Hello, world!\n')];
+const app = process.env.TSGI_BENCH_APP === 'const'
+  ? (_environ, startResponse) => {
+    startResponse('200 OK', CONST_HEADERS);
+    return CONST_BODY;
+  }
+  : (_environ, startResponse) => {
+    startResponse('200 OK', [['Content-Type', 'text/plain; charset=utf-8']]);
+    return [Buffer.from('Hello, world!\n')];
+  };
 
 /**
  * The request the process remembers (one per process, not per connection, as
- * in tsgi): the first, and after two requests in a row that differ from it in
- * more than one value, the second of them (nginx's own requests then follow
- * the benchmark's first check, which had other headers).
+ * in tsgi): the first, and after two requests in a row that it does not
+ * serve, the second of them.
  */
 let first = null;
-let copy = null;
 let misses = 0;
+
+/** The environ for a request whose PARAMS content is `params`. */
+function environFor(params) {
+  if (first === null) first = remembered(params);
+  const environ = environOf(first, params);
+  if (environ !== null) {
+    misses = 0;
+    return environ;
+  }
+  if (++misses === 2) {
+    misses = 0;
+    first = remembered(params);
+  }
+  return complete(decode(params));
+}
 
 function floorServe(socket) {
   serve(socket, (buf, at, params) => {
-    if (first === null) {
-      first = remembered(params);
-      copy = copier(first.environ);
-    }
     const id = (buf[at + 2] << 8) | buf[at + 3];
-    const environ = copy(first.environ);
-    if (storeChanges(first, environ, params)) misses = 0;
-    else if (++misses === 2) {
-      misses = 0;
-      first = remembered(params);
-      copy = copier(first.environ);
-    }
+    const environ = environFor(params);
     environ['wsgi.version'] = [1, 0];
     environ['wsgi.input'] = EMPTY_INPUT;
     environ['wsgi.errors'] = new Errors(id);
@@ -258,24 +346,24 @@ function floorServe(socket) {
       Object.defineProperty(environ, 'tsgi.abort', LAZY_ABORT);
     }
     environ['tsgi.response'] = { status: undefined, state: 'before-head' };
-    const body = app(environ, response.startResponse);
-    const chunk = body[0];
-    const head = headText(response.status, response.headers, chunk.length);
-    if (typeof body.close === 'function') body.close();
-    const content = head.length + chunk.length;
-    const out = Buffer.allocUnsafe(8 + content + 8 + 16);
-    recordHead(out, 0, 6, id, content);
-    out.latin1Write(head, 8);
-    out.set(chunk, 8 + head.length);
-    const o = 8 + content;
-    recordHead(out, o, 6, id, 0);
-    recordHead(out, o + 8, 3, id, 8);
-    for (let i = o + 16; i < o + 24; i++) out[i] = 0; // appStatus 0, FCGI_REQUEST_COMPLETE, reserved
+    let body;
+    try {
+      body = app(environ, response.startResponse);
+      // C19, C20: a list of at most one chunk of bytes, after startResponse.
+      if (!Array.isArray(body) || body.length > 1 || !response.started) throw new TypeError('not a body the floor sends');
+      if (body.length === 1 && !(body[0] instanceof Uint8Array)) throw new TypeError('not bytes');
+    } catch {
+      return reply(id, 'Status: 500 Internal Server Error\r\nContent-Type: text/plain\r\nContent-Length: 59\r\n\r\n', ERROR_BODY); // C18
+    }
+    const chunk = body.length === 1 ? body[0] : Buffer.alloc(0);
+    if (last.declared >= 0 && last.declared !== chunk.length) throw new Error('the floor does not stream a body shorter or longer than declared');
+    const out = reply(id, headText(chunk.length), chunk);
+    if (typeof body.close === 'function') body.close(); // C17
     return out;
   });
 }
 
-module.exports = { floorServe, app };
+module.exports = { floorServe, app, environFor };
 
 if (require.main === module) {
   const fs = require('node:fs');

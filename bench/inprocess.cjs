@@ -11,6 +11,10 @@
 //   node bench/inprocess.cjs --floor [REQUESTS]     the contract's floor
 //   node bench/inprocess.cjs --compare [ROUNDS] [REQUESTS]
 //
+// With TSGI_BENCH_APP=const in the environment the app returns a header list
+// and body made once (bench/floor-fastcgi.cjs), so that what the app itself
+// allocates drops out of all three figures.
+//
 // --minimal serves the same fake sockets with bench/minimal-fastcgi.cjs (fixed
 // bytes, no app), --floor with bench/floor-fastcgi.cjs (the minimal responder
 // plus only what PEP 3333 and the contract require per request). --compare
@@ -115,7 +119,8 @@ function compare(rounds, N) {
   }
   const median = (a) => [...a].sort((x, y) => x - y)[a.length >> 1];
   const [minimal, floor, tsgi] = modes.map(([m]) => median(ns.get(m)));
-  console.log(`${process.version}, medians of ${rounds} rounds (ns per request): minimal responder ${minimal}, contract floor ${floor}, tsgi ${tsgi}`);
+  const which = process.env.TSGI_BENCH_APP === 'const' ? ', app made once' : '';
+  console.log(`${process.version}, medians of ${rounds} rounds (ns per request${which}): minimal responder ${minimal}, contract floor ${floor}, tsgi ${tsgi}`);
   console.log(`  the contract costs ${floor - minimal} ns over the minimal responder; tsgi costs ${tsgi - floor} ns over the floor, ${tsgi - minimal} ns over the minimal responder`);
 }
 
