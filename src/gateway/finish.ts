@@ -18,10 +18,10 @@ export interface Reporter {
  * declared a different length: the body is then streamed, so that
  * {@link shortBody} or the overflow rule applies.
  */
-export function wholeHeaders(headers: Header[], declared: number, length: number): Header[] | undefined {
+export function wholeHeaders(headers: readonly Header[], declared: number, length: number): readonly Header[] | undefined {
   if (declared < 0) {
-    // A copy of exactly one more pair: pushing onto the app's list would grow
-    // its store to 17 slots (V8), several times the bytes of the copy.
+    // A copy with one more pair (the list is the checked pairs, shared): at its
+    // exact size, where a copy extended by a push would grow to 17 slots (V8).
     const n = headers.length;
     const out = new Array<Header>(n + 1);
     for (let i = 0; i < n; i++) out[i] = headers[i]!;

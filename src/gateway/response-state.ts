@@ -23,7 +23,7 @@ export interface ResponseSink {
    * be null). `last` is true when this is the whole response: the sink may
    * frame head, body and end in a single write.
    */
-  head(status: string, headers: Header[], chunk: Uint8Array | null, last: boolean): void | Promise<void>;
+  head(status: string, headers: readonly Header[], chunk: Uint8Array | null, last: boolean): void | Promise<void>;
   /** Send a body chunk (never empty). */
   write(chunk: Uint8Array): void | Promise<void>;
   /** The response is complete. */
@@ -79,7 +79,7 @@ export abstract class ResponseStates extends ResponseHead {
   }
 
   /** before-head -> done: head, whole body and end in a single write (docs/design.md, "Throughput"). */
-  protected sendWhole(status: string, headers: Header[], chunk: Uint8Array): void | Promise<void> {
+  protected sendWhole(status: string, headers: readonly Header[], chunk: Uint8Array): void | Promise<void> {
     this.#headOut(status, 'done', chunk.length);
     try {
       return this.#wait(this.#sink.head(status, headers, chunk.length ? chunk : null, true));

@@ -9,12 +9,12 @@ import { checkHeaders, checkedPairs, checkStatus, describe } from '../contract/h
 import type { Header, Write } from '../contract/types.js';
 
 /** The headers before startResponse: none, shared (frozen: only startResponse's own copy is ever extended). */
-const NO_HEADERS = Object.freeze([]) as unknown as Header[];
+const NO_HEADERS: readonly Header[] = Object.freeze([]);
 
 /** The start_response half of one request's response; the engine supplies the other half. */
 export abstract class ResponseHead {
   #status: string | undefined;
-  #headers: Header[] = NO_HEADERS;
+  #headers: readonly Header[] = NO_HEADERS;
   #declared = -1; // the Content-Length the app gave, or -1
   #wrote = false; // write() was called
 
@@ -30,8 +30,8 @@ export abstract class ResponseHead {
     checkStatus(status);
     const declared = checkHeaders(headers);
     this.#status = status;
-    // C12: the pairs as checked, not the app's, which it may still change.
-    this.#headers = checkedPairs().slice();
+    // C12: the pairs as checked, not the app's, which it may still change; shared, never written to.
+    this.#headers = checkedPairs();
     this.#declared = declared;
     return this.write;
   };
@@ -63,7 +63,7 @@ export abstract class ResponseHead {
   }
 
   /** The headers to send: the app's own copy, which the gateway may extend (C20). */
-  protected get headers(): Header[] {
+  protected get headers(): readonly Header[] {
     return this.#headers;
   }
 

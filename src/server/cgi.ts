@@ -59,7 +59,7 @@ class CgiSink implements ResponseSink {
     this.#fd = fd;
     this.#controller = controller;
   }
-  head(status: string, headers: Header[], chunk: Uint8Array | null): void {
+  head(status: string, headers: readonly Header[], chunk: Uint8Array | null): void {
     const head = cgiHead(status, headers);
     const n = Buffer.byteLength(head, 'latin1');
     const buf = Buffer.allocUnsafe(n + (chunk ? chunk.length : 0));

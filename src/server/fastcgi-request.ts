@@ -243,7 +243,7 @@ export class FcgiRequest extends RequestLife implements ResponseSink {
 
   // --- ResponseSink: the engine's calls, framed as STDOUT records (F9) ---
 
-  head(status: string, headers: Header[], chunk: Uint8Array | null, last: boolean): void | Promise<void> {
+  head(status: string, headers: readonly Header[], chunk: Uint8Array | null, last: boolean): void | Promise<void> {
     if (this.#ended) return;
     return this.#out(cgiHead(status, headers), chunk, last);
   }

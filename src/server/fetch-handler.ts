@@ -40,7 +40,7 @@ class FetchSink implements ResponseSink {
     this.response = new Promise((resolve) => { this.#resolve = resolve; });
   }
 
-  head(status: string, headers: Header[], chunk: Uint8Array | null, last: boolean): void | Promise<void> {
+  head(status: string, headers: readonly Header[], chunk: Uint8Array | null, last: boolean): void | Promise<void> {
     const code = Number(status.slice(0, 3));
     const init = { status: code, statusText: status.slice(4), headers: headers.map(([k, v]) => [k, v] as [string, string]) };
     if (NULL_BODY.has(code)) { this.#resolve(new Response(null, init)); return; }

@@ -114,7 +114,7 @@ class TrackedSink implements ResponseSink {
     return requestLine(this.environ);
   }
 
-  head(status: string, headers: Header[], chunk: Uint8Array | null, last: boolean): void | Promise<void> {
+  head(status: string, headers: readonly Header[], chunk: Uint8Array | null, last: boolean): void | Promise<void> {
     if (this.#done) return;
     this.#headSent = true;
     this.status = Number(status.slice(0, 3));

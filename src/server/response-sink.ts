@@ -16,7 +16,7 @@ export class ServerResponseSink implements ResponseSink {
   constructor(res: ServerResponse) {
     this.#res = res;
   }
-  head(status: string, headers: Header[], chunk: Uint8Array | null, last: boolean): void | Promise<void> {
+  head(status: string, headers: readonly Header[], chunk: Uint8Array | null, last: boolean): void | Promise<void> {
     const flat: string[] = [];
     for (let i = 0; i < headers.length; i++) flat.push(headers[i]![0], headers[i]![1]);
     this.status = Number(status.slice(0, 3));

@@ -180,7 +180,7 @@ class UwsgiConnection extends RequestLife implements Connection, ResponseSink {
 
   // --- ResponseSink (U4) ---
 
-  head(status: string, headers: Header[], chunk: Uint8Array | null, last: boolean): void | Promise<void> {
+  head(status: string, headers: readonly Header[], chunk: Uint8Array | null, last: boolean): void | Promise<void> {
     if (this.#ended) return;
     let head = statusLine(this.#vars!, status);
     for (let i = 0; i < headers.length; i++) head += `${headers[i]![0]}: ${headers[i]![1]}\r\n`;
