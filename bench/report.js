@@ -51,7 +51,7 @@ function webTables(result) {
   return out;
 }
 
-/** The targets, each checked on every Node binary measured. */
+/** The performance targets, each checked on every Node binary measured. */
 const checks = [
   { what: 'tsgi fastcgi vs node:http keepalive, req/s', a: 'tsgi-fastcgi', b: 'node-http-ka', key: 'rps', min: { default: 1.0 } },
   { what: 'tsgi fastcgi vs node:http keepalive, CPU/req', a: 'tsgi-fastcgi', b: 'node-http-ka', key: 'cpu', max: { default: 1.05 } },
