@@ -21,9 +21,10 @@
 //     V8 12+ (Node 22, 24), an accessor defined from one shared descriptor on
 //     V8 11 (Node 20), where an AbortController costs 2.4 µs;
 //   - start_response and write() as callables of the request, a second
-//     start_response refused (C15); the status and the headers checked
-//     (C11, C12, C13) unless they are the strings that passed last time, and
-//     the checked strings sent, not the app's list;
+//     start_response refused (C15); the status and the headers checked by
+//     tsgi's own checkStatus and checkHeaders (C11, C12, C13; they skip the
+//     strings that passed last time), and the checked pairs sent, not the
+//     app's list;
 //   - the app's call, a 500 if it throws (C18); the body checked (C19: a
 //     list of one Uint8Array, or empty); Content-Length added unless
 //     declared (C20); close() called when there is one (C17);
@@ -34,7 +35,10 @@
 // `bench/inprocess.cjs --floor` runs it in process; `node bench/floor-fastcgi.cjs
 // SOCKET` serves nginx's fastcgi_pass (a row of `npm run bench`).
 'use strict';
+const { join } = require('node:path');
 const { serve } = require('./minimal-fastcgi.cjs');
+// tsgi's own rules where they are data or a check (the built bundle: npm run build).
+const { HTTPS_ON, OPTIONAL_VARS, checkHeaders, checkStatus, checkedPairs } = require(join(__dirname, '..', 'dist', 'tsgi.cjs'));
 
 const V8 = Number.parseInt(process.versions.v8, 10);
 const SIGNAL_AT_ONCE = V8 >= 12;
@@ -46,16 +50,9 @@ const LAZY_ABORT = {
   enumerable: true,
   configurable: true,
 };
-const STATUS = /^[0-9]{3} [\x20-\x7e\x80-\xff]+$/;
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-const BAD_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
-const FORBIDDEN = /^(?:connection|keep-alive|proxy-authenticate|proxy-authorization|te|trailers?|transfer-encoding|upgrade|status)$/i;
-const CONTENT_LENGTH = /^content-length$/i;
 const EMPTY_INPUT = Object.freeze({ read: () => Buffer.alloc(0), readline: () => Buffer.alloc(0) });
 const ERROR_BODY = Buffer.from('A server error occurred.  Please contact the administrator.');
-const OPTIONAL = new Set(['AUTH_TYPE', 'CONTENT_LENGTH', 'CONTENT_TYPE', 'GATEWAY_INTERFACE', 'HTTPS', 'PATH_TRANSLATED',
-  'REMOTE_ADDR', 'REMOTE_HOST', 'REMOTE_IDENT', 'REMOTE_PORT', 'REMOTE_USER', 'REQUEST_SCHEME',
-  'SERVER_SOFTWARE', 'SERVER_ADDR', 'DOCUMENT_ROOT', 'DOCUMENT_URI', 'REQUEST_URI', 'SCRIPT_FILENAME']);
+const OPTIONAL = new Set(OPTIONAL_VARS);
 /** The variables `complete` reads: a change in any of them is not stored over a completed copy. */
 const READ = new Set(['REQUEST_METHOD', 'SERVER_PROTOCOL', 'QUERY_STRING', 'SERVER_NAME', 'SERVER_PORT', 'HTTP_HOST',
   'HTTPS', 'REQUEST_SCHEME', 'SCRIPT_NAME', 'PATH_INFO', 'CONTENT_LENGTH', 'HTTP_TRANSFER_ENCODING', 'FCGI_ROLE']);
@@ -86,7 +83,7 @@ function decode(params) {
 
 /** Completes decoded variables into an environ (C2, C5, C8, FCGI_ROLE; the wsgi.* keys; per-request values left null). */
 function complete(vars) {
-  const https = /^(?:on|1|yes)$/i.test(vars.HTTPS ?? '') || (vars.REQUEST_SCHEME ?? '').toLowerCase() === 'https';
+  const https = HTTPS_ON.test(vars.HTTPS ?? '') || (vars.REQUEST_SCHEME ?? '').toLowerCase() === 'https';
   if (!vars.REQUEST_METHOD) vars.REQUEST_METHOD = 'GET';
   if (!vars.SERVER_PROTOCOL) vars.SERVER_PROTOCOL = 'HTTP/1.0';
   vars.QUERY_STRING ??= '';
@@ -203,51 +200,17 @@ class Errors {
   writelines(lines) { for (const l of lines) this.write(l); }
 }
 
-/**
- * The last status and header strings that passed the checks, their declared
- * length, and the head made from them (for one body length): an app that
- * sends the same strings again is neither checked nor its head put together.
- */
-const last = { status: '', parts: [], declared: -1, length: -1, text: '' };
+/** The last head made, and what it was made from: the same status, checked pairs (shared while the app repeats its strings) and length give the same text. */
+const last = { status: '', pairs: null, length: -1, text: '' };
 
-function sameAsLast(status, headers) {
-  if (status !== last.status || headers.length * 2 !== last.parts.length) return false;
-  for (let i = 0; i < headers.length; i++) {
-    const h = headers[i];
-    if (!Array.isArray(h) || h.length !== 2 || h[0] !== last.parts[2 * i] || h[1] !== last.parts[2 * i + 1]) return false;
-  }
-  return true;
-}
-
-/** C11, C12, C13: checks status and headers; remembers their strings and the declared Content-Length. */
-function check(status, headers) {
-  if (sameAsLast(status, headers)) return;
-  if (typeof status !== 'string' || !STATUS.test(status)) throw new TypeError('bad status');
-  if (!Array.isArray(headers)) throw new TypeError('headers must be a list');
-  const parts = [];
-  let declared = -1;
-  for (let i = 0; i < headers.length; i++) {
-    const h = headers[i];
-    if (!Array.isArray(h) || h.length !== 2) throw new TypeError('bad header');
-    const [name, value] = h;
-    if (typeof name !== 'string' || typeof value !== 'string' || !TOKEN.test(name) || BAD_VALUE.test(value) || FORBIDDEN.test(name)) {
-      throw new TypeError('bad header');
-    }
-    if (CONTENT_LENGTH.test(name)) declared = Number(value);
-    parts.push(name, value);
-  }
+/** The head as text, with Content-Length added unless the app declared one (C20). */
+function headText(status, pairs, declared, length) {
+  if (status === last.status && pairs === last.pairs && length === last.length) return last.text;
+  let head = `Status: ${status}\r\n`;
+  for (let i = 0; i < pairs.length; i++) head += `${pairs[i][0]}: ${pairs[i][1]}\r\n`;
+  if (declared < 0) head += `Content-Length: ${length}\r\n`;
   last.status = status;
-  last.parts = parts;
-  last.declared = declared;
-  last.length = -1;
-}
-
-/** The head as text for the strings that passed last (see `last`), with Content-Length added unless declared (C20). */
-function headText(length) {
-  if (length === last.length) return last.text;
-  let head = `Status: ${last.status}\r\n`;
-  for (let i = 0; i < last.parts.length; i += 2) head += `${last.parts[i]}: ${last.parts[i + 1]}\r\n`;
-  if (last.declared < 0) head += `Content-Length: ${length}\r\n`;
+  last.pairs = pairs;
   last.length = length;
   last.text = `${head}\r\n`;
   return last.text;
@@ -276,12 +239,17 @@ function reply(id, head, chunk) {
 }
 
 class Response {
-  started = false;
+  status = '';
+  pairs = null;
+  declared = -1;
   controller = undefined;
   startResponse = (status, headers) => {
-    if (this.started) throw new TypeError('startResponse called twice'); // C15 (no excInfo here)
-    check(status, headers);
-    this.started = true;
+    if (this.pairs !== null) throw new TypeError('startResponse called twice'); // C15 (no excInfo here)
+    // C11-C13 with tsgi's own checks (they skip the strings that passed last time), and the pairs as checked.
+    checkStatus(status);
+    this.declared = checkHeaders(headers);
+    this.status = status;
+    this.pairs = checkedPairs();
     return this.write;
   };
   write = () => { throw new Error('write() is not used by the floor\'s app'); };
@@ -350,14 +318,14 @@ function floorServe(socket) {
     try {
       body = app(environ, response.startResponse);
       // C19, C20: a list of at most one chunk of bytes, after startResponse.
-      if (!Array.isArray(body) || body.length > 1 || !response.started) throw new TypeError('not a body the floor sends');
+      if (!Array.isArray(body) || body.length > 1 || response.pairs === null) throw new TypeError('not a body the floor sends');
       if (body.length === 1 && !(body[0] instanceof Uint8Array)) throw new TypeError('not bytes');
     } catch {
       return reply(id, 'Status: 500 Internal Server Error\r\nContent-Type: text/plain\r\nContent-Length: 59\r\n\r\n', ERROR_BODY); // C18
     }
     const chunk = body.length === 1 ? body[0] : Buffer.alloc(0);
-    if (last.declared >= 0 && last.declared !== chunk.length) throw new Error('the floor does not stream a body shorter or longer than declared');
-    const out = reply(id, headText(chunk.length), chunk);
+    if (response.declared >= 0 && response.declared !== chunk.length) throw new Error('the floor does not stream a body shorter or longer than declared');
+    const out = reply(id, headText(response.status, response.pairs, response.declared, chunk.length), chunk);
     if (typeof body.close === 'function') body.close(); // C17
     return out;
   });

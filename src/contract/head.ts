@@ -3,7 +3,6 @@
  * raises where the app made it (C11, C12, C13).
  */
 import { ContractError } from './errors.js';
-import { PairsMemo } from './pairs-memo.js';
 import type { Header } from './types.js';
 
 // C11: three digits, one space, a non-empty reason of latin-1 without control characters.
@@ -47,18 +46,12 @@ export function checkHeaders(headers: unknown): number {
   if (!Array.isArray(headers)) {
     throw new ContractError('ERR_BAD_HEADER', 'C12', `headers must be an array of [name, value] pairs, got ${describe(headers)}`);
   }
-  // The same pairs as the last list that passed: valid, with the same declared length and copies.
-  if (validHeaders.same('', headers)) {
-    lastPairs = validPairs;
-    return validDeclared;
-  }
+  // The same strings as the last list that passed: valid, with the same declared length and copies.
+  if (sameAsValid(headers)) return validDeclared;
   const pairs = new Array<Header>(headers.length);
   const declared = checkList(headers, pairs);
-  lastPairs = pairs;
-  if (validHeaders.remember('', pairs)) {
-    validPairs = pairs;
-    validDeclared = declared;
-  }
+  validPairs = pairs;
+  validDeclared = declared;
   return declared;
 }
 
@@ -72,15 +65,25 @@ export function checkHeaders(headers: unknown): number {
  * cost about 40 ns a pair whenever a list differs from the last one.)
  */
 export function checkedPairs(): readonly Header[] {
-  return lastPairs;
+  return validPairs;
 }
 
-/** The last header list that passed checkHeaders: its declared length and its checked pairs. */
-const validHeaders = new PairsMemo();
-let validDeclared = -1;
+/** The last header list that passed checkHeaders, as checked pairs, and its declared length. */
 let validPairs: readonly Header[] = [];
-/** The checked pairs of the list checkHeaders passed last (see checkedPairs). */
-let lastPairs: readonly Header[] = [];
+let validDeclared = -1;
+
+/** True when `headers` holds the same strings as the last list that passed (an app sends the same few heads over and over). */
+function sameAsValid(headers: unknown[]): boolean {
+  const valid = validPairs;
+  const n = headers.length;
+  if (n !== valid.length) return false;
+  for (let i = 0; i < n; i++) {
+    const h: unknown = headers[i];
+    const v = valid[i]!;
+    if (!Array.isArray(h) || h.length !== 2 || h[0] !== v[0] || h[1] !== v[1]) return false;
+  }
+  return true;
+}
 
 /** C12, C13 for every pair of a list (see checkHeaders); `into` gets a copy of each pair as read. */
 function checkList(headers: unknown[], into: Header[]): number {

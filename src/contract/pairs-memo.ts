@@ -2,8 +2,8 @@
  * The last list of `[name, value]` pairs (and a string key, such as the
  * status) that a caller handled, so that "the same again" — an app sends the
  * same few heads over and over — is told by comparing strings, without
- * redoing the work. Used by checkHeaders (C12, C13: a list that passed) and
- * by cgiHead (the head string built from it).
+ * redoing the work. Used by cgiHead (the head string built from a status and
+ * headers).
  */
 export class PairsMemo {
   readonly #max: number;

@@ -8,7 +8,7 @@ import { ContractError } from '../contract/errors.js';
 import { checkHeaders, checkedPairs, checkStatus, describe } from '../contract/head.js';
 import type { Header, Write } from '../contract/types.js';
 
-/** The headers before startResponse: none, shared (frozen: only startResponse's own copy is ever extended). */
+/** The headers before startResponse: none, shared (frozen; no header list here is ever written to). */
 const NO_HEADERS: readonly Header[] = Object.freeze([]);
 
 /** The start_response half of one request's response; the engine supplies the other half. */
@@ -62,7 +62,7 @@ export abstract class ResponseHead {
     return this.#status;
   }
 
-  /** The headers to send: the app's own copy, which the gateway may extend (C20). */
+  /** The headers to send: the pairs as checked (C12), shared; C20's Content-Length goes into a copy (finish.ts). */
   protected get headers(): readonly Header[] {
     return this.#headers;
   }
