@@ -151,23 +151,40 @@ export function environFor(vars: Record<string, string>, body: ReceivedBody | nu
 }
 
 /**
- * Normalises the path variables in place. When PATH_INFO is absent, the whole
- * path is SCRIPT_NAME (nginx's stock `fastcgi_params`). With a `mount` prefix,
- * a path at or below it is split into SCRIPT_NAME = mount and PATH_INFO = the
- * rest; without one, an absent PATH_INFO makes the whole path PATH_INFO (F13).
+ * Normalises the path variables in place: SCRIPT_NAME and PATH_INFO as the
+ * app sees them (F13, U8), whichever web server sent them.
+ *
+ * The rule for an absent PATH_INFO. RFC 3875 §4.1.13 makes SCRIPT_NAME the
+ * URL path of the script the server resolved the request to, and §4.1.5 makes
+ * PATH_INFO what follows it, which a server may leave out when nothing does.
+ * A server that resolved the URL to a script says which file it found in
+ * SCRIPT_FILENAME, a file-system path (Apache's mod_cgi and mod_fcgid:
+ * `/cgi-bin/env` gives SCRIPT_NAME `/cgi-bin/env` and no PATH_INFO). Its
+ * SCRIPT_NAME is kept and PATH_INFO is '', so an app at `/app.fcgi` answers
+ * `GET /app.fcgi` with its `/` route. A server that resolved no script sends
+ * the whole path as SCRIPT_NAME with no SCRIPT_FILENAME (nginx's stock
+ * `fastcgi_params`) or a `proxy:` URL there (Apache's mod_proxy_fcgi): that
+ * path is the app's PATH_INFO, and SCRIPT_NAME is ''.
+ *
+ * Then `mount`: a path at or below it is split into SCRIPT_NAME = mount and
+ * PATH_INFO = the rest.
  */
 export function splitPath(vars: Record<string, string>, mount: string): void {
-  const pi = vars.PATH_INFO;
+  let pi = vars.PATH_INFO;
   if (pi === undefined) {
-    const whole = vars.SCRIPT_NAME ?? '';
-    if (mount !== '' && within(whole, mount)) {
-      vars.SCRIPT_NAME = mount;
-      vars.PATH_INFO = whole.slice(mount.length);
+    if (namesScript(vars.SCRIPT_FILENAME)) {
+      pi = vars.PATH_INFO = '';
     } else {
-      vars.SCRIPT_NAME = '';
-      vars.PATH_INFO = whole;
+      const whole = vars.SCRIPT_NAME ?? '';
+      if (mount !== '' && within(whole, mount)) {
+        vars.SCRIPT_NAME = mount;
+        vars.PATH_INFO = whole.slice(mount.length);
+      } else {
+        vars.SCRIPT_NAME = '';
+        vars.PATH_INFO = whole;
+      }
+      return;
     }
-    return;
   }
   if (mount === '') return;
   const whole = (vars.SCRIPT_NAME ?? '') + pi;
@@ -175,6 +192,11 @@ export function splitPath(vars: Record<string, string>, mount: string): void {
     vars.SCRIPT_NAME = mount;
     vars.PATH_INFO = whole.slice(mount.length);
   }
+}
+
+/** SCRIPT_FILENAME names a file the server resolved the URL to: an absolute path, not a `proxy:` URL (see splitPath). */
+function namesScript(filename: string | undefined): boolean {
+  return filename !== undefined && filename.charCodeAt(0) === 47;
 }
 
 /** True when `path` is `mount` or below it (segment boundary). */

@@ -50,6 +50,24 @@ describe('intake', () => {
     expect(normalizeMount(' app// ')).toBe('/app');
   });
 
+  it('F13 C8 an absent PATH_INFO: a server that names the script file (SCRIPT_FILENAME, RFC 3875 §4.1.13) keeps SCRIPT_NAME; one that names none (nginx, mod_proxy_fcgi) sent the whole path', () => {
+    const split = (vars: Record<string, string>, mount = ''): [string, string] => {
+      admit(vars, { mount: normalizeMount(mount), maxBodyBytes: 0, streams: false });
+      const e = environFor(vars, null, extras);
+      return [e.SCRIPT_NAME as string, e.PATH_INFO as string];
+    };
+    // Apache mod_cgi / mod_fcgid: the script asked for with nothing after it.
+    expect(split({ SCRIPT_NAME: '/cgi-bin/env', SCRIPT_FILENAME: '/srv/cgi-bin/env' })).toEqual(['/cgi-bin/env', '']);
+    expect(split({ SCRIPT_NAME: '/app.fcgi', SCRIPT_FILENAME: '/srv/fcgi/app.fcgi' }, '/app.fcgi')).toEqual(['/app.fcgi', '']);
+    expect(split({ SCRIPT_NAME: '/app.fcgi', SCRIPT_FILENAME: '/srv/fcgi/app.fcgi', PATH_INFO: '/x' })).toEqual(['/app.fcgi', '/x']);
+    // A script at / (ScriptAlias / /srv/app.cgi): C8 moves the slash to PATH_INFO.
+    expect(split({ SCRIPT_NAME: '/', SCRIPT_FILENAME: '/srv/app.cgi' })).toEqual(['', '/']);
+    // nginx's fastcgi_params (no SCRIPT_FILENAME) and mod_proxy_fcgi (a proxy: URL): the whole path.
+    expect(split({ SCRIPT_NAME: '/app.fcgi' })).toEqual(['', '/app.fcgi']);
+    expect(split({ SCRIPT_NAME: '/x/y', SCRIPT_FILENAME: 'proxy:fcgi://localhost/x/y' })).toEqual(['', '/x/y']);
+    expect(split({ SCRIPT_NAME: '/x/y', SCRIPT_FILENAME: '' })).toEqual(['', '/x/y']);
+  });
+
   it('S1 a refusal is a fixed text/plain response naming the reason', () => {
     const r = refusalResponse({ status: '413 Content Too Large', reason: 'too big' });
     expect(r).toEqual({ status: '413 Content Too Large', headers: [['Content-Type', 'text/plain'], ['Content-Length', '8']], body: Buffer.from('too big\n') });
