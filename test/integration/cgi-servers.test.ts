@@ -77,6 +77,17 @@ function cgiCases(server: string, port: () => number): void {
     expect('CONTENT_TYPE' in env).toBe(false); // C3
   });
 
+  it(`C2 C8 a script asked for with nothing after it (/cgi-bin/env-dump): SCRIPT_NAME is the script, PATH_INFO '' (RFC 3875 §4.1.13), under ${server}`, async () => {
+    const dump = (await get('/cgi-bin/env-dump')).body.toString('latin1');
+    expect(dump).toMatch(/^Hello world!\n\n/);
+    expect(dump).toContain('\nSCRIPT_NAME = "/cgi-bin/env-dump"\n');
+    expect(dump).toContain('\nPATH_INFO = ""\n');
+    const env = JSON.parse((await get('/cgi-bin/fx-env?q=1')).body.toString('latin1')) as Record<string, string>;
+    expect([env.SCRIPT_NAME, env.PATH_INFO, env.REQUEST_URI, env.QUERY_STRING]).toEqual(['/cgi-bin/fx-env', '', '/cgi-bin/fx-env?q=1', 'q=1']);
+    const below = JSON.parse((await get('/cgi-bin/fx-env/')).body.toString('latin1')) as Record<string, string>;
+    expect([below.SCRIPT_NAME, below.PATH_INFO]).toEqual(['/cgi-bin/fx-env', '/']);
+  });
+
   it(`C12 a latin-1 response header arrives at the client as the single byte 0xE9 under ${server}`, async () => {
     const r = await get('/cgi-bin/fx-latin1Header');
     expect(r.status).toBe(200);
