@@ -17,7 +17,7 @@ import { dirname, join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { packAndInstall } from '../package/install.js';
 import { fetchRaw } from './http-client.js';
-import { ROOT, checkReadableBy, freePort, runDir, serversAvailable, startApache, startNginx, waitFor, which, type Running } from './servers.js';
+import { ROOT, checkReadableBy, freePort, runDir as tempDir, serversAvailable, startApache, startNginx, waitFor, which, type Running } from './servers.js';
 import { NODE, alive } from './tsgi-process.js';
 
 const USER = 'www-data';
@@ -67,7 +67,10 @@ const servers: Running[] = [];
 afterEach(async () => {
   await Promise.all([...procs.splice(0).map((p) => p.stop()), ...servers.splice(0).map((s) => s.stop())]);
 });
-afterAll(() => { if (root) rmSync(root, { recursive: true, force: true }); });
+const temps: string[] = [];
+/** A temp dir the web server's user can read, removed after the file's tests. */
+const runDir = (prefix: string): string => { const d = tempDir(prefix); temps.push(d); return d; };
+afterAll(() => { for (const d of [root, ...temps]) if (d) rmSync(d, { recursive: true, force: true }); });
 
 interface Proc { child: ChildProcess; log: () => string; exited: Promise<number | null>; stop: () => Promise<void> }
 function start(argv: string[], opts: { cwd?: string; env?: Record<string, string> } = {}): Proc {
