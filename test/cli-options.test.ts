@@ -2,12 +2,12 @@
 // that do not apply, --port and PORT, one-line bind errors, --config and
 // tsgi check. Usage errors always exit 2.
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { freePort } from './integration/servers.js';
+import { freePort, waitFor } from './integration/servers.js';
 import { BIN, WORKER_APP, httpGet, startTsgi, stopAll } from './integration/tsgi-process.js';
 
 const dirs: string[] = [];
@@ -80,7 +80,7 @@ describe('the tsgi command line', () => {
     expect((await httpGet(port2, '/')).status).toBe(200);
   });
 
-  it('a port in use, a port below 1024 or an unknown --user is one line naming the problem and what to do', async () => {
+  it('a port in use, a port below 1024 or an unknown --user is one line naming the problem and what to do (a bad configuration: exit 2)', async () => {
     const busy = createServer();
     await new Promise<void>((r) => busy.listen(0, '127.0.0.1', r));
     const port = (busy.address() as { port: number }).port;
@@ -97,17 +97,17 @@ describe('the tsgi command line', () => {
       const r = tsgi(['http', WORKER_APP, '--port', '0', '--user', 'no-such-user-here', ...extra]);
       expect(r.stderr).toBe(process.getuid?.() === 0 ? 'tsgi: user "no-such-user-here" does not exist\n'
         : 'tsgi: --user and --group need tsgi to be started as root (it binds, then drops to them)\n');
-      expect(r.status).toBe(1);
+      expect(r.status).toBe(2);
     }
     if (process.getuid?.() === 0) {
       // A port below 1024 as an unprivileged user: EACCES, said once, with the fix.
       const r = spawnSync('runuser', ['-u', 'nobody', '--', process.execPath, BIN, 'http', WORKER_APP, '--port', '81'], { encoding: 'utf8' });
       expect(r.stderr).toBe('tsgi: 127.0.0.1:81: permission denied; ports below 1024 need root (or CAP_NET_BIND_SERVICE): use a port of 1024 or more, or start as root with --user\n');
-      expect(r.status).toBe(1);
+      expect(r.status).toBe(2);
     }
   });
 
-  it('S5 the socket directory is created when missing, or refused with one line', async () => {
+  it('S5 the socket directory is created when missing, or refused with one line (exit 2)', async () => {
     const dir = tempDir('tsgi-sockdir-');
     const socket = join(dir, 'a', 'b', 'app.sock');
     const t = startTsgi(['fastcgi', WORKER_APP, '--socket', socket]);
@@ -118,7 +118,7 @@ describe('the tsgi command line', () => {
     writeFileSync(join(dir, 'file'), '');
     const r = tsgi(['fastcgi', WORKER_APP, '--socket', join(dir, 'file', 'app.sock')]);
     expect(r.stderr).toMatch(/^tsgi: cannot create .*\/file for the socket .*: ENOTDIR\n$/);
-    expect(r.status).toBe(1);
+    expect(r.status).toBe(2);
     if (process.getuid?.() === 0) {
       // As an unprivileged user: permission denied, said once, with the fix.
       const ro = join(dir, 'ro');
@@ -160,5 +160,105 @@ describe('the tsgi command line', () => {
     const bad = tsgi(['check', broken]);
     expect(bad.stderr).toMatch(/nope/);
     expect(bad.status).toBe(1);
+  });
+});
+
+// P14: `tsgi check` and the start run one preflight (src/cli/preflight.ts): for each
+// configuration below, both refuse it with the same one line and status 2, and the
+// start leaves nothing behind (no socket, no directory, no spinning process).
+describe('P14 tsgi check fails exactly where the start would', () => {
+  const root = process.getuid?.() === 0;
+  const asNobody = (args: string[]) => spawnSync('runuser', ['-u', 'nobody', '--', process.execPath, BIN, ...args], { encoding: 'utf8', timeout: 20_000 });
+  /** `tsgi check SERVER …` and `tsgi SERVER …`: the same refusal. */
+  const bothRefuse = (server: string, args: string[], line: RegExp, run = tsgi): string => {
+    const checked = run(['check', server, ...args]);
+    const started = run([server, ...args]);
+    expect(checked.stderr, `check ${args.join(' ')}`).toMatch(line);
+    expect(checked.stderr.split('\n').filter(Boolean)).toHaveLength(1);
+    expect(checked.status).toBe(2);
+    expect(started.stderr, `start ${args.join(' ')}`).toBe(checked.stderr);
+    expect(started.status).toBe(2);
+    return checked.stderr;
+  };
+
+  it('P14 --user no-such-user: check and start refuse it alike', () => {
+    bothRefuse('http', [WORKER_APP, '--port', '0', '--user', 'no-such-user-here'],
+      root ? /^tsgi: user "no-such-user-here" does not exist\n$/ : /^tsgi: --user and --group need tsgi to be started as root/);
+    bothRefuse('fastcgi', [WORKER_APP, '--port', '0', '--workers', '2', '--group', 'no-such-group-here'],
+      root ? /^tsgi: group "no-such-group-here" does not exist\n$/ : /^tsgi: --user and --group need tsgi to be started as root/);
+  });
+
+  it.skipIf(!root)('P14 --user when not started as root: check and start refuse it alike', () => {
+    bothRefuse('http', [WORKER_APP, '--port', '0', '--user', 'nobody'], /^tsgi: --user and --group need tsgi to be started as root \(it binds, then drops to them\)\n$/, asNobody);
+  });
+
+  it.skipIf(!root)('P14 a socket directory the user may not create: check and start refuse it alike, nothing created', () => {
+    const dir = tempDir('tsgi-p14-ro-');
+    chmodSync(dir, 0o755);
+    const socket = join(dir, 'run', 'app.sock');
+    bothRefuse('fastcgi', [WORKER_APP, '--socket', socket], /^tsgi: cannot create .*\/run for the socket .*: permission denied; create it owned by the user tsgi runs as/, asNobody);
+    mkdirSync(join(dir, 'run'), { mode: 0o755 });
+    bothRefuse('uwsgi', [WORKER_APP, '--socket', socket], /^tsgi: cannot create .*\/run for the socket .*: permission denied/, asNobody);
+    expect(readdirSync(dir)).toEqual(['run']);
+    expect(readdirSync(join(dir, 'run'))).toEqual([]);
+  });
+
+  it('P14 a socket or log path the start cannot create (under /proc, too long for a unix socket, a file in the way): one line, exit 2, nothing left', () => {
+    const dir = tempDir('tsgi-p14-paths-');
+    bothRefuse('fastcgi', [WORKER_APP, '--socket', '/proc/no-such-dir/app.sock'], /^tsgi: cannot create \/proc\/no-such-dir for the socket \/proc\/no-such-dir\/app\.sock: ENOENT\n$/);
+    bothRefuse('http', [WORKER_APP, '--port', '0', '--access-log', '/proc/nope/a.log'], /^tsgi: --access-log \/proc\/nope\/a\.log: cannot create it \(ENOENT\)\n$/);
+    const long = join(dir, `${'s'.repeat(120)}.sock`);
+    bothRefuse('uwsgi', [WORKER_APP, '--socket', long], /^tsgi: --socket .*: \d+ bytes, longer than a unix socket path may be \(107\); use a shorter path\n$/);
+    writeFileSync(join(dir, 'file'), '');
+    bothRefuse('fastcgi', [WORKER_APP, '--socket', join(dir, 'file', 'app.sock')], /^tsgi: cannot create .*\/file for the socket .*: ENOTDIR\n$/);
+    bothRefuse('fastcgi', [WORKER_APP, '--socket', join(dir, 'file')], /^tsgi: .*\/file exists and is not a socket; refusing to replace it\n$/);
+    bothRefuse('http', [WORKER_APP, '--port', '0', '--pid', join(dir, 'no-dir', 'tsgi.pid')], /^tsgi: --pid .*\/no-dir\/tsgi\.pid: the directory .*\/no-dir does not exist; create it first\n$/);
+    expect(readdirSync(dir).sort()).toEqual(['file']);
+  });
+
+  it.skipIf(!root)('P14 an app the --user cannot read: check loads it as the start does, after the drop, and fails', () => {
+    const dir = tempDir('tsgi-p14-app-');
+    chmodSync(dir, 0o755);
+    const app = join(dir, 'app.mjs');
+    writeFileSync(app, "export default (e, start) => { start('200 OK', []); return []; };\n", { mode: 0o600 });
+    expect(tsgi(['check', 'http', app, '--port', '0']).status).toBe(0); // root reads it
+    const r = tsgi(['check', 'http', app, '--port', '0', '--user', 'nobody']);
+    expect(r.stderr).toMatch(/cannot load app module .*app\.mjs: not readable by the user running tsgi \(uid 65534\)/);
+    expect(r.status).toBe(1);
+  });
+
+  it('P14 reload in a tsgi http config checks; relative paths in a config file are taken from its directory', async () => {
+    const dir = tempDir('tsgi-p14-config-');
+    mkdirSync(join(dir, 'site'));
+    writeFileSync(join(dir, 'site', 'app.mjs'), "export default (e, start) => { start('200 OK', [['Content-Type', 'text/plain']]); return [Buffer.from('site')]; };\n");
+    const port = await freePort();
+    const config = join(dir, 'tsgi.json');
+    writeFileSync(config, JSON.stringify({ app: 'site/app.mjs', reload: true, port, pid: 'run.pid', 'access-log': 'logs/access.log' }));
+    const elsewhere = tempDir('tsgi-p14-cwd-');
+    const run = (args: string[]) => spawnSync(process.execPath, [BIN, ...args], { cwd: elsewhere, env: { PATH: process.env.PATH ?? '' }, encoding: 'utf8', timeout: 20_000 });
+    for (const args of [['check', '--config', config], ['check', 'http', '--config', config]]) {
+      const r = run(args);
+      expect(r.stderr).toBe('');
+      expect(r.stdout).toContain('command: tsgi http\n');
+      expect(r.stdout).toContain(`app: ${join(dir, 'site', 'app.mjs')} (loads)\n`);
+      expect(r.stdout).toContain(`pid: ${join(dir, 'run.pid')}\n`);
+      expect(r.stdout).toContain('reload: true\n');
+      expect(r.status).toBe(0);
+    }
+    // Checked as another server, reload does not apply: named, exit 2.
+    const asFcgi = run(['check', 'fastcgi', '--config', config]);
+    expect(asFcgi.stderr).toMatch(/^tsgi: --config .*tsgi\.json: "reload" does not apply to tsgi fastcgi\n/);
+    expect(asFcgi.status).toBe(2);
+    writeFileSync(join(dir, 'both.json'), JSON.stringify({ app: 'site/app.mjs', reload: true, socket: 'app.sock' }));
+    const both = run(['check', '--config', join(dir, 'both.json')]);
+    expect(both.stderr).toMatch(/^tsgi: --socket does not apply to tsgi http\n/);
+    expect(both.status).toBe(2);
+    // The start, from the same other directory, finds the app and writes the pid and log beside the config.
+    const t = startTsgi(['http', '--config', config]);
+    await t.waitLog(/generation 1\) ready/, 'tsgi');
+    expect(await httpGet(port, '/')).toEqual({ status: 200, text: 'site' });
+    expect(existsSync(join(dir, 'run.pid'))).toBe(true);
+    await waitFor(() => existsSync(join(dir, 'logs', 'access.log')), 'the access log beside the config');
+    expect(await t.stop()).toBe(0);
   });
 });
