@@ -3,10 +3,12 @@
 // tsgi check. Usage errors always exit 2.
 import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { encodePacket } from '../src/protocol/uwsgi.js';
+import { FcgiClient, GET } from './fcgi-client.js';
 import { freePort, waitFor } from './integration/servers.js';
 import { BIN, WORKER_APP, httpGet, startTsgi, stopAll } from './integration/tsgi-process.js';
 
@@ -260,5 +262,65 @@ describe('P14 tsgi check fails exactly where the start would', () => {
     expect(existsSync(join(dir, 'run.pid'))).toBe(true);
     await waitFor(() => existsSync(join(dir, 'logs', 'access.log')), 'the access log beside the config');
     expect(await t.stop()).toBe(0);
+  });
+});
+
+// P6 --request-timeout over a real process: the request that timed out is logged (method,
+// path, age) and stops counting as in flight, so a SIGTERM right after does not wait out
+// --graceful-timeout (30 s here) for an app that ignores tsgi.abort.
+describe('P6 --request-timeout is logged, and a stop does not wait for the request it answered', () => {
+  const IGNORES_ABORT = "export default async (e, start) => { await new Promise((r) => setTimeout(r, 120_000)); start('200 OK', [['Content-Type', 'text/plain']]); return [Buffer.from('late')]; };\n";
+  const WARNING = /warn: GET \/slow\?n=1: still running after \d+\.\d s \(--request-timeout 0\.5\): answered 504, tsgi\.abort fired$/;
+  /** SIGTERM, then: did tsgi exit (0) within the test's own 10 s, far inside its 30 s --graceful-timeout? */
+  const stopsPromptly = async (t: ReturnType<typeof startTsgi>): Promise<number | null | 'still running'> => {
+    t.child.kill('SIGTERM');
+    const waited = new Promise<'still running'>((r) => setTimeout(() => r('still running'), 10_000).unref());
+    return Promise.race([t.exited, waited]);
+  };
+  const options = ['--request-timeout', '0.5', '--graceful-timeout', '30'];
+
+  it('P6 tsgi http (one process)', async () => {
+    const dir = tempDir('tsgi-p6-http-');
+    writeFileSync(join(dir, 'slow.mjs'), IGNORES_ABORT);
+    const port = await freePort();
+    const t = startTsgi(['http', join(dir, 'slow.mjs'), '--port', String(port), ...options]);
+    await t.waitLog(/serving/, 'tsgi');
+    const r = await httpGet(port, '/slow?n=1');
+    expect(r.status).toBe(504);
+    await t.waitLog(WARNING, 'the timeout warning');
+    expect(await stopsPromptly(t)).toBe(0);
+  });
+
+  it('P6 tsgi fastcgi --workers 1, the web server keeping its connection open', async () => {
+    const dir = tempDir('tsgi-p6-fcgi-');
+    writeFileSync(join(dir, 'slow.mjs'), IGNORES_ABORT);
+    const socket = join(dir, 'app.sock');
+    const t = startTsgi(['fastcgi', join(dir, 'slow.mjs'), '--socket', socket, '--workers', '1', ...options]);
+    await t.waitLog(/generation 1\) ready/, 'the worker');
+    const c = await FcgiClient.connect(socket);
+    const reply = await c.request(1, { ...GET, REQUEST_URI: '/slow?n=1', SCRIPT_NAME: '/slow', QUERY_STRING: 'n=1' }, { keep: true });
+    expect(reply.stdout.toString('latin1')).toMatch(/^Status: 504 Gateway Timeout\r\n/);
+    await t.waitLog(WARNING, 'the timeout warning');
+    expect(await stopsPromptly(t)).toBe(0);
+    c.close();
+  });
+
+  it('P6 tsgi uwsgi (one process)', async () => {
+    const dir = tempDir('tsgi-p6-uwsgi-');
+    writeFileSync(join(dir, 'slow.mjs'), IGNORES_ABORT);
+    const port = await freePort();
+    const t = startTsgi(['uwsgi', join(dir, 'slow.mjs'), '--port', String(port), ...options]);
+    await t.waitLog(/serving/, 'tsgi');
+    const reply = await new Promise<string>((resolve, reject) => {
+      const s = connect(port, '127.0.0.1');
+      let got = '';
+      s.on('data', (d: Buffer) => { got += d.toString('latin1'); });
+      s.on('end', () => resolve(got));
+      s.on('error', reject);
+      s.write(encodePacket([['REQUEST_METHOD', 'GET'], ['REQUEST_URI', '/slow?n=1'], ['PATH_INFO', '/slow'], ['QUERY_STRING', 'n=1'], ['SERVER_PROTOCOL', 'HTTP/1.1'], ['SERVER_NAME', 'x'], ['SERVER_PORT', '80']]));
+    });
+    expect(reply).toMatch(/^HTTP\/1\.1 504 Gateway Timeout\r\n/);
+    await t.waitLog(WARNING, 'the timeout warning');
+    expect(await stopsPromptly(t)).toBe(0);
   });
 });
