@@ -2,10 +2,10 @@
 // that do not apply, --port and PORT, one-line bind errors, --config and
 // tsgi check. Usage errors always exit 2.
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { encodePacket } from '../src/protocol/uwsgi.js';
 import { FcgiClient, GET } from './fcgi-client.js';
@@ -322,5 +322,52 @@ describe('P6 --request-timeout is logged, and a stop does not wait for the reque
     expect(reply).toMatch(/^HTTP\/1\.1 504 Gateway Timeout\r\n/);
     await t.waitLog(WARNING, 'the timeout warning');
     expect(await stopsPromptly(t)).toBe(0);
+  });
+});
+
+// --reload (development) over a real process. An editor's save and `sed -i` write a new file
+// and rename it over the old one (a new inode): every such save, twice in a row, at the app's
+// top level and in a subdirectory (one made after the start too), starts a new generation.
+describe('tsgi http --reload sees atomic saves', () => {
+  /** What `sed -i` does: the new content in a temp file beside it, renamed over the old one. */
+  const saveAtomically = (file: string, text: string): void => {
+    const tmp = join(dirname(file), `sed${Math.random().toString(36).slice(2, 8)}`);
+    writeFileSync(tmp, text);
+    renameSync(tmp, file);
+  };
+  const serves = async (port: number, want: string): Promise<string> => {
+    let last = '';
+    await waitFor(async () => { last = (await httpGet(port, '/')).text; return last === want; }, `the app to serve ${want}`);
+    return last;
+  };
+
+  it('a file renamed over, twice in a row, at the top and in a subdirectory, and in a directory made after the start', async () => {
+    const dir = tempDir('tsgi-reload-atomic-');
+    mkdirSync(join(dir, 'lib'));
+    writeFileSync(join(dir, 'lib', 'word.mjs'), "export const word = 'one';\n");
+    const app = (greeting: string): string => `import { word } from './lib/word.mjs';\nexport default (e, start) => { start('200 OK', [['Content-Type', 'text/plain']]); return [Buffer.from('${greeting} ' + word)]; };\n`;
+    writeFileSync(join(dir, 'app.mjs'), app('hello'));
+    const port = await freePort();
+    const t = startTsgi(['http', join(dir, 'app.mjs'), '--port', String(port), '--reload']);
+    await t.waitLog(/generation 1\) ready/, 'the worker');
+    expect(await serves(port, 'hello one')).toBe('hello one');
+    saveAtomically(join(dir, 'app.mjs'), app('hi'));
+    expect(await serves(port, 'hi one')).toBe('hi one');
+    saveAtomically(join(dir, 'app.mjs'), app('hey'));
+    expect(await serves(port, 'hey one')).toBe('hey one');
+    saveAtomically(join(dir, 'lib', 'word.mjs'), "export const word = 'two';\n");
+    expect(await serves(port, 'hey two')).toBe('hey two');
+    saveAtomically(join(dir, 'lib', 'word.mjs'), "export const word = 'three';\n");
+    expect(await serves(port, 'hey three')).toBe('hey three');
+    // A directory made after the start is watched too, its files saved atomically as well.
+    mkdirSync(join(dir, 'later'));
+    writeFileSync(join(dir, 'later', 'word.mjs'), "export const word = 'later';\n");
+    saveAtomically(join(dir, 'lib', 'word.mjs'), "export { word } from '../later/word.mjs';\n");
+    expect(await serves(port, 'hey later')).toBe('hey later');
+    saveAtomically(join(dir, 'later', 'word.mjs'), "export const word = 'last';\n");
+    expect(await serves(port, 'hey last')).toBe('hey last');
+    saveAtomically(join(dir, 'later', 'word.mjs'), "export const word = 'final';\n");
+    expect(await serves(port, 'hey final')).toBe('hey final');
+    expect(await t.stop()).toBe(0);
   });
 });
