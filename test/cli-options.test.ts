@@ -10,6 +10,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { encodePacket } from '../src/protocol/uwsgi.js';
 import { FcgiClient, GET } from './fcgi-client.js';
 import { freePort, waitFor } from './integration/servers.js';
+import { OPTIONS } from '../src/cli/options.js';
 import { BIN, WORKER_APP, httpGet, startTsgi, stopAll } from './integration/tsgi-process.js';
 
 const dirs: string[] = [];
@@ -44,6 +45,28 @@ describe('the tsgi command line', () => {
       expect(r.stdout).toBe(`tsgi ${/\d+\.\d+\.\d+/.exec(r.stdout)![0]}\nNode ${process.version}\n`);
       expect(r.status).toBe(0);
     }
+  });
+
+  it('tsgi --help lists every option (the errors point there); a help line always has a space between an option and its text; bare tsgi is a usage error (exit 2)', () => {
+    const help = tsgi(['--help']);
+    expect(help.status).toBe(0);
+    for (const name of Object.keys(OPTIONS)) expect(help.stdout, name).toMatch(new RegExp(`^  --${name}[ ,]`, 'm'));
+    for (const text of [help.stdout, ...(['http', 'cgi', 'fastcgi', 'uwsgi', 'check'] as const).map((c) => tsgi([c, '--help']).stdout)]) {
+      for (const line of text.split('\n').filter((l) => l.startsWith('  --'))) expect(line, line).toMatch(/^  --\S+(?: \S+)?  +\S/);
+    }
+    expect(help.stdout).toMatch(/^  --access-log-format combined\|json +Apache combined/m);
+    const fcgi = tsgi(['fastcgi', '--help']).stdout.split('\n').find((l) => l.startsWith('  --max-concurrent'))!;
+    const uwsgi = tsgi(['uwsgi', '--help']).stdout.split('\n').find((l) => l.startsWith('  --max-concurrent'))!;
+    expect(fcgi).toContain('FCGI_OVERLOADED');
+    expect(uwsgi).not.toContain('FCGI');
+    expect(uwsgi).toContain('closed unread, which the web server answers 502');
+    const bare = tsgi([]);
+    expect(bare.stdout).toBe('');
+    expect(bare.stderr).toBe(help.stdout);
+    expect(bare.status).toBe(2);
+    const wrong = tsgi(['http', 'app.js', '--frobnicate']);
+    expect(wrong.stderr).toBe('tsgi: unknown option --frobnicate\n(tsgi http --help lists the options)\n');
+    expect(tsgi(['check', 'uwsgi', '--help']).stdout).toMatch(/^usage: tsgi check \[http\|fastcgi\|uwsgi\] APP/);
   });
 
   it('usage errors are one line naming the problem, and exit 2', () => {
