@@ -72,7 +72,7 @@ describe('the packed package', () => {
       import { createRequire } from 'node:module';
       const require = createRequire(import.meta.url);
       const out = {};
-      for (const id of ['tsgi', 'tsgi/cgi', 'tsgi/http', 'tsgi/fastcgi', 'tsgi/uwsgi', 'tsgi/middleware', 'tsgi/helpers']) {
+      for (const id of ['tsgi', 'tsgi/cgi', 'tsgi/http', 'tsgi/fastcgi', 'tsgi/uwsgi', 'tsgi/middleware', 'tsgi/helpers', 'tsgi/bridges']) {
         out[id] = { cjs: Object.keys(require(id)).sort(), esm: Object.keys(await import(id)).sort() };
       }
       console.log(JSON.stringify(out));`;
@@ -86,7 +86,11 @@ describe('the packed package', () => {
     expect(out['tsgi/cgi']!.cjs).toEqual(['cgiEnvironment', 'runCgi']);
   });
 
-  it('types resolve for consumers with moduleResolution node16, nodenext, bundler and node10, ES module and CommonJS', () => {
+  it('types resolve for consumers with moduleResolution node16, nodenext, bundler and node10, ES module and CommonJS, for every subpath (tsgi/bridges too)', () => {
+    // Every subpath the package exports is imported below: one added later must be added here.
+    const manifest = JSON.parse(readFileSync(join(inst.pkg, 'package.json'), 'utf8')) as { exports: Record<string, unknown> };
+    expect(Object.keys(manifest.exports).filter((k) => k !== './package.json').map((k) => `tsgi${k.slice(1)}`).sort())
+      .toEqual(['tsgi', 'tsgi/bridges', 'tsgi/cgi', 'tsgi/fastcgi', 'tsgi/helpers', 'tsgi/http', 'tsgi/middleware', 'tsgi/uwsgi']);
     writeFileSync(join(inst.app, 'consumer.ts'), [
       "import { GatewayError, type App } from 'tsgi';",
       "import { runCgi } from 'tsgi/cgi';",
@@ -95,18 +99,23 @@ describe('the packed package', () => {
       "import { serveUwsgi } from 'tsgi/uwsgi';",
       "import { compose, logging } from 'tsgi/middleware';",
       "import { Request, Response } from 'tsgi/helpers';",
+      "import { fromFetch, fromNodeListener } from 'tsgi/bridges';",
       "const app: App = (_environ, startResponse) => { startResponse('200 OK', []); return []; };",
-      'export const used = [GatewayError, runCgi, serveHttp, serveFastCgi, serveUwsgi, compose(app, logging()), Request, Response];',
+      "const bridged: App = fromNodeListener((_req, res) => { res.end('ok'); });",
+      "const fetched: App = fromFetch(() => new globalThis.Response('ok'));",
+      'export const used = [GatewayError, runCgi, serveHttp, serveFastCgi, serveUwsgi, compose(app, logging()), Request, Response, bridged, fetched];',
       '// Real types, not `any`: a wrong argument is an error.',
       '// @ts-expect-error runCgi takes an app',
       'runCgi(42);',
+      '// @ts-expect-error fromNodeListener takes a (req, res) listener',
+      'fromNodeListener(42);',
       '',
     ].join('\n'));
     // The same consumer as a CommonJS module (.cts): it gets the require() entry points' types.
     writeFileSync(join(inst.app, 'consumer-cjs.cts'), readFileSync(join(inst.app, 'consumer.ts'), 'utf8'));
     const settings: Array<[string, string, string]> = [
       ['node16', 'node16', 'consumer.ts'], ['nodenext', 'nodenext', 'consumer.ts'], ['esnext', 'bundler', 'consumer.ts'], ['commonjs', 'node10', 'consumer.ts'],
-      ['node16', 'node16', 'consumer-cjs.cts'], ['nodenext', 'nodenext', 'consumer-cjs.cts'],
+      ['node16', 'node16', 'consumer-cjs.cts'], ['nodenext', 'nodenext', 'consumer-cjs.cts'], ['commonjs', 'node10', 'consumer-cjs.cts'],
     ];
     for (const [module, moduleResolution, consumer] of settings) {
       const file = join(inst.app, `tsconfig.${moduleResolution}.${consumer}.json`);
