@@ -25,8 +25,25 @@ describe('the packed package', () => {
     expect(files).toContain('package/dist/tsgi.cjs');
     expect(files).toContain('package/LICENSE');
     expect(files.filter((f) => /cache|\.v8/.test(f))).toEqual([]);
-    const mentions = spawnSync('grep', ['-rlF', ROOT, inst.pkg], { encoding: 'utf8' }).stdout.trim();
-    expect(mentions).toBe('');
+    for (const checkout of [ROOT, inst.source]) {
+      const mentions = spawnSync('grep', ['-rlF', checkout, inst.pkg], { encoding: 'utf8' }).stdout.trim();
+      expect(mentions).toBe('');
+    }
+  });
+
+  it('npm pack then npm install ./tsgi-VERSION.tgz: dist/ prebuilt, no install-time script, and npm prints no warning about tsgi', () => {
+    const files = execFileSync('tar', ['tzf', inst.tarball], { encoding: 'utf8' }).split('\n').filter(Boolean);
+    for (const built of ['package/dist/tsgi.cjs', 'package/dist/index.js', 'package/dist/index.d.ts', 'package/dist/index.d.cts', 'package/dist/bridges/index.d.cts']) expect(files).toContain(built);
+    const packed = JSON.parse(execFileSync('tar', ['xzf', inst.tarball, '-O', 'package/package.json'], { encoding: 'utf8' })) as { scripts: Record<string, string> };
+    // npm asks about (npm 11: warns of) these for a package that is not from a registry.
+    for (const hook of ['preinstall', 'install', 'postinstall', 'prepare']) expect(packed.scripts[hook], hook).toBeUndefined();
+    expect(inst.installLog).not.toMatch(/tsgi|install-scripts|allowScripts/);
+    // The checkout packed keeps its prepare script (git installs build through it), byte for byte.
+    expect(inst.manifestAfter).toBe(inst.manifestBefore);
+    expect(JSON.parse(inst.manifestAfter).scripts.prepare).toBe('node scripts/build.mjs');
+    // Nothing to build in the project that installed it: the command runs as installed.
+    const r = spawnSync(process.execPath, [join(inst.pkg, 'bin/tsgi.cjs'), 'cgi', join(inst.app, 'hello.js')], { env: cgiEnv, encoding: 'latin1' });
+    expect(r.stdout).toMatch(/^Status: 200 OK\r\n[^]*Hello, world!\n$/);
   });
 
   it('a read-only install: tsgi cgi writes nothing inside the package, and stack traces name the installed file', () => {
