@@ -174,3 +174,29 @@ describe('the packed package', () => {
   }, 40_000);
 });
 
+
+// `npm install git+https://…` (here git+file:// of this checkout's HEAD): npm clones it,
+// installs its devDependencies there and runs its prepare script, which builds dist/,
+// then packs and installs the result. Only what is committed is tested.
+const head = spawnSync('git', ['-C', ROOT, 'rev-parse', 'HEAD'], { encoding: 'utf8' });
+describe.skipIf(head.status !== 0)('installed from a git URL', () => {
+  it('npm install git+file://…#COMMIT builds tsgi while preparing the checkout; the command runs as installed', () => {
+    const work = mkdtempSync(join(tmpdir(), 'tsgi-git-install-'));
+    try {
+      const app = join(work, 'app');
+      mkdirSync(app);
+      writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }));
+      const r = spawnSync('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', '--loglevel=warn', `git+file://${ROOT}#${head.stdout.trim()}`],
+        { cwd: app, encoding: 'utf8', env: { ...process.env, npm_config_update_notifier: 'false' }, timeout: 300_000 });
+      expect(r.status, r.stderr).toBe(0);
+      // npm 11 notes, once, that the prepare script it ran in its checkout is not covered by allowScripts (docs/packaging.md).
+      expect(r.stderr.split('\n').filter((l) => /tsgi/.test(l))).toEqual(r.stderr.includes('install-scripts') ? ['npm warn install-scripts   tsgi@0.1.0 (prepare: node scripts/build.mjs)'] : []);
+      writeFileSync(join(app, 'hello.js'), readFileSync(join(ROOT, 'bench/hello.js')));
+      const ok = spawnSync(process.execPath, [join(app, 'node_modules/tsgi/bin/tsgi.cjs'), 'cgi', join(app, 'hello.js')], { env: cgiEnv, encoding: 'latin1' });
+      expect(ok.stdout).toMatch(/^Status: 200 OK\r\n[^]*Hello, world!\n$/);
+      expect(ok.stderr).toBe('');
+    } finally {
+      rmSync(work, { recursive: true, force: true });
+    }
+  }, 320_000);
+});
