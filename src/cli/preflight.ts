@@ -9,6 +9,10 @@
  * directory at the same place and removes it at once, which tells what
  * access(2) cannot (root on a read-only or virtual file system such as /proc).
  *
+ * The app itself is loaded after this, the same way on both paths: after
+ * the drop to `--user`/`--group` (main.ts check(); serve.ts for the start,
+ * in the serving process), never in a root master.
+ *
  * Two conditions belong to the moment, not to the configuration: an address
  * that a process listens on now, and the inherited socket on fd 0. `tsgi
  * check` is run beside the running server before a reload, so these are
