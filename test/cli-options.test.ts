@@ -238,6 +238,8 @@ describe('P14 tsgi check fails exactly where the start would', () => {
     bothRefuse('fastcgi', [WORKER_APP, '--socket', join(dir, 'file', 'app.sock')], /^tsgi: cannot create .*\/file for the socket .*: ENOTDIR\n$/);
     bothRefuse('fastcgi', [WORKER_APP, '--socket', join(dir, 'file')], /^tsgi: .*\/file exists and is not a socket; refusing to replace it\n$/);
     bothRefuse('http', [WORKER_APP, '--port', '0', '--pid', join(dir, 'no-dir', 'tsgi.pid')], /^tsgi: --pid .*\/no-dir\/tsgi\.pid: the directory .*\/no-dir does not exist; create it first\n$/);
+    // --chown was checked only after the bind: the socket stayed behind.
+    bothRefuse('fastcgi', [WORKER_APP, '--socket', join(dir, 'c.sock'), '--chown', 'no-such-user-here:nogroup'], /^tsgi: --chown no-such-user-here:nogroup: user "no-such-user-here" does not exist\n$/);
     expect(readdirSync(dir).sort()).toEqual(['file']);
   });
 
