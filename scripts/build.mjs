@@ -139,3 +139,26 @@ for (const [out, source, code] of entries) {
     ].join('\n'));
   }
 }
+
+// Every subpath the package exports has its types both ways, and is in
+// typesVersions: a consumer with moduleResolution node10 reads only
+// typesVersions, a CommonJS consumer under node16/nodenext only the
+// "require" condition's .d.cts. A subpath added to "exports" without them
+// fails the build here instead of a consumer's compile (TS2307, TS1479).
+{
+  const { existsSync } = await import('node:fs');
+  const problems = [];
+  for (const [subpath, target] of Object.entries(pkg.exports)) {
+    if (typeof target === 'string') continue; // ./package.json
+    const esm = target.default?.types;
+    const cjs = target.require?.types;
+    if (typeof esm !== 'string' || !esm.endsWith('.d.ts')) problems.push(`${subpath}: "default" has no .d.ts "types"`);
+    if (typeof cjs !== 'string' || !cjs.endsWith('.d.cts')) problems.push(`${subpath}: "require" has no .d.cts "types"`);
+    for (const file of [esm, cjs]) if (typeof file === 'string' && !existsSync(`${ROOT}${file}`)) problems.push(`${subpath}: ${file} was not built`);
+    if (subpath !== '.') {
+      const listed = pkg.typesVersions?.['*']?.[subpath.slice(2)];
+      if (!Array.isArray(listed) || listed[0] !== esm?.slice(2)) problems.push(`${subpath}: typesVersions["*"]["${subpath.slice(2)}"] must be ["${esm?.slice(2)}"]`);
+    }
+  }
+  if (problems.length > 0) throw new Error(`package.json types:\n  ${problems.join('\n  ')}`);
+}

@@ -14,7 +14,7 @@ import { dynamicImport } from '../contract/dynamic-import.js';
 import { GatewayError } from '../contract/errors.js';
 import { log } from '../contract/log.js';
 import type { App } from '../contract/types.js';
-import { describeLoadError } from './load-error.js';
+import { describeLoadError, nearestPackage } from './load-error.js';
 
 const TS = /\.(?:ts|mts|cts|tsx)$/;
 const NAME = /^[A-Za-z_$][\w$]*$/;
@@ -52,13 +52,7 @@ async function importModule(file: string): Promise<Record<string, unknown>> {
 
 /** The `type` of the package.json nearest to `file` ('commonjs' when there is none). */
 function packageType(file: string): string {
-  for (let dir = dirname(file); ; dir = dirname(dir)) {
-    try {
-      return (JSON.parse(readFileSync(resolve(dir, 'package.json'), 'utf8')) as { type?: string }).type ?? 'commonjs';
-    } catch (err) {
-      if ((err as { code?: string }).code !== 'ENOENT' || dirname(dir) === dir) return 'commonjs';
-    }
-  }
+  return nearestPackage(file)?.type ?? 'commonjs';
 }
 
 /**

@@ -10,7 +10,8 @@
  * child process on this error path only), which prints the same
  * `file:line` + caret as an uncaught error would.
  */
-import { accessSync, constants } from 'node:fs';
+import { accessSync, constants, readFileSync } from 'node:fs';
+import { basename, dirname, extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** Where a load error points: `path:line:column`, and the source line with a caret when Node gave one. */
@@ -66,10 +67,50 @@ function unreadable(file: string): string | undefined {
   }
 }
 
+/** The package.json nearest to `file` (its path) and its `type` ('commonjs' when it names none); undefined when there is none. */
+export function nearestPackage(file: string): { path: string; type: string; declared: boolean } | undefined {
+  for (let dir = dirname(file); ; dir = dirname(dir)) {
+    const path = join(dir, 'package.json');
+    try {
+      const type = (JSON.parse(readFileSync(path, 'utf8')) as { type?: unknown }).type;
+      return { path, type: typeof type === 'string' ? type : 'commonjs', declared: typeof type === 'string' };
+    } catch (err) {
+      // A package.json that cannot be parsed still decides (Node refuses it); only a missing one passes up.
+      if ((err as { code?: string }).code !== 'ENOENT') return { path, type: 'commonjs', declared: false };
+      if (dirname(dir) === dir) return undefined;
+    }
+  }
+}
+
+/** The messages V8 and Node give for ES module syntax in a file loaded as CommonJS. */
+const ESM_IN_CJS = /^(?:Unexpected token 'export'|Cannot use import statement outside a module|Cannot use 'import\.meta' outside a module|Unexpected token 'import')/;
+
+/**
+ * A hint for ES module syntax (import/export) in a `.js` or `.ts` file that
+ * Node loads as CommonJS, because the nearest package.json says
+ * `"type": "commonjs"` (what `npm init` writes) or there is none: what to
+ * rename the file to, or what to set.
+ */
+function esmInCommonJsHint(file: string, err: Error): string | undefined {
+  const ext = extname(file);
+  if (!(err instanceof SyntaxError) || !ESM_IN_CJS.test(err.message) || !['.js', '.ts', '.tsx'].includes(ext)) return undefined;
+  const pkg = nearestPackage(file);
+  if (pkg !== undefined && pkg.type === 'module') return undefined;
+  const ts = ext !== '.js';
+  const renamed = `${basename(file, ext)}${ts ? '.mts' : '.mjs'}`;
+  const why = pkg === undefined ? 'no package.json above it says "type": "module"'
+    : pkg.declared ? `${pkg.path} says "type": "commonjs" (npm init writes it)` : `${pkg.path} has no "type": "module"`;
+  return `hint: ${basename(file)} uses import/export, but Node loads it as CommonJS: ${why}. ` +
+    `Rename it to ${renamed}, or set "type": "module" in ${pkg?.path ?? 'a package.json beside it'}` +
+    `${ts ? ', or install tsx next to the app (npm install tsx), which compiles it' : ''}`;
+}
+
 /**
  * One message for a module that did not load: first line
  * `cannot load app module PATH:LINE:COL: Error: message`, then the source
- * line with a caret when known, then the stack frames outside Node's own code.
+ * line with a caret when known, then the stack frames outside Node's own
+ * code, then a hint when the fault is ES module syntax in a file Node loads
+ * as CommonJS.
  */
 export function describeLoadError(file: string, err: unknown): string {
   const cannotRead = unreadable(file);
@@ -83,5 +124,7 @@ export function describeLoadError(file: string, err: unknown): string {
   const frames = stack.split('\n').filter((l) => /^\s+at /.test(l) && FRAME.test(l.trim()) && !OWN.test(l));
   if (frames.length > 0) lines.push(...frames.map((l) => `    ${l.trim()}`));
   if (where?.path && where.path !== file) lines.push(`    (while loading ${file})`);
+  const hint = esmInCommonJsHint(where?.path ?? file, err);
+  if (hint !== undefined) lines.push(`    ${hint}`);
   return lines.join('\n');
 }

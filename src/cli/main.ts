@@ -8,10 +8,12 @@ import { GatewayError } from '../contract/errors.js';
 import { dynamicImport } from '../contract/dynamic-import.js';
 import type { App } from '../contract/types.js';
 import { INTERFACES, loadApp, type Interface } from './load-app.js';
-import { commandUsage, usage, UsageError, type Command } from './options.js';
-import { resolveArgs, serverSettings, type Settings } from './settings.js';
+import { commandUsage, OPTIONS, usage, UsageError, type Command, type Values } from './options.js';
+import { opt, resolveArgs, serverSettings, type Settings } from './settings.js';
 
 const COMMANDS: readonly Command[] = ['http', 'cgi', 'fastcgi', 'uwsgi', 'check'];
+type ServerCommand = Settings['command'];
+const SERVER_COMMANDS: readonly ServerCommand[] = ['http', 'fastcgi', 'uwsgi'];
 
 /** `tsgi cgi APP`: answers this process's one request. */
 async function cgi(spec: string, maxBody: number | undefined, check = false, iface: Interface = 'auto'): Promise<void> {
@@ -32,8 +34,14 @@ declare const __TSGI_VERSION__: string;
 const VERSION = typeof __TSGI_VERSION__ === 'string' ? __TSGI_VERSION__ : '0.0.0-dev';
 
 async function run(argv: string[]): Promise<void> {
-  const [command, ...rest] = argv;
-  if (command === undefined || command === '-h' || command === '--help' || command === 'help') {
+  const [command, ...args] = argv;
+  let rest = args;
+  // Bare `tsgi` is a mistake (nothing to run): the usage on standard error, status 2, as for any usage error.
+  if (command === undefined) {
+    process.stderr.write(usage());
+    process.exit(2);
+  }
+  if (command === '-h' || command === '--help' || command === 'help') {
     process.stdout.write(usage());
     return;
   }
@@ -46,9 +54,16 @@ async function run(argv: string[]): Promise<void> {
   if (!(COMMANDS as readonly string[]).includes(command)) {
     throw new UsageError(command.startsWith('-') ? `${command} comes after a command` : `unknown command "${command}"`);
   }
-  const cmd = command as Command;
+  let cmd = command as Command;
+  // `tsgi check fastcgi APP …`: check what that command would start (P14).
+  let checked: ServerCommand | undefined;
+  if (cmd === 'check' && (SERVER_COMMANDS as readonly string[]).includes(rest[0] ?? '')) {
+    checked = rest[0] as ServerCommand;
+    rest = rest.slice(1);
+    cmd = checked;
+  }
   const { app: spec, values, help, configFile } = await resolveArgs(cmd, rest);
-  if (help) { process.stdout.write(commandUsage(cmd)); return; }
+  if (help) { process.stdout.write(commandUsage(checked !== undefined ? 'check' : cmd)); return; }
   if (spec === undefined) throw new UsageError('APP is missing', cmd);
   const validate = values.validate === true;
   const maxBody = values['max-body'] as number | undefined;
@@ -56,6 +71,7 @@ async function run(argv: string[]): Promise<void> {
   const iface = (values.interface ?? 'auto') as Interface;
   if (!INTERFACES.includes(iface)) throw new UsageError(`--interface ${String(values.interface)}: expected ${INTERFACES.join(', ')}`, cmd);
 
+  if (checked !== undefined) return check(checked, spec, values, configFile, validate, iface);
   switch (cmd) {
     case 'cgi': {
       const { openLogs } = await import('./serve.js');
@@ -63,7 +79,7 @@ async function run(argv: string[]): Promise<void> {
       return cgi(spec, maxBody, validate, iface);
     }
     case 'check':
-      return check(spec, values, validate, iface);
+      return check(inferServer(values), spec, values, configFile, validate, iface);
     default: {
       const settings = serverSettings(cmd, spec, values, configFile);
       const load = (): Promise<App> => appFor(spec, validate, iface);
@@ -73,6 +89,8 @@ async function run(argv: string[]): Promise<void> {
         const { serve } = await import('./serve.js');
         return serve(settings, load, JSON.parse(worker));
       }
+      // P14: the same checks as `tsgi check`, before anything is bound or written.
+      await (await import('./preflight.js')).preflight(settings);
       if (settings.workers > 0) {
         const { runMaster } = await import('./master.js');
         const reread = async (): Promise<Settings> => {
@@ -100,14 +118,44 @@ const DEFAULTS: Record<string, string> = {
   interface: 'auto',
 };
 
-/** `tsgi check APP [options]`: the config and the app load; the resolved settings are printed (as `nginx -t`). */
-async function check(spec: string, values: Record<string, unknown>, validate: boolean, iface: Interface): Promise<void> {
+/**
+ * Which server a `tsgi check` without a command checks: told by the options
+ * that belong to one server only (`reload`: http; `no-multiplex`, the socket
+ * options: fastcgi), else http. `tsgi check uwsgi …` names it.
+ */
+function inferServer(values: Values): ServerCommand {
+  if (values.reload === true) return 'http';
+  if (['no-multiplex', 'socket', 'chmod', 'chown', 'max-concurrent'].some((k) => values[k] !== undefined)) return 'fastcgi';
+  return 'http';
+}
+
+/**
+ * `tsgi check [COMMAND] APP [options]`: what the start of `server` checks
+ * (preflight.ts, the same function), then the app loaded as the start loads
+ * it (after dropping to --user/--group), then the resolved settings (as
+ * `nginx -t`). Exits non-zero where the start would fail (P14).
+ */
+async function check(server: ServerCommand, spec: string, values: Values, configFile: string | undefined, validate: boolean, iface: Interface): Promise<void> {
+  for (const key of Object.keys(values)) {
+    if (!OPTIONS[key]!.for.includes(server)) throw new UsageError(`--${key} does not apply to tsgi ${server}`, 'check');
+  }
+  const settings = serverSettings(server, spec, values, configFile);
+  const { preflight } = await import('./preflight.js');
+  const notes = await preflight(settings);
+  const { dropPrivileges } = await import('../server/privileges.js');
+  dropPrivileges(opt(values, 'user'), opt(values, 'group'));
   await appFor(spec, validate, iface);
   const shown = (v: unknown): string => (typeof v === 'object' ? JSON.stringify(v) : String(v));
-  const lines = [`app: ${spec} (loads)`];
+  const lines = [`command: tsgi ${server}`, `app: ${spec} (loads${values.user !== undefined || values.group !== undefined ? ' as --user/--group' : ''})`];
   for (const key of [...new Set([...Object.keys(values), ...Object.keys(DEFAULTS)])].sort()) {
+    if (!OPTIONS[key]!.for.includes(server)) continue;
+    if (key === 'workers' && values.workers === undefined && settings.workers > 0) {
+      lines.push(`workers: ${settings.workers} (under a master: --reload, --max-requests or --timeout ask for one)`);
+      continue;
+    }
     lines.push(values[key] !== undefined ? `${key}: ${shown(values[key])}` : `${key}: ${DEFAULTS[key]} (default)`);
   }
+  for (const note of notes) lines.push(`note: ${note}`);
   process.stdout.write(`${lines.join('\n')}\ntsgi check: OK\n`);
 }
 
@@ -121,6 +169,7 @@ export function main(argv: string[]): Promise<void> {
     }
     const msg = err instanceof GatewayError ? err.message : err instanceof Error ? (err.stack ?? err.message) : String(err);
     process.stderr.write(`tsgi: ${msg}\n`);
-    process.exit(1);
+    // A configuration the start refuses (a user, a path, a permission: preflight.ts) is a bad configuration: 2.
+    process.exit(err instanceof GatewayError && err.code === 'ERR_BAD_OPTION' ? 2 : 1);
   });
 }

@@ -8,7 +8,6 @@
  * TTIN/TTOU add or remove a worker, USR1 reopens the log files.
  */
 import { fork, type ChildProcess } from 'node:child_process';
-import { watch } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { log } from '../contract/log.js';
 import { checkPrivileges } from '../server/privileges.js';
@@ -16,6 +15,7 @@ import { bindSocket, inherited, type BoundSocket } from '../server/bind.js';
 import { systemdFds } from '../server/listen.js';
 import { openLogs, reopenLogs, writePid, type WorkerInfo, type WorkerMessage } from './serve.js';
 import { parseAppSpec } from './load-app.js';
+import { watchTree } from './watch-tree.js';
 import { opt, type Settings } from './settings.js';
 
 /** A new worker that fails to boot this many times in a row (outside a reload) stops the master. */
@@ -286,11 +286,11 @@ export async function runMaster(first: Settings, version: string, reread: () => 
     let pending: ReturnType<typeof setTimeout> | undefined;
     // tsgi's own files (logs, pid) may live there too: writing them must not reload.
     const own = new Set(['access-log', 'error-log', 'pid'].map((k) => opt<string>(s.values, k)).filter((p): p is string => p !== undefined && p !== '-').map((p) => resolve(p)));
-    watch(dir, { recursive: true }, (_event, file) => {
-      if (file !== null && (/(^|\/)(node_modules|\.git)(\/|$)/.test(file) || own.has(resolve(dir, file)))) return;
+    // Every directory watched, not every file: an atomic save (a new inode) stays seen (watch-tree.ts).
+    watchTree(dir, (file) => {
       clearTimeout(pending);
-      pending = setTimeout(() => void reload(`${file ?? dir} changed`), 150);
-    }).unref();
+      pending = setTimeout(() => void reload(`${file} changed`), 150);
+    }, (file) => /(^|\/)(node_modules|\.git)(\/|$)/.test(file) || own.has(resolve(dir, file)));
     log('info', `--reload: watching ${dir}`);
   }
 

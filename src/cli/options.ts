@@ -5,10 +5,11 @@
  * apply to the command, is unknown, or has a value of the wrong type is a
  * usage error that names it (exit 2).
  */
-import { extname, resolve } from 'node:path';
+import { dirname, extname, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { readFileSync } from 'node:fs';
 import { dynamicImport } from '../contract/dynamic-import.js';
+import { parseAppSpec } from './load-app.js';
 
 /** The commands that take options. */
 export type Command = 'http' | 'cgi' | 'fastcgi' | 'uwsgi' | 'check';
@@ -30,6 +31,10 @@ interface Spec {
   arg?: string;
   for: readonly Command[];
   help: string;
+  /** Where one command does something else than `help` says. */
+  helpFor?: Partial<Record<Command, string>>;
+  /** A file path: relative in a config file, it is taken from that file's directory (P14). */
+  path?: boolean;
 }
 
 const SERVERS: readonly Command[] = ['http', 'fastcgi', 'uwsgi', 'check'];
@@ -40,13 +45,19 @@ const ALL: readonly Command[] = ['http', 'cgi', 'fastcgi', 'uwsgi', 'check'];
 export const OPTIONS: Record<string, Spec> = {
   bind: { kind: 'bind', arg: 'HOST:PORT', for: SERVERS, help: 'listen on TCP (http: default 127.0.0.1:8000)' },
   port: { kind: 'int', arg: 'N', for: SERVERS, help: 'listen on TCP port N of 127.0.0.1 (http: also the PORT variable)' },
-  socket: { kind: 'string', arg: 'PATH', for: SOCKETS, help: 'listen on a unix socket (its directory is created; a stale file is replaced)' },
+  socket: { kind: 'string', arg: 'PATH', for: SOCKETS, path: true, help: 'listen on a unix socket (its directory is created; a stale file is replaced)' },
   chmod: { kind: 'string', arg: 'MODE', for: SOCKETS, help: 'mode of that socket file, octal (e.g. 660)' },
   chown: { kind: 'string', arg: 'USER[:GROUP]', for: SOCKETS, help: 'owner of that socket file (root only)' },
   mount: { kind: 'string', arg: 'PREFIX', for: SERVERS, help: 'URL prefix the app lives under: becomes SCRIPT_NAME' },
   'no-multiplex': { kind: 'bool', for: ['fastcgi', 'check'], help: 'one request at a time per connection (FCGI_CANT_MPX_CONN)' },
   'max-body': { kind: 'bytes', arg: 'BYTES', for: ALL, help: 'largest request body, e.g. 10m (413 past it; default 100m)' },
-  'max-concurrent': { kind: 'int', arg: 'N', for: SOCKETS, help: 'requests in flight at once per worker (FCGI_OVERLOADED past it; default 1024)' },
+  'max-concurrent': {
+    kind: 'int', arg: 'N', for: SOCKETS, help: 'requests in flight at once per worker (default 1024)',
+    helpFor: {
+      fastcgi: 'requests in flight at once per worker; past it a request is refused with FCGI_OVERLOADED (default 1024)',
+      uwsgi: 'requests in flight at once per worker; past it a new connection is closed unread, which the web server answers 502 (default 1024)',
+    },
+  },
   workers: { kind: 'workers', arg: 'N|auto', for: SERVERS, help: 'worker processes under a master (auto: one per CPU)' },
   'max-requests': { kind: 'int', arg: 'N', for: SERVERS, help: 'replace a worker after it has served N requests' },
   'max-requests-jitter': { kind: 'int', arg: 'N', for: SERVERS, help: 'plus a random 0..N, so that workers do not all restart at once' },
@@ -55,12 +66,12 @@ export const OPTIONS: Record<string, Spec> = {
   'graceful-timeout': { kind: 'seconds', arg: 'S', for: SERVERS, help: 'on stop or reload, time to finish in-flight requests (default 30)' },
   user: { kind: 'string', arg: 'USER', for: SERVERS, help: 'run the app as USER after binding (root only)' },
   group: { kind: 'string', arg: 'GROUP', for: SERVERS, help: 'run the app as GROUP after binding (root only)' },
-  pid: { kind: 'string', arg: 'FILE', for: SERVERS, help: 'write the (master) process id there; removed on exit' },
-  'access-log': { kind: 'string', arg: 'PATH|-', for: SERVERS, help: 'one line per request there (- : standard output); off by default' },
+  pid: { kind: 'string', arg: 'FILE', for: SERVERS, path: true, help: 'write the (master) process id there; removed on exit' },
+  'access-log': { kind: 'string', arg: 'PATH|-', for: SERVERS, path: true, help: 'one line per request there (- : standard output); off by default' },
   'access-log-format': { kind: 'format', arg: 'combined|json', for: SERVERS, help: 'Apache combined plus duration in µs (default), or JSON' },
-  'error-log': { kind: 'string', arg: 'PATH|-', for: ALL, help: 'where log lines go (default - : standard error)' },
+  'error-log': { kind: 'string', arg: 'PATH|-', for: ALL, path: true, help: 'where log lines go (default - : standard error)' },
   'log-level': { kind: 'level', arg: 'LEVEL', for: ALL, help: 'error, warn, info (default) or debug' },
-  reload: { kind: 'bool', for: ['http'], help: 'restart when a file under the app\'s directory changes (development)' },
+  reload: { kind: 'bool', for: ['http', 'check'], help: 'restart when a file under the app\'s directory changes (development)' },
   validate: { kind: 'bool', for: ALL, help: 'check every request and response against the contract (development)' },
   interface: { kind: 'string', arg: 'KIND', for: ALL, help: 'what APP exports: auto (default: told by its shape), environ, node ((req, res): Express, Koa, Fastify) or fetch (Hono, { fetch })' },
   config: { kind: 'string', arg: 'FILE', for: ALL, help: 'read options from FILE (.json, .js, .mjs); the command line wins' },
@@ -76,11 +87,26 @@ const SUMMARY: Record<Command, string> = {
   cgi: 'cgi APP       answer the one CGI request of this process',
   fastcgi: 'fastcgi APP   FastCGI server (nginx fastcgi_pass, Apache mod_proxy_fcgi, mod_fcgid);\n                without --socket or --bind, the listening socket on fd 0',
   uwsgi: 'uwsgi APP     uwsgi protocol server (nginx uwsgi_pass, Apache mod_proxy_uwsgi)',
-  check: 'check APP     load the config and the app, print the resolved settings, exit',
+  check: 'check [http|fastcgi|uwsgi] APP\n                run the checks that start runs (users, paths, permissions, loading the app),\n                print the resolved settings, exit non-zero where the start would fail',
 };
 
-/** `tsgi --help`. */
+/** Option lines, `--name ARG` then its help, the help column wide enough for the longest (a space at least). */
+function optionLines(entries: [string, string][]): string[] {
+  const width = Math.max(...entries.map(([left]) => left.length)) + 2;
+  return entries.map(([left, help]) => `${left.padEnd(width)}${help}`);
+}
+
+const helpOf = (s: Spec, command: Command): string => s.helpFor?.[command] ?? s.help;
+
+/** `tsgi --help`: the commands, then every option with the commands it applies to. */
 export function usage(): string {
+  const servers: Command[] = ['http', 'cgi', 'fastcgi', 'uwsgi'];
+  const entries: [string, string][] = Object.entries(OPTIONS).map(([name, s]) => {
+    const which = servers.filter((c) => s.for.includes(c));
+    const scope = which.length === servers.length ? '' : ` [${which.join(', ')}]`;
+    return [`  --${name}${s.arg ? ` ${s.arg}` : ''}`, `${s.help}${scope}`];
+  });
+  entries.push(['  -h, --help', 'this text (tsgi COMMAND --help: that command\'s options only)'], ['  -v, --version', 'tsgi\'s and Node\'s versions']);
   return `usage: tsgi COMMAND APP [options]
 
 APP is path/to/module[:name] (default export, else "application", else "app").
@@ -88,24 +114,21 @@ APP is path/to/module[:name] (default export, else "application", else "app").
 commands:
 ${(Object.keys(SUMMARY) as Command[]).map((c) => `  ${SUMMARY[c].replace(/\n/g, '\n  ')}`).join('\n')}
 
-tsgi COMMAND --help lists the options of a command.
-  -v, --version   tsgi's and Node's versions
+options ([…]: the commands an option applies to, when not all):
+${optionLines(entries).join('\n')}
 `;
 }
 
 /** `tsgi COMMAND --help`: that command's options only. */
 export function commandUsage(command: Command): string {
-  const lines = Object.entries(OPTIONS)
+  const entries: [string, string][] = Object.entries(OPTIONS)
     .filter(([, s]) => s.for.includes(command))
-    .map(([name, s]) => {
-      const left = `  --${name}${s.arg ? ` ${s.arg}` : ''}`;
-      return `${left.padEnd(34)}${s.help}`;
-    });
+    .map(([name, s]) => [`  --${name}${s.arg ? ` ${s.arg}` : ''}`, helpOf(s, command)]);
+  entries.push(['  -h, --help', 'this text']);
   return `usage: tsgi ${SUMMARY[command].replace(/\n/g, '\n  ')}
 
 options:
-${lines.join('\n')}
-  -h, --help                      this text
+${optionLines(entries).join('\n')}
 `;
 }
 
@@ -200,7 +223,9 @@ export function parseArgv(command: Command, args: string[]): { positionals: stri
 /**
  * Reads a config file: a JSON object, or a module whose default export is
  * one. Keys are the option names (`"workers": 4`, `"max-requests": 1000`),
- * plus `app`.
+ * plus `app`. A relative path in it (`app`, `socket`, `pid`, the logs) is
+ * taken from the file's own directory, not from wherever tsgi is started
+ * (P14): the same file means the same thing from systemd, a shell or cron.
  */
 export async function readConfig(file: string, command: Command): Promise<{ values: Values; app: string | undefined }> {
   const path = resolve(file);
@@ -216,17 +241,20 @@ export async function readConfig(file: string, command: Command): Promise<{ valu
   }
   if (data === null || typeof data !== 'object' || Array.isArray(data)) throw new UsageError(`--config ${file}: expected an object of options`);
   const values: Values = {};
+  const base = dirname(path);
   let app: string | undefined;
   for (const [key, raw] of Object.entries(data)) {
     if (key === 'app') {
-      if (typeof raw !== 'string') throw new UsageError(`--config ${file}: "app" must be a string (path/to/module[:name])`);
-      app = raw;
+      if (typeof raw !== 'string' || raw === '') throw new UsageError(`--config ${file}: "app" must be a string (path/to/module[:name])`);
+      const spec = parseAppSpec(raw);
+      app = `${resolve(base, spec.path)}${spec.name !== undefined ? `:${spec.name}` : ''}`;
       continue;
     }
     const spec = OPTIONS[key];
     if (spec === undefined || key === 'config') throw new UsageError(`--config ${file}: unknown key "${key}"`);
     if (!spec.for.includes(command)) throw new UsageError(`--config ${file}: "${key}" does not apply to tsgi ${command}`);
-    values[key] = convert(key, raw, `--config ${file}:`);
+    const value = convert(key, raw, `--config ${file}:`);
+    values[key] = spec.path === true && value !== '-' ? resolve(base, value as string) : value;
   }
   return { values, app };
 }

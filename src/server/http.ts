@@ -130,7 +130,8 @@ export async function serveHttp(app: App, options: HttpOptions = {}): Promise<Ht
       runOnce: false,
     });
     try {
-      await runApp(app, environ, sink, controller);
+      // P6: a request --request-timeout answered stops counting here, whether or not its app returns.
+      await Promise.race([runApp(app, environ, sink, controller), sink.abandoned()]);
     } finally {
       source?.dispose?.();
       if (accessLog) {

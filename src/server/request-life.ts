@@ -17,12 +17,23 @@ import type { AppContext } from './socket-server.js';
  */
 export const WHOLE_COPY = Number.parseInt(process.versions.v8, 10) >= 12;
 
+/**
+ * A server's sink that can stop waiting for its app: `--request-timeout`
+ * answered the request (or cut it off), so the server stops counting it as
+ * in flight and a stop does not wait for an app that ignores `tsgi.abort`
+ * (P6). The app's later return changes nothing.
+ */
+export interface Abandonable {
+  abandon(): void;
+}
+
 /** A request from admission to disposal. */
-export abstract class RequestLife {
+export abstract class RequestLife implements Abandonable {
   /** The request's abort state (`tsgi.abort`). */
   readonly abortState = new RequestAbort();
   readonly #ctx: AppContext;
   #counted = false;
+  #over = false;
   #sources: ByteSource[] | null = null;
 
   constructor(ctx: AppContext) {
@@ -74,7 +85,14 @@ export abstract class RequestLife {
   /** The app has returned and its body's close() ran. */
   protected abstract appFinished(): void;
 
+  /** P6: timed out and answered: the request is over for the server now, whenever the app returns. */
+  abandon(): void {
+    this.#done();
+  }
+
   #done(): void {
+    if (this.#over) return;
+    this.#over = true;
     this.dispose();
     this.appFinished();
     this.release();

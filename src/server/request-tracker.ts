@@ -7,9 +7,11 @@
  */
 import { accessLine, requestLine, type AccessFormat } from '../contract/access-log.js';
 import { GatewayError } from '../contract/errors.js';
+import { log } from '../contract/log.js';
 import type { Environ, Header } from '../contract/types.js';
 import type { RequestAbort } from '../gateway/abort.js';
 import { setRequestHook, type ResponseSink } from '../gateway/engine.js';
+import type { Abandonable } from './request-life.js';
 
 /** What the tracker does. */
 export interface TrackerOptions {
@@ -147,6 +149,12 @@ class TrackedSink implements ResponseSink {
   timeout(ms: number): void {
     if (this.#done) return;
     const err = new GatewayError('ERR_REQUEST_TIMEOUT', `${this.line}: still running after ${ms / 1000} s (--request-timeout); aborted`);
+    // P6: said in the error log (the access log, when there is one, has its 504 too).
+    const age = ((performance.now() - this.started) / 1000).toFixed(1);
+    log('warn', `${this.line}: still running after ${age} s (--request-timeout ${ms / 1000}): ${this.#headSent ? 'response cut off' : 'answered 504'}, tsgi.abort fired`);
+    // The request is over for its server from now on: a stop waits for it no longer.
+    const inner = this.#inner as ResponseSink & Partial<Abandonable>;
+    queueMicrotask(() => inner.abandon?.());
     if (!this.#headSent) {
       this.#headSent = true;
       this.status = 504;

@@ -44,4 +44,13 @@ export class ServerResponseSink implements ResponseSink {
   abort(): void {
     this.#res.destroy();
   }
+  #abandoned: (() => void) | undefined;
+  /** Resolves when `--request-timeout` has given up on the request (abandon()): the server waits no longer. */
+  abandoned(): Promise<void> {
+    return new Promise((resolve) => { this.#abandoned = resolve; });
+  }
+  /** P6: the request timed out and was answered (request-life.ts Abandonable). */
+  abandon(): void {
+    this.#abandoned?.();
+  }
 }

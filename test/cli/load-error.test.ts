@@ -1,7 +1,7 @@
 // Load errors say where: the module's path, line and column, the source line
 // with a caret for a syntax error, and the stack (docs/loading.md).
 import { spawnSync } from 'node:child_process';
-import { chmodSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ROOT, runDir } from '../integration/servers.js';
@@ -62,5 +62,37 @@ describe('an app that does not load', () => {
     const r = spawnSync(process.execPath, [bin, 'http', file, '--bind', '127.0.0.1:0'], { encoding: 'latin1' });
     expect(r.stderr).toContain(`cannot load app module ${file}:2:11: SyntaxError: Unexpected token ';'\n    const x = ;\n`);
     expect(r.status).toBe(1);
+  });
+});
+
+describe('ES module syntax in a file Node loads as CommonJS', () => {
+  it('C18 a .js or .ts app with import/export in a "type": "commonjs" package (npm init): the error, then a hint saying what to rename or set', () => {
+    const pkgDir = join(dir, 'npm-init');
+    mkdirSync(pkgDir, { recursive: true });
+    writeFileSync(join(pkgDir, 'package.json'), JSON.stringify({ name: 'site', version: '1.0.0', type: 'commonjs' }));
+    const manifest = join(pkgDir, 'package.json');
+    const cases: [string, string, string][] = [
+      ['app.js', "export default (e, start) => { start('200 OK', []); return []; };\n", 'app.mjs'],
+      ['imports.js', "import { readFileSync } from 'node:fs';\nexport default readFileSync;\n", 'imports.mjs'],
+      // No tsx beside this package: Node strips the types and loads the file as CommonJS.
+      ['app.ts', "const app = (e: unknown, start: (s: string, h: [string, string][]) => void) => { start('200 OK', []); return []; };\nexport default app;\n", 'app.mts'],
+    ];
+    for (const [name, source, renamed] of cases) {
+      const file = join(pkgDir, name);
+      writeFileSync(file, source);
+      const r = spawnSync(process.execPath, [bin, 'cgi', file], { env: cgiEnv, encoding: 'latin1', cwd: pkgDir });
+      const stderr = plain(r.stderr);
+      expect(stderr, name).toMatch(new RegExp(`^tsgi error: cannot load app module ${file}:\\d+:1: SyntaxError: (Unexpected token 'export'|Cannot use import statement outside a module)\\n`, 'm'));
+      const hint = stderr.split('\n').find((l) => l.startsWith('    hint: '));
+      expect(hint, name).toBe(`    hint: ${name} uses import/export, but Node loads it as CommonJS: ${manifest} says "type": "commonjs" (npm init writes it). ` +
+        `Rename it to ${renamed}, or set "type": "module" in ${manifest}${name.endsWith('.ts') ? ', or install tsx next to the app (npm install tsx), which compiles it' : ''}`);
+      expect(r.stdout).toMatch(/^Status: 500 Internal Server Error\r\n/);
+      expect(r.status).toBe(1);
+    }
+    // The same file under "type": "module" loads: no hint where there is nothing to fix.
+    writeFileSync(manifest, JSON.stringify({ name: 'site', type: 'module' }));
+    const ok = spawnSync(process.execPath, [bin, 'cgi', join(pkgDir, 'app.js')], { env: cgiEnv, encoding: 'latin1' });
+    expect(ok.stdout).toMatch(/^Status: 200 OK\r\n/);
+    expect(ok.stderr).not.toContain('hint:');
   });
 });

@@ -25,8 +25,25 @@ describe('the packed package', () => {
     expect(files).toContain('package/dist/tsgi.cjs');
     expect(files).toContain('package/LICENSE');
     expect(files.filter((f) => /cache|\.v8/.test(f))).toEqual([]);
-    const mentions = spawnSync('grep', ['-rlF', ROOT, inst.pkg], { encoding: 'utf8' }).stdout.trim();
-    expect(mentions).toBe('');
+    for (const checkout of [ROOT, inst.source]) {
+      const mentions = spawnSync('grep', ['-rlF', checkout, inst.pkg], { encoding: 'utf8' }).stdout.trim();
+      expect(mentions).toBe('');
+    }
+  });
+
+  it('npm pack then npm install ./tsgi-VERSION.tgz: dist/ prebuilt, no install-time script, and npm prints no warning about tsgi', () => {
+    const files = execFileSync('tar', ['tzf', inst.tarball], { encoding: 'utf8' }).split('\n').filter(Boolean);
+    for (const built of ['package/dist/tsgi.cjs', 'package/dist/index.js', 'package/dist/index.d.ts', 'package/dist/index.d.cts', 'package/dist/bridges/index.d.cts']) expect(files).toContain(built);
+    const packed = JSON.parse(execFileSync('tar', ['xzf', inst.tarball, '-O', 'package/package.json'], { encoding: 'utf8' })) as { scripts: Record<string, string> };
+    // npm asks about (npm 11: warns of) these for a package that is not from a registry.
+    for (const hook of ['preinstall', 'install', 'postinstall', 'prepare']) expect(packed.scripts[hook], hook).toBeUndefined();
+    expect(inst.installLog).not.toMatch(/tsgi|install-scripts|allowScripts/);
+    // The checkout packed keeps its prepare script (git installs build through it), byte for byte.
+    expect(inst.manifestAfter).toBe(inst.manifestBefore);
+    expect(JSON.parse(inst.manifestAfter).scripts.prepare).toBe('node scripts/build.mjs');
+    // Nothing to build in the project that installed it: the command runs as installed.
+    const r = spawnSync(process.execPath, [join(inst.pkg, 'bin/tsgi.cjs'), 'cgi', join(inst.app, 'hello.js')], { env: cgiEnv, encoding: 'latin1' });
+    expect(r.stdout).toMatch(/^Status: 200 OK\r\n[^]*Hello, world!\n$/);
   });
 
   it('a read-only install: tsgi cgi writes nothing inside the package, and stack traces name the installed file', () => {
@@ -72,7 +89,7 @@ describe('the packed package', () => {
       import { createRequire } from 'node:module';
       const require = createRequire(import.meta.url);
       const out = {};
-      for (const id of ['tsgi', 'tsgi/cgi', 'tsgi/http', 'tsgi/fastcgi', 'tsgi/uwsgi', 'tsgi/middleware', 'tsgi/helpers']) {
+      for (const id of ['tsgi', 'tsgi/cgi', 'tsgi/http', 'tsgi/fastcgi', 'tsgi/uwsgi', 'tsgi/middleware', 'tsgi/helpers', 'tsgi/bridges']) {
         out[id] = { cjs: Object.keys(require(id)).sort(), esm: Object.keys(await import(id)).sort() };
       }
       console.log(JSON.stringify(out));`;
@@ -86,7 +103,11 @@ describe('the packed package', () => {
     expect(out['tsgi/cgi']!.cjs).toEqual(['cgiEnvironment', 'runCgi']);
   });
 
-  it('types resolve for consumers with moduleResolution node16, nodenext, bundler and node10, ES module and CommonJS', () => {
+  it('types resolve for consumers with moduleResolution node16, nodenext, bundler and node10, ES module and CommonJS, for every subpath (tsgi/bridges too)', () => {
+    // Every subpath the package exports is imported below: one added later must be added here.
+    const manifest = JSON.parse(readFileSync(join(inst.pkg, 'package.json'), 'utf8')) as { exports: Record<string, unknown> };
+    expect(Object.keys(manifest.exports).filter((k) => k !== './package.json').map((k) => `tsgi${k.slice(1)}`).sort())
+      .toEqual(['tsgi', 'tsgi/bridges', 'tsgi/cgi', 'tsgi/fastcgi', 'tsgi/helpers', 'tsgi/http', 'tsgi/middleware', 'tsgi/uwsgi']);
     writeFileSync(join(inst.app, 'consumer.ts'), [
       "import { GatewayError, type App } from 'tsgi';",
       "import { runCgi } from 'tsgi/cgi';",
@@ -95,18 +116,23 @@ describe('the packed package', () => {
       "import { serveUwsgi } from 'tsgi/uwsgi';",
       "import { compose, logging } from 'tsgi/middleware';",
       "import { Request, Response } from 'tsgi/helpers';",
+      "import { fromFetch, fromNodeListener } from 'tsgi/bridges';",
       "const app: App = (_environ, startResponse) => { startResponse('200 OK', []); return []; };",
-      'export const used = [GatewayError, runCgi, serveHttp, serveFastCgi, serveUwsgi, compose(app, logging()), Request, Response];',
+      "const bridged: App = fromNodeListener((_req, res) => { res.end('ok'); });",
+      "const fetched: App = fromFetch(() => new globalThis.Response('ok'));",
+      'export const used = [GatewayError, runCgi, serveHttp, serveFastCgi, serveUwsgi, compose(app, logging()), Request, Response, bridged, fetched];',
       '// Real types, not `any`: a wrong argument is an error.',
       '// @ts-expect-error runCgi takes an app',
       'runCgi(42);',
+      '// @ts-expect-error fromNodeListener takes a (req, res) listener',
+      'fromNodeListener(42);',
       '',
     ].join('\n'));
     // The same consumer as a CommonJS module (.cts): it gets the require() entry points' types.
     writeFileSync(join(inst.app, 'consumer-cjs.cts'), readFileSync(join(inst.app, 'consumer.ts'), 'utf8'));
     const settings: Array<[string, string, string]> = [
       ['node16', 'node16', 'consumer.ts'], ['nodenext', 'nodenext', 'consumer.ts'], ['esnext', 'bundler', 'consumer.ts'], ['commonjs', 'node10', 'consumer.ts'],
-      ['node16', 'node16', 'consumer-cjs.cts'], ['nodenext', 'nodenext', 'consumer-cjs.cts'],
+      ['node16', 'node16', 'consumer-cjs.cts'], ['nodenext', 'nodenext', 'consumer-cjs.cts'], ['commonjs', 'node10', 'consumer-cjs.cts'],
     ];
     for (const [module, moduleResolution, consumer] of settings) {
       const file = join(inst.app, `tsconfig.${moduleResolution}.${consumer}.json`);
@@ -148,3 +174,29 @@ describe('the packed package', () => {
   }, 40_000);
 });
 
+
+// `npm install git+https://…` (here git+file:// of this checkout's HEAD): npm clones it,
+// installs its devDependencies there and runs its prepare script, which builds dist/,
+// then packs and installs the result. Only what is committed is tested.
+const head = spawnSync('git', ['-C', ROOT, 'rev-parse', 'HEAD'], { encoding: 'utf8' });
+describe.skipIf(head.status !== 0)('installed from a git URL', () => {
+  it('npm install git+file://…#COMMIT builds tsgi while preparing the checkout; the command runs as installed', () => {
+    const work = mkdtempSync(join(tmpdir(), 'tsgi-git-install-'));
+    try {
+      const app = join(work, 'app');
+      mkdirSync(app);
+      writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }));
+      const r = spawnSync('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', '--loglevel=warn', `git+file://${ROOT}#${head.stdout.trim()}`],
+        { cwd: app, encoding: 'utf8', env: { ...process.env, npm_config_update_notifier: 'false' }, timeout: 300_000 });
+      expect(r.status, r.stderr).toBe(0);
+      // npm 11 notes, once, that the prepare script it ran in its checkout is not covered by allowScripts (docs/packaging.md).
+      expect(r.stderr.split('\n').filter((l) => /tsgi/.test(l))).toEqual(r.stderr.includes('install-scripts') ? ['npm warn install-scripts   tsgi@0.1.0 (prepare: node scripts/build.mjs)'] : []);
+      writeFileSync(join(app, 'hello.js'), readFileSync(join(ROOT, 'bench/hello.js')));
+      const ok = spawnSync(process.execPath, [join(app, 'node_modules/tsgi/bin/tsgi.cjs'), 'cgi', join(app, 'hello.js')], { env: cgiEnv, encoding: 'latin1' });
+      expect(ok.stdout).toMatch(/^Status: 200 OK\r\n[^]*Hello, world!\n$/);
+      expect(ok.stderr).toBe('');
+    } finally {
+      rmSync(work, { recursive: true, force: true });
+    }
+  }, 320_000);
+});
