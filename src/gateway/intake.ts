@@ -200,14 +200,16 @@ export function splitPath(vars: Record<string, string>, mount: string): void {
 
 /** Longest SCRIPT_FILENAME looked at: Linux's PATH_MAX; a longer path cannot name a file. */
 const MAX_FILENAME = 4096;
+/** A char past ASCII: the name must go to stat as its latin1 bytes, not as UTF-8. */
+const NON_ASCII = /[^\x00-\x7f]/;
 /** Entries the script-file cache holds before it starts over. */
 const SCRIPT_CACHE_SIZE = 256;
 /**
  * SCRIPT_FILENAME → whether it named a regular file (F13). One server sends
  * the same few names again and again (mod_fcgid, fcgiwrap): those are stat'ed
- * once, not per request.
- * Distinct names (nginx's fastcgi.conf, one per URL) cost one stat each and
- * cannot grow the map past its bound: it is emptied when full.
+ * once, not per request. Distinct names (nginx's fastcgi.conf, one per URL)
+ * cost one stat each and cannot grow the map past its bound: it is emptied
+ * when full.
  */
 const scriptFiles = new Map<string, boolean>();
 
@@ -226,8 +228,10 @@ function namesScript(filename: string | undefined): boolean {
 /** The file exists and is a regular file (a symlink to one is): a directory is no script. */
 function isRegularFile(filename: string): boolean {
   try {
-    // The variables hold the server's bytes one per char (latin1): the path is those bytes.
-    return statSync(Buffer.from(filename, 'latin1'), { throwIfNoEntry: false })?.isFile() === true;
+    // The variables hold the server's bytes one per char (latin1): the path is those bytes. An
+    // ASCII name is the same bytes as a string, which spares a Buffer per look-up.
+    const path = NON_ASCII.test(filename) ? Buffer.from(filename, 'latin1') : filename;
+    return statSync(path, { throwIfNoEntry: false })?.isFile() === true;
   } catch {
     // EACCES, ELOOP, a NUL byte in the name…: not a script this process can see.
     return false;
