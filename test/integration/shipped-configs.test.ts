@@ -340,7 +340,7 @@ describe.runIf(enabled)('SCRIPT_NAME and PATH_INFO as each web server sends them
     const socket = join(dir, 'app.sock');
     const tsgi = start([NODE, `${ROOT}/bin/tsgi.cjs`, 'fastcgi', ENV_DUMP, '--socket', socket, '--chmod', '660', '--chown', `root:${USER}`]);
     await waitFor(() => { if (tsgi.child.exitCode !== null) throw new Error(tsgi.log()); return existsSync(socket); }, 'the socket');
-    // nginx/fastcgi.conf as shipped, including fastcgi.conf as Debian's snippets/fastcgi-php.conf does.
+    // nginx/fastcgi.conf as shipped, but including nginx's fastcgi.conf instead of fastcgi_params.
     const shipped = readFileSync(join(ROOT, 'nginx', 'fastcgi.conf'), 'utf8');
     expect(shipped).toContain('include /etc/nginx/fastcgi_params;');
     const [port, plain] = [await freePort(), await freePort()];
