@@ -13,6 +13,7 @@
  * - the refusal response (400 / 413), which each adapter frames like any other.
  */
 import { Buffer } from 'node:buffer';
+import { statSync } from 'node:fs';
 import { GatewayError } from '../contract/errors.js';
 import type { Environ, Header } from '../contract/types.js';
 import { completeEnviron, type EnvironExtras } from './environ.js';
@@ -157,14 +158,17 @@ export function environFor(vars: Record<string, string>, body: ReceivedBody | nu
  * The rule for an absent PATH_INFO. RFC 3875 §4.1.13 makes SCRIPT_NAME the
  * URL path of the script the server resolved the request to, and §4.1.5 makes
  * PATH_INFO what follows it, which a server may leave out when nothing does.
- * A server that resolved the URL to a script says which file it found in
- * SCRIPT_FILENAME, a file-system path (Apache's mod_cgi and mod_fcgid:
- * `/cgi-bin/env` gives SCRIPT_NAME `/cgi-bin/env` and no PATH_INFO). Its
- * SCRIPT_NAME is kept and PATH_INFO is '', so an app at `/app.fcgi` answers
- * `GET /app.fcgi` with its `/` route. A server that resolved no script sends
- * the whole path as SCRIPT_NAME with no SCRIPT_FILENAME (nginx's stock
- * `fastcgi_params`) or a `proxy:` URL there (Apache's mod_proxy_fcgi): that
- * path is the app's PATH_INFO, and SCRIPT_NAME is ''.
+ * A server that split the path itself names the script file it found in
+ * SCRIPT_FILENAME (Apache's mod_cgi and mod_fcgid, nginx + fcgiwrap:
+ * `/cgi-bin/env` gives SCRIPT_NAME `/cgi-bin/env`, no PATH_INFO, and
+ * SCRIPT_FILENAME `/usr/lib/cgi-bin/env`). When that names an existing
+ * regular file, SCRIPT_NAME is kept and PATH_INFO is '', so an app at
+ * `/app.fcgi` answers `GET /app.fcgi` with its `/` route. Otherwise the
+ * server split nothing and sent the whole path as SCRIPT_NAME: with no
+ * SCRIPT_FILENAME (nginx's `fastcgi_params`), a `proxy:` URL there (Apache's
+ * mod_proxy_fcgi), or the document root joined to the URL whatever it names
+ * (nginx's `fastcgi.conf`: `/a/b` gives SCRIPT_FILENAME `$document_root/a/b`,
+ * not a file). That path is the app's PATH_INFO, and SCRIPT_NAME is ''.
  *
  * Then `mount`: a path at or below it is split into SCRIPT_NAME = mount and
  * PATH_INFO = the rest.
@@ -194,9 +198,44 @@ export function splitPath(vars: Record<string, string>, mount: string): void {
   }
 }
 
-/** SCRIPT_FILENAME names a file the server resolved the URL to: an absolute path, not a `proxy:` URL (see splitPath). */
+/** Longest SCRIPT_FILENAME looked at: Linux's PATH_MAX; a longer path cannot name a file. */
+const MAX_FILENAME = 4096;
+/** A char past ASCII: the name must go to stat as its latin1 bytes, not as UTF-8. */
+const NON_ASCII = /[^\x00-\x7f]/;
+/** Entries the script-file cache holds before it starts over. */
+const SCRIPT_CACHE_SIZE = 256;
+/**
+ * SCRIPT_FILENAME → whether it named a regular file (F13). One server sends
+ * the same few names again and again (mod_fcgid, fcgiwrap): those are stat'ed
+ * once, not per request. Distinct names (nginx's fastcgi.conf, one per URL)
+ * cost one stat each and cannot grow the map past its bound: it is emptied
+ * when full.
+ */
+const scriptFiles = new Map<string, boolean>();
+
+/** SCRIPT_FILENAME names the script the server split the path at: an absolute path to an existing regular file (see splitPath). */
 function namesScript(filename: string | undefined): boolean {
-  return filename !== undefined && filename.charCodeAt(0) === 47;
+  if (filename === undefined || filename.charCodeAt(0) !== 47 || filename.length > MAX_FILENAME) return false;
+  let known = scriptFiles.get(filename);
+  if (known === undefined) {
+    known = isRegularFile(filename);
+    if (scriptFiles.size >= SCRIPT_CACHE_SIZE) scriptFiles.clear();
+    scriptFiles.set(filename, known);
+  }
+  return known;
+}
+
+/** The file exists and is a regular file (a symlink to one is): a directory is no script. */
+function isRegularFile(filename: string): boolean {
+  try {
+    // The variables hold the server's bytes one per char (latin1): the path is those bytes. An
+    // ASCII name is the same bytes as a string, which spares a Buffer per look-up.
+    const path = NON_ASCII.test(filename) ? Buffer.from(filename, 'latin1') : filename;
+    return statSync(path, { throwIfNoEntry: false })?.isFile() === true;
+  } catch {
+    // EACCES, ELOOP, a NUL byte in the name…: not a script this process can see.
+    return false;
+  }
 }
 
 /** True when `path` is `mount` or below it (segment boundary). */

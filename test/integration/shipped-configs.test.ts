@@ -17,7 +17,7 @@ import { dirname, join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { packAndInstall } from '../package/install.js';
 import { fetchRaw } from './http-client.js';
-import { ROOT, checkReadableBy, freePort, runDir as tempDir, serversAvailable, startApache, startNginx, waitFor, which, type Running } from './servers.js';
+import { ROOT, checkReadableBy, freePort, portOpen, runDir as tempDir, serversAvailable, startApache, startNginx, waitFor, which, type Running } from './servers.js';
 import { NODE, alive } from './tsgi-process.js';
 
 const USER = 'www-data';
@@ -333,6 +333,33 @@ describe.runIf(enabled)('SCRIPT_NAME and PATH_INFO as each web server sends them
     const env = await dumped(nginx.port, '/app.fcgi?q=1');
     expect([...split(env), env.REQUEST_URI, 'SCRIPT_FILENAME' in env]).toEqual(['', '/app.fcgi', '/app.fcgi?q=1', false]);
     expect(split(await dumped(nginx.port, '/'))).toEqual(['', '/']);
+  }, 60_000);
+
+  it('F13 nginx\'s other stock file, /etc/nginx/fastcgi.conf (SCRIPT_FILENAME = $document_root$fastcgi_script_name for every URL, no path split): the whole path stays the app\'s PATH_INFO', async () => {
+    const dir = runDir('tsgi-shipped-fcgi-conf-');
+    const socket = join(dir, 'app.sock');
+    const tsgi = start([NODE, `${ROOT}/bin/tsgi.cjs`, 'fastcgi', ENV_DUMP, '--socket', socket, '--chmod', '660', '--chown', `root:${USER}`]);
+    await waitFor(() => { if (tsgi.child.exitCode !== null) throw new Error(tsgi.log()); return existsSync(socket); }, 'the socket');
+    // nginx/fastcgi.conf as shipped, but including nginx's fastcgi.conf instead of fastcgi_params.
+    const shipped = readFileSync(join(ROOT, 'nginx', 'fastcgi.conf'), 'utf8');
+    expect(shipped).toContain('include /etc/nginx/fastcgi_params;');
+    const [port, plain] = [await freePort(), await freePort()];
+    let conf = shipped.replaceAll('include /etc/nginx/fastcgi_params;', 'include /etc/nginx/fastcgi.conf;');
+    for (const [k, v] of Object.entries({ PORT: String(port), PLAIN_PORT: String(plain), RUN_DIR: dir, SOCKET: socket })) conf = conf.replaceAll(`@${k}@`, v);
+    writeFileSync(join(dir, 'nginx.conf'), conf);
+    // The document root is nginx's default, html under its prefix: a directory a/ and a file app.fcgi in it.
+    const html = join(dir, 'html');
+    mkdirSync(join(html, 'a'), { recursive: true, mode: 0o755 });
+    writeFileSync(join(html, 'app.fcgi'), '');
+    const nginx = start([which('nginx')!, '-p', dir, '-c', join(dir, 'nginx.conf'), '-e', join(dir, 'error.log')]);
+    await waitFor(async () => { if (nginx.child.exitCode !== null) throw new Error(nginx.log()); return portOpen(port); }, 'nginx to listen');
+    const env = await dumped(port, '/a/b?q=1');
+    expect([...split(env), env.REQUEST_URI, env.SCRIPT_FILENAME]).toEqual(['', '/a/b', '/a/b?q=1', join(html, 'a/b')]);
+    expect(split(await dumped(port, '/'))).toEqual(['', '/']);
+    expect(split(await dumped(port, '/a/'))).toEqual(['', '/a/']);
+    expect(split(await dumped(plain, '/a/b'))).toEqual(['', '/a/b']);
+    // A URL that names a regular file under the document root names a script, as under fcgiwrap.
+    expect(split(await dumped(port, '/app.fcgi'))).toEqual(['/app.fcgi', '']);
   }, 60_000);
 
   it('F13 Apache mod_proxy_fcgi (apache/proxy-fcgi.conf) sends the whole path as SCRIPT_NAME and a proxy: SCRIPT_FILENAME: it stays the app\'s PATH_INFO', async () => {
