@@ -121,6 +121,7 @@ export function main(argv: string[]): Promise<void> {
     }
     const msg = err instanceof GatewayError ? err.message : err instanceof Error ? (err.stack ?? err.message) : String(err);
     process.stderr.write(`tsgi: ${msg}\n`);
-    process.exit(1);
+    // Bad configuration (a user, a path, a directory's permissions) exits 2, as usage errors do.
+    process.exit(err instanceof GatewayError && err.code === 'ERR_CONFIG' ? 2 : 1);
   });
 }
