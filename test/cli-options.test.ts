@@ -97,7 +97,7 @@ describe('the tsgi command line', () => {
       const r = tsgi(['http', WORKER_APP, '--port', '0', '--user', 'no-such-user-here', ...extra]);
       expect(r.stderr).toBe(process.getuid?.() === 0 ? 'tsgi: user "no-such-user-here" does not exist\n'
         : 'tsgi: --user and --group need tsgi to be started as root (it binds, then drops to them)\n');
-      expect(r.status).toBe(1);
+      expect(r.status).toBe(2); // bad configuration
     }
     if (process.getuid?.() === 0) {
       // A port below 1024 as an unprivileged user: EACCES, said once, with the fix.
@@ -118,7 +118,7 @@ describe('the tsgi command line', () => {
     writeFileSync(join(dir, 'file'), '');
     const r = tsgi(['fastcgi', WORKER_APP, '--socket', join(dir, 'file', 'app.sock')]);
     expect(r.stderr).toMatch(/^tsgi: cannot create .*\/file for the socket .*: ENOTDIR\n$/);
-    expect(r.status).toBe(1);
+    expect(r.status).toBe(2); // bad configuration
     if (process.getuid?.() === 0) {
       // As an unprivileged user: permission denied, said once, with the fix.
       const ro = join(dir, 'ro');

@@ -102,7 +102,7 @@ export function writePid(values: Settings['values']): () => void {
   let ino: number;
   try {
     if (runningAsRoot()) {
-      const fd = openSafely(file, { flags: 0, mode: 0o644, what: `--pid ${file}` });
+      const fd = openSafely(file, { flags: 0, mode: 0o644, what: '--pid' });
       try {
         ftruncateSync(fd, 0);
         writeSync(fd, `${process.pid}\n`);
