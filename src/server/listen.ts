@@ -123,13 +123,14 @@ export function ensureSocketDir(path: string): string[] {
 
 /**
  * Binds a unix socket with its final mode from the first instant (P12): the
- * umask is narrowed around `bind` (which must bind synchronously), so that
- * no other user may connect between the bind and a chmod. The umask is only
- * ever narrowed (a file another thread creates meanwhile gets fewer rights,
- * never more); a mode wider than the umask allowed is set by a chmod after,
- * which only opens the socket further. Then `--chown`, without following
- * links. On any failure nothing is left behind: the socket file and the
- * directories made for it are removed. Returns the socket file's inode.
+ * umask is set to the mode's complement around `bind` (which must bind
+ * synchronously: the umask is the process's, and is restored at once), so
+ * that no other user may connect before a chmod, and no chmod, which would
+ * follow a link put in the socket's place, is needed. (A worker thread may
+ * not change the umask: there, and only there, the mode is set by a chmod
+ * after the bind.) Then `--chown`, without following links. On any failure
+ * nothing is left behind: the socket file and the directories made for it
+ * are removed. Returns the socket file's inode.
  */
 export async function bindUnix(net: NetModule, opts: ListenOptions & { socket: string }, bind: () => Promise<void> | void, unbind: () => void): Promise<number> {
   const path = opts.socket;
@@ -137,10 +138,7 @@ export async function bindUnix(net: NetModule, opts: ListenOptions & { socket: s
   const made = await claimSocketPath(net, path);
   let old: number | undefined;
   if (mode !== undefined) {
-    try {
-      old = process.umask(0o777);
-      process.umask(old | (~mode & 0o777));
-    } catch { /* a worker thread may not change the umask: only the chmod below is left */ }
+    try { old = process.umask(~mode & 0o777); } catch { /* a worker thread: see above */ }
   }
   let bound: Promise<void> | void;
   try {
@@ -161,7 +159,7 @@ export async function bindUnix(net: NetModule, opts: ListenOptions & { socket: s
     const st = lstatSync(path);
     if (!st.isSocket()) throw new GatewayError('ERR_LISTEN', `${path} was replaced right after the bind; refusing to use it`);
     ino = st.ino;
-    if (mode !== undefined && (st.mode & 0o7777) !== mode) chmodSync(path, mode);
+    if (mode !== undefined && old === undefined) chmodSync(path, mode);
     if (opts.chown !== undefined) chownSocket(path, opts.chown, ino);
     return ino;
   } catch (err) {

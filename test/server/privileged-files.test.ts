@@ -172,32 +172,35 @@ describe.skipIf(!asRoot)('P12 P9 --chmod: the socket\'s mode from the first inst
   }
   const hold = strace === undefined ? '' : `${strace} -f -qq -o /dev/null -e trace=bind,listen -e inject=bind,listen:delay_exit=1000000 `;
 
-  it('P12 P9 under umask 000, the socket is never more open than --chmod 660 and nobody never connects (single process and --workers)', async () => {
-    for (const workers of [0, 1]) {
-      const dir = tempDir();
-      const socket = join(dir, 'app.sock');
-      let first: number | undefined;
-      const see = (): void => {
-        if (first !== undefined) return;
-        try { first = lstatSync(socket).mode & 0o7777; } catch { /* not yet */ }
-      };
-      const watcher = watch(dir, see);
-      const t = startTsgi(['fastcgi', WORKER_APP, '--socket', socket, '--chmod', '660', ...(workers ? ['--workers', String(workers)] : [])],
-        { shell: `umask 000; exec ${hold}"$@"` });
-      const tries: Promise<string>[] = [];
-      await waitFor(() => { see(); return first !== undefined; }, 'the socket file');
-      // At first sight (held after its bind, or its listen): another user is refused, not merely not answered.
-      tries.push(connectAsNobody(socket));
-      await appPids(t, workers);
-      watcher.close();
-      tries.push(connectAsNobody(socket));
-      expect(first!.toString(8)).toBe('660');
-      expect(await Promise.all(tries)).toEqual(['EACCES', 'EACCES']);
-      expect((lstatSync(socket).mode & 0o7777).toString(8)).toBe('660');
-      // tsgi itself is strace's child: SIGTERM goes to it (strace then exits with its status).
-      process.kill(Number(/(?:master pid|, pid) (\d+)/.exec(t.log())![1]), 'SIGTERM');
-      expect(await t.exited).toBe(0);
-      expect(existsSync(socket)).toBe(false);
+  it('P12 P9 under umask 000, the socket is never more open than --chmod 660 and nobody never connects; under umask 077, --chmod 666 from the first instant too (single process and --workers)', async () => {
+    for (const [umask, chmod] of [['000', '660'], ['077', '666']] as const) {
+      for (const workers of [0, 1]) {
+        const dir = tempDir();
+        const socket = join(dir, 'app.sock');
+        let first: number | undefined;
+        const see = (): void => {
+          if (first !== undefined) return;
+          try { first = lstatSync(socket).mode & 0o7777; } catch { /* not yet */ }
+        };
+        const watcher = watch(dir, see);
+        const t = startTsgi(['fastcgi', WORKER_APP, '--socket', socket, '--chmod', chmod, ...(workers ? ['--workers', String(workers)] : [])],
+          { shell: `umask ${umask}; exec ${hold}"$@"` });
+        await waitFor(() => { see(); return first !== undefined; }, 'the socket file');
+        // At first sight (held after its bind, or its listen): another user is refused, not merely not answered.
+        const early = connectAsNobody(socket);
+        await appPids(t, workers);
+        watcher.close();
+        const late = connectAsNobody(socket);
+        const what = `umask ${umask}, --chmod ${chmod}, ${workers} workers`;
+        expect(first!.toString(8), what).toBe(chmod);
+        if (chmod === '660') expect(await Promise.all([early, late]), what).toEqual(['EACCES', 'EACCES']);
+        else expect(await late, what).toBe('connected');
+        expect((lstatSync(socket).mode & 0o7777).toString(8), what).toBe(chmod);
+        // tsgi itself is strace's child: SIGTERM goes to it (strace then exits with its status).
+        process.kill(Number(/(?:master pid|, pid) (\d+)/.exec(t.log())![1]), 'SIGTERM');
+        expect(await t.exited, what).toBe(0);
+        expect(existsSync(socket), what).toBe(false);
+      }
     }
   });
 });
