@@ -17,7 +17,7 @@ import { chownSocket } from './privileges.js';
 export interface ListenOptions {
   /** Unix socket path. */
   socket?: string;
-  /** Mode of the socket file, e.g. 0o660 or '660' (default: as the umask leaves it). */
+  /** Mode of the socket file, e.g. 0o660 or '660', which it has from the instant it exists (default: as the umask leaves it). */
   chmod?: number | string;
   /** Owner of the socket file, `USER[:GROUP]` or `:GROUP` (root only). */
   chown?: string;
