@@ -2,7 +2,7 @@
 // that do not apply, --port and PORT, one-line bind errors, --config and
 // tsgi check. Usage errors always exit 2.
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -209,7 +209,7 @@ describe('P14 tsgi check fails exactly where the start would', () => {
   it('P14 --user no-such-user: check and start refuse it alike', () => {
     bothRefuse('http', [WORKER_APP, '--port', '0', '--user', 'no-such-user-here'],
       root ? /^tsgi: user "no-such-user-here" does not exist\n$/ : /^tsgi: --user and --group need tsgi to be started as root/);
-    bothRefuse('fastcgi', [WORKER_APP, '--port', '0', '--workers', '2', '--group', 'no-such-group-here'],
+    bothRefuse('fastcgi', [WORKER_APP, '--port', '0', '--workers', '2', '--user', 'nobody', '--group', 'no-such-group-here'],
       root ? /^tsgi: group "no-such-group-here" does not exist\n$/ : /^tsgi: --user and --group need tsgi to be started as root/);
   });
 
@@ -228,12 +228,29 @@ describe('P14 tsgi check fails exactly where the start would', () => {
     expect(readdirSync(join(dir, 'run'))).toEqual([]);
   });
 
+  it('P14 P12 what root refuses to write into (a link for the pid or a log, a directory others may write, a log the run user could not reopen): check and start alike', () => {
+    if (!root) { console.warn('P14 P12 parity: not root, skipped'); return; }
+    const dir = tempDir('tsgi-p14-p12-');
+    chmodSync(dir, 0o755);
+    writeFileSync(join(dir, 'target'), 'keep');
+    symlinkSync(join(dir, 'target'), join(dir, 'link'));
+    bothRefuse('http', [WORKER_APP, '--port', '0', '--pid', join(dir, 'link')], /^tsgi: --pid: .*\/link is a symbolic link; /);
+    bothRefuse('http', [WORKER_APP, '--port', '0', '--access-log', join(dir, 'link')], /^tsgi: --access-log: .*\/link is a symbolic link; /);
+    mkdirSync(join(dir, 'open'), { mode: 0o777 });
+    chmodSync(join(dir, 'open'), 0o777);
+    bothRefuse('http', [WORKER_APP, '--port', '0', '--error-log', join(dir, 'open', 'e.log')], /^tsgi: --error-log: the directory .*\/open is writable by everyone .* and has no sticky bit/);
+    // One process under --user reopens its log as that user: a root-only directory is refused.
+    bothRefuse('http', [WORKER_APP, '--port', '0', '--user', 'nobody', '--group', 'nogroup', '--access-log', join(dir, 'a.log')], /^tsgi: --access-log .*\/a\.log: uid \d+, whom the app runs as, cannot create files in /);
+    expect(readdirSync(dir).sort()).toEqual(['link', 'open', 'target']);
+    expect(readdirSync(join(dir, 'open'))).toEqual([]);
+  });
+
   it('P14 a socket or log path the start cannot create (under /proc, too long for a unix socket, a file in the way): one line, exit 2, nothing left', () => {
     const dir = tempDir('tsgi-p14-paths-');
     bothRefuse('fastcgi', [WORKER_APP, '--socket', '/proc/no-such-dir/app.sock'], /^tsgi: cannot create \/proc\/no-such-dir for the socket \/proc\/no-such-dir\/app\.sock: ENOENT\n$/);
-    bothRefuse('http', [WORKER_APP, '--port', '0', '--access-log', '/proc/nope/a.log'], /^tsgi: --access-log \/proc\/nope\/a\.log: cannot create it \(ENOENT\)\n$/);
+    bothRefuse('http', [WORKER_APP, '--port', '0', '--access-log', '/proc/nope/a.log'], /^tsgi: --access-log: cannot create the directory \/proc\/nope \(ENOENT\)\n$/);
     const long = join(dir, `${'s'.repeat(120)}.sock`);
-    bothRefuse('uwsgi', [WORKER_APP, '--socket', long], /^tsgi: --socket .*: \d+ bytes, longer than a unix socket path may be \(107\); use a shorter path\n$/);
+    bothRefuse('uwsgi', [WORKER_APP, '--socket', long], /^tsgi: --socket .*: \d+ bytes, longer than a unix socket path may be \(107 bytes here\); choose a shorter path\n$/);
     writeFileSync(join(dir, 'file'), '');
     bothRefuse('fastcgi', [WORKER_APP, '--socket', join(dir, 'file', 'app.sock')], /^tsgi: cannot create .*\/file for the socket .*: ENOTDIR\n$/);
     bothRefuse('fastcgi', [WORKER_APP, '--socket', join(dir, 'file')], /^tsgi: .*\/file exists and is not a socket; refusing to replace it\n$/);

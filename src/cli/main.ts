@@ -169,7 +169,8 @@ export function main(argv: string[]): Promise<void> {
     }
     const msg = err instanceof GatewayError ? err.message : err instanceof Error ? (err.stack ?? err.message) : String(err);
     process.stderr.write(`tsgi: ${msg}\n`);
-    // A configuration the start refuses (a user, a path, a permission: preflight.ts) is a bad configuration: 2.
-    process.exit(err instanceof GatewayError && err.code === 'ERR_BAD_OPTION' ? 2 : 1);
+    // A configuration the start refuses (a user, a group, a path, a permission: preflight.ts,
+    // privileges.ts, bind.ts) is a bad configuration, exit 2, as usage errors are.
+    process.exit(err instanceof GatewayError && (err.code === 'ERR_BAD_OPTION' || err.code === 'ERR_CONFIG') ? 2 : 1);
   });
 }

@@ -41,10 +41,17 @@ export async function runMaster(first: Settings, version: string, reread: () => 
   let s = first;
   // --user/--group are checked here, once, rather than by every worker failing to boot.
   checkPrivileges(opt(s.values, 'user'), opt(s.values, 'group'));
-  const logFiles = openLogs(s.values, false); // the workers write the access log
+  const logFiles = openLogs(s.values, false); // the workers write the access log; the master creates (and reopens) it for them
   const fds = systemdFds();
-  const sockets: BoundSocket[] = fds.length > 0 ? fds.map(inherited) : [await bindSocket(s.listen)];
+  // The pid file before the bind, so that a refused one (P12) leaves no socket file behind.
   const removePid = writePid(s.values);
+  let sockets: BoundSocket[];
+  try {
+    sockets = fds.length > 0 ? fds.map(inherited) : [await bindSocket(s.listen)];
+  } catch (err) {
+    removePid();
+    throw err;
+  }
   const workers = new Set<Worker>();
   let target = s.workers;
   let generation = 1;

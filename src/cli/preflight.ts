@@ -21,11 +21,10 @@
 import { accessSync, constants, lstatSync, mkdtempSync, rmdirSync, statSync, type Stats } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { GatewayError } from '../contract/errors.js';
+import { checkReopenable, checkSafely, runningAsRoot } from '../contract/safe-open.js';
 import { checkPrivileges, resolveGroup, resolveUser } from '../server/privileges.js';
+import { checkSocketPathLength } from '../server/listen.js';
 import type { Settings } from './settings.js';
-
-/** sockaddr_un.sun_path holds 108 bytes on Linux, the terminating NUL included (unix(7)). */
-const SUN_PATH_MAX = 107;
 
 /** A configuration the start would refuse: one line, exit 2. */
 const bad = (message: string): GatewayError => new GatewayError('ERR_BAD_OPTION', message);
@@ -72,6 +71,7 @@ function probeCreate(dir: string): void {
 function checkWritableFile(path: string, option: string, mkdirs: boolean): void {
   const dir = dirname(path);
   let st: Stats | undefined;
+  let makesDir = false;
   try {
     st = stat(path);
     if (st !== undefined) {
@@ -81,13 +81,15 @@ function checkWritableFile(path: string, option: string, mkdirs: boolean): void 
     }
     const existing = nearestExisting(dir);
     if (existing !== dir && !mkdirs) throw bad(`--${option} ${path}: the directory ${dir} does not exist; create it first`);
+    makesDir = existing !== dir;
     probeCreate(existing);
   } catch (err) {
     if (err instanceof GatewayError) throw err;
     const code = codeOf(err);
     throw bad(code === 'EACCES' || code === 'EPERM' || code === 'EROFS'
       ? `--${option} ${path}: cannot write ${st !== undefined ? 'it' : `in ${dir}`} (${code}); give a path the user tsgi starts as may write`
-      : `--${option} ${path}: cannot create it (${code})`);
+      // The same words as the start's own refusal (safe-open.ts openSafely).
+      : makesDir ? `--${option}: cannot create the directory ${dir} (${code})` : `--${option} ${path}: cannot create it (${code})`);
   }
 }
 
@@ -96,10 +98,7 @@ function checkWritableFile(path: string, option: string, mkdirs: boolean): void 
  * (or, existing, writable), and no file that is not a socket in its place.
  */
 async function checkSocket(path: string): Promise<string | undefined> {
-  const bytes = Buffer.byteLength(path);
-  if (bytes > SUN_PATH_MAX) {
-    throw bad(`--socket ${path}: ${bytes} bytes, longer than a unix socket path may be (${SUN_PATH_MAX}); use a shorter path`);
-  }
+  checkSocketPathLength(path);
   const dir = dirname(path);
   try {
     probeCreate(nearestExisting(dir));
@@ -179,12 +178,21 @@ export async function preflight(s: Settings): Promise<string[]> {
   const notes: string[] = [];
   const str = (name: string): string | undefined => v[name] as string | undefined;
   // Users and groups first: the start checks them before it binds or writes anything.
-  checkPrivileges(str('user'), str('group'));
+  const runAs = checkPrivileges(str('user'), str('group'));
+  // As root, the files are opened as openSafely opens them (P12): the same refusals here.
+  const root = runningAsRoot();
   const pid = str('pid');
-  if (pid !== undefined) checkWritableFile(pid, 'pid', false);
+  if (pid !== undefined) {
+    if (root) checkSafely(pid, { flags: 0, mode: 0o644, what: '--pid' });
+    checkWritableFile(pid, 'pid', false);
+  }
   for (const log of ['error-log', 'access-log']) {
     const path = str(log);
-    if (path !== undefined && path !== '-') checkWritableFile(path, log, true);
+    if (path === undefined || path === '-') continue;
+    if (root) checkSafely(path, { flags: 0, mode: 0o640, what: `--${log}`, ...(runAs ? { owner: { uid: runAs.uid, gid: runAs.gid } } : {}) });
+    checkWritableFile(path, log, true);
+    // A single process reopens its logs as the run user (serve.ts openLogs).
+    if (runAs !== null && s.workers === 0) checkReopenable(path, `--${log}`, runAs);
   }
   if (systemdSockets()) {
     notes.push('listen: the sockets systemd passed (LISTEN_FDS)');

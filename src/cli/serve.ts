@@ -6,9 +6,11 @@
  * is in flight is answered, and the process exits non-zero for its
  * supervisor (the master, systemd, mod_fcgid) to start another.
  */
-import { unlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, fstatSync, ftruncateSync, lstatSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { accessLog, setAccessLog } from '../contract/access-log.js';
+import { GatewayError } from '../contract/errors.js';
 import { LogFile } from '../contract/log-file.js';
+import { checkReopenable, openSafely, runningAsRoot } from '../contract/safe-open.js';
 import { formatLogLine, log, setLogger } from '../contract/log.js';
 import type { App } from '../contract/types.js';
 import { systemdFds, type ListenOptions } from '../server/listen.js';
@@ -43,21 +45,42 @@ export type WorkerMessage =
 
 interface Running { close(graceMs?: number): Promise<void>; text: string }
 
-/** Opens `--error-log` and `--access-log` as the settings say; returns the files (for SIGUSR1). */
+/**
+ * Opens `--error-log` and `--access-log` as the settings say; returns the
+ * files (for SIGUSR1). `access` false is the master's call: its workers
+ * write the access log, the master only creates (and reopens) the file.
+ *
+ * P12, started as root with `--user`: the files are created without
+ * following links and handed to the run user, who can then reopen them
+ * after a rotation: with `--workers`, the master (still root) creates the new
+ * file on SIGUSR1 and the workers open it; a single process has dropped to
+ * the run user by then and creates it itself, so its log directories must be
+ * writable by that user, or the start is refused (rather than a rotation
+ * failing later).
+ */
 export function openLogs(values: Settings['values'], access = true): LogFile[] {
+  const runAs = runningAsRoot() ? checkPrivileges(opt(values, 'user'), opt(values, 'group')) : null;
   const files: LogFile[] = [];
-  const errorLog = opt<string>(values, 'error-log');
-  if (errorLog !== undefined && errorLog !== '-') {
-    const f = new LogFile(errorLog, 2);
+  const open = (key: 'error-log' | 'access-log', std: number): LogFile | undefined => {
+    const path = opt<string>(values, key);
+    if (path === undefined || path === '-') return undefined;
+    if (access && runAs !== null) {
+      try {
+        checkReopenable(path, `--${key}`, runAs);
+      } catch (err) {
+        for (const x of files) x.close();
+        throw err;
+      }
+    }
+    const f = new LogFile(path, std, { what: `--${key}`, ...(runAs ? { owner: { uid: runAs.uid, gid: runAs.gid } } : {}) });
     files.push(f);
-    setLogger((level, message) => f.write(formatLogLine(level, message)));
-  }
-  const accessPath = opt<string>(values, 'access-log');
-  if (access && accessPath !== undefined) {
-    const f = new LogFile(accessPath, 1);
-    files.push(f);
-    setAccessLog((line) => f.write(line));
-  }
+    return f;
+  };
+  const errorLog = open('error-log', 2);
+  if (errorLog) setLogger((level, message) => errorLog.write(formatLogLine(level, message)));
+  // `-` is standard output: the access log goes there with no file to open.
+  const accessFile = opt<string>(values, 'access-log') === '-' ? new LogFile('-', 1) : open('access-log', 1);
+  if (access && accessFile) setAccessLog((line) => accessFile.write(line));
   return files;
 }
 
@@ -69,12 +92,34 @@ export function reopenLogs(files: LogFile[]): void {
   }
 }
 
-/** Writes `--pid FILE`; returns the function that removes it. */
+/**
+ * Writes `--pid FILE`; returns the function that removes it (if it is still
+ * the file written here). As root it is opened as the logs are (P12): no
+ * link followed, nothing but root's own plain file rewritten.
+ */
 export function writePid(values: Settings['values']): () => void {
   const file = opt<string>(values, 'pid');
   if (file === undefined) return () => {};
-  writeFileSync(file, `${process.pid}\n`);
-  return () => { try { unlinkSync(file); } catch { /* gone */ } };
+  let ino: number;
+  try {
+    if (runningAsRoot()) {
+      const fd = openSafely(file, { flags: 0, mode: 0o644, what: '--pid' });
+      try {
+        ftruncateSync(fd, 0);
+        writeSync(fd, `${process.pid}\n`);
+        ino = fstatSync(fd).ino;
+      } finally {
+        closeSync(fd);
+      }
+    } else {
+      writeFileSync(file, `${process.pid}\n`);
+      ino = lstatSync(file).ino;
+    }
+  } catch (err) {
+    if (err instanceof GatewayError) throw err;
+    throw new GatewayError('ERR_CONFIG', `--pid ${file}: cannot write it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
+  return () => { try { if (lstatSync(file).ino === ino) unlinkSync(file); } catch { /* gone */ } };
 }
 
 /** Starts the server(s) of `s` on each listener. */
@@ -108,6 +153,13 @@ async function start(s: Settings, app: App, listeners: ListenOptions[], multipro
  */
 export async function serve(s: Settings, loadApp: () => Promise<App>, worker: WorkerInfo | null, version = ''): Promise<void> {
   const v = s.values;
+  if (worker !== null) {
+    // The master checked --user/--group and bound the sockets (as root, if it is): drop at once, so
+    // that nothing here is opened as root; the master created the log files for the run user (P12).
+    dropPrivileges(opt(v, 'user'), opt(v, 'group'));
+  } else {
+    checkPrivileges(opt(v, 'user'), opt(v, 'group')); // before anything is created or bound: a typo must leave nothing behind
+  }
   const logFiles = openLogs(v);
   const tracker = new RequestTracker({
     accessLog: accessLog(),
@@ -128,13 +180,10 @@ export async function serve(s: Settings, loadApp: () => Promise<App>, worker: Wo
   let running: Running[];
   const removePid = worker === null ? writePid(v) : () => {};
   if (worker !== null) {
-    // The master bound the sockets (as root, if it is): drop privileges, then load the app.
-    dropPrivileges(opt(v, 'user'), opt(v, 'group'));
     listeners = Array.from({ length: worker.fds }, (_, i) => ({ fd: 3 + i }));
     app = await loadApp();
     running = await start(s, app, listeners, worker.multiprocess);
   } else {
-    checkPrivileges(opt(v, 'user'), opt(v, 'group')); // before binding: a typo must not leave a socket behind
     const fds = systemdFds();
     listeners = fds.length > 0 ? fds.map((fd) => ({ fd })) : [s.listen];
     // Bind first (as root, if that is who started us), then drop privileges and load the app:
@@ -143,8 +192,20 @@ export async function serve(s: Settings, loadApp: () => Promise<App>, worker: Wo
     let ready: (a: App) => void = () => {};
     const loading = new Promise<App>((r) => { ready = r; });
     app = (env, startResponse) => loaded !== undefined ? loaded(env, startResponse) : loading.then((a) => a(env, startResponse));
-    running = await start(s, app, listeners, false);
-    dropPrivileges(opt(v, 'user'), opt(v, 'group'));
+    try {
+      running = await start(s, app, listeners, false);
+    } catch (err) {
+      removePid();
+      throw err;
+    }
+    try {
+      dropPrivileges(opt(v, 'user'), opt(v, 'group'));
+    } catch (err) {
+      // Never serve with privileges the drop did not shed: close (the socket file goes) and stop.
+      for (const r of running) void r.close(0);
+      removePid();
+      throw err;
+    }
     loaded = await loadApp();
     ready(loaded);
   }

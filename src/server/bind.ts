@@ -8,12 +8,11 @@
  * puts the socket in the listening state, which outlives any one worker, so
  * a reload never refuses a connection.
  */
-import { chmodSync, fstatSync, lstatSync, unlinkSync } from 'node:fs';
+import { fstatSync, lstatSync, unlinkSync } from 'node:fs';
 import * as net from 'node:net';
 import { getSystemErrorName } from 'node:util';
 import { GatewayError } from '../contract/errors.js';
-import { claimSocketPath, listenError, parseMode, type ListenAddress, type ListenOptions } from './listen.js';
-import { chownSocket } from './privileges.js';
+import { bindUnix, listenError, type ListenAddress, type ListenOptions } from './listen.js';
 
 /** A socket the master holds for its workers. */
 export interface BoundSocket {
@@ -40,17 +39,15 @@ function check(h: RawHandle | number, where: string): RawHandle {
 export async function bindSocket(opts: ListenOptions): Promise<BoundSocket> {
   if (opts.socket !== undefined) {
     const path = opts.socket;
-    const mode = opts.chmod === undefined ? undefined : parseMode(opts.chmod);
-    await claimSocketPath(net, path);
-    const h = check(createHandle(path, -1, -1), `unix:${path}`);
-    if (mode !== undefined) chmodSync(path, mode);
-    if (opts.chown !== undefined) chownSocket(path, opts.chown);
-    const ino = lstatSync(path).ino;
+    let h: RawHandle | undefined;
+    // P12: bound with its final mode (bindUnix narrows the umask around this synchronous bind).
+    const ino = await bindUnix(net, { ...opts, socket: path }, () => { h = check(createHandle(path, -1, -1), `unix:${path}`); }, () => h?.close());
+    const handle = h!;
     return {
-      fd: h.fd,
+      fd: handle.fd,
       address: { kind: 'unix', path, text: `unix:${path}` },
       close() {
-        h.close();
+        handle.close();
         try { if (lstatSync(path).ino === ino) unlinkSync(path); } catch { /* already gone */ }
       },
     };

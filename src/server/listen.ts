@@ -5,17 +5,19 @@
  * (FastCGI 1.0 §2.2 FCGI_LISTENSOCK_FILENO; how mod_fcgid and spawn-fcgi
  * start an app).
  */
-import { chmodSync, fstatSync, lstatSync, mkdirSync, unlinkSync } from 'node:fs';
+import { Buffer } from 'node:buffer';
+import { chmodSync, fstatSync, lstatSync, unlinkSync } from 'node:fs';
 import type { Server, Socket } from 'node:net';
 import { dirname } from 'node:path';
 import { GatewayError } from '../contract/errors.js';
+import { checkDirSafe, makeDirs, removeDirs, runningAsRoot } from '../contract/safe-open.js';
 import { chownSocket } from './privileges.js';
 
 /** Where to listen. Give `socket`, or `port` (with `host`), or neither for fd 0. */
 export interface ListenOptions {
   /** Unix socket path. */
   socket?: string;
-  /** Mode of the socket file, e.g. 0o660 or '660' (default: as the umask leaves it). */
+  /** Mode of the socket file, e.g. 0o660 or '660', which it has from the instant it exists (default: as the umask leaves it). */
   chmod?: number | string;
   /** Owner of the socket file, `USER[:GROUP]` or `:GROUP` (root only). */
   chown?: string;
@@ -52,17 +54,34 @@ export function parseMode(mode: number | string): number {
 }
 
 /**
+ * The longest unix socket path, in bytes: sun_path holds 108 bytes on Linux
+ * and 104 on the BSDs and macOS, the terminating NUL included. A longer path
+ * is not bound at all (Node 22 would bind a truncated one and leave it behind).
+ */
+export const SOCKET_PATH_MAX = (process.platform === 'linux' ? 108 : 104) - 1;
+
+/** Refuses a unix socket path that does not fit sun_path (one line, exit 2). */
+export function checkSocketPathLength(path: string): void {
+  const bytes = Buffer.byteLength(path);
+  if (bytes > SOCKET_PATH_MAX) {
+    throw new GatewayError('ERR_CONFIG', `--socket ${path}: ${bytes} bytes, longer than a unix socket path may be (${SOCKET_PATH_MAX} bytes here); choose a shorter path`);
+  }
+}
+
+/**
  * S5: a socket file left behind by a process that died is replaced; one that
  * a live process answers on is never taken over; anything that is not a
- * socket is never deleted.
+ * socket is never deleted. Returns the directories it created (for
+ * removeDirs, should the bind fail).
  */
-export async function claimSocketPath(net: NetModule, path: string): Promise<void> {
-  ensureSocketDir(path);
+export async function claimSocketPath(net: NetModule, path: string): Promise<string[]> {
+  checkSocketPathLength(path);
+  const made = ensureSocketDir(path);
   let isSocket: boolean;
   try {
     isSocket = lstatSync(path).isSocket();
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return made;
     throw err;
   }
   if (!isSocket) throw new GatewayError('ERR_LISTEN', `${path} exists and is not a socket; refusing to replace it`);
@@ -80,23 +99,79 @@ export async function claimSocketPath(net: NetModule, path: string): Promise<voi
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }
+  return made;
 }
 
 /**
  * The socket's directory is created when missing (mode 755: the web server's
  * user must be able to reach the socket), or refused with one line saying why
- * and what to do.
+ * and what to do. As root, a directory others may write without the sticky
+ * bit is refused (P12): they could swap the socket for a link before its
+ * mode and owner are set. Returns the directories it created.
  */
-export function ensureSocketDir(path: string): void {
+export function ensureSocketDir(path: string): string[] {
   const dir = dirname(path);
+  let made: string[];
   try {
-    mkdirSync(dir, { recursive: true, mode: 0o755 });
+    made = makeDirs(dir, `--socket ${path}`);
   } catch (err) {
+    if (err instanceof GatewayError) throw err;
     let code = (err as NodeJS.ErrnoException).code;
     if (code === 'EEXIST') code = 'ENOTDIR'; // a file where the directory should be
-    throw new GatewayError('ERR_LISTEN', code === 'EACCES' || code === 'EPERM'
+    throw new GatewayError('ERR_CONFIG', code === 'EACCES' || code === 'EPERM'
       ? `cannot create ${dir} for the socket ${path}: permission denied; create it owned by the user tsgi runs as (systemd: RuntimeDirectory=), or pick a directory that user may write`
       : `cannot create ${dir} for the socket ${path}: ${code ?? (err as Error).message}`);
+  }
+  if (runningAsRoot()) checkDirSafe(dir, `--socket ${path}`);
+  return made;
+}
+
+/**
+ * Binds a unix socket with its final mode from the first instant (P12): the
+ * umask is set to the mode's complement around `bind` (which must bind
+ * synchronously: the umask is the process's, and is restored at once), so
+ * that no other user may connect before a chmod, and no chmod, which would
+ * follow a link put in the socket's place, is needed. (A worker thread may
+ * not change the umask: there, and only there, the mode is set by a chmod
+ * after the bind.) Then `--chown`, without following links. On any failure
+ * nothing is left behind: the socket file and the directories made for it
+ * are removed. Returns the socket file's inode.
+ */
+export async function bindUnix(net: NetModule, opts: ListenOptions & { socket: string }, bind: () => Promise<void> | void, unbind: () => void): Promise<number> {
+  const path = opts.socket;
+  const mode = opts.chmod === undefined ? undefined : parseMode(opts.chmod);
+  const made = await claimSocketPath(net, path);
+  let old: number | undefined;
+  if (mode !== undefined) {
+    try { old = process.umask(~mode & 0o777); } catch { /* a worker thread: see above */ }
+  }
+  let bound: Promise<void> | void;
+  try {
+    bound = bind();
+  } catch (err) {
+    bound = Promise.reject(err);
+  } finally {
+    if (old !== undefined) process.umask(old);
+  }
+  try {
+    await bound;
+  } catch (err) {
+    removeDirs(made);
+    throw listenError(err, `unix:${path}`);
+  }
+  let ino: number | undefined;
+  try {
+    const st = lstatSync(path);
+    if (!st.isSocket()) throw new GatewayError('ERR_LISTEN', `${path} was replaced right after the bind; refusing to use it`);
+    ino = st.ino;
+    if (mode !== undefined && old === undefined) chmodSync(path, mode);
+    if (opts.chown !== undefined) chownSocket(path, opts.chown, ino);
+    return ino;
+  } catch (err) {
+    unbind();
+    try { if (ino !== undefined && lstatSync(path).ino === ino) unlinkSync(path); } catch { /* gone */ }
+    removeDirs(made);
+    throw listenError(err, `unix:${path}`);
   }
 }
 
@@ -147,16 +222,7 @@ function listenOn(server: Server, arg: object): Promise<void> {
 export async function listen(net: NetModule, server: Server, opts: ListenOptions): Promise<{ address: ListenAddress; cleanup: () => void }> {
   if (opts.socket !== undefined) {
     const path = opts.socket;
-    const mode = opts.chmod === undefined ? undefined : parseMode(opts.chmod);
-    await claimSocketPath(net, path);
-    try {
-      await listenOn(server, { path });
-    } catch (err) {
-      throw listenError(err, `unix:${path}`);
-    }
-    if (mode !== undefined) chmodSync(path, mode);
-    if (opts.chown !== undefined) chownSocket(path, opts.chown);
-    const ino = lstatSync(path).ino;
+    const ino = await bindUnix(net, { ...opts, socket: path }, () => listenOn(server, { path }), () => server.close());
     const cleanup = (): void => {
       // S5: remove the file on exit, unless another process has put its own socket there since.
       try {
