@@ -7,6 +7,7 @@
 import { GatewayError } from '../contract/errors.js';
 import { dynamicImport } from '../contract/dynamic-import.js';
 import type { App } from '../contract/types.js';
+import { dropProxyHeader } from '../server/cgi-proxy.js';
 import { INTERFACES, loadApp, type Interface } from './load-app.js';
 import { commandUsage, usage, UsageError, type Command } from './options.js';
 import { resolveArgs, serverSettings, type Settings } from './settings.js';
@@ -15,6 +16,8 @@ const COMMANDS: readonly Command[] = ['http', 'cgi', 'fastcgi', 'uwsgi', 'check'
 
 /** `tsgi cgi APP`: answers this process's one request. */
 async function cgi(spec: string, maxBody: number | undefined, check = false, iface: Interface = 'auto'): Promise<void> {
+  // H2 (httpoxy): the request's Proxy header leaves process.env before the app module loads.
+  dropProxyHeader();
   const { runCgi } = await import('../server/cgi.js');
   await runCgi(appFor(spec, check, iface), maxBody === undefined ? {} : { maxBodyBytes: maxBody });
 }
