@@ -83,7 +83,10 @@ function loosen(s: string): string {
   return s.replace(/\\/g, '/').split('/').map((seg) => {
     if (seg === '.' || seg === '..') return seg;
     const cut = seg.search(/[;\0]/);
-    return (cut >= 0 ? seg.slice(0, cut) : seg).replace(/[. \t]+$/, '');
+    let end = cut >= 0 ? cut : seg.length;
+    // A loop, not /[. \t]+$/: that regular expression is quadratic on a long run of dots inside a segment.
+    for (let c = seg.charCodeAt(end - 1); end > 0 && (c === 46 || c === 32 || c === 9); c = seg.charCodeAt(--end - 1));
+    return seg.slice(0, end);
   }).join('/');
 }
 

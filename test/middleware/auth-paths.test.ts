@@ -161,6 +161,17 @@ describe('H1 path rules in process', () => {
     expect(pathForms(makeEnviron({ PATH_INFO: '/a/b.css', REQUEST_URI: '/a/b.css?v=1' }).environ)).toEqual(['/a/b.css']);
   });
 
+  it('H1 spelling out a hostile path stays linear in its length: 60 000 dots or encodings in one segment', () => {
+    // A quadratic step here would hold the event loop for seconds on one request; the
+    // limit below is three orders of magnitude above the linear cost.
+    const dots = `/admin/${'.'.repeat(60_000)}x`;
+    expect(pathForms(makeEnviron({ PATH_INFO: dots, REQUEST_URI: dots }).environ)).toContain(dots);
+    const trailing = `/admin${'.'.repeat(60_000)}/x`;
+    expect(pathForms(makeEnviron({ PATH_INFO: trailing }).environ)).toContain('/admin/x');
+    const encoded = `/${'%2e'.repeat(20_000)}/admin`;
+    expect(pathForms(makeEnviron({ PATH_INFO: '/x', REQUEST_URI: encoded }).environ)).toContain(`/${'.'.repeat(20_000)}/admin`);
+  }, 5_000); // linear: milliseconds; the quadratic trim took over 7 s for the first input alone
+
   it('H1 RegExp rules: tested on every spelling, case-insensitively when they protect, and never stateful (a /g flag)', () => {
     const env = (p: string, uri = p) => makeEnviron({ PATH_INFO: p, REQUEST_URI: uri }).environ;
     const prot = matcher([/^\/admin(\/|$)/g], true, 'test');
