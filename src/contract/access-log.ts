@@ -28,10 +28,22 @@ const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', '
 
 /**
  * Apache's escaping of logged request data: `"` and `\` backslashed, control
- * and non-ASCII bytes as \xhh, so that no request can forge or break a line.
+ * and non-ASCII bytes as \xhh (C0, DEL and C1 among them, H4), so that no
+ * request can forge or break a line, nor reach a terminal that shows the log.
  */
 export function escapeLog(s: string): string {
   return s.replace(/["\\]|[^\x20-\x7e]/g, (c) => (c === '"' || c === '\\' ? `\\${c}` : `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`));
+}
+
+// JSON.stringify escapes C0 controls, `"` and `\\`, but writes DEL, the C1 controls and the
+// Unicode line separators as they are: a terminal obeys C1 controls (0x9b is CSI), and a
+// JavaScript reader of old splits lines at U+2028.
+const JSON_RAW = /[\x7f-\x9f\u2028\u2029]/;
+const JSON_RAW_ALL = /[\x7f-\x9f\u2028\u2029]/g;
+
+/** A JSON text with DEL, C1 controls and U+2028/U+2029 as \u escapes too (H4); still the same JSON value. */
+function jsonSafe(json: string): string {
+  return JSON_RAW.test(json) ? json.replace(JSON_RAW_ALL, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`) : json;
 }
 
 /** The request target as the client sent it (REQUEST_URI), or rebuilt when the gateway gave none. */
@@ -73,7 +85,7 @@ export function accessLine(env: Environ, r: AccessRecord, format: AccessFormat =
       user_agent: env.HTTP_USER_AGENT ?? null,
     };
     if (r.error !== undefined) line.error = r.error instanceof Error ? r.error.message : String(r.error);
-    return JSON.stringify(line);
+    return jsonSafe(JSON.stringify(line));
   }
   return `${dash(env.REMOTE_ADDR)} - ${dash(env.REMOTE_USER as string | undefined)} [${clf(r.when)}] "${escapeLog(`${env.REQUEST_METHOD} ${target(env)} ${env.SERVER_PROTOCOL}`)}" ` +
     `${r.status || '-'} ${r.bytes || '-'} "${dash(env.HTTP_REFERER)}" "${dash(env.HTTP_USER_AGENT)}" ${r.micros}`;

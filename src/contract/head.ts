@@ -46,14 +46,26 @@ export function checkHeaders(headers: unknown): number {
   if (!Array.isArray(headers)) {
     throw new ContractError('ERR_BAD_HEADER', 'C12', `headers must be an array of [name, value] pairs, got ${describe(headers)}`);
   }
+  // H5: the length is read once, and everything below works from that one
+  // reading: a Proxy or a getter that answers differently on the next read
+  // cannot make the copy longer, shorter or holed than what was checked.
+  const n: unknown = headers.length;
+  if (typeof n !== 'number' || n < 0 || n > MAX_HEADERS || n % 1 !== 0) {
+    throw new ContractError('ERR_BAD_HEADER', 'C12', `headers must be an array of [name, value] pairs, its length is ${describe(n)}`);
+  }
   // The same strings as the last list that passed: valid, with the same declared length and copies.
-  if (sameAsValid(headers)) return validDeclared;
-  const pairs = new Array<Header>(headers.length);
-  const declared = checkList(headers, pairs);
+  const same = sameAsValid(headers, n);
+  if (same === n) return validDeclared;
+  const pairs = new Array<Header>(n);
+  const declared = checkList(headers, n, pairs, same);
+  // Only a list checked in full, pair by pair into a copy of exactly n, becomes what the next is compared with.
   validPairs = pairs;
   validDeclared = declared;
   return declared;
 }
+
+/** More header lines than any web server takes (nginx and Apache stop near 100 by default). */
+const MAX_HEADERS = 65535;
 
 /**
  * The pairs of the list checkHeaders last passed, as the gateway's own
@@ -72,30 +84,81 @@ export function checkedPairs(): readonly Header[] {
 let validPairs: readonly Header[] = [];
 let validDeclared = -1;
 
-/** True when `headers` holds the same strings as the last list that passed (an app sends the same few heads over and over). */
-function sameAsValid(headers: unknown[]): boolean {
+/**
+ * The app's item where sameAsValid stopped, as it read it, so that
+ * checkList starts from that reading instead of asking the app again (H5:
+ * each item read once). `stopped` is false when nothing was read;
+ * `stopPair` says the item was a pair, whose two strings were read.
+ */
+let stopped = false;
+let stopPair = false;
+let stopItem: unknown;
+let stopName: unknown;
+let stopValue: unknown;
+
+/**
+ * How many leading pairs of `headers` hold the same strings as the last
+ * list that passed: `n` when all do (an app sends the same few heads over
+ * and over), -1 when the lengths differ. Where it stops, the item read is
+ * kept (stopItem …).
+ */
+function sameAsValid(headers: unknown[], n: number): number {
   const valid = validPairs;
-  const n = headers.length;
-  if (n !== valid.length) return false;
+  stopped = false;
+  if (n !== valid.length) return -1;
   for (let i = 0; i < n; i++) {
     const h: unknown = headers[i];
     const v = valid[i]!;
-    if (!Array.isArray(h) || h.length !== 2 || h[0] !== v[0] || h[1] !== v[1]) return false;
-  }
-  return true;
-}
-
-/** C12, C13 for every pair of a list (see checkHeaders); `into` gets a copy of each pair as read. */
-function checkList(headers: unknown[], into: Header[]): number {
-  let declared = -1;
-  for (let i = 0; i < headers.length; i++) {
-    const h: unknown = headers[i];
     if (!Array.isArray(h) || h.length !== 2) {
-      throw new ContractError('ERR_BAD_HEADER', 'C12', `header #${i} must be a [name, value] pair, got ${describe(h)}`);
+      stopped = true;
+      stopPair = false;
+      stopItem = h;
+      return i;
     }
-    // Each read once: what is checked is what is copied.
     const name: unknown = h[0];
     const value: unknown = h[1];
+    if (name !== v[0] || value !== v[1]) {
+      stopped = true;
+      stopPair = true;
+      stopItem = h;
+      stopName = name;
+      stopValue = value;
+      return i;
+    }
+  }
+  return n;
+}
+
+/**
+ * C12, C13 for the `n` pairs of a list (see checkHeaders); `into` gets a
+ * copy of each pair as read (H5). The first `from` pairs are the strings of
+ * the last list that passed (sameAsValid found them equal): those are taken
+ * from its copies, and the app's list is read from `from` on, the item at
+ * `from` as sameAsValid read it.
+ */
+function checkList(headers: unknown[], n: number, into: Header[], from: number): number {
+  let declared = -1;
+  const valid = validPairs;
+  for (let i = 0; i < n; i++) {
+    let name: unknown;
+    let value: unknown;
+    if (i < from) {
+      const v = valid[i]!;
+      name = v[0];
+      value = v[1];
+    } else if (i === from && stopped) {
+      if (!stopPair) throw new ContractError('ERR_BAD_HEADER', 'C12', `header #${i} must be a [name, value] pair, got ${describe(stopItem)}`);
+      name = stopName;
+      value = stopValue;
+    } else {
+      const h: unknown = headers[i];
+      if (!Array.isArray(h) || h.length !== 2) {
+        throw new ContractError('ERR_BAD_HEADER', 'C12', `header #${i} must be a [name, value] pair, got ${describe(h)}`);
+      }
+      // Each read once: what is checked is what is copied.
+      name = h[0];
+      value = h[1];
+    }
     if (typeof name !== 'string' || !TOKEN.test(name)) {
       throw new ContractError('ERR_BAD_HEADER', 'C12', `header name ${describe(name)} is not an HTTP token`);
     }
@@ -113,14 +176,16 @@ function checkList(headers: unknown[], into: Header[]): number {
       if (!DIGITS.test(value)) {
         throw new ContractError('ERR_BAD_CONTENT_LENGTH', 'C12', `Content-Length ${describe(value)} is not a non-negative integer`);
       }
-      const n = Number(value);
-      if (declared >= 0 && declared !== n) {
-        throw new ContractError('ERR_BAD_CONTENT_LENGTH', 'C12', `two different Content-Length headers (${declared} and ${n})`);
+      const cl = Number(value);
+      if (declared >= 0 && declared !== cl) {
+        throw new ContractError('ERR_BAD_CONTENT_LENGTH', 'C12', `two different Content-Length headers (${declared} and ${cl})`);
       }
-      declared = n;
+      declared = cl;
     }
     into[i] = [name, value] as Header;
   }
+  stopped = false;
+  stopItem = stopName = stopValue = undefined;
   return declared;
 }
 

@@ -40,7 +40,28 @@ export function logs(level: Level): boolean {
   return RANK[level] <= threshold;
 }
 
+// C0 controls but LF, DEL and C1 controls; and a line break not followed by a blank.
+// eslint-disable-next-line no-control-regex
+const UNSAFE = /[\x00-\x09\x0b-\x1f\x7f-\x9f]|\n(?=[^ \n])/;
+// eslint-disable-next-line no-control-regex
+const UNSAFE_ALL = /[\x00-\x09\x0b-\x1f\x7f-\x9f]|\n(?=[^ \n])/g;
+
+/**
+ * A message as it may stand in a log (H4): C0 controls other than LF, DEL
+ * and C1 controls as \xhh, so that no text in a message (the request data
+ * in an error, say) can move a terminal's cursor or hide what follows. A
+ * line break is kept only as a continuation line: one that would begin
+ * with anything but a space is indented, so that it can never pass for a
+ * line of its own (time, pid, level). Stack traces and code frames, whose
+ * lines begin with blanks, read as they always did. Request data in a
+ * message is escaped where the message is made (escapeLog), quotes too.
+ */
+function logText(message: string): string {
+  if (!UNSAFE.test(message)) return message;
+  return message.replace(UNSAFE_ALL, (c) => (c === '\n' ? '\n  ' : `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`));
+}
+
 /** Emit a log line through the installed sink. */
 export function log(level: Level, message: string): void {
-  if (RANK[level] <= threshold) sink(level, message);
+  if (RANK[level] <= threshold) sink(level, logText(String(message)));
 }

@@ -36,13 +36,22 @@ export class PairsMemo {
    */
   remember(key: string, pairs: readonly (readonly [string, string])[]): boolean {
     const n = pairs.length;
-    if (n > this.#max) return false;
+    // H5: forgotten first, remembered only once every pair is copied: a read
+    // that throws half-way leaves a memo that matches nothing, never one
+    // that pairs new strings with what the caller kept for the old ones.
+    this.#count = -1;
+    if (!(n >= 0 && n <= this.#max)) return false;
+    const parts = this.#parts;
+    for (let i = 0; i < n; i++) {
+      const h = pairs[i]!;
+      const name = h[0];
+      const value = h[1];
+      if (typeof name !== 'string' || typeof value !== 'string') return false;
+      parts[2 * i] = name;
+      parts[2 * i + 1] = value;
+    }
     this.#key = key;
     this.#count = n;
-    for (let i = 0; i < n; i++) {
-      this.#parts[2 * i] = pairs[i]![0];
-      this.#parts[2 * i + 1] = pairs[i]![1];
-    }
     return true;
   }
 }

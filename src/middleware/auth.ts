@@ -6,6 +6,7 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { GatewayError } from '../contract/errors.js';
+import { describe, isToken } from '../contract/head.js';
 import { fromWsgiString, wsgiString } from '../contract/latin1.js';
 import type { Environ, Header } from '../contract/types.js';
 import { respond } from './body.js';
@@ -25,9 +26,17 @@ export interface AuthOptions {
   basic?: Readonly<Record<string, string>> | BasicCheck;
   /** The Basic realm (default `tsgi`). */
   realm?: string;
-  /** Paths that need credentials (default: all). Matched after `//`, `.` and `..` are tidied away. */
+  /**
+   * Paths that need credentials (default: all). A request is protected when
+   * any spelling of its path falls under a prefix, in any letter case
+   * (percent-encoded, with `//`, `.` or `..`, as sent or as the gateway
+   * decoded it: H1, see paths.ts); RegExps are tested on every spelling too.
+   */
   protect?: PathRule;
-  /** Paths that never do, even under `protect` (e.g. a health check). */
+  /**
+   * Paths that never do, even under `protect` (e.g. a health check): only
+   * when every spelling of the path is excluded, in the letter case written.
+   */
   exclude?: PathRule;
 }
 
@@ -50,19 +59,46 @@ export function safeEqual(a: string, b: string): boolean {
 const BASIC = /^Basic[ \t]+([A-Za-z0-9+/]+={0,2})[ \t]*$/i;
 const DUMMY = digest('tsgi: no such user');
 
+/**
+ * A password from a `basic` map, checked when the layer is built: a password
+ * read from an environment variable that is not set is undefined, and must
+ * fail here, naming the user, not at the first request inside the hash.
+ */
+function checkPassword(user: string, password: unknown): string {
+  if (user === '' || user.includes(':')) {
+    // RFC 7617 §2: the user-id cannot contain a colon, and an empty one cannot be told from none.
+    throw new GatewayError('ERR_BAD_OPTION', `auth(): basic user ${JSON.stringify(user)} can never log in: a user name is non-empty and has no ':'`);
+  }
+  if (typeof password !== 'string' || password === '') {
+    throw new GatewayError('ERR_BAD_OPTION',
+      `auth(): the password of basic user ${JSON.stringify(user)} is ${password === '' ? 'empty' : password === undefined ? 'undefined' : describe(password)}; it must be a non-empty string (is the environment variable it is read from set?)`);
+  }
+  return password;
+}
+
 /** Requires credentials on the protected paths; answers 401 otherwise. */
 export function auth(options: AuthOptions): Middleware {
+  if (options === null || typeof options !== 'object') throw new GatewayError('ERR_BAD_OPTION', 'auth(): give an options object with apiKeys, basic, or both');
+  if (options.apiKeys !== undefined && !Array.isArray(options.apiKeys)) throw new GatewayError('ERR_BAD_OPTION', `auth(): apiKeys must be a list of strings, got ${describe(options.apiKeys)}`);
   const keys = (options.apiKeys ?? []).map((k, i) => {
     if (typeof k !== 'string' || k.length === 0) throw new GatewayError('ERR_BAD_OPTION', `auth(): apiKeys[${i}] must be a non-empty string`);
     return digest(k);
   });
   const basic = options.basic;
   if (keys.length === 0 && basic === undefined) throw new GatewayError('ERR_BAD_OPTION', 'auth(): give apiKeys, basic, or both');
-  const header = `HTTP_${(options.apiKeyHeader ?? 'X-API-Key').toUpperCase().replace(/-/g, '_')}`;
-  const realm = (options.realm ?? 'tsgi').replace(/["\\]/g, '');
+  if (basic !== undefined && typeof basic !== 'function' && (basic === null || typeof basic !== 'object')) {
+    throw new GatewayError('ERR_BAD_OPTION', `auth(): basic must be a { user: password } object or a check function, got ${describe(basic)}`);
+  }
+  const keyHeader = options.apiKeyHeader ?? 'X-API-Key';
+  if (typeof keyHeader !== 'string' || !isToken(keyHeader)) throw new GatewayError('ERR_BAD_OPTION', `auth(): apiKeyHeader ${describe(keyHeader)} is not a header name`);
+  const header = `HTTP_${keyHeader.toUpperCase().replace(/-/g, '_')}`;
+  const realm = String(options.realm ?? 'tsgi').replace(/["\\]/g, '');
+  // eslint-disable-next-line no-control-regex
+  if (/[\x00-\x1f\x7f]/.test(realm)) throw new GatewayError('ERR_BAD_OPTION', `auth(): realm ${describe(realm)} has a control character`);
   const users = basic !== undefined && typeof basic !== 'function'
-    ? new Map(Object.entries(basic).map(([u, p]) => [u, digest(p)]))
+    ? new Map(Object.entries(basic).map(([u, p]) => [u, digest(checkPassword(u, p))]))
     : undefined;
+  if (users?.size === 0) throw new GatewayError('ERR_BAD_OPTION', 'auth(): basic has no users: nobody could log in');
   const checkUser: BasicCheck | undefined = typeof basic === 'function' ? basic
     : users ? (user, password) => {
       // An unknown user costs the same comparison as a known one.
@@ -72,7 +108,7 @@ export function auth(options: AuthOptions): Middleware {
     } : undefined;
   const challenge: Header[] = [];
   if (checkUser) challenge.push(['WWW-Authenticate', wsgiString(`Basic realm="${realm}", charset="UTF-8"`)]);
-  if (keys.length) challenge.push(['WWW-Authenticate', wsgiString(`ApiKey header="${options.apiKeyHeader ?? 'X-API-Key'}"`)]);
+  if (keys.length) challenge.push(['WWW-Authenticate', wsgiString(`ApiKey header="${keyHeader}"`)]);
   const isProtected = matcher(options.protect, true, 'auth(): protect');
   const isExcluded = matcher(options.exclude, false, 'auth(): exclude', 'all');
 

@@ -17,11 +17,15 @@ export interface LoggingOptions {
    */
   format?: 'combined' | 'json';
   /**
-   * Where lines go. Default: the server's access log when one is open
-   * (`tsgi … --access-log`), else tsgi's own log at level info (standard
-   * error; under CGI, the web server's error log). Never wsgi.errors: under
-   * FastCGI that is the web server's error log, where access lines do not
-   * belong.
+   * Where lines go. Default: tsgi's own log at level info (standard error;
+   * under CGI, the web server's error log), in place of the dev server's
+   * shorter request line; or the process's access log when an embedding
+   * program installed one (setAccessLog). Under `tsgi … --access-log` the
+   * server itself writes each request's line, in its `--access-log-format`,
+   * and this layer adds none: one line per request either way. Never
+   * wsgi.errors: under FastCGI that is the web server's error log, where
+   * access lines do not belong. A `write` given here is a destination of its
+   * own, always written.
    */
   write?: (line: string, environ: Environ) => void;
   /** Clock for tests: milliseconds, default performance.now(). */
@@ -30,17 +34,32 @@ export interface LoggingOptions {
   date?: () => Date;
 }
 
+/**
+ * The environ key saying this request's access line is taken care of (the
+ * server's `--access-log`, the dev server's request line, logging()).
+ */
+const LOGGED = 'tsgi.logged';
+
 /** Wraps an app with an access log. */
 export function logging(options: LoggingOptions = {}): Middleware {
   const json = options.format === 'json';
   const now = options.now ?? (() => performance.now());
   const date = options.date ?? (() => new Date());
+  const own = options.write !== undefined;
   const write = options.write ?? ((line: string) => {
     const sink = accessLog();
     if (sink !== null) sink(line);
     else log('info', line);
   });
   return (app) => (environ, startResponse) => {
+    // One request, one line in tsgi's log (or the server's access log): `tsgi.logged` says a
+    // line is already on its way there, from the server (`--access-log`) or another logging()
+    // layer. This layer then adds none, and otherwise claims the request, so the dev server's
+    // own request line is left out. A `write` of its own is another destination: always written.
+    if (!own) {
+      if (environ[LOGGED] === true) return app(environ, startResponse);
+      environ[LOGGED] = true;
+    }
     const t0 = now();
     const when = date();
     return observe(app, (env, seen) => {

@@ -7,11 +7,15 @@
  * Only files inside the root are ever opened: `.` and `..` segments, NUL,
  * backslashes, percent-encoded slashes, dots or NULs (encoded once or twice)
  * are refused with 400, and a path whose real location (symlinks resolved)
- * is outside the root is not found. Dotfiles are not served unless allowed.
+ * is outside the root is not found. Dotfiles are not served unless allowed,
+ * neither by their own name nor through a symlink to them or into a dotted
+ * directory (H3): the test is made on the real path, and again on the file
+ * actually opened.
  */
-import { close as closeFd, closeSync, constants, fstatSync, openSync, read as readFd, readSync, realpathSync } from 'node:fs';
+import { close as closeFd, closeSync, constants, fstatSync, openSync, read as readFd, readlinkSync, readSync, realpathSync, statSync } from 'node:fs';
 import { extname, join, sep } from 'node:path';
 import { GatewayError } from '../contract/errors.js';
+import { wsgiString } from '../contract/latin1.js';
 import type { Body, Environ, Header, StartResponse } from '../contract/types.js';
 import { respond } from './body.js';
 import type { Middleware } from './compose.js';
@@ -62,18 +66,30 @@ export function staticFiles(options: StaticOptions): Middleware {
   } catch (err) {
     throw new GatewayError('ERR_BAD_OPTION', `staticFiles(): root ${options.root} cannot be used: ${(err as Error).message}`);
   }
-  const prefix = checkPrefix(options.prefix ?? '/', 'staticFiles(): prefix');
+  // The prefix is text, PATH_INFO bytes (UTF-8 on the wire); H1: matched in any letter case, as Express routes.
+  const prefix = wsgiString(checkPrefix(options.prefix ?? '/', 'staticFiles(): prefix')).toLowerCase();
   const index = options.index === undefined ? 'index.html' : options.index;
   const cacheControl = `public, max-age=${Math.max(0, Math.floor(options.maxAge ?? 0))}`;
   const fallthrough = options.fallthrough !== false;
   const blockSize = options.blockSize ?? 65536;
-  const inside = (p: string): boolean => p === root || p.startsWith(root.endsWith(sep) ? root : root + sep);
+  const dotfiles = options.dotfiles === true;
+  const below = root.endsWith(sep) ? root : root + sep;
+  /** H3: the real path is the root or below it, with no dotted name below the root unless dotfiles are allowed. */
+  const allowed = (real: string): boolean => {
+    if (real === root) return true;
+    if (!real.startsWith(below)) return false;
+    return dotfiles || !real.slice(below.length).split(sep).some((name) => name.startsWith('.'));
+  };
 
-  /** The real path of an existing file or directory inside the root, or undefined. */
+  /**
+   * The real path of an existing file or directory that may be served, or
+   * undefined: a symlink may lead elsewhere inside the root, but never out
+   * of it and never to a dotfile (H3).
+   */
   const locate = (segments: string[]): string | undefined => {
     try {
       const real = realpathSync(join(root, ...segments));
-      return inside(real) ? real : undefined;
+      return allowed(real) ? real : undefined;
     } catch {
       return undefined;
     }
@@ -81,7 +97,7 @@ export function staticFiles(options: StaticOptions): Middleware {
 
   return (app) => async (environ, startResponse) => {
     const path = environ.PATH_INFO || '/';
-    if (!underPrefix(path, prefix)) return app(environ, startResponse);
+    if (!underPrefix(path.toLowerCase(), prefix)) return app(environ, startResponse);
     const method = environ.REQUEST_METHOD;
     if (method !== 'GET' && method !== 'HEAD') {
       if (fallthrough) return app(environ, startResponse);
@@ -96,7 +112,7 @@ export function staticFiles(options: StaticOptions): Middleware {
     }
     const notFound = (): Body | Promise<Body> => (fallthrough ? app(environ, startResponse)
       : respond(startResponse, '404 Not Found', [['Content-Type', 'text/plain; charset=utf-8']], 'Not Found\n'));
-    if (!options.dotfiles && segments.some((s) => s.startsWith('.'))) return notFound();
+    if (!dotfiles && segments.some((s) => s.startsWith('.'))) return notFound();
     // Bytes-as-string → the file name's UTF-8 bytes (PEP 3333: PATH_INFO holds the raw bytes).
     const names = segments.map((s) => Buffer.from(s, 'latin1').toString('utf8'));
     let real = locate(names);
@@ -133,22 +149,43 @@ function urlSafe(s: string): string {
  * synchronous: from the page cache each takes a few µs, where a trip through
  * libuv's thread pool costs tens (nginx's workers make the same trade).
  * The checks are made on the open file, so that it cannot be swapped
- * between them and the read.
+ * between them and the read: `real` had no symlink in it when it was
+ * resolved, and the file opened must still be the one at that path (H3: a
+ * directory swapped for a symlink in between would lead elsewhere).
  */
 function openFile(real: string): OpenFile | undefined {
   let fd: number;
   try {
     // O_NONBLOCK: a FIFO someone left in the root must not hang the process; it is refused below.
-    fd = openSync(real, constants.O_RDONLY | constants.O_NONBLOCK);
+    // O_NOFOLLOW: the last name was no symlink when resolved; if it is one now, it was swapped.
+    fd = openSync(real, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOFOLLOW);
   } catch {
     return undefined;
   }
   const st = fstatSync(fd);
-  if (!st.isFile() && !st.isDirectory()) {
+  if ((!st.isFile() && !st.isDirectory()) || !isAt(fd, real, st)) {
     closeSync(fd);
     return undefined;
   }
   return { fd, size: st.size, mtimeMs: st.mtimeMs, dir: st.isDirectory() };
+}
+
+/**
+ * True when the open file `fd` is the one at `real`. Linux names an open
+ * file's real path in /proc (one readlink); elsewhere the file now at
+ * `real` must be the same inode as the one opened.
+ */
+function isAt(fd: number, real: string, st: { dev: number; ino: number }): boolean {
+  try {
+    return readlinkSync(`/proc/self/fd/${fd}`) === real;
+  } catch {
+    try {
+      const now = statSync(real);
+      return now.dev === st.dev && now.ino === st.ino;
+    } catch {
+      return false;
+    }
+  }
 }
 
 interface OpenFile { fd: number; size: number; mtimeMs: number; dir: boolean }

@@ -16,6 +16,7 @@ import { ErrorStream } from '../gateway/errors-stream.js';
 import { writeAllSync } from '../gateway/fd.js';
 import { FdSource } from '../gateway/input.js';
 import { cgiHead, parseEnvironBlock } from '../protocol/cgi.js';
+import { droppedProxyHeader, dropProxyHeader } from './cgi-proxy.js';
 
 /** Options of runCgi. The defaults are what a web server expects. */
 export interface CgiOptions {
@@ -47,6 +48,9 @@ export function cgiEnvironment(): Record<string, string> {
   }
   const vars: Record<string, string> = {};
   for (const [k, v] of Object.entries(process.env)) if (v !== undefined) vars[k] = Buffer.from(v, 'utf8').toString('latin1');
+  // H2: process.env no longer has the request's Proxy header; the environ keeps it.
+  const proxy = droppedProxyHeader();
+  if (proxy !== undefined && vars.HTTP_PROXY === undefined) vars.HTTP_PROXY = Buffer.from(proxy, 'utf8').toString('latin1');
   return vars;
 }
 
@@ -91,9 +95,14 @@ class CgiSink implements ResponseSink {
  * the exit code (0 after a complete response, 1 when it was cut off) and, by
  * default, exits the process with it. `app` may be a Promise (the module still
  * loading): if it rejects, the web server gets the fixed 500 and the error
- * goes to stderr (C18), rather than no output at all.
+ * goes to stderr (C18), rather than no output at all. HTTP_PROXY (a client's
+ * `Proxy:` header) is out of process.env before anything else (H2, CGI5):
+ * pass `import('./app.js')` rather than an app imported beforehand, so that
+ * the app module is evaluated only after that.
  */
 export async function runCgi(app: App | Promise<App>, options: CgiOptions = {}): Promise<number> {
+  // H2 (httpoxy): first of all, before a module still loading (a Promise) runs any more of its code.
+  dropProxyHeader();
   if (typeof app !== 'function') {
     try {
       app = await app;
@@ -102,8 +111,6 @@ export async function runCgi(app: App | Promise<App>, options: CgiOptions = {}):
     }
   }
   const vars = options.environ ? { ...options.environ } : cgiEnvironment();
-  // CGI5 (httpoxy): a request's `Proxy:` header must not become this process's proxy setting.
-  delete process.env.HTTP_PROXY;
   const stdout = options.stdout ?? 1;
   if (options.guardStdout !== false && stdout === 1) guardStdout();
 

@@ -5,6 +5,7 @@
  */
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { escapeLog } from '../contract/access-log.js';
 import { dynamicImport } from '../contract/dynamic-import.js';
 import { log } from '../contract/log.js';
 import type { App } from '../contract/types.js';
@@ -134,9 +135,11 @@ export async function serveHttp(app: App, options: HttpOptions = {}): Promise<Ht
       await Promise.race([runApp(app, environ, sink, controller), sink.abandoned()]);
     } finally {
       source?.dispose?.();
-      if (accessLog) {
+      // One line per request: none when a logging() layer (or the --access-log tracker) has it (tsgi.logged).
+      if (accessLog && environ['tsgi.logged'] !== true) {
         const ms = Number(process.hrtime.bigint() - started) / 1e6;
-        log('info', `${req.socket.remoteAddress ?? '-'} "${req.method} ${req.url} HTTP/${req.httpVersion}" ${sink.status || '-'} ${sink.bytes} ${ms.toFixed(1)}ms`);
+        // H4: the request line is the client's text, escaped as in the access log (quotes, controls).
+        log('info', `${req.socket.remoteAddress ?? '-'} "${escapeLog(`${req.method} ${req.url} HTTP/${req.httpVersion}`)}" ${sink.status || '-'} ${sink.bytes} ${ms.toFixed(1)}ms`);
       }
     }
   };

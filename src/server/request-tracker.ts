@@ -109,6 +109,8 @@ class TrackedSink implements ResponseSink {
     this.#abort = abort;
     tracker.inFlight.add(this);
     if (tracker.options.board) this.slot = tracker.options.board.start(this.line);
+    // The server writes this request's access line: a logging() layer in the app adds none (P8: one line per request).
+    if (tracker.options.accessLog) environ['tsgi.logged'] = true;
   }
 
   /** `METHOD target`, escaped. */

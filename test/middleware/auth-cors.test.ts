@@ -1,6 +1,11 @@
 // auth() and cors(): exact responses, and their hostile cases (wrong keys,
 // forged Basic headers, credentials with '*', disallowed origins).
 import { Buffer } from 'node:buffer';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { GatewayError } from '../../src/contract/errors.js';
 import type { App, Environ, Header } from '../../src/contract/types.js';
@@ -9,6 +14,7 @@ import { cors } from '../../src/middleware/cors.js';
 import { validate } from '../../src/middleware/validate.js';
 import { b, run } from '../helpers.js';
 
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const TEXT: Header[] = [['Content-Type', 'text/plain']];
 let last: Environ | undefined;
 const whoami: App = (env, s) => {
@@ -81,6 +87,33 @@ describe('auth()', () => {
     expect((await run(a, { HTTP_AUTHORIZATION: basicHeader('bob', 'px') })).sink.text).toMatch(/^Status: 401 /);
     expect(() => auth({})).toThrow(GatewayError);
     expect(() => auth({ apiKeys: [''] })).toThrow(/apiKeys\[0\]/);
+  });
+
+  it('a basic password that is not set (the README snippet without ADMIN_PASSWORD) fails at construction, naming the user', () => {
+    const env: Record<string, string | undefined> = {};
+    expect(() => auth({ basic: { admin: env.ADMIN_PASSWORD! }, protect: ['/admin'] }))
+      .toThrow('auth(): the password of basic user "admin" is undefined; it must be a non-empty string (is the environment variable it is read from set?)');
+    expect(() => auth({ basic: { admin: '' } })).toThrow(/basic user "admin" is empty/);
+    expect(() => auth({ basic: { 'a:b': 'pw' } })).toThrow(/can never log in/);
+    expect(() => auth({ basic: {} })).toThrow(/basic has no users/);
+    expect(() => auth({ basic: 'admin:pw' as never })).toThrow(/basic must be a \{ user: password \} object or a check function/);
+    expect(() => auth({ apiKeys: 'k' as never })).toThrow(/apiKeys must be a list/);
+    expect(() => auth({ apiKeys: ['k'], apiKeyHeader: 'X Key' })).toThrow(/apiKeyHeader "X Key" is not a header name/);
+    expect(() => auth({ apiKeys: ['k'], realm: 'a\r\nX-Evil: 1' })).toThrow(/realm .* has a control character/);
+    for (const bad of [undefined, null]) expect(() => auth(bad as never)).toThrow(GatewayError);
+  });
+
+  it('the README snippet with ADMIN_PASSWORD unset: tsgi says which option, not a TypeError from inside the bundle', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tsgi-auth-'));
+    const file = join(dir, 'app.mjs');
+    writeFileSync(file, `import { compose, auth } from ${JSON.stringify(pathToFileURL(join(ROOT, 'dist/middleware.js')).href)};
+const app = (_e, s) => { s('200 OK', [['Content-Type', 'text/plain']]); return [Buffer.from('hi')]; };
+export default compose(app, auth({ basic: { admin: process.env.ADMIN_PASSWORD }, protect: ['/admin'] }));
+`);
+    const r = spawnSync(process.execPath, [join(ROOT, 'bin/tsgi.cjs'), 'http', file, '--port', '0'], { env: { PATH: process.env.PATH ?? '' }, encoding: 'utf8', timeout: 20_000 });
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toContain('auth(): the password of basic user "admin" is undefined');
+    expect(r.stderr).not.toContain('"data" argument');
   });
 
   it('safeEqual compares strings of any length', () => {

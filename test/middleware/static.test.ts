@@ -1,6 +1,6 @@
 // staticFiles(): exact responses, conditional and range requests, and every
 // form of traversal, through the engine and over a real socket.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -127,11 +127,75 @@ describe('staticFiles()', () => {
     expect((await run(strict, { PATH_INFO: '/static/x', REQUEST_METHOD: 'POST' })).sink.text).toMatch(/^Status: 405 Method Not Allowed\r\nContent-Type: text\/plain; charset=utf-8\r\nAllow: GET, HEAD\r\n/);
   });
 
+  it('H3 a symlink inside the root to a dotfile or into a dotted directory is not served; one leaving the root neither', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tsgi-static-h3-'));
+    const r3 = join(dir, 'public');
+    mkdirSync(join(r3, '.git'), { recursive: true });
+    mkdirSync(join(r3, 'assets'));
+    writeFileSync(join(r3, '.env'), 'SECRET=env\n');
+    writeFileSync(join(r3, '.git', 'config'), 'SECRET=git\n');
+    writeFileSync(join(r3, '.git', 'index.html'), 'SECRET=git-index\n');
+    writeFileSync(join(r3, 'assets', 'app.js'), 'ok\n');
+    symlinkSync('.env', join(r3, 'env.txt'));                        // relative, to a dotfile beside it
+    symlinkSync(join(r3, '.env'), join(r3, 'assets', 'env-abs.txt'));  // absolute
+    symlinkSync('.git', join(r3, 'git'));                            // a directory link into .git/
+    symlinkSync('../.git/config', join(r3, 'assets', 'config.txt'));
+    symlinkSync('assets', join(r3, 'assets-link'));                   // an ordinary link inside: served
+    const h3 = validate(staticFiles({ root: r3, fallthrough: false })(fallback));
+    for (const p of ['/env.txt', '/assets/env-abs.txt', '/git/config', '/git/', '/git/index.html', '/assets/config.txt', '/.env', '/.git/config']) {
+      const r = await run(h3, { PATH_INFO: p, REQUEST_URI: p });
+      expect(r.sink.text, p).toBe('Status: 404 Not Found\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 10\r\n\r\nNot Found\n');
+    }
+    expect((await run(h3, { PATH_INFO: '/assets-link/app.js' })).sink.text).toMatch(/^Status: 200 OK\r\n[^]*\r\n\r\nok\n$/);
+    // Dotfiles allowed: the same links serve, since they stay inside the root.
+    const open = validate(staticFiles({ root: r3, dotfiles: true, fallthrough: false })(fallback));
+    expect((await run(open, { PATH_INFO: '/env.txt' })).sink.text).toMatch(/\r\n\r\nSECRET=env\n$/);
+    expect((await run(open, { PATH_INFO: '/git/config' })).sink.text).toMatch(/\r\n\r\nSECRET=git\n$/);
+    // …but never out of the root, dotfiles or not.
+    symlinkSync(join(base, 'outside.txt'), join(r3, 'out.txt'));
+    expect((await run(open, { PATH_INFO: '/out.txt' })).sink.text).toMatch(/^Status: 404 /);
+  });
+
+  it('H3 a directory swapped for a symlink to .git while requests run never serves what the link leads to (checked on the file opened)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tsgi-static-race-'));
+    const r3 = join(dir, 'public');
+    mkdirSync(join(r3, '.git'), { recursive: true });
+    mkdirSync(join(r3, 'plain'));
+    writeFileSync(join(r3, '.git', 'config'), 'SECRET=git\n');
+    writeFileSync(join(r3, 'plain', 'config'), 'plain\n');
+    symlinkSync('.git', join(r3, 'link'));
+    const h3 = staticFiles({ root: r3, fallthrough: false })(fallback);
+    // Another process swaps `d` between the real directory and the link, as fast as rename(2) goes.
+    const swapper = spawn(process.execPath, ['-e', `
+      const { renameSync } = require('node:fs'); const j = (n) => ${JSON.stringify(r3)} + '/' + n;
+      for (;;) { renameSync(j('plain'), j('d')); renameSync(j('d'), j('plain')); renameSync(j('link'), j('d')); renameSync(j('d'), j('link')); }
+    `], { stdio: 'ignore' });
+    try {
+      const served: string[] = [];
+      for (let i = 0; i < 4000; i++) {
+        const r = await run(h3, { PATH_INFO: '/d/config' });
+        const body = r.sink.text.slice(r.sink.text.indexOf('\r\n\r\n') + 4);
+        if (r.sink.text.startsWith('Status: 200')) served.push(body);
+      }
+      expect(served.filter((t) => t !== 'plain\n')).toEqual([]);
+      expect(served.length).toBeGreaterThan(0); // the race was run: the plain file was served at times
+    } finally {
+      swapper.kill('SIGKILL');
+    }
+  });
+
   it('does not hang on a FIFO in the root, nor serve it', async () => {
     const made = spawnSync('mkfifo', [join(root, 'pipe.txt')]);
     expect(made.status).toBe(0);
     const r = await get('/static/pipe.txt');
     expect(r.sink.text).toContain('app: /static/pipe.txt');
+  });
+
+  it('H1 the prefix matches in any letter case (as Express routes), and the file rules hold under every spelling of it', async () => {
+    expect((await get('/STATIC/hello.txt')).sink.text).toMatch(/^Status: 200 OK\r\n[^]*\r\n\r\nhello, static world\n$/);
+    expect((await get('/Static/.env')).sink.text).toContain('app: /Static/.env');
+    expect((await get('/sTaTiC/link-out.txt')).sink.text).toContain('app: /sTaTiC/link-out.txt');
+    expect((await get('/STATIC/../outside.txt')).sink.text).toMatch(/^Status: 400 /);
   });
 
   it('leaves other prefixes, other methods and missing files to the app', async () => {
