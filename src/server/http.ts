@@ -247,6 +247,8 @@ export async function serveHttp(app: App, options: HttpOptions = {}): Promise<Ht
     if (rest === null) { passOn = undefined; socket.resume(); return; } // this Node cannot: close as a stop does
     sockets.delete(socket);
     conns.delete(socket);
+    // node:http lets go of it (its parser, its timers) when the socket is actually sent, which
+    // may wait for an earlier handoff: nothing here may close it meanwhile.
     passOn(socket, rest);
   }
 
@@ -286,7 +288,6 @@ export async function serveHttp(app: App, options: HttpOptions = {}): Promise<Ht
             await within(Promise.allSettled([...inflight]), 1000);
           }
           clearInterval(tick);
-          server.closeAllConnections();
         },
       });
     });
