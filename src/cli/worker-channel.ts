@@ -29,9 +29,9 @@ function isList(v: unknown): v is string[] {
 /** Shows a bad value in a log line: short, and only printable ASCII. */
 export function shown(v: unknown): string {
   let text: string;
-  try { text = typeof v === 'string' ? v : JSON.stringify(v) ?? String(v); } catch { text = Object.prototype.toString.call(v); }
-  text = text.length > 80 ? `${text.slice(0, 80)}…` : text;
-  return JSON.stringify(text).replace(/[^\x20-\x7e]/g, '?');
+  try { text = JSON.stringify(v) ?? String(v); } catch { text = Object.prototype.toString.call(v); }
+  text = text.length > 80 ? `${text.slice(0, 80)}...` : text;
+  return text.replace(/[^\x20-\x7e]/g, '?');
 }
 
 /**
@@ -40,7 +40,7 @@ export function shown(v: unknown): string {
  */
 export function checkMessage(m: unknown, handle: unknown, listeners: number): WorkerMessage | string {
   if (!isObject(m) || typeof m.t !== 'string') return `a message that is not one of tsgi's: ${shown(m)}`;
-  if (handle !== undefined && m.t !== 'handoff') return `a handle with a '${shown(m.t)}' message`;
+  if (handle !== undefined && m.t !== 'handoff') return `a handle with a ${shown(m.t)} message`;
   switch (m.t) {
     case 'ready':
       return { t: 'ready' };
@@ -94,8 +94,8 @@ export function readBoard(stream: NodeJS.ReadableStream, update: (list: string[]
     if (lines.length === 0) return;
     const line = lines.at(-1)!;
     let list: unknown;
-    try { list = JSON.parse(Buffer.from(line, 'latin1').toString('utf8')); } catch { fail(`a board line that is not JSON: ${shown(line)}`); return; }
-    if (!isList(list)) { fail(`a board line that is not a list of requests: ${shown(line)}`); return; }
+    try { list = JSON.parse(Buffer.from(line, 'latin1').toString('utf8')); } catch { fail(`a board line that is not JSON: ${shown(line.slice(0, 80))}`); return; }
+    if (!isList(list)) { fail(`a board line that is not a list of requests: ${shown(line.slice(0, 80))}`); return; }
     update(list);
   };
   stream.on('data', onData);
@@ -106,12 +106,14 @@ export function readBoard(stream: NodeJS.ReadableStream, update: (list: string[]
  * to the channel's descriptor that are not a message make that parser throw
  * in the master, which would end it (and the whole service). The channel's
  * read callback is wrapped so that such a throw is this worker's fault, not
- * the master's end. `child.channel` is public; its onread is Node's own
- * (docs/internals.md): without it, the master's last-resort handler of
- * uncaught exceptions keeps it alive instead.
+ * the master's end. The channel's handle and its onread are Node's own
+ * (docs/internals.md): without them, the master's last-resort handler of
+ * uncaught exceptions keeps it alive instead (the worker then stays).
  */
 export function guardChannel(child: ChildProcess, bad: (why: string) => void): boolean {
-  const channel = child.channel as unknown as { onread?: (...a: unknown[]) => unknown } | null | undefined;
+  // child.channel is a wrapper for ref()/unref(); the pipe handle itself is kept under a symbol.
+  const key = Object.getOwnPropertySymbols(child).find((k) => k.description === 'kChannelHandle');
+  const channel = (key === undefined ? undefined : (child as unknown as Record<symbol, unknown>)[key]) as { onread?: (...a: unknown[]) => unknown } | null | undefined;
   const read = channel?.onread;
   if (channel === null || channel === undefined || typeof read !== 'function') return false;
   channel.onread = function guarded(this: unknown, ...a: unknown[]): unknown {
