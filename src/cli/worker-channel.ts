@@ -14,8 +14,12 @@ import type { WorkerMessage } from './serve.js';
 /** Longest line the in-flight board may write (64 slots of 240 bytes, JSON-escaped, with room to spare). */
 export const MAX_BOARD_LINE = 256 * 1024;
 /** Most requests a worker may list as in flight, and the longest description of one. */
-const MAX_LIST = 4096;
-const MAX_ITEM = 4096;
+const MAX_LIST = 1024;
+const MAX_ITEM = 128 * 1024;
+/** What the master keeps of each (for its log lines). */
+const SHOWN_ITEM = 1024;
+/** Longest IPC message (a handoff carries at most MAX_HANDOFF_BYTES, in base64). */
+const MAX_MESSAGE = 4 * 1024 * 1024;
 /** Longest error text of a 'fatal' message. */
 const MAX_ERROR = 64 * 1024;
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
@@ -25,6 +29,9 @@ const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'obj
 function isList(v: unknown): v is string[] {
   return Array.isArray(v) && v.length <= MAX_LIST && v.every((x) => typeof x === 'string' && x.length <= MAX_ITEM);
 }
+
+/** A checked list, each item cut to what a log line shows. */
+const cut = (list: string[]): string[] => list.map((x) => x.length > SHOWN_ITEM ? `${x.slice(0, SHOWN_ITEM)}...` : x);
 
 /** Shows a bad value in a log line: short, and only printable ASCII. */
 export function shown(v: unknown): string {
@@ -45,12 +52,12 @@ export function checkMessage(m: unknown, handle: unknown, listeners: number): Wo
     case 'ready':
       return { t: 'ready' };
     case 'pong':
-      return isList(m.inFlight) ? { t: 'pong', inFlight: m.inFlight } : `a malformed pong: ${shown(m)}`;
+      return isList(m.inFlight) ? { t: 'pong', inFlight: cut(m.inFlight) } : `a malformed pong: ${shown(m)}`;
     case 'retire':
       return Number.isSafeInteger(m.served) && (m.served as number) >= 0 ? { t: 'retire', served: m.served as number } : `a malformed retire: ${shown(m)}`;
     case 'fatal':
       return typeof m.error === 'string' && isList(m.inFlight)
-        ? { t: 'fatal', error: m.error.length > MAX_ERROR ? `${m.error.slice(0, MAX_ERROR)}…` : m.error, inFlight: m.inFlight }
+        ? { t: 'fatal', error: m.error.length > MAX_ERROR ? `${m.error.slice(0, MAX_ERROR)}...` : m.error, inFlight: cut(m.inFlight) }
         : `a malformed fatal: ${shown(m)}`;
     case 'handoff':
       if (!(handle instanceof Socket)) return `a handoff without a connection (${handle === undefined ? 'none' : 'another kind of handle'})`;
@@ -96,7 +103,7 @@ export function readBoard(stream: NodeJS.ReadableStream, update: (list: string[]
     let list: unknown;
     try { list = JSON.parse(Buffer.from(line, 'latin1').toString('utf8')); } catch { fail(`a board line that is not JSON: ${shown(line.slice(0, 80))}`); return; }
     if (!isList(list)) { fail(`a board line that is not a list of requests: ${shown(line.slice(0, 80))}`); return; }
-    update(list);
+    update(cut(list));
   };
   stream.on('data', onData);
 }
@@ -116,12 +123,25 @@ export function guardChannel(child: ChildProcess, bad: (why: string) => void): b
   const channel = (key === undefined ? undefined : (child as unknown as Record<symbol, unknown>)[key]) as { onread?: (...a: unknown[]) => unknown } | null | undefined;
   const read = channel?.onread;
   if (channel === null || channel === undefined || typeof read !== 'function') return false;
+  // Where Node keeps an incomplete message: a worker must not make the master buffer without end.
+  const pending = Object.getOwnPropertySymbols(channel).find((k) => k.description === 'kJSONBuffer');
+  const held = channel as unknown as Record<symbol, unknown>;
+  let refused = false;
   channel.onread = function guarded(this: unknown, ...a: unknown[]): unknown {
+    // After a refusal nothing more is parsed; the end of the channel (no data) still goes to Node.
+    if (refused && a[0] !== undefined) return undefined;
     try {
       return read.apply(this, a);
     } catch (err) {
+      refused = true;
       bad(`bytes on the IPC channel that are not a message (${err instanceof Error ? err.message : String(err)})`);
       return undefined;
+    } finally {
+      if (!refused && pending !== undefined && typeof held[pending] === 'string' && (held[pending] as string).length > MAX_MESSAGE) {
+        refused = true;
+        held[pending] = '';
+        bad(`an IPC message longer than ${MAX_MESSAGE} bytes`);
+      }
     }
   };
   return true;

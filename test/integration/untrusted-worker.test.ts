@@ -39,6 +39,7 @@ const attacks: [string, RegExp][] = [
   ['/board-not-list', /sent a board line that is not a list of requests/],
   ['/board-long', /sent a board line longer than 262144 bytes; replacing it/],
   ['/ipc-garbage', /sent bytes on the IPC channel that are not a message \(.*JSON.*\); replacing it/],
+  ['/ipc-endless', /sent an IPC message longer than 4194304 bytes; replacing it/],
   ['/ipc-not-object', /sent a message that is not one of tsgi's: 42; replacing it/],
   ['/ipc-unknown', /sent an unknown message type "own-the-master"; replacing it/],
   ['/ipc-bad-pong', /sent a malformed pong/],
