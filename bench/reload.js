@@ -118,13 +118,14 @@ async function run(proto, scenario) {
   const recycled = t.log().split('(--max-requests): replacing it').length - 1;
   const generations = t.log().split('\n').filter((l) => /reload: generation \d+ serving/.test(l)).length;
   const name = scenario === 'reload' ? `${reloads} SIGHUPs (${generations} new generations)` : `--max-requests 50, ${seconds} s (${recycled} recycles)`;
-  return { proto, scenario: name, secs, ...r, premature, other };
+  const lines = errors.filter((l) => /\[(error|crit|alert|emerg)\]/.test(l)).map((l) => l.replace(/^\S+ \S+ /, '').replace(/, client: .*$/, ''));
+  return { proto, scenario: name, secs, ...r, premature, other, lines };
 }
 
 const rows = [];
 try {
-  for (const proto of ['fastcgi', 'uwsgi', 'http']) {
-    for (const scenario of ['reload', 'max-requests']) {
+  for (const proto of (process.env.BENCH_PROTOCOLS ?? 'fastcgi,uwsgi,http').split(',')) {
+    for (const scenario of (process.env.BENCH_SCENARIOS ?? 'reload,max-requests').split(',')) {
       const row = await run(proto, scenario);
       rows.push(row);
       console.error(`${proto} ${row.scenario}: ${row.requests} POSTs, ${row.non2xx} non-2xx, ${row.premature} prematurely closed`);
@@ -137,4 +138,5 @@ console.log(`\ntsgi ${root === here ? '' : `(${root}) `}--workers 2 behind nginx
 console.log('| protocol | scenario | seconds | POSTs | non-2xx | socket errors | "prematurely closed" | other upstream errors |');
 console.log('|---|---|---:|---:|---:|---:|---:|---:|');
 for (const r of rows) console.log(`| ${r.proto} | ${r.scenario} | ${r.secs.toFixed(1)} | ${r.requests} | ${r.non2xx} | ${r.socketErrors} | ${r.premature} | ${r.other} |`);
+for (const r of rows) for (const l of r.lines.slice(0, 5)) console.log(`${r.proto} ${r.scenario}: ${l}`);
 if (rows.some((r) => r.non2xx || r.socketErrors || r.premature || r.other)) process.exitCode = 1;

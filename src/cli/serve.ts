@@ -178,8 +178,12 @@ export async function serve(s: Settings, loadApp: () => Promise<App>, worker: Wo
       }
       // P11: a connection's message must be on its way (the kernel then holds it) before this
       // process exits: closing the last reference to it would reset it under the web server.
-      const sends = Promise.all(sending);
-      await Promise.race([sends, new Promise((r) => setTimeout(r, 2000).unref())]);
+      // Node sends one handle at a time (each waits for the master's acknowledgement), so a busy
+      // master can take a while: up to the graceful timeout.
+      if (sending.size > 0) {
+        const sent = await Promise.race([Promise.all(sending).then(() => true), new Promise<false>((r) => setTimeout(() => r(false), s.gracefulMs).unref())]);
+        if (!sent) log('warn', `${why}: ${sending.size} connection(s) not handed to the master within --graceful-timeout; closing them`);
+      }
       removePid();
       process.exit(code);
     })();
