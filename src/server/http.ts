@@ -6,7 +6,7 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { dynamicImport } from '../contract/dynamic-import.js';
-import { log } from '../contract/log.js';
+import { log, logs } from '../contract/log.js';
 import type { App } from '../contract/types.js';
 import { RequestAbort } from '../gateway/abort.js';
 import { runApp } from '../gateway/engine.js';
@@ -262,6 +262,7 @@ export async function serveHttp(app: App, options: HttpOptions = {}): Promise<Ht
         host,
         port,
         adopt: (socket, rest) => {
+          if (logs('debug')) log('debug', 'HTTP: connection handed over');
           server.emit('connection', adopted(socket, rest));
         },
         close: async (graceMs = Infinity, handoff?: Handoff) => {
