@@ -2,7 +2,8 @@
 // requests: tsgi --workers 2 behind nginx with keepalive upstream connections
 // (`keepalive 16`), wrk -c16 POSTing 2 KB bodies, for FastCGI
 // (fastcgi_keep_conn on), uwsgi (nginx opens a connection per request) and
-// the dev HTTP server (proxy_pass, HTTP/1.1 keepalive), each through:
+// the dev HTTP server (proxy_pass, HTTP/1.1 keepalive, nginx letting idle
+// connections go after 4 s, before the dev server's own 5 s), each through:
 //   - N SIGHUPs, one every 250 ms (one that comes during a reload runs after it)
 //   - --max-requests 50 (+ jitter 10) for S seconds
 // Prints, per run, the POSTs answered, the non-2xx answers, wrk's socket
@@ -83,7 +84,7 @@ async function run(proto, scenario) {
   await t.until(/\) ready/, 2, 'workers ready');
   const upstream = proto === 'http' ? `127.0.0.1:${back}` : `unix:${sock}`;
   const nginx = await startNginx(sub, nginxConf(sub, `
-  upstream tsgi { server ${upstream}; keepalive 16; }
+  upstream tsgi { server ${upstream}; keepalive 16;${proto === 'http' ? ' keepalive_timeout 4s;' : ''} }
   server { listen 127.0.0.1:${port}; location / { ${PASS[proto]} } }`));
   let finish;
   const done = new Promise((r) => { finish = r; });

@@ -39,6 +39,8 @@ http {
     upstream tsgi {
         server ${upstream};
         keepalive 16;
+        # The dev server closes a connection idle for 5 s: nginx must let it go first.
+        ${proto === 'http' ? 'keepalive_timeout 4s;' : ''}
     }
     server {
         listen 127.0.0.1:${port};
