@@ -136,7 +136,8 @@ export async function runMaster(first: Settings, version: string, reread: () => 
     if (w.distrusted) return;
     w.distrusted = true;
     w.inFlight = [];
-    log('error', `${name(w)} sent ${why}; replacing it`);
+    // What it sent is quoted in the reason: only printable ASCII of it reaches the log (no forged lines).
+    log('error', `${name(w)} sent ${why.slice(0, 300).replace(/[^\x20-\x7e]/g, '?')}; replacing it`);
     if (w.state !== 'retiring' && !stopping) {
       const wasLive = w.state === 'ready' || w.state === 'booting';
       w.state = 'retiring';
