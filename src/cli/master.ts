@@ -8,15 +8,20 @@
  * TTIN/TTOU add or remove a worker, USR1 reopens the log files.
  */
 import { fork, type ChildProcess } from 'node:child_process';
+import { availableParallelism } from 'node:os';
+import type { Socket } from 'node:net';
 import { dirname, resolve } from 'node:path';
 import { log } from '../contract/log.js';
 import { checkPrivileges } from '../server/privileges.js';
 import { bindSocket, inherited, type BoundSocket } from '../server/bind.js';
 import { systemdFds } from '../server/listen.js';
-import { openLogs, reopenLogs, writePid, type WorkerInfo, type WorkerMessage } from './serve.js';
+import { detach } from '../server/handoff.js';
+import { openLogs, reopenLogs, writePid, type MasterMessage, type WorkerInfo } from './serve.js';
+import { checkMessage, discard, guardChannel, readBoard } from './worker-channel.js';
 import { parseAppSpec } from './load-app.js';
 import { watchTree } from './watch-tree.js';
 import { opt, type Settings } from './settings.js';
+import { UsageError } from './options.js';
 
 /** A new worker that fails to boot this many times in a row (outside a reload) stops the master. */
 const BOOT_FAILURES = 3;
@@ -34,11 +39,23 @@ interface Worker {
   replaces?: Worker;
   /** A replacement for it is booting (--max-requests). */
   recycling?: boolean;
+  /** Told to retire handing its idle connections back (P11): the only time it may send one. */
+  handingOff?: boolean;
+  /** It sent something malformed (P13): nothing more from it is acted on. */
+  distrusted?: boolean;
+}
+
+/** --max-workers when not given: four per CPU, and never below the --workers asked for (P13). */
+export function defaultMaxWorkers(workers: number): number {
+  return Math.max(4 * availableParallelism(), workers);
 }
 
 /** Runs the master until it is stopped; `reread` loads the settings again (SIGHUP). */
 export async function runMaster(first: Settings, version: string, reread: () => Promise<Settings>): Promise<void> {
   let s = first;
+  // P13: the pool has a ceiling, whatever SIGTTIN or a reloaded config asks for.
+  const maxWorkers = (): number => opt<number>(s.values, 'max-workers') ?? defaultMaxWorkers(s.workers);
+  if (s.workers > maxWorkers()) throw new UsageError(`--workers ${s.workers} is more than --max-workers ${maxWorkers()}`, s.command);
   // --user/--group are checked here, once, rather than by every worker failing to boot.
   checkPrivileges(opt(s.values, 'user'), opt(s.values, 'group'));
   const logFiles = openLogs(s.values, false); // the workers write the access log; the master creates (and reopens) it for them
@@ -90,43 +107,98 @@ export async function runMaster(first: Settings, version: string, reread: () => 
     });
     const w: Worker = { id, generation: gen, child, state: 'booting', lastPong: Date.now(), inFlight: [], ...(replaces ? { replaces } : {}) };
     if (board !== undefined) {
-      let rest = '';
-      (child.stdio[board] as NodeJS.ReadableStream).on('data', (d: Buffer) => {
-        const lines = (rest + d.toString()).split('\n');
-        rest = lines.pop()!;
-        if (lines.length) w.inFlight = JSON.parse(lines.at(-1)!) as string[];
-      });
+      readBoard(child.stdio[board] as NodeJS.ReadableStream, (list) => { if (!w.distrusted) w.inFlight = list; }, (why) => untrusted(w, why));
     }
     workers.add(w);
-    child.on('message', (m: WorkerMessage) => onMessage(w, m));
+    guardChannel(child, (why) => untrusted(w, why));
+    child.on('message', (m: unknown, handle: unknown) => onMessage(w, m, handle));
     child.on('exit', (code, signal) => onExit(w, code, signal));
     child.on('error', (err) => log('error', `${name(w)}: ${err.message}`));
     return w;
   };
 
-  const retire = (w: Worker, reason: string): void => {
+  /**
+   * Retires a worker. With `handoff` (P11: others serve on), a ready worker is
+   * asked to hand its idle connections back instead of closing them.
+   */
+  const retire = (w: Worker, reason: string, handoff = false): void => {
     if (w.state === 'retiring') return;
+    const ready = w.state === 'ready';
     w.state = 'retiring';
     w.reason = reason;
-    // A signal, not a message: a worker still loading its app has no message handler yet
-    // (and SIGTERM's default action is then the right one).
-    w.child.kill('SIGTERM');
+    if (handoff && ready && !w.distrusted && w.child.connected) {
+      w.handingOff = true;
+      w.child.send({ t: 'stop', handoff: true } satisfies MasterMessage, (err) => { if (err) w.child.kill('SIGTERM'); });
+    } else {
+      // A signal, not a message: a worker still loading its app has no message handler yet
+      // (and SIGTERM's default action is then the right one).
+      w.child.kill('SIGTERM');
+    }
     // A worker that does not finish within the grace period is killed.
     setTimeout(() => { if (w.child.exitCode === null && w.child.signalCode === null) w.child.kill('SIGKILL'); }, s.gracefulMs + 1000).unref();
   };
 
-  const onMessage = (w: Worker, m: WorkerMessage): void => {
+  /** P13: a worker sent something malformed: it is logged and replaced, and the master carries on. */
+  const untrusted = (w: Worker, why: string): void => {
+    if (w.distrusted) return;
+    w.distrusted = true;
+    w.inFlight = [];
+    // What it sent is quoted in the reason: only printable ASCII of it reaches the log (no forged lines).
+    log('error', `${name(w)} sent ${why.slice(0, 300).replace(/[^\x20-\x7e]/g, '?')}; replacing it`);
+    if (w.state !== 'retiring' && !stopping) {
+      const wasLive = w.state === 'ready' || w.state === 'booting';
+      w.state = 'retiring';
+      w.reason = 'untrusted';
+      if (wasLive && w.generation === generation) replace(w.id, w.generation);
+    }
+    w.child.kill('SIGTERM');
+    setTimeout(() => { if (w.child.exitCode === null && w.child.signalCode === null) w.child.kill('SIGKILL'); }, s.gracefulMs + 1000).unref();
+  };
+
+  /** P11: the next worker to take a handed-off connection: a ready one of the serving generation. */
+  let turn = 0;
+  const taker = (from: Worker): Worker | undefined => {
+    const ready = live(generation).filter((x) => x.state === 'ready' && x !== from && !x.distrusted && x.child.connected);
+    return ready.length === 0 ? undefined : ready[turn++ % ready.length];
+  };
+
+  /** P11: passes a connection a retiring worker gave up to a worker that serves on. */
+  const handOn = (from: Worker, socket: Socket, l: number, data: string): void => {
+    // This process must not read from it either (Node started reading when the socket arrived).
+    const extra = detach(socket);
+    const to = taker(from);
+    if (extra === null || to === undefined) {
+      log('warn', `${name(from)} handed back a connection and ${to === undefined ? 'no worker is ready to take it' : 'it cannot be passed on'}: closing it`);
+      socket.destroy();
+      return;
+    }
+    const rest = extra.length === 0 ? data : Buffer.concat([Buffer.from(data, 'base64'), extra]).toString('base64');
+    to.child.send({ t: 'adopt', l, data: rest } satisfies MasterMessage, socket, {}, (err) => {
+      if (err) log('warn', `could not pass a connection to ${name(to)}: ${err.message}`);
+      // Once sent, this copy has no handle left: destroying it closes nothing, and tells Node it is gone.
+      socket.destroy();
+    });
+  };
+
+  const onMessage = (w: Worker, raw: unknown, handle: unknown): void => {
+    if (w.distrusted) { discard(handle); return; }
+    const m = checkMessage(raw, handle, sockets.length);
+    if (typeof m === 'string') { discard(handle); untrusted(w, m); return; }
     switch (m.t) {
+      case 'handoff':
+        if (!w.handingOff) { discard(handle); untrusted(w, 'a connection it was not asked to hand back'); return; }
+        handOn(w, handle as Socket, m.l, m.data);
+        return;
       case 'ready':
         w.state = w.state === 'retiring' ? 'retiring' : 'ready';
         w.lastPong = Date.now();
         bootFailures = 0;
         log('info', `${name(w)} ready`);
-        if (w.replaces) retire(w.replaces, 'max-requests');
+        if (w.replaces) retire(w.replaces, 'max-requests', true);
         if (reloading === w.generation && live(w.generation).every((x) => x.state === 'ready') && live(w.generation).length >= target) {
-          for (const old of workers) if (old.generation < w.generation) retire(old, 'reload');
           log('info', `reload: generation ${w.generation} serving`);
-          generation = w.generation;
+          generation = w.generation; // first: the old workers hand their connections to this one
+          for (const old of workers) if (old.generation < w.generation) retire(old, 'reload', true);
           reloading = null;
           afterReload();
         }
@@ -176,12 +248,13 @@ export async function runMaster(first: Settings, version: string, reread: () => 
         return;
       }
     } else if (w.state === 'retiring') {
-      if (w.reason !== 'crashed') log('info', `${name(w)} ${how} (${w.reason ?? 'retired'})`);
-      if (w.reason !== 'crashed' && w.reason !== 'timeout') return;
+      const replaced = w.reason === 'crashed' || w.reason === 'untrusted';
+      if (!replaced) log('info', `${name(w)} ${how} (${w.reason ?? 'retired'})`);
+      if (!replaced && w.reason !== 'timeout') return;
     } else {
       log('error', `${name(w)} ${how}${w.inFlight.length ? `; it was running: ${w.inFlight.join('; ')}` : ''}; replacing it`);
     }
-    if (w.reason === 'crashed') return; // its replacement was started when it reported the crash
+    if (w.reason === 'crashed' || w.reason === 'untrusted') return; // its replacement was started when it misbehaved
     if (w.generation !== generation || live(generation).length >= target) return;
     replace(w.id, generation);
   };
@@ -204,7 +277,10 @@ export async function runMaster(first: Settings, version: string, reread: () => 
       return;
     }
     try {
-      s = await reread();
+      const next = await reread();
+      const cap = opt<number>(next.values, 'max-workers') ?? defaultMaxWorkers(next.workers);
+      if (next.workers > cap) throw new Error(`--workers ${next.workers} is more than --max-workers ${cap}`);
+      s = next;
       target = s.workers;
     } catch (err) {
       log('error', `${why}: the config cannot be read, nothing changed: ${err instanceof Error ? err.message : String(err)}`);
@@ -216,11 +292,23 @@ export async function runMaster(first: Settings, version: string, reread: () => 
     for (let id = 1; id <= target; id++) spawnWorker(id, gen);
   };
 
+  let listening = true;
+  /**
+   * P11: on a stop the listening sockets close at once, so that the web
+   * server's new connections are refused (it can try another backend)
+   * instead of waiting in a backlog no worker accepts from any more, to be
+   * reset when the master exits.
+   */
+  const closeListeners = (): void => {
+    if (!listening) return;
+    listening = false;
+    for (const x of sockets) x.close();
+  };
   let finishing = false;
   const finish = (code: number): void => {
     if (finishing) return;
     finishing = true;
-    for (const x of sockets) x.close();
+    closeListeners();
     removePid();
     log('info', `master ${process.pid} stopped`);
     process.exit(code);
@@ -228,6 +316,7 @@ export async function runMaster(first: Settings, version: string, reread: () => 
   const stopAll = (code: number, now = false): void => {
     stopping = true;
     exitCode = code;
+    closeListeners();
     if (workers.size === 0) { finish(code); return; }
     for (const w of workers) {
       if (now) w.child.kill('SIGKILL');
@@ -250,6 +339,8 @@ export async function runMaster(first: Settings, version: string, reread: () => 
   process.on('SIGINT', () => onStop('SIGINT'));
   process.on('SIGHUP', () => void reload('SIGHUP'));
   process.on('SIGTTIN', () => {
+    if (stopping) return;
+    if (target >= maxWorkers()) { log('warn', `SIGTTIN: already at --max-workers ${maxWorkers()}`); return; }
     target++;
     log('info', `SIGTTIN: ${target} workers`);
     const used = new Set(live(generation).map((w) => w.id));
@@ -262,7 +353,12 @@ export async function runMaster(first: Settings, version: string, reread: () => 
     target--;
     const last = live(generation).sort((a, b) => b.id - a.id)[0];
     log('info', `SIGTTOU: ${target} workers`);
-    if (last) retire(last, 'SIGTTOU');
+    if (last) retire(last, 'SIGTTOU', true);
+  });
+  // P13: the master outlives whatever a worker makes Node's IPC code throw in it (its
+  // messages are parsed in this process); a fault of the master itself is logged the same way.
+  process.on('uncaughtException', (err) => {
+    log('error', `master: uncaught exception (it keeps running): ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
   });
   process.on('SIGUSR1', () => {
     reopenLogs(logFiles);

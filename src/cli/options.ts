@@ -59,6 +59,7 @@ export const OPTIONS: Record<string, Spec> = {
     },
   },
   workers: { kind: 'workers', arg: 'N|auto', for: SERVERS, help: 'worker processes under a master (auto: one per CPU)' },
+  'max-workers': { kind: 'int', arg: 'N', for: SERVERS, help: 'most workers SIGTTIN may grow the pool to (default: 4 per CPU, at least --workers)' },
   'max-requests': { kind: 'int', arg: 'N', for: SERVERS, help: 'replace a worker after it has served N requests' },
   'max-requests-jitter': { kind: 'int', arg: 'N', for: SERVERS, help: 'plus a random 0..N, so that workers do not all restart at once' },
   timeout: { kind: 'seconds', arg: 'S', for: SERVERS, help: 'kill a worker whose event loop is stuck for S seconds' },

@@ -16,6 +16,8 @@ import type { App } from '../contract/types.js';
 import { systemdFds, type ListenOptions } from '../server/listen.js';
 import { checkPrivileges, dropPrivileges } from '../server/privileges.js';
 import { InFlightBoard } from '../server/in-flight-board.js';
+import type { Handoff } from '../server/handoff.js';
+import type { Socket } from 'node:net';
 import { RequestTracker } from '../server/request-tracker.js';
 import type { AccessFormat } from '../contract/access-log.js';
 import { opt, type Settings } from './settings.js';
@@ -36,14 +38,28 @@ export interface WorkerInfo {
   boardFd?: number;
 }
 
-/** Messages between master and worker (over the IPC channel). */
+/** Messages from a worker to its master (over the IPC channel); the master checks each (P13). */
 export type WorkerMessage =
   | { t: 'ready' }
   | { t: 'pong'; inFlight: string[] }
   | { t: 'retire'; served: number }
-  | { t: 'fatal'; error: string; inFlight: string[] };
+  | { t: 'fatal'; error: string; inFlight: string[] }
+  /** P11: an idle connection of listener `l`, sent with the message; `data` (base64) was read ahead from it. */
+  | { t: 'handoff'; l: number; data: string };
 
-interface Running { close(graceMs?: number): Promise<void>; text: string }
+/** Messages from the master to a worker. */
+export type MasterMessage =
+  | { t: 'ping' }
+  /** Retire: with `handoff`, give idle connections back to the master (a new worker takes them). */
+  | { t: 'stop'; handoff?: boolean }
+  /** P11: serve this connection (sent with the message) on listener `l`; `data` (base64) comes first. */
+  | { t: 'adopt'; l: number; data: string };
+
+interface Running {
+  close(graceMs?: number, handoff?: Handoff): Promise<void>;
+  adopt(socket: Socket, rest: Buffer): void;
+  text: string;
+}
 
 /**
  * Opens `--error-log` and `--access-log` as the settings say; returns the
@@ -135,14 +151,14 @@ async function start(s: Settings, app: App, listeners: ListenOptions[], multipro
     if (s.command === 'http') {
       const { serveHttp } = await import('../server/http.js');
       const srv = await serveHttp(app, { ...common, ...where, accessLog: v['access-log'] === undefined });
-      out.push({ close: (ms) => srv.close(ms), text: where.fd !== undefined ? `fd ${where.fd}` : `http://${srv.host.includes(':') ? `[${srv.host}]` : srv.host}:${srv.port}/` });
+      out.push({ close: (ms, h) => srv.close(ms, h), adopt: (sock, rest) => srv.adopt(sock, rest), text: where.fd !== undefined ? `fd ${where.fd}` : `http://${srv.host.includes(':') ? `[${srv.host}]` : srv.host}:${srv.port}/` });
       continue;
     }
     const socketOpts = { ...common, ...where, ...(opt<number>(v, 'max-concurrent') !== undefined ? { maxRequests: opt<number>(v, 'max-concurrent')! } : {}) };
     const srv = s.command === 'fastcgi'
       ? await (await import('../server/fastcgi.js')).serveFastCgi(app, { ...socketOpts, ...(v['no-multiplex'] === true ? { multiplex: false } : {}) })
       : await (await import('../server/uwsgi.js')).serveUwsgi(app, socketOpts);
-    out.push({ close: (ms) => srv.close(ms), text: srv.address.text });
+    out.push({ close: (ms, h) => srv.close(ms, h), adopt: (sock, rest) => srv.adopt(sock, rest), text: srv.address.text });
   }
   return out;
 }
@@ -211,14 +227,23 @@ export async function serve(s: Settings, loadApp: () => Promise<App>, worker: Wo
   }
 
   let stopping: Promise<void> | undefined;
-  const stop = (why: string, code: number): Promise<void> => {
+  /** `handoff` (P11): a new worker takes over; idle connections go to the master instead of closing. */
+  const stop = (why: string, code: number, handoff = false): Promise<void> => {
     stopping ??= (async () => {
       // The servers wait up to --graceful-timeout, then close what is left (and say so);
       // the timer here only guards against an app that holds the stop for ever.
-      const graceful = Promise.all(running.map((r) => r.close(s.gracefulMs)));
+      const graceful = Promise.all(running.map((r, l) => r.close(s.gracefulMs, handoff ? handOff(l) : undefined)));
       const timer = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), s.gracefulMs + 2000).unref());
       if (await Promise.race([graceful.then(() => 'done' as const), timer]) === 'timeout') {
         log('warn', `${why}: requests still running after --graceful-timeout ${s.gracefulMs / 1000} s, stopped: ${tracker.describe().join('; ')}`);
+      }
+      // P11: a connection's message must be on its way (the kernel then holds it) before this
+      // process exits: closing the last reference to it would reset it under the web server.
+      // Node sends one handle at a time (each waits for the master's acknowledgement), so a busy
+      // master can take a while: up to the graceful timeout.
+      if (sending.size > 0) {
+        const sent = await Promise.race([Promise.all(sending).then(() => true), new Promise<false>((r) => setTimeout(() => r(false), s.gracefulMs).unref())]);
+        if (!sent) log('warn', `${why}: ${sending.size} connection(s) not handed to the master within --graceful-timeout; closing them`);
       }
       removePid();
       process.exit(code);
@@ -227,6 +252,21 @@ export async function serve(s: Settings, loadApp: () => Promise<App>, worker: Wo
   };
   const send = (m: WorkerMessage): void => {
     if (process.connected) process.send!(m);
+  };
+  /** Handoffs whose message is not yet written: until then this process holds the only reference. */
+  const sending = new Set<Promise<void>>();
+  /** P11: gives a connection of listener `l` to the master, with what was read ahead from it. */
+  const handOff = (l: number): Handoff => (socket, rest) => {
+    if (!process.connected) { socket.destroy(); return; }
+    const m: WorkerMessage = { t: 'handoff', l, data: rest.toString('base64') };
+    const sent = new Promise<void>((resolve) => {
+      process.send!(m, socket, {}, (err) => {
+        if (err) { log('warn', `could not hand a connection to the master: ${err.message}`); socket.destroy(); }
+        resolve();
+      });
+    });
+    sending.add(sent);
+    void sent.then(() => sending.delete(sent));
   };
 
   process.on('uncaughtException', (err) => fatal(err, 'uncaught exception'));
@@ -245,9 +285,13 @@ export async function serve(s: Settings, loadApp: () => Promise<App>, worker: Wo
     process.on('SIGINT', () => {});
     process.on('SIGHUP', () => {});
     process.on('SIGTERM', () => void stop('stop', 0));
-    process.on('message', (m: { t: string }) => {
+    process.on('message', (m: MasterMessage, handle?: unknown) => {
       if (m.t === 'ping') send({ t: 'pong', inFlight: tracker.inFlight.size ? tracker.describe() : [] });
-      else if (m.t === 'stop') void stop('stop', 0);
+      else if (m.t === 'stop') void stop(m.handoff === true ? 'retire' : 'stop', 0, m.handoff === true);
+      else if (m.t === 'adopt' && handle !== undefined) {
+        // P11: a connection another worker gave up; if this one is retiring too, its server passes it on.
+        (running[m.l] ?? running[0]!).adopt(handle as Socket, Buffer.from(m.data, 'base64'));
+      }
     });
     // The master went away (killed with -9): do not outlive it.
     process.on('disconnect', () => void stop('master gone', 0));

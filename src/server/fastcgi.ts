@@ -10,6 +10,7 @@ import { FCGI_MAX_CONNS, FCGI_MAX_REQS, FCGI_MPXS_CONNS, ProtocolStatus, RecordT
 import { decodePairs, encodePairs } from '../protocol/fastcgi/params.js';
 import { RecordDecoder, decodeBeginRequest, encodeEndRequest, encodeRecord, encodeUnknownType } from '../protocol/fastcgi/records.js';
 import { FcgiRequest, type FcgiContext, type FcgiLink } from './fastcgi-request.js';
+import { detach, type Handoff } from './handoff.js';
 import { peerFilter, type ListenOptions } from './listen.js';
 import { RequestTable } from './request-table.js';
 import {
@@ -53,7 +54,13 @@ export function serveFastCgi(app: App, options: FastCgiOptions = {}): Promise<Fa
   });
 }
 
-/** While draining, how long a keep-alive connection must have been idle before it is closed (S6). */
+/**
+ * S6, P11: on a stop with no process to take over, how long a kept-alive
+ * connection must have gone unused before it is closed. Closing one right
+ * after a response races the web server, which may be writing the next
+ * request into it (a lost POST); one it has left alone this long is the
+ * least likely it picks (nginx reuses its most recent connections first).
+ */
 const DRAIN_IDLE_MS = 1000;
 
 /** One connection from the web server: records in, requests out. */
@@ -79,6 +86,10 @@ class FcgiConnection implements Connection, FcgiLink {
   /** The one reply written while decoding, not yet handed to the socket. */
   #reply: Buffer | null = null;
   #corked = false;
+  /** P11: give the connection away at the next request boundary. */
+  #handoff: Handoff | null = null;
+  /** A boundary check is queued (#release). */
+  #releasing = false;
 
   constructor(socket: Socket, ctx: Ctx) {
     this.#socket = socket;
@@ -119,6 +130,7 @@ class FcgiConnection implements Connection, FcgiLink {
       this.#flush();
     }
     if (this.#drain.pending !== null) this.#pauseUntilDrained();
+    else if (this.#handoff !== null && this.#requests.size === 0) this.#release(); // P11: e.g. a management record ended the head
   }
 
   /** Writes the reply held back while a chunk was decoded, or uncorks the socket. */
@@ -275,7 +287,10 @@ class FcgiConnection implements Connection, FcgiLink {
     if (!req.keepConn) this.#closeWhenIdle = true; // F5
     if (this.#requests.size === 0) {
       this.#idleSince = this.ctx.state.now;
-      if (this.#closeWhenIdle || this.ctx.state.draining) this.#end();
+      // P11: a drain never closes here, right after a response: the web server may already be
+      // writing its next request into the connection. It is handed off, or closed by sweep().
+      if (this.#closeWhenIdle) this.#end();
+      else if (this.#handoff !== null) this.#release();
     }
   }
 
@@ -344,11 +359,56 @@ class FcgiConnection implements Connection, FcgiLink {
   }
 
   shutdown(): void {
-    // S6: an idle keep-alive connection is closed by sweep() once idle for DRAIN_IDLE_MS, not at
-    // once: the web server may have a request on its way on it (a reload or a --max-requests
-    // recycle under load would lose it). A busy one closes after its last request (ended()).
+    // S6: an idle keep-alive connection is closed by sweep() once unused for DRAIN_IDLE_MS, not
+    // at once: the web server may have a request on its way on it.
     if (this.#requests.size === 0 && this.ctx.state.now - this.#idleSince > DRAIN_IDLE_MS) this.#end();
   }
+
+  handOff(handoff: Handoff): void {
+    this.#handoff = handoff;
+    this.#release();
+  }
+
+  /**
+   * P11: hands the connection off if it is at a request boundary: no request
+   * begun (not even part of a record), no input held, every reply with the
+   * kernel. Checked on the next tick, after the chunk being decoded (which
+   * may begin another request) and its replies are done; libuv reads only
+   * after that tick, so nothing can arrive between the check and the send.
+   */
+  #release(): void {
+    if (this.#releasing || this.#closing) return;
+    this.#releasing = true;
+    process.nextTick(this.#tryRelease);
+  }
+
+  readonly #tryRelease = (): void => {
+    this.#releasing = false;
+    const handoff = this.#handoff;
+    if (handoff === null || this.#closing) return;
+    if (this.#requests.size > 0 || this.#decoder.pending > 0 || this.#held !== null || this.#paused || this.#reply !== null || this.#corked) return;
+    const s = this.#socket;
+    if (s.writableLength > 0) {
+      // A reply still on its way to the kernel: the check runs again once it is written.
+      this.#releasing = true;
+      s.write(Buffer.alloc(0), () => { this.#releasing = false; this.#release(); });
+      return;
+    }
+    s.off('data', this.#onData);
+    const rest = detach(s);
+    if (rest === null) {
+      // This Node cannot stop a socket reading: serve on, and close as a stop does.
+      this.#handoff = null;
+      s.on('data', this.#onData);
+      s.resume();
+      return;
+    }
+    this.#closing = true;
+    s.off('end', this.#onEnd);
+    s.off('close', this.#onClose);
+    this.ctx.state.remove(this);
+    handoff(s, rest);
+  };
 
   /** Close after what was written has been sent. */
   #end(): void {

@@ -7,7 +7,7 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { escapeLog } from '../contract/access-log.js';
 import { dynamicImport } from '../contract/dynamic-import.js';
-import { log } from '../contract/log.js';
+import { log, logs } from '../contract/log.js';
 import type { App } from '../contract/types.js';
 import { RequestAbort } from '../gateway/abort.js';
 import { runApp } from '../gateway/engine.js';
@@ -15,6 +15,7 @@ import { within } from '../gateway/finish.js';
 import { ErrorStream } from '../gateway/errors-stream.js';
 import { admit, environFor, limitRefusal, normalizeMount, refusalResponse, spoolLimits, type ReceivedBody, type RequestLimits } from '../gateway/intake.js';
 import { httpVars } from '../protocol/http-env.js';
+import { adopted, detach, type Handoff } from './handoff.js';
 import { listenError } from './listen.js';
 import { readRequestBody } from './read-body.js';
 import { ServerResponseSink } from './response-sink.js';
@@ -53,9 +54,29 @@ export interface HttpServer {
   /**
    * Stop accepting, let in-flight requests finish (S6), then resolve. After
    * `graceMs` (default: no deadline) open connections are closed and their
-   * requests aborted.
+   * requests aborted. With `handoff` (P11: another process serves on), idle
+   * keep-alive connections are given to it instead of being closed.
    */
-  close(graceMs?: number): Promise<void>;
+  close(graceMs?: number, handoff?: Handoff): Promise<void>;
+  /** P11: serve a connection another process handed over (`rest`: what it had read from it). */
+  adopt(socket: Socket, rest: Buffer): void;
+}
+
+/**
+ * S6, P11: on a stop with no process to take over, how long a kept-alive
+ * connection must have gone unused before it is closed (closing one right
+ * after a response races the client's next request on it).
+ */
+const DRAIN_IDLE_MS = 1000;
+
+/** P11: what a connection has done, to tell when it is at a request boundary. */
+interface ConnState {
+  /** Requests whose response has not closed yet. */
+  busy: number;
+  /** socket.bytesRead when the last response closed: more since means a request is arriving. */
+  mark: number;
+  /** When it last became idle (ms). */
+  since: number;
 }
 
 
@@ -64,6 +85,7 @@ export async function serveHttp(app: App, options: HttpOptions = {}): Promise<Ht
   // Loaded here, not at the top: every other adapter (CGI above all) shares the
   // bundle with this file and must not pay for node:http at start-up.
   const { createServer } = await dynamicImport<typeof import('node:http')>('node:http');
+  const netClose = (await dynamicImport<typeof import('node:net')>('node:net')).Server.prototype.close;
   const host = options.host ?? '127.0.0.1';
   const limits = spoolLimits(options);
   const mount = normalizeMount(options.mount);
@@ -144,7 +166,28 @@ export async function serveHttp(app: App, options: HttpOptions = {}): Promise<Ht
     }
   };
 
+  /** Per connection (P11). */
+  const conns = new WeakMap<Socket, ConnState>();
+  /** Set once close() began: responses then ask the client to close (P11). */
+  let retiring = false;
+  /** Set while retiring with another process to take the idle connections (P11). */
+  let passOn: Handoff | undefined;
+
   const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
+    const socket = req.socket;
+    const c = conns.get(socket);
+    if (c !== undefined) {
+      c.busy++;
+      res.once('close', () => {
+        c.busy--;
+        c.mark = socket.bytesRead;
+        c.since = Date.now();
+        if (retiring && c.busy === 0) process.nextTick(settle, socket);
+      });
+    }
+    // P11: while retiring, a response tells the client not to send more on this connection, so
+    // that it closes after it with no race; HTTP can say so, unlike FastCGI.
+    if (retiring) res.setHeader('Connection', 'close');
     const p = handle(req, res).catch((err) => {
       log('error', `HTTP: ${err instanceof Error ? err.stack : String(err)}`);
       res.destroy();
@@ -182,8 +225,36 @@ export async function serveHttp(app: App, options: HttpOptions = {}): Promise<Ht
       return;
     }
     sockets.add(socket);
+    conns.set(socket, { busy: 0, mark: socket.bytesRead, since: Date.now() });
     socket.once('close', () => sockets.delete(socket));
+    if (retiring) process.nextTick(settle, socket);
   });
+
+  /**
+   * P11: a retiring server's connection at a request boundary (no request in
+   * progress, not a byte read since the last response, nothing left to
+   * write) is handed off, or on a stop closed once unused for DRAIN_IDLE_MS.
+   * A client that pipelines could have sent part of its next request before
+   * the last response was complete; node:http holds those bytes out of
+   * reach, so the boundary test is for clients that wait for each response,
+   * as web servers do on their upstream connections.
+   */
+  function settle(socket: Socket): void {
+    const c = conns.get(socket);
+    if (c === undefined || c.busy > 0 || socket.destroyed || !sockets.has(socket)) return;
+    if (socket.bytesRead !== c.mark || socket.readableLength > 0 || socket.writableLength > 0) return;
+    if (passOn === undefined) {
+      if (Date.now() - c.since >= DRAIN_IDLE_MS) socket.destroy();
+      return;
+    }
+    const rest = detach(socket);
+    if (rest === null) { passOn = undefined; socket.resume(); return; } // this Node cannot: close as a stop does
+    sockets.delete(socket);
+    conns.delete(socket);
+    // node:http lets go of it (its parser, its timers) when the socket is actually sent, which
+    // may wait for an earlier handoff: nothing here may close it meanwhile.
+    passOn(socket, rest);
+  }
 
   return new Promise((resolve, reject) => {
     server.once('error', (err) => reject(listenError(err, options.fd !== undefined ? `fd ${options.fd}` : `${host.includes(':') ? `[${host}]` : host}:${port}`)));
@@ -194,17 +265,34 @@ export async function serveHttp(app: App, options: HttpOptions = {}): Promise<Ht
         server,
         host,
         port,
-        close: async (graceMs = Infinity) => {
-          const closed = new Promise<void>((r) => server.close(() => r()));
-          server.closeIdleConnections();
-          const done = Promise.allSettled([...inflight]);
+        adopt: (socket, rest) => {
+          if (logs('debug')) log('debug', 'HTTP: connection handed over');
+          server.emit('connection', adopted(socket, rest));
+        },
+        close: async (graceMs = Infinity, handoff?: Handoff) => {
+          retiring = true;
+          passOn = handoff;
+          // net.Server's close stops accepting; node:http's own would also close every idle
+          // keep-alive connection at once, which races the client's next request (P11).
+          // Its 'close' is not waited for: a connection handed off leaves node:net's count of them
+          // without telling it; the sockets tracked here are the truth.
+          netClose.call(server);
+          let tick: ReturnType<typeof setInterval> | undefined;
+          const done = new Promise<void>((r) => {
+            const check = (): void => {
+              for (const socket of sockets) settle(socket);
+              if (sockets.size === 0 && inflight.size === 0) { clearInterval(tick); r(); }
+            };
+            tick = setInterval(check, 100);
+            check();
+          });
           if (!(await within(done, graceMs))) {
             log('warn', `HTTP: graceful stop: ${inflight.size} request(s) still running after ${graceMs} ms; closing their connections`);
             server.closeAllConnections();
-            await within(done, 1000);
+            for (const socket of sockets) socket.destroy();
+            await within(Promise.allSettled([...inflight]), 1000);
           }
-          server.closeIdleConnections();
-          await closed;
+          clearInterval(tick);
         },
       });
     });

@@ -10,6 +10,7 @@ import type { App } from '../contract/types.js';
 import type { SpoolLimits } from '../gateway/spool.js';
 import { within } from '../gateway/finish.js';
 import { normalizeMount, spoolLimits, varsLimits, type RequestLimits } from '../gateway/intake.js';
+import { adopted, type Handoff } from './handoff.js';
 import { listen, type ListenAddress, type ListenOptions } from './listen.js';
 
 /** Limits of a socket server. Every one is on by default (S1). */
@@ -71,8 +72,19 @@ export function limitsOf(o: SocketLimits): Limits {
 export interface Connection {
   /** Called on every tick of the clock: close the connection if it has overstayed a timeout (S3). */
   sweep(now: number): void;
-  /** S6: close once the requests in flight are done (now, if there are none). */
+  /**
+   * S6, P11: the process is stopping and no other takes its connections:
+   * finish the requests in flight, and let an idle connection go only as
+   * the class documents (never right after a response, when the web server
+   * may already be writing the next request into it).
+   */
   shutdown(): void;
+  /**
+   * P11: the process is retiring and another takes its connections: at the
+   * next request boundary (now, if idle) stop reading and give the
+   * connection to `handoff`, with whatever was read ahead.
+   */
+  handOff(handoff: Handoff): void;
   /**
    * R5: since when the connection has been idle (no request in progress and
    * none begun), or undefined when it is busy. Idle connections are given up,
@@ -220,8 +232,16 @@ export interface SocketServer {
    * Stop accepting, let in-flight requests finish (S6), remove the socket
    * file, then resolve. After `graceMs` (default: no deadline) whatever is
    * still open is closed and its requests aborted (`tsgi.abort` fires).
+   * With `handoff` (P11: another process serves on), each connection is
+   * given to it at its next request boundary instead of being closed.
    */
-  close(graceMs?: number): Promise<void>;
+  close(graceMs?: number, handoff?: Handoff): Promise<void>;
+  /**
+   * P11: serve a connection another process handed over; `rest` is what it
+   * had read from it. While this server is itself retiring, the connection
+   * is passed on again.
+   */
+  adopt(socket: Socket, rest: Buffer): void;
 }
 
 /**
@@ -240,13 +260,15 @@ export async function startSocketServer(
   // allowHalfOpen (R6): a peer that shuts down its sending side after a whole request still
   // gets the whole response; each connection decides when to end its own side.
   const server = net.createServer({ noDelay: true, pauseOnConnect: false, allowHalfOpen: true });
-  server.on('connection', (socket) => {
+  /** Set while retiring with another process to take the connections (P11). */
+  let passOn: Handoff | undefined;
+  const take = (socket: Socket, handed: boolean): void => {
     let conn: Connection | null = null;
     try {
       // R5: at the limit, an idle connection makes room; only when every one is busy is the new one refused.
       if (state.connections.size >= limits.maxConnections && !evictIdle(state)) {
         log('warn', `${protocol}: refused a connection: ${state.connections.size} open and none idle (maxConnections)`);
-      } else if (!state.draining) {
+      } else if (!state.draining || handed) {
         conn = accept(socket);
       }
     } catch (err) {
@@ -254,8 +276,11 @@ export async function startSocketServer(
     }
     if (conn === null) { socket.destroy(); return; }
     state.connections.add(conn);
-    if (logs('debug')) log('debug', `${protocol}: new connection (${state.connections.size} open)`);
-  });
+    if (logs('debug')) log('debug', `${protocol}: ${handed ? 'connection handed over' : 'new connection'} (${state.connections.size} open)`);
+    // P11: one that arrives while this process is itself retiring is passed on at once (it is idle).
+    if (passOn !== undefined) conn.handOff(passOn);
+  };
+  server.on('connection', (socket) => take(socket, false));
   const { address, cleanup } = await listen(net, server, where);
   server.on('error', (err) => log('error', `${protocol}: listener: ${err.message}`));
   const tickMs = Math.max(20, Math.min(1000, Math.floor(Math.min(limits.idleTimeoutMs, limits.headerTimeoutMs, limits.readTimeoutMs, limits.writeTimeoutMs) / 4)));
@@ -268,12 +293,21 @@ export async function startSocketServer(
   return {
     server,
     address,
-    close(graceMs = Infinity): Promise<void> {
+    adopt(socket: Socket, rest: Buffer): void {
+      take(adopted(socket, rest), true);
+    },
+    close(graceMs = Infinity, handoff?: Handoff): Promise<void> {
       closing ??= (async () => {
         state.draining = true;
-        const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+        passOn = handoff;
+        // Not waited for: its 'close' counts connections node:net knows of, and a connection handed
+        // off (P11) leaves that count without telling it. The connections tracked here are the truth.
+        server.close();
         cleanup();
-        for (const c of state.connections) c.shutdown();
+        for (const c of [...state.connections]) {
+          if (handoff !== undefined) c.handOff(handoff);
+          else c.shutdown();
+        }
         const drained = state.allClosed();
         if (!(await within(drained, graceMs))) {
           log('warn', `${protocol}: graceful stop: ${state.running} request(s) still running after ${graceMs} ms; closing their connections`);
@@ -281,7 +315,6 @@ export async function startSocketServer(
           // An app that ignores tsgi.abort must not hold the stop for ever.
           await within(drained, 1000);
         }
-        await stopped;
         clearInterval(tick);
       })();
       return closing;

@@ -15,6 +15,7 @@ import { admit, environFor, refusalResponse, type ReceivedBody, type RefusalStat
 import { BodySpool } from '../gateway/spool.js';
 import { UwsgiDecoder, varsMemo, type UwsgiLimits } from '../protocol/uwsgi.js';
 import { addCgiVar } from '../protocol/vars.js';
+import { detach, type Handoff } from './handoff.js';
 import type { ListenOptions } from './listen.js';
 import { RequestLife, WHOLE_COPY } from './request-life.js';
 import {
@@ -268,8 +269,29 @@ class UwsgiConnection extends RequestLife implements Connection, ResponseSink {
   }
 
   shutdown(): void {
-    // S6: a request in flight finishes; a connection that has not sent its request yet is closed.
-    if (this.#phase === Phase.Head) this.#socket.destroy();
+    // S6, P11: a request in flight finishes. So does one not received yet: the web server opened
+    // the connection to send it (accepted just before the stop, it may be on its way), and closing
+    // it would lose it. The header timeout still bounds a peer that sends nothing.
+  }
+
+  /**
+   * P11: one request per connection, so the only connection there is to give
+   * away is one that has sent nothing yet (accepted just before the worker
+   * began to retire); once its request has begun, it is served here and the
+   * connection closes with the response, as always.
+   */
+  handOff(handoff: Handoff): void {
+    if (this.#phase !== Phase.Head || this.#decoder.pending > 0) return;
+    const s = this.#socket;
+    s.off('data', this.#onData);
+    const rest = detach(s);
+    if (rest === null) { s.on('data', this.#onData); s.resume(); return; }
+    this.#phase = Phase.Done;
+    s.off('end', this.#onEnd);
+    s.off('close', this.#onClose);
+    this.release();
+    this.#ctx.state.remove(this);
+    handoff(s, rest);
   }
 
   idleSince(): number | undefined {
