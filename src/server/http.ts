@@ -62,12 +62,6 @@ export interface HttpServer {
   adopt(socket: Socket, rest: Buffer): void;
 }
 
-/**
- * S6, P11: on a stop with no process to take over, how long a kept-alive
- * connection must have gone unused before it is closed (closing one right
- * after a response races the client's next request on it).
- */
-const DRAIN_IDLE_MS = 1000;
 
 /** P11: what a connection has done, to tell when it is at a request boundary. */
 interface ConnState {
@@ -168,7 +162,7 @@ export async function serveHttp(app: App, options: HttpOptions = {}): Promise<Ht
 
   /** Per connection (P11). */
   const conns = new WeakMap<Socket, ConnState>();
-  /** Set once close() began: responses then ask the client to close (P11). */
+  /** Set once close() began (P11). */
   let retiring = false;
   /** Set while retiring with another process to take the idle connections (P11). */
   let passOn: Handoff | undefined;
@@ -185,9 +179,12 @@ export async function serveHttp(app: App, options: HttpOptions = {}): Promise<Ht
         if (retiring && c.busy === 0) process.nextTick(settle, socket);
       });
     }
-    // P11: while retiring, a response tells the client not to send more on this connection, so
-    // that it closes after it with no race; HTTP can say so, unlike FastCGI.
-    if (retiring) res.setHeader('Connection', 'close');
+    // P11: while retiring into a successor, a response tells the client not to send more on this
+    // connection, so that it closes after it with no race and the client's next connection goes to
+    // the new generation. Not on a stop: the listener is closed, so the client's next connection
+    // would be refused, or reset in the listen queue; the kept connection is served on instead,
+    // until the client lets it go or it idles past the keep-alive timeout (as FastCGI's are).
+    if (retiring && passOn !== undefined) res.setHeader('Connection', 'close');
     const p = handle(req, res).catch((err) => {
       log('error', `HTTP: ${err instanceof Error ? err.stack : String(err)}`);
       res.destroy();
@@ -195,6 +192,7 @@ export async function serveHttp(app: App, options: HttpOptions = {}): Promise<Ht
     inflight.add(p);
     void p.finally(() => inflight.delete(p));
   };
+  const keepAliveMs = options.keepAliveTimeoutMs ?? 5_000;
   const headersTimeout = options.headersTimeoutMs ?? 10_000;
   const requestTimeout = options.requestTimeoutMs ?? 120_000;
   const server = createServer({
@@ -203,7 +201,7 @@ export async function serveHttp(app: App, options: HttpOptions = {}): Promise<Ht
     requestTimeout,
     // S3: node:http enforces both timeouts on this interval (30 s by default).
     connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(Math.min(headersTimeout, requestTimeout) / 4))),
-    keepAliveTimeout: options.keepAliveTimeoutMs ?? 5_000,
+    keepAliveTimeout: keepAliveMs,
   }, onRequest);
   // `Expect: 100-continue`: the interim 100 goes out only once the body is wanted (a body past
   // the limit is refused with 413 without the client ever sending it).
@@ -233,7 +231,7 @@ export async function serveHttp(app: App, options: HttpOptions = {}): Promise<Ht
   /**
    * P11: a retiring server's connection at a request boundary (no request in
    * progress, not a byte read since the last response, nothing left to
-   * write) is handed off, or on a stop closed once unused for DRAIN_IDLE_MS.
+   * write) is handed off, or on a stop closed once unused for the keep-alive timeout.
    * A client that pipelines could have sent part of its next request before
    * the last response was complete; node:http holds those bytes out of
    * reach, so the boundary test is for clients that wait for each response,
@@ -244,7 +242,10 @@ export async function serveHttp(app: App, options: HttpOptions = {}): Promise<Ht
     if (c === undefined || c.busy > 0 || socket.destroyed || !sockets.has(socket)) return;
     if (socket.bytesRead !== c.mark || socket.readableLength > 0 || socket.writableLength > 0) return;
     if (passOn === undefined) {
-      if (Date.now() - c.since >= DRAIN_IDLE_MS) socket.destroy();
+      // S6, P11: on a stop with no process to take over, an unused kept-alive connection is
+      // closed no sooner than in normal operation (the keep-alive timeout, which a web server's
+      // own upstream keep-alive timeout undercuts: it then lets go first, and nothing races).
+      if (Date.now() - c.since >= keepAliveMs) socket.destroy();
       return;
     }
     const rest = detach(socket);
