@@ -9,7 +9,7 @@ import { Buffer } from 'node:buffer';
 import { ServerResponse, STATUS_CODES } from 'node:http';
 import { getDefaultHighWaterMark } from 'node:stream';
 import type { Header, StartResponse, Write } from '../contract/types.js';
-import { finishUnread, type BridgeRequest, type BridgeSocket } from './node-request.js';
+import { BridgeSocket, finishUnread, type BridgeRequest } from './node-request.js';
 import { CHUNKED, HAS_DATE, HAS_LENGTH, headList, httpDate, nodeError, statusLine } from './response-head.js';
 
 type Callback = (err?: Error | null) => void;
@@ -69,6 +69,7 @@ export class BridgeResponse extends ServerResponse {
     self.__onFinished = undefined;
     this.#startResponse = startResponse;
     this.#socket = socket;
+    BridgeSocket.watch(socket, BridgeResponse.#socketDestroyed, this);
     if (req.method === 'HEAD') this.#flags = BODYLESS;
     (this as { socket: unknown }).socket = socket;
     // Express (and others) swap the prototype of `res` for their own, which
@@ -250,6 +251,18 @@ export class BridgeResponse extends ServerResponse {
   /** @internal The listener's promise rejected: fail like a thrown error (500 before the head, cut after). */
   static fail(res: BridgeResponse, err: unknown): void {
     res.#fail(err);
+  }
+
+  /**
+   * req.socket was destroyed (by the app, or by node:http's code when the app
+   * destroyed an unfinished req): as on node:http the exchange is over. A
+   * response not yet ended fails (500 before the head, cut after: C18); one
+   * already ended still goes out. Not when the gateway itself closed it.
+   */
+  static #socketDestroyed(this: void, owner: object, err: Error | null): void {
+    const res = owner as BridgeResponse;
+    if (res.#closed || res.#ended || res.destroyed) return;
+    P.destroy.call(res, err ?? nodeError('ECONNRESET', 'req.socket was destroyed before the response ended'));
   }
 
   #fail(err: unknown): void {
