@@ -8,7 +8,8 @@
 import { Buffer } from 'node:buffer';
 import { ServerResponse, STATUS_CODES } from 'node:http';
 import { getDefaultHighWaterMark } from 'node:stream';
-import type { Header, StartResponse, Write } from '../contract/types.js';
+import type { Environ, Header, StartResponse, Write } from '../contract/types.js';
+import { within, type Exchange } from './guard.js';
 import { BridgeSocket, finishUnread, type BridgeRequest } from './node-request.js';
 import { CHUNKED, HAS_DATE, HAS_LENGTH, headList, httpDate, nodeError, statusLine } from './response-head.js';
 
@@ -26,12 +27,23 @@ const FINISHED = 8; // the gateway took the whole response
 const CLOSED = 16; // the body's close() ran
 const NEED_DRAIN = 32; // write() returned false; 'drain' is owed
 const ITERATING = 64; // the body was handed over as an async iterable
+const OVER = 128; // 'close' was emitted: the request has left the bridge
 
-/** `'close'` on a response, a tick after it finished or was cut (as node:http emits it). */
-function emitClose(res: BridgeResponse): void {
-  res.destroyed = true;
-  res.emit('close');
+/**
+ * The request as the guard sees it (guard.ts): a separate object, as Express
+ * swaps the prototype of `res` and its methods with it.
+ */
+class ResponseExchange implements Exchange {
+  readonly environ: Environ;
+  readonly res: BridgeResponse;
+  constructor(environ: Environ, res: BridgeResponse) {
+    this.environ = environ;
+    this.res = res;
+  }
+  get live(): boolean { return BridgeResponse.live(this.res); }
+  fail(err: unknown): boolean { return BridgeResponse.failLate(this.res, err); }
 }
+
 
 /**
  * `res`. The bridge hands the gateway either the whole body at once (a
@@ -56,6 +68,7 @@ export class BridgeResponse extends ServerResponse {
   #error: unknown;
   #waiter: { resolve: (r: IteratorResult<Uint8Array>) => void; reject: (e: unknown) => void } | undefined;
   readonly #hwm = getDefaultHighWaterMark(false);
+  readonly #exchange: ResponseExchange;
 
   constructor(req: BridgeRequest, socket: BridgeSocket, startResponse: StartResponse) {
     super(req);
@@ -69,6 +82,7 @@ export class BridgeResponse extends ServerResponse {
     self.__onFinished = undefined;
     this.#startResponse = startResponse;
     this.#socket = socket;
+    this.#exchange = new ResponseExchange(req.environ, this);
     BridgeSocket.watch(socket, BridgeResponse.#socketDestroyed, this);
     if (req.method === 'HEAD') this.#flags = BODYLESS;
     (this as { socket: unknown }).socket = socket;
@@ -215,6 +229,37 @@ export class BridgeResponse extends ServerResponse {
    * returned: the whole body when the response has already ended, else this
    * object as an async iterable.
    */
+  /** @internal The request as the guard sees it: the listener runs inside it (guard.ts). */
+  static exchange(res: BridgeResponse): Exchange {
+    return res.#exchange;
+  }
+
+  /** @internal Whether the request is still in the bridge: until 'close' was emitted. */
+  static live(res: BridgeResponse): boolean {
+    return (res.#flags & OVER) === 0;
+  }
+
+  /**
+   * @internal An exception thrown while the request was in the bridge: fail the
+   * response as an app that raises (500 before the head, cut after: C18). True
+   * when there was a response left to fail (the gateway then logs the error).
+   */
+  static failLate(res: BridgeResponse, err: unknown): boolean {
+    if (res.#closed || res.destroyed || (res.#ended && res.#queue.length === 0)) return false;
+    P.destroy.call(res, err instanceof Error ? err : new Error(String(err)));
+    return true;
+  }
+
+  /** `'close'` on a response, a tick after it finished or was cut (as node:http emits it). */
+  static #emitClose(this: void, res: BridgeResponse): void {
+    res.destroyed = true;
+    try {
+      res.emit('close');
+    } finally {
+      res.#flags |= OVER;
+    }
+  }
+
   static body(res: BridgeResponse): (Uint8Array[] | AsyncIterable<Uint8Array>) & { close(): void } {
     return res.#body();
   }
@@ -235,12 +280,21 @@ export class BridgeResponse extends ServerResponse {
       return chunks;
     }
     this.#iterating = true;
-    const iterator: AsyncIterator<Uint8Array> = { next: () => this.#next(), return: () => Promise.resolve(DONE) };
-    return { [Symbol.asyncIterator]: () => iterator, close: () => this.#close() };
+    // The gateway drives these: what they emit to the app ('drain', write
+    // callbacks, 'finish', 'close') runs as the request's (guard.ts).
+    const iterator: AsyncIterator<Uint8Array> = { next: () => within(this.#exchange, BridgeResponse.#nextOf, this), return: () => Promise.resolve(DONE) };
+    return { [Symbol.asyncIterator]: () => iterator, close: () => within(this.#exchange, BridgeResponse.#closeOf, this) };
   }
 
-  /** The whole body's close(): the write callbacks, then #close. */
+  static #nextOf(this: void, res: BridgeResponse): Promise<IteratorResult<Uint8Array>> { return res.#next(); }
+  static #closeOf(this: void, res: BridgeResponse): void { res.#close(); }
+
+  /** The whole body's close(): the write callbacks, then #close, as the request's (guard.ts). */
   static #closeWhole(this: void, res: BridgeResponse, items: Item[]): void {
+    within(res.#exchange, BridgeResponse.#closeItems, res, items);
+  }
+
+  static #closeItems(this: void, res: BridgeResponse, items: Item[]): void {
     for (let i = 0; i < items.length; i++) {
       const cb = items[i]!.cb;
       if (cb) process.nextTick(cb);
@@ -302,14 +356,14 @@ export class BridgeResponse extends ServerResponse {
       this.#finished = true;
       this.emit('finish');
       finishUnread(req);
-      process.nextTick(emitClose, this);
+      process.nextTick(BridgeResponse.#emitClose, this);
       return;
     }
     // The client went away (or the gateway cut the response): B3 'close' on the socket, req and res.
     this.#socket.gone();
     if (!req.complete) req.destroy(nodeError('ECONNRESET', 'aborted'));
     else finishUnread(req);
-    process.nextTick(emitClose, this);
+    process.nextTick(BridgeResponse.#emitClose, this);
   }
 
   #push(chunk: Buffer, cb: Callback | undefined): void {

@@ -16,6 +16,7 @@ import { checkPrivileges, dropPrivileges } from '../server/privileges.js';
 import { InFlightBoard } from '../server/in-flight-board.js';
 import { RequestTracker } from '../server/request-tracker.js';
 import type { AccessFormat } from '../contract/access-log.js';
+import { claimedByBridge } from '../bridges/guard.js';
 import { opt, type Settings } from './settings.js';
 
 /** What a master tells its worker through the environment. */
@@ -168,7 +169,8 @@ export async function serve(s: Settings, loadApp: () => Promise<App>, worker: Wo
     if (process.connected) process.send!(m);
   };
 
-  process.on('uncaughtException', (err) => fatal(err, 'uncaught exception'));
+  // An exception a bridge took as one request's (it failed that request) is not the process's.
+  process.on('uncaughtException', (err) => { if (!claimedByBridge(err)) fatal(err, 'uncaught exception'); });
   process.on('unhandledRejection', (err) => fatal(err, 'unhandled promise rejection'));
   const fatal = (err: unknown, what: string): void => {
     const text = err instanceof Error ? err.stack ?? err.message : String(err);
