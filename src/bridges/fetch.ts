@@ -7,7 +7,8 @@ import { Buffer } from 'node:buffer';
 import { STATUS_CODES } from 'node:http';
 import type { App, Body, Environ, Header, StartResponse } from '../contract/types.js';
 import { delegateMembers, type OwnAnswer } from './delegate.js';
-import { within, type Exchange } from './guard.js';
+import type { AsyncResource } from 'node:async_hooks';
+import { again, within, type Exchange } from './guard.js';
 import { installLightResponse, takeLight } from './light-response.js';
 import { dropped, headerName, origin, requestTarget, urlSafe } from './target.js';
 
@@ -58,10 +59,15 @@ export function fromFetch(handler: FetchHandler, options: FetchBridgeOptions = {
     const request = toRequest(environ);
     const x = new FetchExchange(environ);
     // An exception thrown later in a callback made during this call fails this request only (guard.ts).
-    const response = args === undefined ? within(x, call, request, environ) : within(x, call, request, ...args(environ));
+    const response = args === undefined ? within(x, call, request, environ) : within(x, callWith, call, [request, ...args(environ)]);
     if (response instanceof Response) return x.done(respond(response, x, startResponse));
     return x.settle(response).then((r) => respond(r, x, startResponse)).then((b) => x.done(b));
   };
+}
+
+/** The handler called with the arguments FetchBridgeOptions.args gave. */
+function callWith(call: (request: Request, ...rest: unknown[]) => Response | Promise<Response>, args: [Request, ...unknown[]]): Response | Promise<Response> {
+  return call(...args);
 }
 
 /**
@@ -75,6 +81,7 @@ class FetchExchange implements Exchange {
   /** The exception that failed the request. */
   error: unknown = undefined;
   failed = false;
+  scope: AsyncResource | undefined = undefined;
   #reject: ((err: unknown) => void) | undefined;
   /** The body stream's reader, once there is one to cancel. */
   reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
@@ -93,7 +100,7 @@ class FetchExchange implements Exchange {
 
   /** The body as the gateway gets it; a whole one ends the request's time in the bridge. */
   done(body: Body | Promise<Body>): Body | Promise<Body> {
-    if (Array.isArray(body)) this.live = false;
+    if (Array.isArray(body)) { this.live = false; this.scope = undefined; }
     else if (body instanceof Promise) return body.then((b: Body) => this.done(b));
     return body;
   }
@@ -262,23 +269,35 @@ async function responseBody(body: ReadableStream<Uint8Array>, x: FetchExchange):
   const chunk = head.value;
   let pending: Promise<ReadResult> | undefined = second.promise;
   let done = false;
+  async function* chunks(): AsyncGenerator<Uint8Array, undefined> {
+    yield bytes(chunk);
+    for (;;) {
+      const r = await (pending ?? reader.read());
+      pending = undefined;
+      if (x.failed) throw x.error;
+      if (r.done) { done = true; return undefined; }
+      yield bytes(r.value);
+    }
+  }
+  const gen = chunks();
+  // The gateway drives these: the stream's pulls and cancel run as the request's (guard.ts).
+  const iterator: AsyncIterator<Uint8Array> = { next: () => again(x, nextOf, gen, undefined), return: () => gen.return(undefined) };
   return {
-    async *[Symbol.asyncIterator]() {
-      yield bytes(chunk);
-      for (;;) {
-        const r = await (pending ?? reader.read());
-        pending = undefined;
-        if (x.failed) throw x.error;
-        if (r.done) { done = true; return; }
-        yield bytes(r.value);
-      }
-    },
+    [Symbol.asyncIterator]: () => iterator,
     close() {
+      again(x, closeBody, reader, done);
       x.live = false;
-      if (!done) reader.cancel().catch(() => {});
-      else reader.releaseLock();
+      x.reader = undefined;
+      x.scope = undefined;
     },
   };
+}
+
+const nextOf = (gen: AsyncGenerator<Uint8Array, undefined>): Promise<IteratorResult<Uint8Array, undefined>> => gen.next();
+
+function closeBody(reader: ReadableStreamDefaultReader<Uint8Array>, done: boolean): void {
+  if (!done) reader.cancel().catch(() => {});
+  else reader.releaseLock();
 }
 
 function bytes(v: unknown): Uint8Array {

@@ -9,7 +9,8 @@ import { Buffer } from 'node:buffer';
 import { ServerResponse, STATUS_CODES } from 'node:http';
 import { getDefaultHighWaterMark } from 'node:stream';
 import type { Environ, Header, StartResponse, Write } from '../contract/types.js';
-import { within, type Exchange } from './guard.js';
+import { again, thrown, type Exchange } from './guard.js';
+import type { AsyncResource } from 'node:async_hooks';
 import { BridgeSocket, finishUnread, type BridgeRequest } from './node-request.js';
 import { CHUNKED, HAS_DATE, HAS_LENGTH, headList, httpDate, nodeError, statusLine } from './response-head.js';
 
@@ -27,7 +28,6 @@ const FINISHED = 8; // the gateway took the whole response
 const CLOSED = 16; // the body's close() ran
 const NEED_DRAIN = 32; // write() returned false; 'drain' is owed
 const ITERATING = 64; // the body was handed over as an async iterable
-const OVER = 128; // 'close' was emitted: the request has left the bridge
 
 /**
  * The request as the guard sees it (guard.ts): a separate object, as Express
@@ -35,13 +35,15 @@ const OVER = 128; // 'close' was emitted: the request has left the bridge
  */
 class ResponseExchange implements Exchange {
   readonly environ: Environ;
-  readonly res: BridgeResponse;
+  /** Dropped once the request is over: a callback made in it may outlive it by far (a pool's socket). */
+  res: BridgeResponse | undefined;
+  scope: AsyncResource | undefined = undefined;
   constructor(environ: Environ, res: BridgeResponse) {
     this.environ = environ;
     this.res = res;
   }
-  get live(): boolean { return BridgeResponse.live(this.res); }
-  fail(err: unknown): boolean { return BridgeResponse.failLate(this.res, err); }
+  get live(): boolean { return this.res !== undefined; }
+  fail(err: unknown): boolean { return this.res !== undefined && BridgeResponse.failLate(this.res, err); }
 }
 
 
@@ -234,11 +236,6 @@ export class BridgeResponse extends ServerResponse {
     return res.#exchange;
   }
 
-  /** @internal Whether the request is still in the bridge: until 'close' was emitted. */
-  static live(res: BridgeResponse): boolean {
-    return (res.#flags & OVER) === 0;
-  }
-
   /**
    * @internal An exception thrown while the request was in the bridge: fail the
    * response as an app that raises (500 before the head, cut after: C18). True
@@ -255,8 +252,12 @@ export class BridgeResponse extends ServerResponse {
     res.destroyed = true;
     try {
       res.emit('close');
+    } catch (err) {
+      thrown(res.#exchange, err); // still the request's: its last event
     } finally {
-      res.#flags |= OVER;
+      // The request has left the bridge (guard.ts).
+      res.#exchange.res = undefined;
+      res.#exchange.scope = undefined;
     }
   }
 
@@ -282,8 +283,8 @@ export class BridgeResponse extends ServerResponse {
     this.#iterating = true;
     // The gateway drives these: what they emit to the app ('drain', write
     // callbacks, 'finish', 'close') runs as the request's (guard.ts).
-    const iterator: AsyncIterator<Uint8Array> = { next: () => within(this.#exchange, BridgeResponse.#nextOf, this), return: () => Promise.resolve(DONE) };
-    return { [Symbol.asyncIterator]: () => iterator, close: () => within(this.#exchange, BridgeResponse.#closeOf, this) };
+    const iterator: AsyncIterator<Uint8Array> = { next: () => again(this.#exchange, BridgeResponse.#nextOf, this, undefined), return: () => Promise.resolve(DONE) };
+    return { [Symbol.asyncIterator]: () => iterator, close: () => again(this.#exchange, BridgeResponse.#closeOf, this, undefined) };
   }
 
   static #nextOf(this: void, res: BridgeResponse): Promise<IteratorResult<Uint8Array>> { return res.#next(); }
@@ -291,7 +292,7 @@ export class BridgeResponse extends ServerResponse {
 
   /** The whole body's close(): the write callbacks, then #close, as the request's (guard.ts). */
   static #closeWhole(this: void, res: BridgeResponse, items: Item[]): void {
-    within(res.#exchange, BridgeResponse.#closeItems, res, items);
+    again(res.#exchange, BridgeResponse.#closeItems, res, items);
   }
 
   static #closeItems(this: void, res: BridgeResponse, items: Item[]): void {

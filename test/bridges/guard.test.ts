@@ -73,6 +73,8 @@ async function throwingCases(port: number, listener: boolean): Promise<string[]>
     seen.push(`data ${data.status} ${data.body === ERROR_BODY}`);
     const stream = await request(port, 'GET', '/stream-error');
     seen.push(`stream-error ${stream.status} ${stream.body === ERROR_BODY}`);
+    const closed = await request(port, 'GET', '/close-handler');
+    seen.push(`close-handler ${closed.status} ${closed.body}`);
     const json = await request(port, 'POST', '/json', Buffer.from('{"a":1}'));
     seen.push(`json ${json.status} ${json.body}`);
   }
@@ -86,7 +88,7 @@ describe('an exception thrown while a request is in the bridge fails that reques
     const port = await freePort();
     const p = await start([`${root}bin/tsgi.cjs`, 'http', fixture, '--bind', `127.0.0.1:${port}`, '--log-level', 'warn'], port);
     expect(await throwingCases(port, true)).toEqual([
-      'tick 500 true', 'after-head 200 true false', 'data 500 true', 'stream-error 500 true', 'json 201 {"got":{"a":1}}', 'hello 200 hello\n',
+      'tick 500 true', 'after-head 200 true false', 'data 500 true', 'stream-error 500 true', 'close-handler 200 sent\n', 'json 201 {"got":{"a":1}}', 'hello 200 hello\n',
     ]);
     expect(p.child.exitCode).toBe(null);
     const log = p.stderr();
@@ -94,6 +96,8 @@ describe('an exception thrown while a request is in the bridge fails that reques
     expect(log).toMatch(/GET \/after-head: an exception was thrown while the request was in the bridge[^]*thrown after the head went out/);
     expect(log).toMatch(/POST \/data: an exception was thrown while the request was in the bridge[^]*thrown in a data handler/);
     expect(log).toMatch(/GET \/stream-error: an exception was thrown while the request was in the bridge[^]*a stream failed with no error listener/);
+    // Too late to fail: the response had gone out whole. The log has it, with the request.
+    expect(log).toMatch(/GET \/close-handler: an exception was thrown while the request was in the bridge; it fails this request only: Error: thrown in a close handler\n\s+at /);
     expect(log).not.toMatch(/uncaught exception/);
   }, 60_000);
 
@@ -111,7 +115,7 @@ describe('an exception thrown while a request is in the bridge fails that reques
     const port = await freePort();
     const p = await start([`${root}test/bridges/fixtures/library-serve.mjs`, String(port)], port);
     expect(await throwingCases(port, true)).toEqual([
-      'tick 500 true', 'after-head 200 true false', 'data 500 true', 'stream-error 500 true', 'json 201 {"got":{"a":1}}', 'hello 200 hello\n',
+      'tick 500 true', 'after-head 200 true false', 'data 500 true', 'stream-error 500 true', 'close-handler 200 sent\n', 'json 201 {"got":{"a":1}}', 'hello 200 hello\n',
     ]);
     expect(p.child.exitCode).toBe(null);
     expect((await request(port, 'GET', '/outside')).body).toBe('armed\n');
