@@ -5,12 +5,12 @@
  * appendHeader …) keep their validation, so a bad header fails as it fails
  * under node:http; only the methods that would touch the socket are replaced.
  */
+import type { AsyncResource } from 'node:async_hooks';
 import { Buffer } from 'node:buffer';
 import { ServerResponse, STATUS_CODES } from 'node:http';
 import { getDefaultHighWaterMark } from 'node:stream';
 import type { Environ, Header, StartResponse, Write } from '../contract/types.js';
 import { again, thrown, type Exchange } from './guard.js';
-import type { AsyncResource } from 'node:async_hooks';
 import { BridgeSocket, finishUnread, type BridgeRequest } from './node-request.js';
 import { CHUNKED, HAS_DATE, HAS_LENGTH, headList, httpDate, nodeError, statusLine } from './response-head.js';
 
@@ -45,7 +45,6 @@ class ResponseExchange implements Exchange {
   get live(): boolean { return this.res !== undefined; }
   fail(err: unknown): boolean { return this.res !== undefined && BridgeResponse.failLate(this.res, err); }
 }
-
 
 /**
  * `res`. The bridge hands the gateway either the whole body at once (a
@@ -226,11 +225,6 @@ export class BridgeResponse extends ServerResponse {
     return this;
   }
 
-  /**
-   * @internal What the bridge returns to the gateway once the listener has
-   * returned: the whole body when the response has already ended, else this
-   * object as an async iterable.
-   */
   /** @internal The request as the guard sees it: the listener runs inside it (guard.ts). */
   static exchange(res: BridgeResponse): Exchange {
     return res.#exchange;
@@ -261,6 +255,11 @@ export class BridgeResponse extends ServerResponse {
     }
   }
 
+  /**
+   * @internal What the bridge returns to the gateway once the listener has
+   * returned: the whole body when the response has already ended, else this
+   * object as an async iterable.
+   */
   static body(res: BridgeResponse): (Uint8Array[] | AsyncIterable<Uint8Array>) & { close(): void } {
     return res.#body();
   }
