@@ -39,16 +39,24 @@ export interface Exchange {
 const store = new AsyncLocalStorage<Exchange>();
 
 /**
- * The key, on `globalThis`, of the last exception a bridge took as its
- * request's: a process-wide slot (Symbol.for), since the CLI and an app may
- * load two copies of this module (the CLI's bundle, tsgi/bridges).
+ * What every copy of this module in the process shares (the CLI's bundle and
+ * tsgi/bridges are two; an app may bring a third): the exceptions a bridge
+ * took as its request's, and whether one no request owned is ending the
+ * process. On `globalThis`, under a Symbol.for key.
  */
-const CLAIMED = Symbol.for('tsgi.bridgeClaimed');
-const slots = globalThis as unknown as Record<symbol, unknown>;
+interface Shared {
+  claimed: WeakSet<object>;
+  /** The last claimed exception that is not an object (a thrown string). */
+  claimedValue: unknown;
+  ending: boolean;
+}
+const shared = ((globalThis as unknown as Record<symbol, Shared | undefined>)[Symbol.for('tsgi.bridgeGuard')] ??= {
+  claimed: new WeakSet(), claimedValue: undefined, ending: false,
+});
+/** Marks the 'uncaughtException' listener of each copy. */
+const GUARD = Symbol.for('tsgi.bridgeGuardListener');
 
 let installed = false;
-/** An exception no request owned is on its way to ending the process: the listener stays off. */
-let ending = false;
 
 /**
  * Calls the bridged app, `fn(a, b)`, with `exchange` as the request that every
@@ -58,7 +66,7 @@ let ending = false;
  * which costs a few ns.
  */
 export function within<A, B, T>(exchange: Exchange, fn: (a: A, b: B) => T, a: A, b: B): T {
-  if (!installed && !ending) install();
+  if (!installed && !shared.ending) install();
   return store.run(exchange, enter, exchange, fn, a, b) as T;
 }
 
@@ -83,31 +91,38 @@ export function again<A, B, T>(exchange: Exchange, fn: (a: A, b: B) => T, a: A, 
  * listener asks this first.
  */
 export function claimedByBridge(err: unknown): boolean {
-  return CLAIMED in slots && slots[CLAIMED] === err;
+  return typeof err === 'object' && err !== null ? shared.claimed.has(err) : err !== undefined && shared.claimedValue === err;
 }
 
 function install(): void {
   installed = true;
   // First in line: the others (the CLI's) run after it and ask claimedByBridge.
-  process.prependListener('uncaughtException', onUncaught);
+  const listener = (err: unknown): void => { onUncaught(err); };
+  (listener as unknown as Record<symbol, boolean>)[GUARD] = true;
+  process.prependListener('uncaughtException', listener);
 }
+
+const isGuard = (l: unknown): boolean => (l as Record<symbol, unknown>)[GUARD] === true;
 
 function onUncaught(err: unknown): void {
   const exchange = store.getStore();
-  if (exchange === undefined || !exchange.live) {
-    delete slots[CLAIMED];
-    if (process.listenerCount('uncaughtException') === 1) {
-      // Nobody else handles it: what Node does without a listener (the stack
-      // on stderr, exit code 1), by throwing it again with this one gone.
-      process.removeListener('uncaughtException', onUncaught);
-      installed = false;
-      ending = true;
-      process.nextTick(rethrow, err);
-    }
+  if (exchange !== undefined && exchange.live) {
+    if (typeof err === 'object' && err !== null) shared.claimed.add(err);
+    else shared.claimedValue = err;
+    thrown(exchange, err);
     return;
   }
-  slots[CLAIMED] = err;
-  thrown(exchange, err);
+  // Not a request of this copy's. With no listener but the guards, what Node
+  // does without one (the stack on stderr, exit code 1) follows, unless
+  // another copy's guard claims it: looked at once they have all run.
+  if (process.listeners('uncaughtException').every(isGuard)) process.nextTick(endUnlessClaimed, err);
+}
+
+function endUnlessClaimed(err: unknown): void {
+  if (claimedByBridge(err) || shared.ending) return;
+  shared.ending = true;
+  for (const l of process.listeners('uncaughtException')) if (isGuard(l)) process.removeListener('uncaughtException', l as (e: Error) => void);
+  throw err;
 }
 
 /** An exception thrown while `exchange` was in the bridge: fail the request and say so in its log. */
@@ -122,10 +137,6 @@ export function thrown(exchange: Exchange, err: unknown): void {
   const what = `${env.REQUEST_METHOD} ${safeTarget(env)}: an exception was thrown while the request was in the bridge; it fails this request only`;
   const detail = logged ? '' : `: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`;
   env['wsgi.errors'].write(`${what}${detail}\n`);
-}
-
-function rethrow(err: unknown): never {
-  throw err;
 }
 
 function safeTarget(env: Environ): string {

@@ -8,7 +8,8 @@ import { Buffer } from 'node:buffer';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { connect } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import type { Environ } from '../../src/contract/types.js';
 import { freePort, waitFor } from '../integration/servers.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
@@ -123,4 +124,32 @@ describe('an exception thrown while a request is in the bridge fails that reques
     expect(p.stderr()).toMatch(/Error: thrown outside any request\n\s+at /);
     expect(p.stderr()).toMatch(/GET \/tick: an exception was thrown while the request was in the bridge[^]*thrown in a tick: secret-777/);
   }, 60_000);
+});
+
+describe('two copies of the bridges in one process (the CLI\'s bundle and tsgi/bridges)', () => {
+  it('B1 C18 an exception one copy takes as its request\'s is claimed for every copy: the other copy\'s guard leaves it be', async () => {
+    vi.resetModules();
+    const a = await import('../../src/bridges/guard.js');
+    vi.resetModules();
+    const b = await import('../../src/bridges/guard.js');
+    expect(a).not.toBe(b);
+    const failed: unknown[] = [];
+    const lines: string[] = [];
+    const environ = { REQUEST_METHOD: 'GET', REQUEST_URI: '/x', SCRIPT_NAME: '', PATH_INFO: '/x', 'wsgi.errors': { write: (t: string) => lines.push(t) } } as unknown as Environ;
+    const exchange = { environ, live: true, scope: undefined, fail: (e: unknown) => { failed.push(e); return true; } };
+    const guards = (): ((e: unknown) => void)[] => process.listeners('uncaughtException').filter((l) => (l as unknown as Record<symbol, unknown>)[Symbol.for('tsgi.bridgeGuardListener')] === true) as never;
+    const before = guards().length;
+    const err = new Error('in b\'s request');
+    // Each copy installs its guard on first use; an exception thrown in b's request reaches both.
+    a.within({ ...exchange, fail: () => false }, () => {}, undefined, undefined);
+    b.within(exchange, () => { for (const g of guards()) g(err); }, undefined, undefined);
+    try {
+      expect(guards().length).toBe(before + 2);
+      expect(failed).toEqual([err]);
+      expect(lines).toEqual(['GET /x: an exception was thrown while the request was in the bridge; it fails this request only\n']);
+      expect([a.claimedByBridge(err), b.claimedByBridge(err), a.claimedByBridge(new Error('other'))]).toEqual([true, true, false]);
+    } finally {
+      for (const g of guards().slice(0, 2)) process.removeListener('uncaughtException', g);
+    }
+  });
 });
