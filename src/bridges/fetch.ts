@@ -3,11 +3,11 @@
  * method (Hono, itty-router, `export default { fetch }`) — as a tsgi app
  * (B1, B5, B6).
  */
+import type { AsyncResource } from 'node:async_hooks';
 import { Buffer } from 'node:buffer';
 import { STATUS_CODES } from 'node:http';
 import type { App, Body, Environ, Header, StartResponse } from '../contract/types.js';
 import { delegateMembers, type OwnAnswer } from './delegate.js';
-import type { AsyncResource } from 'node:async_hooks';
 import { again, within, type Exchange } from './guard.js';
 import { installLightResponse, takeLight } from './light-response.js';
 import { dropped, headerName, origin, requestTarget, urlSafe } from './target.js';

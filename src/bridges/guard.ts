@@ -14,7 +14,8 @@
  * here (once, ahead of any other) finds the request by asking the store. An
  * exception with no live exchange is left to whoever handles it otherwise:
  * the other listeners (tsgi's CLI logs it and restarts the process), or, if
- * this is the only listener, Node's default (printed, exit code 1).
+ * no listener but the bridges' own is there, Node's default (printed, exit
+ * code 1).
  */
 import { AsyncLocalStorage, AsyncResource } from 'node:async_hooks';
 import type { Environ } from '../contract/types.js';
