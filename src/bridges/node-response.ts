@@ -5,11 +5,13 @@
  * appendHeader …) keep their validation, so a bad header fails as it fails
  * under node:http; only the methods that would touch the socket are replaced.
  */
+import type { AsyncResource } from 'node:async_hooks';
 import { Buffer } from 'node:buffer';
 import { ServerResponse, STATUS_CODES } from 'node:http';
 import { getDefaultHighWaterMark } from 'node:stream';
-import type { Header, StartResponse, Write } from '../contract/types.js';
-import { finishUnread, type BridgeRequest, type BridgeSocket } from './node-request.js';
+import type { Environ, Header, StartResponse, Write } from '../contract/types.js';
+import { again, thrown, type Exchange } from './guard.js';
+import { BridgeSocket, finishUnread, type BridgeRequest } from './node-request.js';
 import { CHUNKED, HAS_DATE, HAS_LENGTH, headList, httpDate, nodeError, statusLine } from './response-head.js';
 
 type Callback = (err?: Error | null) => void;
@@ -27,10 +29,21 @@ const CLOSED = 16; // the body's close() ran
 const NEED_DRAIN = 32; // write() returned false; 'drain' is owed
 const ITERATING = 64; // the body was handed over as an async iterable
 
-/** `'close'` on a response, a tick after it finished or was cut (as node:http emits it). */
-function emitClose(res: BridgeResponse): void {
-  res.destroyed = true;
-  res.emit('close');
+/**
+ * The request as the guard sees it (guard.ts): a separate object, as Express
+ * swaps the prototype of `res` and its methods with it.
+ */
+class ResponseExchange implements Exchange {
+  readonly environ: Environ;
+  /** Dropped once the request is over: a callback made in it may outlive it by far (a pool's socket). */
+  res: BridgeResponse | undefined;
+  scope: AsyncResource | undefined = undefined;
+  constructor(environ: Environ, res: BridgeResponse) {
+    this.environ = environ;
+    this.res = res;
+  }
+  get live(): boolean { return this.res !== undefined; }
+  fail(err: unknown): boolean { return this.res !== undefined && BridgeResponse.failLate(this.res, err); }
 }
 
 /**
@@ -56,6 +69,7 @@ export class BridgeResponse extends ServerResponse {
   #error: unknown;
   #waiter: { resolve: (r: IteratorResult<Uint8Array>) => void; reject: (e: unknown) => void } | undefined;
   readonly #hwm = getDefaultHighWaterMark(false);
+  readonly #exchange: ResponseExchange;
 
   constructor(req: BridgeRequest, socket: BridgeSocket, startResponse: StartResponse) {
     super(req);
@@ -69,6 +83,8 @@ export class BridgeResponse extends ServerResponse {
     self.__onFinished = undefined;
     this.#startResponse = startResponse;
     this.#socket = socket;
+    this.#exchange = new ResponseExchange(req.environ, this);
+    BridgeSocket.watch(socket, BridgeResponse.#socketDestroyed, this);
     if (req.method === 'HEAD') this.#flags = BODYLESS;
     (this as { socket: unknown }).socket = socket;
     // Express (and others) swap the prototype of `res` for their own, which
@@ -209,6 +225,36 @@ export class BridgeResponse extends ServerResponse {
     return this;
   }
 
+  /** @internal The request as the guard sees it: the listener runs inside it (guard.ts). */
+  static exchange(res: BridgeResponse): Exchange {
+    return res.#exchange;
+  }
+
+  /**
+   * @internal An exception thrown while the request was in the bridge: fail the
+   * response as an app that raises (500 before the head, cut after: C18). True
+   * when there was a response left to fail (the gateway then logs the error).
+   */
+  static failLate(res: BridgeResponse, err: unknown): boolean {
+    if (res.#closed || res.destroyed || (res.#ended && res.#queue.length === 0)) return false;
+    P.destroy.call(res, err instanceof Error ? err : new Error(String(err)));
+    return true;
+  }
+
+  /** `'close'` on a response, a tick after it finished or was cut (as node:http emits it). */
+  static #emitClose(this: void, res: BridgeResponse): void {
+    res.destroyed = true;
+    try {
+      res.emit('close');
+    } catch (err) {
+      thrown(res.#exchange, err); // still the request's: its last event
+    } finally {
+      // The request has left the bridge (guard.ts).
+      res.#exchange.res = undefined;
+      res.#exchange.scope = undefined;
+    }
+  }
+
   /**
    * @internal What the bridge returns to the gateway once the listener has
    * returned: the whole body when the response has already ended, else this
@@ -234,12 +280,21 @@ export class BridgeResponse extends ServerResponse {
       return chunks;
     }
     this.#iterating = true;
-    const iterator: AsyncIterator<Uint8Array> = { next: () => this.#next(), return: () => Promise.resolve(DONE) };
-    return { [Symbol.asyncIterator]: () => iterator, close: () => this.#close() };
+    // The gateway drives these: what they emit to the app ('drain', write
+    // callbacks, 'finish', 'close') runs as the request's (guard.ts).
+    const iterator: AsyncIterator<Uint8Array> = { next: () => again(this.#exchange, BridgeResponse.#nextOf, this, undefined), return: () => Promise.resolve(DONE) };
+    return { [Symbol.asyncIterator]: () => iterator, close: () => again(this.#exchange, BridgeResponse.#closeOf, this, undefined) };
   }
 
-  /** The whole body's close(): the write callbacks, then #close. */
+  static #nextOf(this: void, res: BridgeResponse): Promise<IteratorResult<Uint8Array>> { return res.#next(); }
+  static #closeOf(this: void, res: BridgeResponse): void { res.#close(); }
+
+  /** The whole body's close(): the write callbacks, then #close, as the request's (guard.ts). */
   static #closeWhole(this: void, res: BridgeResponse, items: Item[]): void {
+    again(res.#exchange, BridgeResponse.#closeItems, res, items);
+  }
+
+  static #closeItems(this: void, res: BridgeResponse, items: Item[]): void {
     for (let i = 0; i < items.length; i++) {
       const cb = items[i]!.cb;
       if (cb) process.nextTick(cb);
@@ -250,6 +305,18 @@ export class BridgeResponse extends ServerResponse {
   /** @internal The listener's promise rejected: fail like a thrown error (500 before the head, cut after). */
   static fail(res: BridgeResponse, err: unknown): void {
     res.#fail(err);
+  }
+
+  /**
+   * req.socket was destroyed (by the app, or by node:http's code when the app
+   * destroyed an unfinished req): as on node:http the exchange is over. A
+   * response not yet ended fails (500 before the head, cut after: C18); one
+   * already ended still goes out. Not when the gateway itself closed it.
+   */
+  static #socketDestroyed(this: void, owner: object, err: Error | null): void {
+    const res = owner as BridgeResponse;
+    if (res.#closed || res.#ended || res.destroyed) return;
+    P.destroy.call(res, err ?? nodeError('ECONNRESET', 'req.socket was destroyed before the response ended'));
   }
 
   #fail(err: unknown): void {
@@ -289,14 +356,14 @@ export class BridgeResponse extends ServerResponse {
       this.#finished = true;
       this.emit('finish');
       finishUnread(req);
-      process.nextTick(emitClose, this);
+      process.nextTick(BridgeResponse.#emitClose, this);
       return;
     }
     // The client went away (or the gateway cut the response): B3 'close' on the socket, req and res.
     this.#socket.gone();
     if (!req.complete) req.destroy(nodeError('ECONNRESET', 'aborted'));
     else finishUnread(req);
-    process.nextTick(emitClose, this);
+    process.nextTick(BridgeResponse.#emitClose, this);
   }
 
   #push(chunk: Buffer, cb: Callback | undefined): void {

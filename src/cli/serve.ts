@@ -20,6 +20,7 @@ import type { Handoff } from '../server/handoff.js';
 import type { Socket } from 'node:net';
 import { RequestTracker } from '../server/request-tracker.js';
 import type { AccessFormat } from '../contract/access-log.js';
+import { claimedByBridge } from '../bridges/guard.js';
 import { opt, type Settings } from './settings.js';
 
 /** What a master tells its worker through the environment. */
@@ -269,7 +270,8 @@ export async function serve(s: Settings, loadApp: () => Promise<App>, worker: Wo
     void sent.then(() => sending.delete(sent));
   };
 
-  process.on('uncaughtException', (err) => fatal(err, 'uncaught exception'));
+  // An exception a bridge took as one request's (it failed that request) is not the process's.
+  process.on('uncaughtException', (err) => { if (!claimedByBridge(err)) fatal(err, 'uncaught exception'); });
   process.on('unhandledRejection', (err) => fatal(err, 'unhandled promise rejection'));
   const fatal = (err: unknown, what: string): void => {
     const text = err instanceof Error ? err.stack ?? err.message : String(err);

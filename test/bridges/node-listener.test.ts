@@ -3,7 +3,7 @@
 // outside it (an expect failing inside would only become a 500).
 import { Buffer } from 'node:buffer';
 import { IncomingMessage, ServerResponse } from 'node:http';
-import { Readable } from 'node:stream';
+import { Duplex, Readable, finished, getDefaultHighWaterMark } from 'node:stream';
 import express from 'express';
 import { describe, expect, it } from 'vitest';
 import { fromNodeListener, type NodeListener } from '../../src/bridges/node-listener.js';
@@ -121,6 +121,41 @@ describe('fromNodeListener: req', () => {
     expect(got).toEqual(['192.0.2.7', 40000, true, '192.0.2.7', 'https', true]);
     await run(fromNodeListener(app), { REMOTE_ADDR: '::1' });
     expect(got.slice(2)).toEqual([undefined, '::1', 'http', false]);
+  });
+
+  it('B2 B3 req.socket is a real stream.Duplex: stream.finished takes it, req\'s high-water mark is its own, a write to it is refused', async () => {
+    let got: unknown[] = [];
+    let writeErr: unknown;
+    await run(fromNodeListener((req, res) => {
+      const socket = req.socket;
+      got = [socket instanceof Duplex, req.readableHighWaterMark, socket.readableHighWaterMark, typeof finished(socket, () => {})];
+      socket.on('error', () => {});
+      socket.write('x', (err) => { writeErr = err; res.end('ok'); });
+    }));
+    expect(got).toEqual([true, getDefaultHighWaterMark(false), getDefaultHighWaterMark(false), 'function']);
+    expect(writeErr).toMatchObject({ code: 'ERR_TSGI_SOCKET_WRITE' });
+  });
+
+  it('B3 req.destroy() before its body is read ends the exchange as on node:http (\'aborted\', the socket closed): the gateway\'s 500, nothing thrown', async () => {
+    const events: string[] = [];
+    const r = await run(fromNodeListener((req) => {
+      req.on('aborted', () => events.push('aborted'));
+      req.socket.on('close', () => events.push('socket close'));
+      req.destroy();
+    }), { REQUEST_METHOD: 'POST' }, { body: Buffer.from('{"a":1}') });
+    await tick(5);
+    expect(r.sink.text).toMatch(/^Status: 500 Internal Server Error\r\n/);
+    expect(r.errors).toMatch(/^the application raised an error: Error: req.socket was destroyed before the response ended/);
+    expect(events).toEqual(['aborted', 'socket close']);
+  });
+
+  it('B3 a response ended before req.socket is destroyed still goes out whole', async () => {
+    const r = await run(fromNodeListener((req, res) => {
+      res.end('done');
+      req.socket.destroy();
+    }), { REQUEST_METHOD: 'POST' }, { body: Buffer.from('unread') });
+    expect(split(r.sink.text).body).toBe('done');
+    expect(r.errors).toBe('');
   });
 
   it('B3 the body streams from wsgi.input only as fast as the listener reads it (backpressure)', async () => {
