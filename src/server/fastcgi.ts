@@ -55,11 +55,13 @@ export function serveFastCgi(app: App, options: FastCgiOptions = {}): Promise<Fa
 }
 
 /**
- * S6, P11: on a stop with no process to take over, how long a kept-alive
- * connection must have gone unused before it is closed. Closing one right
- * after a response races the web server, which may be writing the next
- * request into it (a lost POST); one it has left alone this long is the
- * least likely it picks (nginx reuses its most recent connections first).
+ * S6, P11: on a stop with no process to take over, how long the web server
+ * must have begun no request on any connection of this process before its
+ * kept-alive connections are closed. Closing one while the web server is
+ * still sending races it: it may be writing the next request into that very
+ * connection (a lost POST; seen behind nginx under load when each connection
+ * was judged by its own idle time alone). Under steady load they are served
+ * on until --graceful-timeout.
  */
 const DRAIN_IDLE_MS = 1000;
 
@@ -229,6 +231,7 @@ class FcgiConnection implements Connection, FcgiLink {
       return;
     }
     this.#fresh = false;
+    this.ctx.state.lastBegan = this.ctx.state.now;
     this.#requests.add(new FcgiRequest(this, id, role, keep));
   }
 
@@ -319,7 +322,9 @@ class FcgiConnection implements Connection, FcgiLink {
       if (waiting && now - this.#idleSince > limits.headerTimeoutMs) {
         log('debug', `FastCGI: ${this.peer}: no request within ${limits.headerTimeoutMs} ms; closing the connection`);
         this.#destroy();
-      } else if (now - this.#idleSince > (this.ctx.state.draining ? DRAIN_IDLE_MS : limits.idleTimeoutMs)) {
+      } else if (this.ctx.state.draining
+        ? now - Math.max(this.#idleSince, this.ctx.state.lastBegan) > DRAIN_IDLE_MS
+        : now - this.#idleSince > limits.idleTimeoutMs) {
         this.#end();
       }
       return;

@@ -113,6 +113,8 @@ export class ServerState {
   running = 0;
   /** Stopping: finish what is in flight, take nothing new (S6). */
   draining = false;
+  /** When a request last began on any connection (the coarse clock): a stop closes kept connections only once the web server has gone quiet (P11). */
+  lastBegan = 0;
   readonly limits: Limits;
   readonly connections = new Set<Connection>();
   #idle: (() => void) | undefined;
