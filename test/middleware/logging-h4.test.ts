@@ -83,6 +83,24 @@ describe('H4 log lines escape what the client sent', () => {
     // eslint-disable-next-line no-control-regex
     expect(line).not.toMatch(/[\x00-\x1f\x7f-\x9f]/);
   });
+
+  it('H4 the dev server\'s warnings about a refused request escape a quote in the target as its request line does', async () => {
+    const { lines, restore } = capture();
+    const srv = await serveHttp((_e, s) => { s('200 OK', TEXT); return [b('ok')]; }, { port: 0, maxBodyBytes: 4, maxHeaders: 3 });
+    try {
+      const big = await fetchRaw(srv.port, 'POST /big"x" HTTP/1.0\r\nHost: h', Buffer.from('0123456789'));
+      expect(big.status).toBe(413);
+      const many = await fetchRaw(srv.port, 'GET /many"y" HTTP/1.0\r\nHost: h\r\nA: 1\r\nB: 2');
+      expect(many.status).toBe(431);
+      await waitFor(() => lines.filter((l) => l.includes(' warn: HTTP ')).length === 2, 'both warnings');
+    } finally {
+      await srv.close(0);
+      restore();
+    }
+    const warns = lines.filter((l) => l.includes(' warn: HTTP '));
+    expect(warns[0]).toContain(' warn: HTTP POST /big\\"x\\": ');
+    expect(warns[1]).toContain(' warn: HTTP GET /many\\"y\\": more than 3 header lines');
+  });
 });
 
 /** A module using logging() from the built middleware bundle, as an app of the tsgi command. */
