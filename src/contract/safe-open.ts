@@ -49,7 +49,7 @@ export function makeDirs(dir: string, what: string, mode = 0o755): string[] {
       continue;
     }
     if (!st.isDirectory()) throw Object.assign(new Error(`${d} is not a directory`), { code: 'ENOTDIR' });
-    if (missing.length > 0 && runningAsRoot()) checkDirSafe(d, what);
+    if (missing.length > 0 && runningAsRoot()) checkDirSafe(d, what, true);
     break;
   }
   const made: string[] = [];
@@ -94,7 +94,7 @@ const MAX_LINKS = 40;
  * way, symbolic links followed, must be root's and closed to others (or
  * sticky), and a link is trusted only where nobody else could have made it.
  */
-export function checkDirSafe(dir: string, what: string): void {
+export function checkDirSafe(dir: string, what: string, makesIn = false): void {
   const fail = (why: string): never => { throw new GatewayError('ERR_CONFIG', `${what}: ${why}`); };
   const statOf = (p: string): Stats => {
     try {
@@ -110,7 +110,12 @@ export function checkDirSafe(dir: string, what: string): void {
   for (;;) {
     if (pending.length === 0) {
       // The directory itself: its owner may write in it (a run user's log directory), nobody else.
+      // One that root makes directories in (makesIn) is on the way to the file, as those above it.
       const others = openToOthers(curStat);
+      if (makesIn && others === '' && curStat.uid !== 0) {
+        fail(`the directory ${dir}, where tsgi makes the directories on the way, belongs to uid ${curStat.uid}, who could put a link in the place of one of them, ` +
+          "where tsgi, as root, writes; create them yourself, or use a path whose directories are all root's and 755");
+      }
       if (others !== '') {
         fail(`the directory ${dir} is writable by ${others} (mode ${(curStat.mode & 0o7777).toString(8)}) and has no sticky bit, ` +
           'so another user could put a link there where tsgi, as root, writes; make it 755 (or 1777, as /tmp)');
@@ -142,6 +147,18 @@ export function checkDirSafe(dir: string, what: string): void {
     cur = next;
     curStat = st;
   }
+}
+
+/**
+ * What root's makeDirs and checkDirSafe would refuse for `dir`, whether it
+ * exists yet or not, found without creating anything (`tsgi check`, P14):
+ * the directory itself, or the nearest existing one that tsgi would make
+ * the missing ones in.
+ */
+export function checkDirPlanned(dir: string, what: string): void {
+  let d = resolve(dir);
+  while (statSync(d, { throwIfNoEntry: false }) === undefined && dirname(d) !== d) d = dirname(d);
+  checkDirSafe(d, what, d !== resolve(dir));
 }
 
 /**
@@ -194,8 +211,7 @@ function refusal(st: Stats, o: SafeOpen): string {
  * file root must not write into.
  */
 export function checkSafely(path: string, o: SafeOpen): void {
-  const dir = dirname(resolve(path));
-  if (statSync(dir, { throwIfNoEntry: false }) !== undefined) checkDirSafe(dir, o.what);
+  checkDirPlanned(dirname(resolve(path)), o.what);
   const st = lstatSync(path, { throwIfNoEntry: false });
   if (st === undefined) return;
   if (st.isSymbolicLink()) {

@@ -145,6 +145,26 @@ describe.skipIf(!asRoot)('P12 the directories above a file root writes', () => {
     expect([check.status, check.stderr]).toEqual([2, refusal]);
   });
 
+  it('P14 P12 tsgi check refuses a socket or log directory as the start does: one others may write, or one it would make under such a directory or another user\'s', () => {
+    const dir = tempDir();
+    const open = join(dir, 'open');
+    mkdirSync(open);
+    chmodSync(open, 0o777);
+    const theirs = join(dir, 'theirs');
+    mkdirSync(theirs, { mode: 0o755 });
+    chownSync(theirs, NOBODY, NOBODY);
+    const sock = join(dir, 'app.sock');
+    for (const args of [['--socket', join(open, 'app.sock')], ['--socket', join(open, 'sub', 'app.sock')], ['--socket', sock, '--error-log', join(open, 'sub', 'e.log')],
+      ['--socket', join(theirs, 'sub', 'app.sock')], ['--socket', sock, '--access-log', join(theirs, 'sub', 'a.log')]]) {
+      const start = tsgi(['fastcgi', WORKER_APP, ...args]);
+      const check = tsgi(['check', 'fastcgi', WORKER_APP, ...args]);
+      expect(start.status, args.join(' ')).toBe(2);
+      expect(start.stderr).toMatch(/^tsgi: --(socket|error-log|access-log).*(writable by everyone|belongs to uid 65534)/);
+      expect([check.status, check.stderr], args.join(' ')).toEqual([2, start.stderr]);
+      expect([readdirSync(open), readdirSync(theirs)]).toEqual([[], []]);
+    }
+  });
+
   it('P12 a symbolic link on the way is followed only when root made it: one another user left in /tmp is refused', () => {
     const dir = tempDir();
     const logs = join(dir, 'logs');
