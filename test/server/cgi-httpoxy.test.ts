@@ -100,7 +100,7 @@ export default (env, start) => {
 };
 `);
     try {
-      for (const extra of [{ NODE_USE_ENV_PROXY: '1' }, { NODE_OPTIONS: '--use-env-proxy' }]) {
+      for (const extra of [{ NODE_USE_ENV_PROXY: '1' }, { NODE_OPTIONS: '--use-env-proxy' }] as Record<string, string>[]) {
         const r = await run([BIN, 'cgi', app], { ...ENV, ...extra, HTTP_PROXY: url, REQUEST_METHOD: 'POST', CONTENT_LENGTH: '5', CONTENT_TYPE: 'text/plain' }, 'hello');
         expect(r.out, JSON.stringify(extra) + r.err).toMatch(/^Status: 200 OK\r\n/);
         expect(body(r.out), JSON.stringify(extra)).toEqual({ atImport: 'ENOTFOUND', header: url, carrier: null, body: 'hello' });
