@@ -10,7 +10,7 @@ export { main } from './cli/main.js';
 // What the middleware and helpers bundles take from contract/ (one instance of each, through this bundle).
 export { HTTPS_ON, OPTIONAL_VARS, REQUIRED_VARS } from './contract/cgi-vars.js';
 export { checkHeaders, checkedPairs, checkStatus, describe, isToken } from './contract/head.js';
-export { formatLogLine, log, logs } from './contract/log.js';
+export { formatLogLine, log, logs, logText } from './contract/log.js';
 export { accessLine, accessLog, escapeLog, requestLine, setAccessLog, type AccessFormat, type AccessRecord } from './contract/access-log.js';
 // For the in-process benchmarks and tests that run a built copy.
 export { RequestAbort } from './gateway/abort.js';

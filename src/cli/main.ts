@@ -7,7 +7,7 @@
 import { GatewayError } from '../contract/errors.js';
 import { dynamicImport } from '../contract/dynamic-import.js';
 import type { App } from '../contract/types.js';
-import { dropProxyHeader } from '../server/cgi-proxy.js';
+import { dropProxyHeader, restartWithoutProxy } from '../server/cgi-proxy.js';
 import { INTERFACES, loadApp, type Interface } from './load-app.js';
 import { commandUsage, OPTIONS, usage, UsageError, type Command, type Values } from './options.js';
 import { opt, resolveArgs, serverSettings, type Settings } from './settings.js';
@@ -18,7 +18,13 @@ const SERVER_COMMANDS: readonly ServerCommand[] = ['http', 'fastcgi', 'uwsgi'];
 
 /** `tsgi cgi APP`: answers this process's one request. */
 async function cgi(spec: string, maxBody: number | undefined, check = false, iface: Interface = 'auto'): Promise<void> {
-  // H2 (httpoxy): the request's Proxy header leaves process.env before the app module loads.
+  // H2 (httpoxy): the request's Proxy header leaves process.env before the app module loads;
+  // under Node's own proxy support (which read it already) this process hands the request to one started without it.
+  const restarted = restartWithoutProxy();
+  if (restarted !== undefined) {
+    process.exitCode = restarted;
+    return;
+  }
   dropProxyHeader();
   const { runCgi } = await import('../server/cgi.js');
   await runCgi(appFor(spec, check, iface), maxBody === undefined ? {} : { maxBodyBytes: maxBody });

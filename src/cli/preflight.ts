@@ -21,7 +21,7 @@
 import { accessSync, constants, lstatSync, mkdtempSync, rmdirSync, statSync, type Stats } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { GatewayError } from '../contract/errors.js';
-import { checkReopenable, checkSafely, runningAsRoot } from '../contract/safe-open.js';
+import { checkDirPlanned, checkReopenable, checkSafely, runningAsRoot } from '../contract/safe-open.js';
 import { checkPrivileges, resolveGroup, resolveUser } from '../server/privileges.js';
 import { checkSocketPathLength } from '../server/listen.js';
 import type { Settings } from './settings.js';
@@ -109,6 +109,8 @@ async function checkSocket(path: string): Promise<string | undefined> {
       ? `cannot create ${dir} for the socket ${path}: permission denied; create it owned by the user tsgi runs as (systemd: RuntimeDirectory=), or pick a directory that user may write`
       : `cannot create ${dir} for the socket ${path}: ${code}`);
   }
+  // P12, as the start's ensureSocketDir: a directory others could put a link in is refused.
+  if (runningAsRoot()) checkDirPlanned(dir, `--socket ${path}`);
   let st: Stats;
   try {
     st = lstatSync(path);

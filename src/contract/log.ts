@@ -55,8 +55,10 @@ const UNSAFE_ALL = /[\x00-\x09\x0b-\x1f\x7f-\x9f]|\n(?=[^ \n])/g;
  * line of its own (time, pid, level). Stack traces and code frames, whose
  * lines begin with blanks, read as they always did. Request data in a
  * message is escaped where the message is made (escapeLog), quotes too.
+ * The gateway's own reports to `wsgi.errors` (the web server's error log
+ * under FastCGI and CGI) are made the same way.
  */
-function logText(message: string): string {
+export function logText(message: string): string {
   if (!UNSAFE.test(message)) return message;
   return message.replace(UNSAFE_ALL, (c) => (c === '\n' ? '\n  ' : `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`));
 }

@@ -9,8 +9,8 @@
  * outright. Directories are created one level at a time, so that a path
  * under /proc or a dangling parent is an error instead of a loop.
  */
-import { chmodSync, closeSync, constants, fchownSync, fstatSync, lstatSync, mkdirSync, openSync, rmdirSync, statSync, type Stats } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { chmodSync, closeSync, constants, fchownSync, fstatSync, lstatSync, mkdirSync, openSync, readlinkSync, rmdirSync, statSync, type Stats } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { GatewayError } from './errors.js';
 
 /** Who may own a file that root opens for writing: root and, under `--user`, the run user. */
@@ -49,7 +49,7 @@ export function makeDirs(dir: string, what: string, mode = 0o755): string[] {
       continue;
     }
     if (!st.isDirectory()) throw Object.assign(new Error(`${d} is not a directory`), { code: 'ENOTDIR' });
-    if (missing.length > 0 && runningAsRoot()) checkDirSafe(d, what);
+    if (missing.length > 0 && runningAsRoot()) checkDirSafe(d, what, true);
     break;
   }
   const made: string[] = [];
@@ -75,22 +75,90 @@ export function removeDirs(made: readonly string[]): void {
   }
 }
 
+/** Why a directory others may write into is no place for root to write (mode bits only); '' when it is not. */
+function openToOthers(st: Stats): string {
+  return (st.mode & 0o022) !== 0 && (st.mode & 0o1000) === 0 ? (st.mode & 0o002 ? 'everyone' : 'its group') : '';
+}
+
+/** How many symbolic links checkDirSafe follows on one path (the kernel's own limit). */
+const MAX_LINKS = 40;
+
 /**
  * P12: refuses a directory that its group or everyone may write unless it has
  * the sticky bit (as /tmp): anyone who may write there could put a link or a
- * file of their own where root is about to write.
+ * file of their own where root is about to write. The directories above it
+ * count too: whoever may rename one of them (its owner, or anyone who may
+ * write the one above) can put a link to any directory in its place, and
+ * root would then create or take over a file there (the name is checked with
+ * O_NOFOLLOW, the directories on the way are not). So every directory on the
+ * way, symbolic links followed, must be root's and closed to others (or
+ * sticky), and a link is trusted only where nobody else could have made it.
  */
-export function checkDirSafe(dir: string, what: string): void {
-  let st: Stats;
-  try {
-    st = statSync(dir);
-  } catch (err) {
-    throw new GatewayError('ERR_CONFIG', `${what}: cannot use the directory ${dir} (${code(err)})`);
+export function checkDirSafe(dir: string, what: string, makesIn = false): void {
+  const fail = (why: string): never => { throw new GatewayError('ERR_CONFIG', `${what}: ${why}`); };
+  const statOf = (p: string): Stats => {
+    try {
+      return lstatSync(p);
+    } catch (err) {
+      return fail(`cannot use the directory ${dir} (${code(err)} at ${p})`);
+    }
+  };
+  let cur = '/';
+  let curStat = statOf('/');
+  let pending = resolve(dir).split('/').filter((n) => n !== '');
+  let links = 0;
+  for (;;) {
+    if (pending.length === 0) {
+      // The directory itself: its owner may write in it (a run user's log directory), nobody else.
+      // One that root makes directories in (makesIn) is on the way to the file, as those above it.
+      const others = openToOthers(curStat);
+      if (makesIn && others === '' && curStat.uid !== 0) {
+        fail(`the directory ${dir}, where tsgi makes the directories on the way, belongs to uid ${curStat.uid}, who could put a link in the place of one of them, ` +
+          "where tsgi, as root, writes; create them yourself, or use a path whose directories are all root's and 755");
+      }
+      if (others !== '') {
+        fail(`the directory ${dir} is writable by ${others} (mode ${(curStat.mode & 0o7777).toString(8)}) and has no sticky bit, ` +
+          'so another user could put a link there where tsgi, as root, writes; make it 755 (or 1777, as /tmp)');
+      }
+      return;
+    }
+    // `cur` holds the next name: it must be a directory only root may rename things in.
+    if (curStat.uid !== 0 || openToOthers(curStat) !== '') {
+      fail(`${cur}, on the way to ${dir}, ${curStat.uid !== 0 ? `belongs to uid ${curStat.uid}` : `is writable by ${openToOthers(curStat)} (mode ${(curStat.mode & 0o7777).toString(8)})`}, ` +
+        'who could put a link to another directory in the place of the one below it, where tsgi, as root, writes; use a path whose directories are all root\'s and 755');
+    }
+    const name = pending.shift()!;
+    if (name === '.') continue;
+    const next = name === '..' ? dirname(cur) : join(cur, name);
+    const st = statOf(next);
+    if (st.isSymbolicLink()) {
+      // In a sticky directory (/tmp) anyone may have made a link: only root's own is followed.
+      if (st.uid !== 0) fail(`${next}, on the way to ${dir}, is a symbolic link of uid ${st.uid}'s; tsgi, as root, follows only root's links`);
+      if (++links > MAX_LINKS) fail(`too many symbolic links on the way to ${dir}`);
+      const target = readlinkSync(next);
+      pending = [...target.split('/').filter((n) => n !== ''), ...pending];
+      if (target.startsWith('/')) {
+        cur = '/';
+        curStat = statOf('/');
+      }
+      continue;
+    }
+    if (!st.isDirectory()) fail(`${next}, on the way to ${dir}, is not a directory`);
+    cur = next;
+    curStat = st;
   }
-  if ((st.mode & 0o022) !== 0 && (st.mode & 0o1000) === 0) {
-    throw new GatewayError('ERR_CONFIG', `${what}: the directory ${dir} is writable by ${st.mode & 0o002 ? 'everyone' : 'its group'} (mode ${(st.mode & 0o7777).toString(8)}) and has no sticky bit, ` +
-      'so another user could put a link there where tsgi, as root, writes; make it 755 (or 1777, as /tmp)');
-  }
+}
+
+/**
+ * What root's makeDirs and checkDirSafe would refuse for `dir`, whether it
+ * exists yet or not, found without creating anything (`tsgi check`, P14):
+ * the directory itself, or the nearest existing one that tsgi would make
+ * the missing ones in.
+ */
+export function checkDirPlanned(dir: string, what: string): void {
+  let d = resolve(dir);
+  while (statSync(d, { throwIfNoEntry: false }) === undefined && dirname(d) !== d) d = dirname(d);
+  checkDirSafe(d, what, d !== resolve(dir));
 }
 
 /**
@@ -143,8 +211,7 @@ function refusal(st: Stats, o: SafeOpen): string {
  * file root must not write into.
  */
 export function checkSafely(path: string, o: SafeOpen): void {
-  const dir = dirname(resolve(path));
-  if (statSync(dir, { throwIfNoEntry: false }) !== undefined) checkDirSafe(dir, o.what);
+  checkDirPlanned(dirname(resolve(path)), o.what);
   const st = lstatSync(path, { throwIfNoEntry: false });
   if (st === undefined) return;
   if (st.isSymbolicLink()) {

@@ -10,6 +10,7 @@
 import { Buffer } from 'node:buffer';
 import { GatewayError } from '../contract/errors.js';
 import { describe } from '../contract/head.js';
+import { logText } from '../contract/log.js';
 import type { App, Environ, Header, WsgiErrors } from '../contract/types.js';
 import type { RequestAbort } from './abort.js';
 import { checkBody, notBytes, pump, type BodyHost, type BodyIterator } from './body-loop.js';
@@ -249,6 +250,7 @@ class Run extends ResponseStates implements BodyHost, Reporter {
   /** Log to wsgi.errors (the stack goes there, never to the client: C18). */
   report(what: string, err?: unknown): void {
     const detail = err === undefined ? '' : `: ${err instanceof Error ? (err.stack ?? err.message) : describe(err)}`;
-    this.#errors.write(`${what}${detail}\n`);
+    // H4: an error's message may quote the request (bad input: …); this line is the gateway's, in the web server's log.
+    this.#errors.write(`${logText(`${what}${detail}`)}\n`);
   }
 }

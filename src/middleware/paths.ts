@@ -65,9 +65,29 @@ export const DECODE_ROUNDS = 4;
 const ENCODED = /%[0-9A-Fa-f]{2}/;
 const ENCODED_ALL = /%([0-9A-Fa-f]{2})/g;
 // Anything in a path that some router or app reads differently from another.
-const ODD = /[%\\;\0]|\/\/|\/\.|[. \t](?:\/|$)/;
+// eslint-disable-next-line no-control-regex
+const ODD = /[%\\;\0-\x20\xa0\ufeff]|\/\/|\/\.|\.(?:\/|$)/;
 // RFC 9112 §3.2.2: an absolute-form target (`GET http://host/path`), which node:http passes on as it came.
-const ABSOLUTE = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/[^/]*/;
+// Node's url.parse (Express's parseurl hands it any target not starting with '/') also takes `x:/path`, and
+// ends the host at a backslash as at a slash.
+const ABSOLUTE = /^[A-Za-z][A-Za-z0-9+.-]*:(?:\/\/[^/\\]*)?/;
+
+/** White space as Node's url.parse trims it off both ends of a target: C0 controls, space, U+00A0, U+FEFF. */
+const isBlank = (c: number): boolean => c <= 32 || c === 0xa0 || c === 0xfeff;
+
+/**
+ * `s` without the white space url.parse trims off its ends. Express routes a
+ * target with a raw 0xA0 (or a tab) in it through url.parse, so `/admin\xa0`
+ * runs its `/admin` handler (H1; nginx passes such a byte on). A loop, not a
+ * regular expression anchored at the end: that would be quadratic on a long run.
+ */
+function trimBlank(s: string): string {
+  let start = 0;
+  let end = s.length;
+  while (start < end && isBlank(s.charCodeAt(start))) start++;
+  while (end > start && isBlank(s.charCodeAt(end - 1))) end--;
+  return start === 0 && end === s.length ? s : s.slice(start, end);
+}
 
 /** One round of percent-decoding, bytes-as-string (each `%hh` becomes the character U+00hh). */
 function decodeOnce(s: string): string {
@@ -93,12 +113,13 @@ function loosen(s: string): string {
 /**
  * The raw request target's path relative to the app, as the bridges hand it
  * to Express or Hono (REQUEST_URI with SCRIPT_NAME taken off its front), or
- * undefined when the gateway gave no REQUEST_URI.
+ * undefined when the gateway gave no REQUEST_URI; `trim`: as url.parse reads
+ * it (Express), {@link trimBlank}.
  */
-function rawPath(environ: Environ): string | undefined {
+function rawPath(environ: Environ, trim = false): string | undefined {
   const uri = environ.REQUEST_URI;
   if (typeof uri !== 'string' || uri === '') return undefined;
-  let p = uri;
+  let p = trim ? trimBlank(uri) : uri;
   const q = p.search(/[?#]/);
   if (q >= 0) p = p.slice(0, q);
   const abs = ABSOLUTE.exec(p);
@@ -111,7 +132,8 @@ function rawPath(environ: Environ): string | undefined {
 
 /**
  * Every spelling of the request's path that an app below may route by (H1):
- * PATH_INFO and the raw target, each as it is, tidied (normalizePath), and
+ * PATH_INFO and the raw target, each as it is and trimmed as url.parse trims
+ * it ({@link trimBlank}), tidied (normalizePath), and
  * percent-decoded round after round, each round also tidied and loosened
  * (`;params`, trailing dots, backslashes). Undefined when the path is still
  * encoded after {@link DECODE_ROUNDS} rounds: it may spell anything.
@@ -119,10 +141,10 @@ function rawPath(environ: Environ): string | undefined {
 export function pathForms(environ: Environ): string[] | undefined {
   const info = environ.PATH_INFO || '/';
   const raw = rawPath(environ);
-  // The common case: one plain spelling, nothing to tidy or decode.
+  // The common case: one plain spelling, nothing to tidy, trim or decode.
   if ((raw === undefined || raw === info) && !ODD.test(info)) return [info];
   const forms = new Set<string>();
-  for (const source of raw === undefined || raw === info ? [info] : [info, raw]) {
+  for (const source of new Set([info, trimBlank(info), raw ?? info, rawPath(environ, true) ?? info])) {
     let s = source;
     for (let round = 0; ; round++) {
       forms.add(s);

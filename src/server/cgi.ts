@@ -16,7 +16,7 @@ import { ErrorStream } from '../gateway/errors-stream.js';
 import { writeAllSync } from '../gateway/fd.js';
 import { FdSource } from '../gateway/input.js';
 import { cgiHead, parseEnvironBlock } from '../protocol/cgi.js';
-import { droppedProxyHeader, dropProxyHeader } from './cgi-proxy.js';
+import { droppedProxyHeader, dropProxyHeader, restoreProxyHeader } from './cgi-proxy.js';
 
 /** Options of runCgi. The defaults are what a web server expects. */
 export interface CgiOptions {
@@ -41,7 +41,9 @@ export interface CgiOptions {
 export function cgiEnvironment(): Record<string, string> {
   if (process.platform === 'linux') {
     try {
-      return parseEnvironBlock(readFileSync('/proc/self/environ'));
+      const vars = parseEnvironBlock(readFileSync('/proc/self/environ'));
+      restoreProxyHeader(vars);
+      return vars;
     } catch {
       /* no /proc: fall through */
     }

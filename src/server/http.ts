@@ -100,7 +100,7 @@ export async function serveHttp(app: App, options: HttpOptions = {}): Promise<Ht
       res.writeHead(431, { 'Content-Type': 'text/plain', 'Content-Length': text.length, Connection: 'close' });
       res.end(text);
       req.resume();
-      log('warn', `HTTP ${req.method} ${req.url}: ${text.trim()}`);
+      log('warn', `HTTP ${escapeLog(`${req.method} ${req.url}`)}: ${text.trim()}`);
       return;
     }
     const vars = httpVars({
@@ -124,7 +124,7 @@ export async function serveHttp(app: App, options: HttpOptions = {}): Promise<Ht
         const refusal = limitRefusal(err);
         if (refusal === undefined) {
           // The client went away during the body: nobody to answer.
-          log('warn', `HTTP ${req.method} ${req.url}: could not read the request body`);
+          log('warn', `HTTP ${escapeLog(`${req.method} ${req.url}`)}: could not read the request body`);
           req.destroy();
           return;
         }
@@ -132,7 +132,7 @@ export async function serveHttp(app: App, options: HttpOptions = {}): Promise<Ht
       }
     }
     if (plan.kind === 'refuse') {
-      log('warn', `HTTP ${req.method} ${req.url}: ${plan.reason}`);
+      log('warn', `HTTP ${escapeLog(`${req.method} ${req.url}`)}: ${plan.reason}`);
       // The rest of the body is not read: the connection closes after the answer.
       res.setHeader('Connection', 'close');
       const r = refusalResponse(plan);

@@ -139,6 +139,18 @@ describe('H1 path rules in process', () => {
     expect(pub.sink.text).toContain('PUBLIC');
   });
 
+  it('H1 targets Express reads through url.parse: white space trimmed off the ends (raw 0xA0, tab), x:/path, a backslash ending the host', async () => {
+    // What Express itself routes each to, without auth(): the /admin handler (the reason for the rule).
+    const bare = fromNodeListener(expressApp());
+    const app = compose(fromNodeListener(expressApp()), auth({ apiKeys: ['k-123456'], protect: ['/admin'] }));
+    for (const uri of ['/admin/secret\xa0', '/admin/secret\t', '/ADMIN/secret\xa0\xa0', 'x:/admin/secret', 'http://h\\admin/secret', '\xa0/admin/secret']) {
+      expect((await run(bare, { PATH_INFO: uri.startsWith('/') ? uri : '/x', REQUEST_URI: uri })).sink.text, JSON.stringify(uri)).toContain('SECRET');
+      expect((await run(app, { PATH_INFO: uri.startsWith('/') ? uri : '/x', REQUEST_URI: uri })).sink.text, JSON.stringify(uri)).toMatch(/^Status: 401 /);
+    }
+    // A trailing blank in the query is the query's: /public stays open.
+    expect((await run(app, { PATH_INFO: '/public', REQUEST_URI: '/public?x=\xa0' })).sink.text).toContain('PUBLIC');
+  });
+
   it('H1 exclude applies only when every spelling is excluded, in the case written; protect in any case', async () => {
     const app = auth({ apiKeys: ['k-123456'], exclude: ['/health'] })(ok);
     expect((await run(app, { PATH_INFO: '/health', REQUEST_URI: '/health?full=1' })).sink.text).toContain('open');

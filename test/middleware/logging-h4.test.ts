@@ -83,6 +83,46 @@ describe('H4 log lines escape what the client sent', () => {
     // eslint-disable-next-line no-control-regex
     expect(line).not.toMatch(/[\x00-\x1f\x7f-\x9f]/);
   });
+
+  it('H4 the dev server\'s warnings about a refused request escape a quote in the target as its request line does', async () => {
+    const { lines, restore } = capture();
+    const srv = await serveHttp((_e, s) => { s('200 OK', TEXT); return [b('ok')]; }, { port: 0, maxBodyBytes: 4, maxHeaders: 3 });
+    try {
+      const big = await fetchRaw(srv.port, 'POST /big"x" HTTP/1.0\r\nHost: h', Buffer.from('0123456789'));
+      expect(big.status).toBe(413);
+      const many = await fetchRaw(srv.port, 'GET /many"y" HTTP/1.0\r\nHost: h\r\nA: 1\r\nB: 2');
+      expect(many.status).toBe(431);
+      await waitFor(() => lines.filter((l) => l.includes(' warn: HTTP ')).length === 2, 'both warnings');
+    } finally {
+      await srv.close(0);
+      restore();
+    }
+    const warns = lines.filter((l) => l.includes(' warn: HTTP '));
+    expect(warns[0]).toContain(' warn: HTTP POST /big\\"x\\": ');
+    expect(warns[1]).toContain(' warn: HTTP GET /many\\"y\\": more than 3 header lines');
+  });
+
+  it('H4 the gateway\'s report of an app error in wsgi.errors (the web server\'s error log under FastCGI) escapes what the message quotes from the request', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tsgi-h4-report-'));
+    const app = join(dir, 'app.mjs');
+    // An app whose error quotes its input, as JSON.parse and many validators do.
+    writeFileSync(app, "export default (e) => { throw new Error('bad input: ' + e.HTTP_X_DATA); };\n");
+    const p = startTsgi(['fastcgi', app, '--socket', join(dir, 'app.sock')]);
+    await p.waitLog(/: serving/, 'serving');
+    const c = await FcgiClient.connect(join(dir, 'app.sock'));
+    const reply = await c.request(1, { ...GET, SCRIPT_NAME: '/x', REQUEST_URI: '/x', HTTP_X_DATA: `${HOSTILE}\nFORGED error line` });
+    c.socket.destroy();
+    expect(await p.stop()).toBe(0);
+    expect(reply.stdout.toString('latin1')).toMatch(/^Status: 500 /);
+    const lines = reply.stderr.split('\n');
+    expect(lines[0]).toBe('the application raised an error: Error: bad input: a"b\\c\\x00d\\x1b[2Je\\x0d');
+    expect(lines[1]).toBe('  f\\x7fg\\x85h\\x9bi');
+    expect(lines[2]).toBe('  FORGED error line');
+    // The stack follows as it always read; no line of it begins anywhere but in a blank.
+    expect(lines.slice(3).filter((l) => l !== '').every((l) => l.startsWith('    at '))).toBe(true);
+    // eslint-disable-next-line no-control-regex
+    expect(reply.stderr).not.toMatch(/[\x00-\x09\x0b-\x1f\x7f-\x9f]/);
+  });
 });
 
 /** A module using logging() from the built middleware bundle, as an app of the tsgi command. */

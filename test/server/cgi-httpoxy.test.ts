@@ -4,6 +4,8 @@
 // child processes: `tsgi cgi APP` (ES module and CommonJS apps, with and
 // without options) and a hand-written CGI script calling runCgi(import(…)).
 import { spawn } from 'node:child_process';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -39,16 +41,16 @@ runCgi(import('./app.mjs').then((m) => m.default));
   return { esm, cjs, script };
 }
 
-function run(args: string[]): Promise<{ out: string; err: string; code: number | null }> {
+function run(args: string[], env: Record<string, string> = ENV, input = ''): Promise<{ out: string; err: string; code: number | null }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, args, { env: ENV });
+    const child = spawn(process.execPath, args, { env });
     let out = '';
     let err = '';
     child.stdout.on('data', (d: Buffer) => { out += d.toString('latin1'); });
     child.stderr.on('data', (d: Buffer) => { err += d.toString(); });
     child.on('error', reject);
     child.on('close', (code) => resolve({ out, err, code }));
-    child.stdin.end();
+    child.stdin.end(input);
   });
 }
 
@@ -76,5 +78,36 @@ describe('H2 httpoxy: HTTP_PROXY leaves process.env before the app module loads'
     const r = await run([script]);
     expect(r.out).toMatch(/^Status: 200 OK\r\n/);
     expect(body(r.out)).toEqual({ atImport: null, atRequest: null, header: EVIL });
+  });
+
+  it('H2 under Node\'s own proxy support (NODE_USE_ENV_PROXY=1, --use-env-proxy), which reads HTTP_PROXY before tsgi runs, the app\'s http.get never goes through the client\'s proxy', async () => {
+    // A real proxy on loopback, named by the request's Proxy header; the app asks for a host that does not exist at import.
+    let seen = 0;
+    const proxy = createServer((_req, res) => { seen++; res.end('EVIL PROXY'); });
+    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
+    const url = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+    const dir = mkdtempSync(join(tmpdir(), 'tsgi-httpoxy-'));
+    const app = join(dir, 'app.mjs');
+    writeFileSync(app, `import http from 'node:http';
+const atImport = await new Promise((resolve) => {
+  const q = http.get('http://tsgi-httpoxy.invalid/', (res) => { let b = ''; res.on('data', (d) => { b += d; }); res.on('end', () => resolve(b)); });
+  q.on('error', (e) => resolve(e.code));
+});
+export default (env, start) => {
+  const body = env['wsgi.input'].read();
+  start('200 OK', [['Content-Type', 'application/json']]);
+  return [Buffer.from(JSON.stringify({ atImport, header: env.HTTP_PROXY ?? null, carrier: env.TSGI_CGI_HTTP_PROXY ?? null, body: Buffer.from(body).toString() }))];
+};
+`);
+    try {
+      for (const extra of [{ NODE_USE_ENV_PROXY: '1' }, { NODE_OPTIONS: '--use-env-proxy' }] as Record<string, string>[]) {
+        const r = await run([BIN, 'cgi', app], { ...ENV, ...extra, HTTP_PROXY: url, REQUEST_METHOD: 'POST', CONTENT_LENGTH: '5', CONTENT_TYPE: 'text/plain' }, 'hello');
+        expect(r.out, JSON.stringify(extra) + r.err).toMatch(/^Status: 200 OK\r\n/);
+        expect(body(r.out), JSON.stringify(extra)).toEqual({ atImport: 'ENOTFOUND', header: url, carrier: null, body: 'hello' });
+      }
+      expect(seen).toBe(0);
+    } finally {
+      proxy.close();
+    }
   });
 });

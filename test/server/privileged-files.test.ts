@@ -4,7 +4,7 @@
 // --user. Real processes started as root; every check is made from outside.
 // Root only: see root-helpers.ts.
 import { spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, watch, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, lchownSync, linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, watch, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { freePort, waitFor, which } from '../integration/servers.js';
@@ -105,6 +105,84 @@ describe.skipIf(!asRoot)('P12 started as root: files are not opened through what
     expect(statSync(join(shared, 'tsgi.pid')).mode & 0o777).toBe(0o644);
     expect(await t.stop()).toBe(0);
     expect(existsSync(join(shared, 'tsgi.pid'))).toBe(false);
+  });
+});
+
+describe.skipIf(!asRoot)('P12 the directories above a file root writes', () => {
+  it('P12 a directory on the way that the run user owns is refused (start and check alike): else the app swaps it for a link and SIGUSR1 hands a root-only file to it', async () => {
+    // The exploit as found: /srv/app is the app's own (its user's), /srv/app/logs is root's. The app renames
+    // logs away and puts a link to another directory of root's in its place; the master, still root,
+    // reopened "logs/error.log" through the link on SIGUSR1 and gave that root-only file to the run user.
+    const dir = tempDir();
+    const app = join(dir, 'app');
+    const logs = join(app, 'logs');
+    const victimDir = join(dir, 'victim');
+    mkdirSync(logs, { recursive: true, mode: 0o755 });
+    mkdirSync(victimDir, { mode: 0o755 });
+    chownSync(app, NOBODY, NOBODY);
+    const victim = join(victimDir, 'error.log');
+    writeFileSync(victim, 'root only\n', { mode: 0o600 });
+    const port = await freePort();
+    const args = ['http', WORKER_APP, '--port', String(port), '--user', 'nobody', '--group', 'nogroup', '--workers', '2', '--error-log', join(logs, 'error.log')];
+    const t = startTsgi(args);
+    const code = await Promise.race([
+      new Promise<number | null>((r) => t.child.once('exit', r)),
+      waitFor(async () => (await httpGet(port, '/up')).status === 200, 'tsgi to serve or exit').then(() => 'serving' as const),
+    ]);
+    if (code === 'serving') {
+      // Started (the hole): play the app's part, as the run user, then the rotation's signal.
+      const swap = spawnSync('sh', ['-c', `mv ${logs} ${logs}.old && ln -s ${victimDir} ${logs}`], { uid: NOBODY, gid: NOBODY });
+      expect(swap.status).toBe(0);
+      process.kill(t.child.pid!, 'SIGUSR1');
+      await waitFor(() => readFileSync(join(`${logs}.old`, 'error.log'), 'utf8').includes('SIGUSR1') || statSync(victim).uid !== 0, 'the reopen');
+    }
+    expect({ uid: statSync(victim).uid, mode: statSync(victim).mode & 0o777 }).toEqual({ uid: 0, mode: 0o600 });
+    expect(code).toBe(2);
+    const refusal = `tsgi: --error-log: ${app}, on the way to ${logs}, belongs to uid ${NOBODY}, who could put a link to another directory in the place of the one below it, ` +
+      "where tsgi, as root, writes; use a path whose directories are all root's and 755\n";
+    expect(t.log()).toBe(refusal);
+    const check = tsgi(['check', ...args]);
+    expect([check.status, check.stderr]).toEqual([2, refusal]);
+  });
+
+  it('P14 P12 tsgi check refuses a socket or log directory as the start does: one others may write, or one it would make under such a directory or another user\'s', () => {
+    const dir = tempDir();
+    const open = join(dir, 'open');
+    mkdirSync(open);
+    chmodSync(open, 0o777);
+    const theirs = join(dir, 'theirs');
+    mkdirSync(theirs, { mode: 0o755 });
+    chownSync(theirs, NOBODY, NOBODY);
+    const sock = join(dir, 'app.sock');
+    for (const args of [['--socket', join(open, 'app.sock')], ['--socket', join(open, 'sub', 'app.sock')], ['--socket', sock, '--error-log', join(open, 'sub', 'e.log')],
+      ['--socket', join(theirs, 'sub', 'app.sock')], ['--socket', sock, '--access-log', join(theirs, 'sub', 'a.log')]]) {
+      const start = tsgi(['fastcgi', WORKER_APP, ...args]);
+      const check = tsgi(['check', 'fastcgi', WORKER_APP, ...args]);
+      expect(start.status, args.join(' ')).toBe(2);
+      expect(start.stderr).toMatch(/^tsgi: --(socket|error-log|access-log).*(writable by everyone|belongs to uid 65534)/);
+      expect([check.status, check.stderr], args.join(' ')).toEqual([2, start.stderr]);
+      expect([readdirSync(open), readdirSync(theirs)]).toEqual([[], []]);
+    }
+  });
+
+  it('P12 a symbolic link on the way is followed only when root made it: one another user left in /tmp is refused', () => {
+    const dir = tempDir();
+    const logs = join(dir, 'logs');
+    mkdirSync(logs, { mode: 0o755 });
+    const sticky = join(dir, 'sticky');
+    mkdirSync(sticky, { mode: 0o755 });
+    chmodSync(sticky, 0o1777);
+    const link = join(sticky, 'logs');
+    symlinkSync(logs, link);
+    lchownSync(link, NOBODY, NOBODY);
+    const r = tsgi(['fastcgi', WORKER_APP, '--socket', join(dir, 'app.sock'), '--pid', join(link, 'tsgi.pid')]);
+    expect([r.status, r.stderr]).toEqual([2, `tsgi: --pid: ${link}, on the way to ${link}, is a symbolic link of uid ${NOBODY}'s; tsgi, as root, follows only root's links\n`]);
+    expect(readdirSync(logs)).toEqual([]);
+    // Root's own link there is followed as before.
+    rmSync(link);
+    symlinkSync(logs, link);
+    const ok = tsgi(['check', 'fastcgi', WORKER_APP, '--socket', join(dir, 'app.sock'), '--pid', join(link, 'tsgi.pid')]);
+    expect(ok.status, ok.stderr).toBe(0);
   });
 });
 
