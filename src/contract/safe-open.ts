@@ -80,6 +80,25 @@ function openToOthers(st: Stats): string {
   return (st.mode & 0o022) !== 0 && (st.mode & 0o1000) === 0 ? (st.mode & 0o002 ? 'everyone' : 'its group') : '';
 }
 
+/** The groups of the user the app will run as (`--user`), once known: the users tsgi guards root's files against. */
+let runGroups: readonly number[] = [];
+
+/** Tells checkDirSafe whom the app runs as (privileges.ts checkPrivileges). */
+export function noteRunGroups(groups: readonly number[]): void {
+  runGroups = groups;
+}
+
+/**
+ * Like openToOthers, for a directory above the one root writes in: a group
+ * the administrator gave write access there (Ubuntu's /var/log is 775
+ * root:syslog) is trusted, unless the app's user is in it.
+ */
+function openAbove(st: Stats): string {
+  if ((st.mode & 0o1000) !== 0) return '';
+  if (st.mode & 0o002) return 'everyone';
+  return (st.mode & 0o020) !== 0 && runGroups.includes(st.gid) ? "its group, which the app's user is in" : '';
+}
+
 /** How many symbolic links checkDirSafe follows on one path (the kernel's own limit). */
 const MAX_LINKS = 40;
 
@@ -123,8 +142,8 @@ export function checkDirSafe(dir: string, what: string, makesIn = false): void {
       return;
     }
     // `cur` holds the next name: it must be a directory only root may rename things in.
-    if (curStat.uid !== 0 || openToOthers(curStat) !== '') {
-      fail(`${cur}, on the way to ${dir}, ${curStat.uid !== 0 ? `belongs to uid ${curStat.uid}` : `is writable by ${openToOthers(curStat)} (mode ${(curStat.mode & 0o7777).toString(8)})`}, ` +
+    if (curStat.uid !== 0 || openAbove(curStat) !== '') {
+      fail(`${cur}, on the way to ${dir}, ${curStat.uid !== 0 ? `belongs to uid ${curStat.uid}` : `is writable by ${openAbove(curStat)} (mode ${(curStat.mode & 0o7777).toString(8)})`}, ` +
         'who could put a link to another directory in the place of the one below it, where tsgi, as root, writes; use a path whose directories are all root\'s and 755');
     }
     const name = pending.shift()!;

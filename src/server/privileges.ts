@@ -7,6 +7,7 @@
  */
 import { lchownSync, lstatSync, readFileSync } from 'node:fs';
 import { GatewayError } from '../contract/errors.js';
+import { noteRunGroups } from '../contract/safe-open.js';
 
 function getent(db: 'passwd' | 'group' | 'initgroups', name: string): string[] | null {
   try {
@@ -72,7 +73,9 @@ export function checkPrivileges(user: string | undefined, group: string | undefi
   // initgroups(3) adds the groups that list the user in the group database.
   const extra = u.name === undefined ? [] : (getent('initgroups', u.name) ?? []).slice(1).map(Number).filter((g) => Number.isInteger(g) && g !== gid);
   if (extra.includes(0)) throw new GatewayError('ERR_CONFIG', `--user ${user} is a member of root's group (gid 0) in the group database; remove it from that group, or give another user`);
-  return { uid: u.uid, gid, name: u.name, groups: [gid, ...extra] };
+  const groups = [gid, ...extra];
+  noteRunGroups(groups);
+  return { uid: u.uid, gid, name: u.name, groups };
 }
 
 /**

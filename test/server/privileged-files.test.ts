@@ -145,6 +145,24 @@ describe.skipIf(!asRoot)('P12 the directories above a file root writes', () => {
     expect([check.status, check.stderr]).toEqual([2, refusal]);
   });
 
+  it('P12 a directory above the log\'s that its group may write (Ubuntu\'s /var/log, 775 root:syslog) is used unless the app\'s user is in that group', () => {
+    const dir = tempDir();
+    const varlog = join(dir, 'var-log');
+    const logs = join(varlog, 'tsgi');
+    mkdirSync(logs, { recursive: true, mode: 0o755 });
+    chownSync(varlog, 0, 4); // root:adm, as root:syslog on Ubuntu: a group nobody is not in
+    chmodSync(varlog, 0o775);
+    const args = ['http', WORKER_APP, '--port', '0', '--user', 'nobody', '--group', 'nogroup', '--workers', '1', '--access-log', join(logs, 'access.log')];
+    const ok = tsgi(['check', ...args]);
+    expect([ok.status, ok.stderr]).toEqual([0, '']);
+    // The app's own group may write there: it could swap tsgi/ for a link.
+    chownSync(varlog, 0, 65534);
+    const refused = tsgi(['check', ...args]);
+    expect(refused.status).toBe(2);
+    expect(refused.stderr).toBe(`tsgi: --access-log: ${varlog}, on the way to ${logs}, is writable by its group, which the app's user is in (mode 775), ` +
+      "who could put a link to another directory in the place of the one below it, where tsgi, as root, writes; use a path whose directories are all root's and 755\n");
+  });
+
   it('P14 P12 tsgi check refuses a socket or log directory as the start does: one others may write, or one it would make under such a directory or another user\'s', () => {
     const dir = tempDir();
     const open = join(dir, 'open');
