@@ -364,9 +364,8 @@ class FcgiConnection implements Connection, FcgiLink {
   }
 
   shutdown(): void {
-    // S6: an idle keep-alive connection is closed by sweep() once unused for DRAIN_IDLE_MS, not
-    // at once: the web server may have a request on its way on it.
-    if (this.#requests.size === 0 && this.ctx.state.now - this.#idleSince > DRAIN_IDLE_MS) this.#end();
+    // S6, P11: an idle keep-alive connection is closed by sweep(), once the web server has gone
+    // quiet (DRAIN_IDLE_MS), not at once: it may have a request on its way on this connection.
   }
 
   handOff(handoff: Handoff): void {

@@ -246,6 +246,30 @@ export interface SocketServer {
   adopt(socket: Socket, rest: Buffer): void;
 }
 
+/** How long a stopping listener waits for a quiet spell, and at most, before it closes (P11). */
+const QUIET_MS = 50;
+const QUIET_MAX_MS = 1000;
+
+/**
+ * S6, P11: on a stop, a listener is closed only once no connection has come
+ * for QUIET_MS (at most QUIET_MAX_MS). Connections the kernel has accepted but
+ * this process has not taken yet would be reset when the last holder of the
+ * listener closes it, and the web server may already have written a request
+ * into them; a unix socket's name is removed first, so none is added meanwhile.
+ */
+async function closeWhenQuiet(server: import('node:net').Server): Promise<void> {
+  const began = Date.now();
+  for (;;) {
+    let came = false;
+    const mark = (): void => { came = true; };
+    server.on('connection', mark);
+    await new Promise((r) => setTimeout(r, QUIET_MS));
+    server.off('connection', mark);
+    if (!came || Date.now() - began >= QUIET_MAX_MS) break;
+  }
+  server.close();
+}
+
 /**
  * Listens as `where` says and hands each accepted socket to `accept`
  * (which returns null to refuse it: the socket is then destroyed).
@@ -270,7 +294,9 @@ export async function startSocketServer(
       // R5: at the limit, an idle connection makes room; only when every one is busy is the new one refused.
       if (state.connections.size >= limits.maxConnections && !evictIdle(state)) {
         log('warn', `${protocol}: refused a connection: ${state.connections.size} open and none idle (maxConnections)`);
-      } else if (!state.draining || handed) {
+      } else {
+        // S6, P11: also while stopping: the listener is closed by then, but a connection the kernel
+        // had already accepted may carry a request the web server has written; it is served.
         conn = accept(socket);
       }
     } catch (err) {
@@ -304,8 +330,10 @@ export async function startSocketServer(
         passOn = handoff;
         // Not waited for: its 'close' counts connections node:net knows of, and a connection handed
         // off (P11) leaves that count without telling it. The connections tracked here are the truth.
-        server.close();
+        // A unix socket's name goes first, so that no new connection can reach the listener.
         cleanup();
+        if (handoff !== undefined) server.close();
+        else void closeWhenQuiet(server);
         for (const c of [...state.connections]) {
           if (handoff !== undefined) c.handOff(handoff);
           else c.shutdown();
