@@ -245,6 +245,11 @@ describe('P14 tsgi check fails exactly where the start would', () => {
     expect(readdirSync(join(dir, 'open'))).toEqual([]);
   });
 
+  it('P14 P13 --workers above --max-workers, or a --max-workers below 1: check and start refuse it alike', () => {
+    bothRefuse('http', [WORKER_APP, '--port', '0', '--workers', '3', '--max-workers', '2'], /^tsgi: --workers 3 is more than --max-workers 2\n$/);
+    bothRefuse('http', [WORKER_APP, '--port', '0', '--workers', '1', '--max-workers', '0'], /^tsgi: --max-workers 0: give at least 1\n$/);
+  });
+
   it('P14 a socket or log path the start cannot create (under /proc, too long for a unix socket, a file in the way): one line, exit 2, nothing left', () => {
     const dir = tempDir('tsgi-p14-paths-');
     bothRefuse('fastcgi', [WORKER_APP, '--socket', '/proc/no-such-dir/app.sock'], /^tsgi: cannot create \/proc\/no-such-dir for the socket \/proc\/no-such-dir\/app\.sock: ENOENT\n$/);

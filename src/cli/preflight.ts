@@ -180,6 +180,10 @@ export async function preflight(s: Settings): Promise<string[]> {
   const notes: string[] = [];
   const str = (name: string): string | undefined => v[name] as string | undefined;
   // Users and groups first: the start checks them before it binds or writes anything.
+  // P13: the pool's ceiling (the master refuses the same when it starts).
+  const maxWorkers = v['max-workers'] as number | undefined;
+  if (maxWorkers !== undefined && maxWorkers < 1) throw bad(`--max-workers ${maxWorkers}: give at least 1`);
+  if (maxWorkers !== undefined && s.workers > maxWorkers) throw bad(`--workers ${s.workers} is more than --max-workers ${maxWorkers}`);
   const runAs = checkPrivileges(str('user'), str('group'));
   // As root, the files are opened as openSafely opens them (P12): the same refusals here.
   const root = runningAsRoot();
