@@ -231,7 +231,8 @@ class FcgiConnection implements Connection, FcgiLink {
       return;
     }
     this.#fresh = false;
-    this.ctx.state.lastBegan = this.ctx.state.now;
+    // The coarse clock may be a tick behind: a stop reads the real time (P11).
+    if (this.ctx.state.draining) this.ctx.state.lastBegan = Date.now();
     this.#requests.add(new FcgiRequest(this, id, role, keep));
   }
 
@@ -289,7 +290,7 @@ class FcgiConnection implements Connection, FcgiLink {
     this.#requests.remove(req);
     if (!req.keepConn) this.#closeWhenIdle = true; // F5
     if (this.#requests.size === 0) {
-      this.#idleSince = this.ctx.state.now;
+      this.#idleSince = this.ctx.state.draining ? Date.now() : this.ctx.state.now;
       // P11: a drain never closes here, right after a response: the web server may already be
       // writing its next request into the connection. It is handed off, or closed by sweep().
       if (this.#closeWhenIdle) this.#end();
@@ -325,7 +326,13 @@ class FcgiConnection implements Connection, FcgiLink {
       } else if (this.ctx.state.draining
         ? now - Math.max(this.#idleSince, this.ctx.state.lastBegan) > DRAIN_IDLE_MS
         : now - this.#idleSince > limits.idleTimeoutMs) {
-        this.#end();
+        // Timers run before the loop polls for input: a process that was held up (a busy
+        // machine) may have a request waiting unread on this very connection. So the close waits
+        // for the poll, and happens only if nothing arrived meanwhile (P11).
+        const read = this.#socket.bytesRead;
+        setImmediate(() => {
+          if (this.#requests.size === 0 && this.#decoder.pending === 0 && this.#socket.bytesRead === read) this.#end();
+        });
       }
       return;
     }

@@ -113,7 +113,7 @@ export class ServerState {
   running = 0;
   /** Stopping: finish what is in flight, take nothing new (S6). */
   draining = false;
-  /** When a request last began on any connection (the coarse clock): a stop closes kept connections only once the web server has gone quiet (P11). */
+  /** While stopping, when a request last began on any connection: kept connections are closed only once the web server has gone quiet (P11). */
   lastBegan = 0;
   readonly limits: Limits;
   readonly connections = new Set<Connection>();
@@ -327,6 +327,8 @@ export async function startSocketServer(
     close(graceMs = Infinity, handoff?: Handoff): Promise<void> {
       closing ??= (async () => {
         state.draining = true;
+        // P11: the stop itself counts as the web server's last activity (it may be mid-request).
+        state.lastBegan = Date.now();
         passOn = handoff;
         // Not waited for: its 'close' counts connections node:net knows of, and a connection handed
         // off (P11) leaves that count without telling it. The connections tracked here are the truth.
