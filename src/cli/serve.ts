@@ -1,6 +1,6 @@
 /**
  * A serving process: alone (no `--workers`), or one worker of a master
- * (master.ts), which is the same program started with TSGI_WORKER set and
+ * (server/arbiter/), which is the same program started with TSGI_WORKER set and
  * its listening sockets on fd 3 onwards. Either way it never dies silently:
  * an uncaught exception or unhandled rejection is logged with its stack, what
  * is in flight is answered, and the process exits non-zero for its
