@@ -1,6 +1,6 @@
 /**
  * A serving process: alone (no `--workers`), or one worker of a master
- * (master.ts), which is the same program started with TSGI_WORKER set and
+ * (server/arbiter/), which is the same program started with TSGI_WORKER set and
  * its listening sockets on fd 3 onwards. Either way it never dies silently:
  * an uncaught exception or unhandled rejection is logged with its stack, what
  * is in flight is answered, and the process exits non-zero for its
@@ -22,39 +22,7 @@ import { RequestTracker } from '../server/request-tracker.js';
 import type { AccessFormat } from '../contract/access-log.js';
 import { claimedByBridge } from '../bridges/guard.js';
 import { opt, type Settings } from './settings.js';
-
-/** What a master tells its worker through the environment. */
-export interface WorkerInfo {
-  /** Worker number (1, 2, …), stable across its replacements. */
-  id: number;
-  /** The generation (a SIGHUP reload starts the next one). */
-  generation: number;
-  /** How many listening sockets it inherited, from fd 3 on. */
-  fds: number;
-  /** Requests after which to retire (`--max-requests` plus its jitter), 0 for never. */
-  maxRequests: number;
-  /** `wsgi.multiprocess`: more than one worker when this one started. */
-  multiprocess: boolean;
-  /** `--timeout`: the pipe on which the worker shows its requests in flight (in-flight-board.ts). */
-  boardFd?: number;
-}
-
-/** Messages from a worker to its master (over the IPC channel); the master checks each (P13). */
-export type WorkerMessage =
-  | { t: 'ready' }
-  | { t: 'pong'; inFlight: string[] }
-  | { t: 'retire'; served: number }
-  | { t: 'fatal'; error: string; inFlight: string[] }
-  /** P11: an idle connection of listener `l`, sent with the message; `data` (base64) was read ahead from it. */
-  | { t: 'handoff'; l: number; data: string };
-
-/** Messages from the master to a worker. */
-export type MasterMessage =
-  | { t: 'ping' }
-  /** Retire: with `handoff`, give idle connections back to the master (a new worker takes them). */
-  | { t: 'stop'; handoff?: boolean }
-  /** P11: serve this connection (sent with the message) on listener `l`; `data` (base64) comes first. */
-  | { t: 'adopt'; l: number; data: string };
+import type { MasterMessage, WorkerInfo, WorkerMessage } from '../server/arbiter/messages.js';
 
 interface Running {
   close(graceMs?: number, handoff?: Handoff): Promise<void>;

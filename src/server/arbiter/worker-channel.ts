@@ -8,8 +8,8 @@
  */
 import { Socket } from 'node:net';
 import type { ChildProcess } from 'node:child_process';
-import { MAX_HANDOFF_BYTES } from '../server/handoff.js';
-import type { WorkerMessage } from './serve.js';
+import { MAX_HANDOFF_BYTES } from '../handoff.js';
+import type { WorkerMessage } from './messages.js';
 
 /** Longest line the in-flight board may write (64 slots of 240 bytes, JSON-escaped, with room to spare). */
 export const MAX_BOARD_LINE = 256 * 1024;

@@ -1,0 +1,41 @@
+/**
+ * What the master (arbiter.ts) is given to run with. It reads no settings
+ * file and parses no option: the CLI turns its settings into these plain
+ * values, and supplies the files it opens as callbacks.
+ */
+import type { ListenOptions } from '../listen.js';
+
+/** The pool's settings: read at start, and again at every reload. */
+export interface PoolSettings {
+  /** How many workers (`--workers`). */
+  readonly workers: number;
+  /** P13: the pool's ceiling, whatever SIGTTIN or a reloaded config asks for (`--max-workers`). */
+  readonly maxWorkers: number;
+  /** `--max-requests` (0: never recycle) and `--max-requests-jitter`. */
+  readonly maxRequests: number;
+  readonly maxRequestsJitter: number;
+  /** `--graceful-timeout`, in ms. */
+  readonly gracefulMs: number;
+}
+
+/** What the master runs with; everything read from settings comes in here. */
+export interface ArbiterOptions {
+  /** For the first log line: the command, the app, the version. */
+  readonly command: string;
+  readonly app: string;
+  readonly version: string;
+  /** Where to listen when systemd passed no sockets. */
+  readonly listen: ListenOptions;
+  /** `--user` / `--group`, checked once at start rather than by every worker failing to boot. */
+  readonly user: string | undefined;
+  readonly group: string | undefined;
+  /** `--timeout` in ms (0: none): fixed at start, as the workers' in-flight boards are. */
+  readonly timeoutMs: number;
+  readonly pool: PoolSettings;
+  /** Reads the settings again (SIGHUP, `--reload`); throws when they cannot be read. */
+  reread(): Promise<PoolSettings>;
+  /** Opens the master's log files; returns what reopens them (SIGUSR1). */
+  openLogs(): () => void;
+  /** Writes the pid file; returns what removes it. */
+  writePid(): () => void;
+}
