@@ -137,8 +137,8 @@ export async function toApp(v: unknown, iface: Interface, where: string): Promis
   }
   if (kind === 'fetch') {
     if (!isFn(v) && !has(v, 'fetch')) throw new GatewayError('ERR_APP_LOAD', `${where} is neither a (Request) => Response function nor an object with fetch()`);
-    // The lighter global Response unless asked for Node's (docs/bridges.md).
-    const lightResponse = process.env.TSGI_FETCH_RESPONSE !== 'native';
+    // Node's global Response is left alone unless the operator asks for the lighter one (docs/bridges.md).
+    const lightResponse = process.env.TSGI_FETCH_RESPONSE === 'light';
     return (await bridges()).fromFetch(v as Parameters<Bridges['fromFetch']>[0], { lightResponse });
   }
   if (kind === 'node') {
