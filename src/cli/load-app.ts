@@ -29,7 +29,8 @@ export function parseAppSpec(spec: string): { path: string; name: string | undef
 
 /**
  * require() loads an ES module several milliseconds sooner than import() where
- * Node supports it (20.19+, `process.features.require_module`): that is most
+ * Node allows it (`process.features.require_module`; off under
+ * --no-experimental-require-module): that is most
  * of a CGI request's start-up (bench:cgi). Modules with top-level await, and
  * TypeScript through tsx, still go through import().
  */
@@ -79,8 +80,8 @@ function tsxManifest(file: string): string | undefined {
 }
 
 /**
- * Registers tsx's hooks: on a Node that cannot strip types (Node 20, 22
- * before 22.18), or for a `.ts` file in a CommonJS package (see importTs).
+ * Registers tsx's hooks: on a Node that cannot strip types (22 before
+ * 22.18), or for a `.ts` file in a CommonJS package (see importTs).
  * tsx is found from the app's directory, else the working directory. Both
  * hooks: in a package without "type": "module" (npm's
  * default), Node loads a .ts file as CommonJS, through require(). tsx's ES
