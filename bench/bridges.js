@@ -25,7 +25,9 @@ const tcpReady = (port) => () => new Promise((resolve) => {
   s.on('error', () => resolve(false));
 });
 const tsgi = (app, name) => start(name, process.execPath,
-  [join(root, 'bin/tsgi.cjs'), 'fastcgi', join(root, app), '--socket', sock(name), '--chmod', '666', '--log-level', 'warn'], ready(name));
+  [join(root, 'bin/tsgi.cjs'), 'fastcgi', join(root, app), '--socket', sock(name), '--chmod', '666', '--log-level', 'warn'], ready(name),
+  // The Hono app through tsgi with tsgi's lighter Response, opted in (docs/bridges.md).
+  { env: { ...process.env, TSGI_FETCH_RESPONSE: 'light' } });
 
 const expressTsgi = await tsgi('bench/express-hello.cjs', 'express-tsgi');
 const expressNode = await start('express node:http', process.execPath, [join(root, 'bench/express-hello.cjs'), sock('express-node')], ready('express-node'));

@@ -14,7 +14,6 @@
 // cache (lib/load.cjs keeps one outside the package), no absolute path.
 import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, relative } from 'node:path';
@@ -32,7 +31,7 @@ const common = {
   bundle: true,
   format: 'cjs',
   platform: 'node',
-  target: 'node20',
+  target: 'node22',
   packages: 'external',
   // Less source to read at every start; names stay readable in stack traces.
   minifyWhitespace: true,
@@ -45,14 +44,7 @@ await build({
   entryPoints: ['src/entry.ts'],
   outfile: 'dist/tsgi.cjs',
   define: { __TSGI_VERSION__: JSON.stringify(pkg.version) },
-  // lib/import.cjs is required at run time, compiled apart from the bundle (see there).
-  external: ['../lib/import.cjs'],
 });
-// The bundle's hash, last: lib/load.cjs keys its Node 20 code cache by it.
-{
-  const code = readFileSync(`${ROOT}dist/tsgi.cjs`, 'utf8');
-  writeFileSync(`${ROOT}dist/tsgi.cjs`, `${code}//# tsgiBundleHash=${createHash('sha256').update(code).digest('hex')}\n`);
-}
 
 // The optional layers, each its own bundle so that a CGI request of an app
 // that uses neither pays nothing for them (nor for cookie, busboy, mime-types).

@@ -12,6 +12,7 @@ export { HTTPS_ON, OPTIONAL_VARS, REQUIRED_VARS } from './contract/cgi-vars.js';
 export { checkHeaders, checkedPairs, checkStatus, describe, isToken } from './contract/head.js';
 export { formatLogLine, log, logs, logText } from './contract/log.js';
 export { accessLine, accessLog, escapeLog, requestLine, setAccessLog, type AccessFormat, type AccessRecord } from './contract/access-log.js';
+export { nodeInternal, resetNodeInternals, type NodeInternal } from './contract/node-internals.js';
 // For the in-process benchmarks and tests that run a built copy.
 export { RequestAbort } from './gateway/abort.js';
 export { ERROR_BODY, runApp, type ResponseSink } from './gateway/engine.js';

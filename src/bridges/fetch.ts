@@ -31,7 +31,7 @@ export interface FetchBridgeOptions {
    * Installs tsgi's lighter Response as the global `Response` (see
    * light-response.ts): a string, bytes or empty body is then sent as it
    * was given, without the stream Node's Response makes for it. The CLI
-   * sets it for a fetch app unless `TSGI_FETCH_RESPONSE=native`. Default:
+   * sets it for a fetch app when `TSGI_FETCH_RESPONSE=light`. Default:
    * false (the global is left alone).
    */
   lightResponse?: boolean;

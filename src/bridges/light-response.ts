@@ -4,15 +4,16 @@
  * A framework answers a request with `new Response('Hello', init)`; Node's
  * Response wraps such a body in a ReadableStream at once, and that stream
  * (made, then read back by the bridge) is most of what a small fetch
- * response costs: several µs per request, more than routing it does. This
+ * response costs, more than routing it does (docs/performance.md). This
  * Response keeps a string, bytes or no body as it was given, with its status
  * and Headers, and the bridge sends it as it is. Anything else — a stream
  * body, a Blob or FormData, a subclass, an init Node would refuse — is
  * Node's own Response, made at once, so its errors are Node's.
  *
- * It is the global Response only while installed (the CLI does for a fetch
- * app unless `TSGI_FETCH_RESPONSE=native`; `fromFetch(h, { lightResponse:
- * true })` programmatically). Every member behaves as Node's: `status`,
+ * It is the global Response only while installed, and only when asked: by
+ * the app (`installLightResponse()` from `tsgi/bridges`), by the CLI for a
+ * fetch app under `TSGI_FETCH_RESPONSE=light`, or by `fromFetch(h, {
+ * lightResponse: true })`. Every member behaves as Node's: `status`,
  * `statusText`, `ok`, `headers`, `type`, `url`, `redirected` and `bodyUsed`
  * are answered from what was given; `body`, `clone()`, `text()`, `json()`,
  * `arrayBuffer()`, `blob()`, `formData()` and `bytes()` first make the real

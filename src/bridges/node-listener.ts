@@ -25,12 +25,12 @@ export type NodeListener = (req: IncomingMessage, res: ServerResponse) => unknow
  */
 export function fromNodeListener(listener: NodeListener): App {
   if (typeof listener !== 'function') throw new TypeError(`fromNodeListener takes a (req, res) function, got ${typeof listener}`);
-  const protos = PROTOTYPES_FIRST ? new ListenerPrototypes(listener) : undefined;
+  const protos = new ListenerPrototypes(listener);
   return (environ, startResponse) => {
     const socket = new BridgeSocket(environ);
     let req: BridgeRequest;
     let res: BridgeResponse;
-    if (protos !== undefined && protos.check()) {
+    if (protos.check()) {
       req = Reflect.construct(BridgeRequest, [environ, socket], protos.req!) as BridgeRequest;
       res = Reflect.construct(BridgeResponse, [req, socket, startResponse], protos.res!) as BridgeResponse;
     } else {
@@ -49,20 +49,11 @@ export function fromNodeListener(listener: NodeListener): App {
 type Target = new (...args: never[]) => object;
 
 /**
- * Whether to make `req` and `res` with an Express app's prototypes (below):
- * on V8 12 and later (Node 22, 24) it takes an Express hello through the
- * bridge from about 21 to 14 µs per request in process; on V8 11 (Node 20)
- * such objects are far slower to use (about 106 µs), so there the bridge
- * makes its own and lets Express swap them.
- */
-const PROTOTYPES_FIRST = Number(process.versions.v8.split('.')[0]) >= 12;
-
-/**
  * The prototypes an Express app gives `req` and `res` (its `request` and
  * `response` objects, which inherit from IncomingMessage's and
  * ServerResponse's). The first thing Express does with a request is
- * `Object.setPrototypeOf` to them; on Node 24 that swap costs a few µs per
- * request for objects made elsewhere (bench:bridges, profiled). Made with
+ * `Object.setPrototypeOf` to them, and that swap is costly for objects made
+ * elsewhere (bench:bridges, profiled; docs/performance.md). Made with
  * those prototypes from the start, the swap changes nothing and costs
  * nothing. Everything the bridge needs of its own classes is on the
  * objects themselves (private fields, and the methods it sets as own

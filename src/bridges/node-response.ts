@@ -13,6 +13,7 @@ import type { Environ, Header, StartResponse, Write } from '../contract/types.js
 import { again, thrown, type Exchange } from './guard.js';
 import { BridgeSocket, finishUnread, type BridgeRequest } from './node-request.js';
 import { CHUNKED, HAS_DATE, HAS_LENGTH, headList, httpDate, nodeError, statusLine } from './response-head.js';
+import { HEADER_FIELD, ownHeadersSent } from './header-field.js';
 
 type Callback = (err?: Error | null) => void;
 type Item = { chunk: Buffer; cb: Callback | undefined };
@@ -97,11 +98,12 @@ export class BridgeResponse extends ServerResponse {
     own.end = P.end;
     own.flushHeaders = P.flushHeaders;
     own.destroy = P.destroy;
+    if (!HEADER_FIELD) ownHeadersSent(this, () => this.#head);
   }
 
   // headersSent, and setHeader & co. throwing ERR_HTTP_HEADERS_SENT afterwards, are
-  // node:http's own: they read `_header`, which #commit sets. That field is not
-  // documented, but compression, on-headers and others read it, so it must be set.
+  // node:http's own: they read `_header`, which #commit sets (header-field.ts has the fallback).
+  // That field is not documented, but compression, on-headers and others read it, so it is set.
   // The writable* getters (defined on the prototype below) report this bridge's queue, not a socket's.
   /** @internal */ get bridgeFinished(): boolean { return this.#finished; }
   /** @internal */ get bridgeQueued(): number { return this.#queued; }

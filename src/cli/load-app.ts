@@ -29,7 +29,8 @@ export function parseAppSpec(spec: string): { path: string; name: string | undef
 
 /**
  * require() loads an ES module several milliseconds sooner than import() where
- * Node supports it (20.19+, `process.features.require_module`): that is most
+ * Node allows it (`process.features.require_module`; off under
+ * --no-experimental-require-module): that is most
  * of a CGI request's start-up (bench:cgi). Modules with top-level await, and
  * TypeScript through tsx, still go through import().
  */
@@ -79,8 +80,8 @@ function tsxManifest(file: string): string | undefined {
 }
 
 /**
- * Registers tsx's hooks: on a Node that cannot strip types (Node 20, 22
- * before 22.18), or for a `.ts` file in a CommonJS package (see importTs).
+ * Registers tsx's hooks: on a Node that cannot strip types (22 before
+ * 22.18), or for a `.ts` file in a CommonJS package (see importTs).
  * tsx is found from the app's directory, else the working directory. Both
  * hooks: in a package without "type": "module" (npm's
  * default), Node loads a .ts file as CommonJS, through require(). tsx's ES
@@ -137,8 +138,8 @@ export async function toApp(v: unknown, iface: Interface, where: string): Promis
   }
   if (kind === 'fetch') {
     if (!isFn(v) && !has(v, 'fetch')) throw new GatewayError('ERR_APP_LOAD', `${where} is neither a (Request) => Response function nor an object with fetch()`);
-    // The lighter global Response unless asked for Node's (docs/bridges.md).
-    const lightResponse = process.env.TSGI_FETCH_RESPONSE !== 'native';
+    // Node's global Response is left alone unless the operator asks for the lighter one (docs/bridges.md).
+    const lightResponse = process.env.TSGI_FETCH_RESPONSE === 'light';
     return (await bridges()).fromFetch(v as Parameters<Bridges['fromFetch']>[0], { lightResponse });
   }
   if (kind === 'node') {

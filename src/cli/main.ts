@@ -7,6 +7,7 @@
 import { GatewayError } from '../contract/errors.js';
 import { dynamicImport } from '../contract/dynamic-import.js';
 import type { App } from '../contract/types.js';
+import { DEFAULT_GC_PACE, setGcPace } from '../gateway/gc-pacer.js';
 import { dropProxyHeader, restartWithoutProxy } from '../server/cgi-proxy.js';
 import { INTERFACES, loadApp, type Interface } from './load-app.js';
 import { commandUsage, OPTIONS, usage, UsageError, type Command, type Values } from './options.js';
@@ -91,6 +92,8 @@ async function run(argv: string[]): Promise<void> {
       return check(inferServer(values), spec, values, configFile, validate, iface);
     default: {
       const settings = serverSettings(cmd, spec, values, configFile);
+      // R4: the servers pace their body buffers (gc-pacer.ts) unless TSGI_GC_PACE_BYTES says otherwise.
+      if (process.env.TSGI_GC_PACE_BYTES === undefined) setGcPace(DEFAULT_GC_PACE);
       const load = (): Promise<App> => appFor(spec, validate, iface);
       const worker = process.env.TSGI_WORKER;
       if (worker !== undefined) {

@@ -1,8 +1,7 @@
 /**
  * The abort state of one request. The engine reads a plain flag; the
- * AbortSignal that apps see as `tsgi.abort` is created on first use: on
- * Node 20, where an AbortController is costly, only when an app reads it;
- * on Node 22 and later with the environ (environ.ts, LAZY_SIGNAL).
+ * AbortSignal that apps see as `tsgi.abort` is made on first use (when
+ * the environ is built).
  */
 export class RequestAbort {
   /** True once the web server aborted the request or the client went away. */

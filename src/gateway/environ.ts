@@ -11,7 +11,7 @@ import { fileWrapper } from './file-wrapper.js';
 export interface EnvironExtras {
   input: WsgiInput;
   errors: WsgiErrors;
-  /** The request's abort state; `tsgi.abort` is its signal (see LAZY_SIGNAL for when it is made). */
+  /** The request's abort state; `tsgi.abort` is its signal. */
   abort: RequestAbort;
   /** C6: true when several processes serve the same app. */
   multiprocess: boolean;
@@ -23,37 +23,6 @@ export interface EnvironExtras {
    */
   clean?: boolean;
 }
-
-/** Where the request's RequestAbort is kept on the environ (a symbol: no CGI name can collide). */
-const ABORT = Symbol('tsgi.request-abort');
-
-/**
- * Whether `tsgi.abort` is an accessor that makes the AbortSignal when an app
- * first reads it, or the signal itself. An AbortController costs about 2.4 µs
- * on V8 11 (Node 20), where the accessor (one `defineProperty` per environ,
- * 0.1–0.3 µs) is worth it. On V8 12 (Node 22) it costs about 140 ns and on
- * V8 13 (Node 24) about 50 ns, less than the accessor does in a request
- * (in process, a Node 22 request took 1280–1340 ns with the signal made at
- * once against 1340–1490 ns with the accessor), so there every environ gets
- * its signal at once.
- */
-const LAZY_SIGNAL = Number.parseInt(process.versions.v8, 10) < 12;
-
-/**
- * `tsgi.abort`: an accessor shared by every environ (no closures per request),
- * so the AbortSignal is made only when an app reads it.
- */
-const ABORT_ACCESSOR: PropertyDescriptor = {
-  get(this: Record<PropertyKey, unknown>): AbortSignal {
-    return (this[ABORT] as RequestAbort).signal;
-  },
-  // C1: the app may change any key; assigning this one makes it a plain value.
-  set(this: Record<PropertyKey, unknown>, v: unknown): void {
-    Object.defineProperty(this, 'tsgi.abort', { value: v, writable: true, enumerable: true, configurable: true });
-  },
-  enumerable: true,
-  configurable: true,
-};
 
 /**
  * A new object for a request's variables, for an adapter that decodes them
@@ -125,12 +94,7 @@ export function completeEnviron(vars: Record<PropertyKey, unknown>, x: Omit<Envi
   vars['wsgi.multiprocess'] = x.multiprocess;
   vars['wsgi.run_once'] = x.runOnce;
   vars['wsgi.file_wrapper'] = fileWrapper;
-  if (LAZY_SIGNAL) {
-    vars[ABORT] = x.abort;
-    Object.defineProperty(vars, 'tsgi.abort', ABORT_ACCESSOR);
-  } else {
-    vars['tsgi.abort'] = x.abort.signal;
-  }
+  vars['tsgi.abort'] = x.abort.signal;
   return vars as unknown as Environ;
 }
 

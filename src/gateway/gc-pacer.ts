@@ -6,26 +6,28 @@
  * `wsgi.input.read()` result and every chunk an app yields. V8 frees such
  * buffers at its next young-generation collection, and it schedules those by
  * how much JavaScript heap is allocated, not by how many buffer bytes are:
- * a body flowing at hundreds of MiB/s through a process that allocates
- * little else leaves tens of MiB of dead buffers between collections (a
- * 1 GiB echo measured 80+ MiB of peak RSS growth on Node 24).
+ * a body flowing fast through a process that allocates little else leaves
+ * tens of MiB of dead buffers between collections (`npm run bench:memory`;
+ * docs/performance.md).
  *
- * So the gateway counts the buffer bytes it sees go by, and after every
- * `TSGI_GC_PACE_BYTES` of them (16 MiB by default; 0 turns pacing off) asks
- * V8 for one young-generation collection: about 0.1–0.3 ms on a small heap,
- * so a 1 GiB echo pays a few tens of milliseconds for a peak that stays
- * bounded. Ordinary traffic (a few KiB per request) reaches the threshold
- * once in thousands of requests, far more rarely than V8 collects anyway.
+ * So the gateway counts the buffer bytes it sees go by, and after every pace
+ * of them asks V8 for one young-generation collection. Ordinary traffic (a
+ * few KiB per request) reaches a pace of MiB once in thousands of requests,
+ * far more rarely than V8 collects anyway.
  *
- * The collector is V8's own `gc()`, which Node exposes only under
- * `--expose-gc`; when the process was not started so, the flag is set at
- * run time through the public `node:v8` API and the function is taken from
- * a fresh `node:vm` context, once, on the first threshold crossed.
+ * Nothing here changes the process unless asked. Pacing is off until
+ * `setGcPace()` or `TSGI_GC_PACE_BYTES` turns it on (the tsgi command turns it
+ * on at DEFAULT_GC_PACE for the servers it runs), and the collector is only
+ * V8's own `gc()`, which Node exposes to a process started with `--expose-gc`
+ * (tsgi's master starts its workers so). Without it there is nothing to call,
+ * and nothing is paced: the V8 flag is never set at run time, which Node
+ * documents as unsafe, and no vm context is made for it.
  */
 
 type Collector = (options: { type: 'minor' }) => void;
 
-const DEFAULT_PACE = 16 * 1024 * 1024;
+/** The pace the tsgi command uses: one young-generation collection per 16 MiB of buffers. */
+export const DEFAULT_GC_PACE = 16 * 1024 * 1024;
 
 /** Bytes between two collections (Infinity when pacing is off), read from the environment on first use. */
 let every = -1;
@@ -33,23 +35,18 @@ let counted = 0;
 /** undefined: not looked up yet; null: unavailable. */
 let collector: Collector | null | undefined;
 
+/** TSGI_GC_PACE_BYTES: a number of bytes turns pacing on; unset, empty or 0: off. */
 function paceFromEnv(): number {
   const raw = process.env.TSGI_GC_PACE_BYTES;
-  if (raw === undefined || raw === '') return DEFAULT_PACE;
+  if (raw === undefined || raw === '') return Infinity;
   const n = Number(raw);
   return Number.isFinite(n) && n > 0 ? n : Infinity;
 }
 
+/** The process's own `gc` (`--expose-gc`), or null. */
 function lookUpCollector(): Collector | null {
   const own = (globalThis as { gc?: unknown }).gc;
-  if (typeof own === 'function') return own as Collector;
-  try {
-    process.getBuiltinModule('node:v8').setFlagsFromString('--expose-gc');
-    const gc: unknown = process.getBuiltinModule('node:vm').runInNewContext('gc');
-    return typeof gc === 'function' ? (gc as Collector) : null;
-  } catch {
-    return null;
-  }
+  return typeof own === 'function' ? own as Collector : null;
 }
 
 /**
@@ -65,11 +62,19 @@ export function paceBuffers(bytes: number): void {
   }
   counted = 0;
   if (collector === undefined) collector = lookUpCollector();
-  collector?.({ type: 'minor' });
+  if (collector === null) every = Infinity; // no gc(): nothing to pace with, so stop counting
+  else collector({ type: 'minor' });
 }
 
-/** Sets the pace in bytes (0: off); for tests and embedders. */
+/**
+ * Turns memory pacing on: one young-generation collection per `bytes` of body
+ * buffers (0: off, the default unless TSGI_GC_PACE_BYTES says otherwise). It
+ * paces only a process started with `--expose-gc` (or `NODE_OPTIONS=--expose-gc`);
+ * without that it does nothing. Whether `gc` is there is looked at again by
+ * each call.
+ */
 export function setGcPace(bytes: number): void {
   every = bytes > 0 ? bytes : Infinity;
   counted = 0;
+  collector = undefined;
 }

@@ -12,6 +12,7 @@ import { fstatSync, lstatSync, unlinkSync } from 'node:fs';
 import * as net from 'node:net';
 import { getSystemErrorName } from 'node:util';
 import { GatewayError } from '../contract/errors.js';
+import { nodeInternal } from '../contract/node-internals.js';
 import { bindUnix, listenError, type ListenAddress, type ListenOptions } from './listen.js';
 
 /** A socket the master holds for its workers. */
@@ -26,8 +27,21 @@ export interface BoundSocket {
 interface RawHandle { fd: number; close(): void; getsockname?(out: Record<string, unknown>): number }
 type CreateServerHandle = (address: string | null, port: number, addressType: number, fd?: number, flags?: number) => RawHandle | number;
 
-/** node:net's unlisted binder: the one cluster uses for shared handles. */
-const createHandle = (net as unknown as { _createServerHandle: CreateServerHandle })._createServerHandle;
+/**
+ * node:net's unlisted binder, the one node:cluster uses for its shared
+ * handles: a bound socket, not listening, as a descriptor the workers inherit
+ * (docs/internals.md says why no public API does the same). Without it (or
+ * with it switched off) a socket the master would bind is refused with a
+ * one-line error; an inherited one (`--fd`, socket activation) needs nothing.
+ */
+function createHandle(address: string | null, port: number, addressType: number): RawHandle | number {
+  const make = (net as unknown as { _createServerHandle?: CreateServerHandle })._createServerHandle;
+  if (typeof make !== 'function' || !nodeInternal('_createServerHandle')) {
+    throw new GatewayError('ERR_LISTEN', `this Node (${process.version}) cannot bind a socket for --workers to share: ` +
+      'start without --workers, or pass a bound socket (--fd, systemd socket activation)');
+  }
+  return make(address, port, addressType);
+}
 
 function check(h: RawHandle | number, where: string): RawHandle {
   if (typeof h !== 'number') return h;

@@ -19,6 +19,7 @@
  */
 import { Buffer } from 'node:buffer';
 import type { Socket } from 'node:net';
+import { nodeInternal } from '../contract/node-internals.js';
 
 /**
  * Takes a connection this process gives up: `rest` holds the bytes already
@@ -33,6 +34,7 @@ interface ReadableHandle { readStop(): number; reading?: boolean }
 
 /** The socket's libuv handle, when it can stop reading (every Node this package supports). */
 function handleOf(socket: Socket): ReadableHandle | null {
+  if (!nodeInternal('readStop')) return null;
   const h = (socket as unknown as { _handle?: Partial<ReadableHandle> | null })._handle;
   return h !== null && h !== undefined && typeof h.readStop === 'function' ? h as ReadableHandle : null;
 }

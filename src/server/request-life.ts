@@ -12,12 +12,6 @@ import type { ByteSource } from '../gateway/input.js';
 import type { AppContext } from './socket-server.js';
 
 /**
- * Whether V8 copies an environ-sized object whole (`{ ...o }`) quickly: V8 12
- * (Node 22) and later do; V8 11 (Node 20) does not (VarsMemo's wholeCopy).
- */
-export const WHOLE_COPY = Number.parseInt(process.versions.v8, 10) >= 12;
-
-/**
  * A server's sink that can stop waiting for its app: `--request-timeout`
  * answered the request (or cut it off), so the server stops counting it as
  * in flight and a stop does not wait for an app that ignores `tsgi.abort`

@@ -17,7 +17,7 @@ import { UwsgiDecoder, varsMemo, type UwsgiLimits } from '../protocol/uwsgi.js';
 import { addCgiVar } from '../protocol/vars.js';
 import { detach, type Handoff } from './handoff.js';
 import type { ListenOptions } from './listen.js';
-import { RequestLife, WHOLE_COPY } from './request-life.js';
+import { RequestLife } from './request-life.js';
 import {
   DrainWait, appContext, startSocketServer, type AppContext, type Connection, type SocketLimits, type SocketServer,
 } from './socket-server.js';
@@ -59,7 +59,7 @@ const EMPTY = Buffer.alloc(0);
 const PROTOCOL = /^HTTP\/\d\.\d$/;
 
 /** Every request's vars, stored for an environ (C3, C7), built against the request before. */
-const ENVIRON_VARS = varsMemo(addCgiVar, environVars, WHOLE_COPY);
+const ENVIRON_VARS = varsMemo(addCgiVar, environVars);
 
 function destroySocket(socket: Socket): void {
   socket.destroy();
@@ -226,7 +226,7 @@ class UwsgiConnection extends RequestLife implements Connection, ResponseSink {
   readonly #close = (): void => {
     // Not from within the write's callback: Node checks for a destroyed stream right after the
     // callback returns, and then makes an ERR_STREAM_DESTROYED error (with its stack trace) for
-    // callbacks that no one has registered: several microseconds per request.
+    // callbacks that no one has registered, on every request.
     process.nextTick(destroySocket, this.#socket);
   };
 

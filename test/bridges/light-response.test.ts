@@ -1,6 +1,10 @@
 // The lighter global Response (B6): the same members, errors and bytes on the
 // wire as Node's Response, without the stream Node makes for a string body.
 import { Buffer } from 'node:buffer';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Hono } from 'hono';
 import { afterEach, describe, expect, it } from 'vitest';
 import { fromFetch, type FetchHandler } from '../../src/bridges/fetch.js';
@@ -125,5 +129,24 @@ describe('LightResponse', () => {
     } finally {
       globalThis.Response = Native;
     }
+  });
+
+  // Replacing a global changes the whole process: the command leaves Node's Response alone for
+  // a fetch app unless the operator opts in.
+  it('B6 tsgi cgi of a fetch app: Node\'s global Response unless TSGI_FETCH_RESPONSE=light', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tsgi-light-'));
+    const app = join(dir, 'app.mjs');
+    writeFileSync(app, 'export default { fetch: () => new Response(globalThis.Response.name) };\n');
+    const bin = new URL('../../bin/tsgi.cjs', import.meta.url).pathname;
+    const env = { PATH: process.env.PATH ?? '', GATEWAY_INTERFACE: 'CGI/1.1', REQUEST_METHOD: 'GET', SERVER_PROTOCOL: 'HTTP/1.1', SERVER_NAME: 'localhost', SERVER_PORT: '80', SCRIPT_NAME: '/app', PATH_INFO: '/' };
+    const body = (extra: Record<string, string>): string => {
+      const r = spawnSync(process.execPath, [bin, 'cgi', app], { env: { ...env, ...extra }, encoding: 'latin1' });
+      expect(r.stderr).toBe('');
+      expect(r.stdout).toMatch(/^Status: 200 OK\r\n/);
+      return r.stdout.slice(r.stdout.indexOf('\r\n\r\n') + 4);
+    };
+    expect(body({})).toBe('Response');
+    expect(body({ TSGI_FETCH_RESPONSE: 'native' })).toBe('Response');
+    expect(body({ TSGI_FETCH_RESPONSE: 'light' })).toMatch(/^_*LightResponse$/); // the bundle may prefix the class's name
   });
 });

@@ -97,6 +97,8 @@ export class Arbiter {
     };
     const child = fork(process.argv[1]!, process.argv.slice(2), {
       env: { ...process.env, TSGI_WORKER: JSON.stringify(info) },
+      // R4: the workers pace their body buffers with V8's gc(), exposed by an ordinary start-up flag (gc-pacer.ts).
+      execArgv: process.execArgv.includes('--expose-gc') ? process.execArgv : [...process.execArgv, '--expose-gc'],
       // The listening sockets become the worker's fd 3, 4, …; then the in-flight board's pipe.
       stdio: ['ignore', 'inherit', 'inherit', ...sockets.map((x) => x.fd), ...(board !== undefined ? ['pipe' as const] : []), 'ipc'],
     });

@@ -10,6 +10,7 @@ import { Socket } from 'node:net';
 import type { ChildProcess } from 'node:child_process';
 import { MAX_HANDOFF_BYTES } from '../handoff.js';
 import type { WorkerMessage } from './messages.js';
+import { nodeInternal } from '../../contract/node-internals.js';
 
 /** Longest line the in-flight board may write (64 slots of 240 bytes, JSON-escaped, with room to spare). */
 export const MAX_BOARD_LINE = 256 * 1024;
@@ -118,6 +119,7 @@ export function readBoard(stream: NodeJS.ReadableStream, update: (list: string[]
  * uncaught exceptions keeps it alive instead (the worker then stays).
  */
 export function guardChannel(child: ChildProcess, bad: (why: string) => void): boolean {
+  if (!nodeInternal('kChannelHandle')) return false;
   // child.channel is a wrapper for ref()/unref(); the pipe handle itself is kept under a symbol.
   const key = Object.getOwnPropertySymbols(child).find((k) => k.description === 'kChannelHandle');
   const channel = (key === undefined ? undefined : (child as unknown as Record<symbol, unknown>)[key]) as { onread?: (...a: unknown[]) => unknown } | null | undefined;
