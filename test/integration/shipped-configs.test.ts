@@ -259,7 +259,7 @@ describe.runIf(enabled)('nginx/ as shipped, started as root, its backend started
     }, 60_000);
   }
 
-  it('CGI6 nginx/cgi-fcgiwrap.conf: fcgiwrap started as www-data as the file says, the README\'s cgi-bin script runs as www-data', async () => {
+  it('CGI6 nginx/cgi-fcgiwrap.conf: fcgiwrap started as www-data as the file says, the cgi-bin script of docs/adapters.md runs as www-data', async () => {
     writeApp('v1');
     const cmds = commands('cgi-fcgiwrap.conf', {});
     expect(cmds).toHaveLength(2);
@@ -274,8 +274,8 @@ describe.runIf(enabled)('nginx/ as shipped, started as root, its backend started
     expect(lstatSync(socket).uid).toBe(id('-u', USER));
     const scripts = join(root, 'srv');
     mkdirSync(join(scripts, 'cgi-bin'), { recursive: true, mode: 0o755 });
-    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
-    const script = /<!-- recipe: cgi-script -->\n```sh\n([^]*?)\n```\n/.exec(readme)![1]!;
+    const page = readFileSync(join(ROOT, 'docs/adapters.md'), 'utf8');
+    const script = /<!-- recipe: cgi-script -->\n```sh\n([^]*?)\n```\n/.exec(page)![1]!;
     writeFileSync(join(scripts, 'cgi-bin', 'hello'), place(`${script}\n`), { mode: 0o755 });
     checkReadableBy(USER, join(app, 'app.js'));
     const nginx = await startNginx('cgi-fcgiwrap.conf', { RUN_DIR: runDir('tsgi-shipped-nginx-'), SCRIPT_ROOT: scripts, FCGIWRAP_SOCKET: socket });
