@@ -25,3 +25,20 @@ export async function waitUntil(check: () => boolean | Promise<boolean>, what: s
     await new Promise((r) => setTimeout(r, every));
   }
 }
+
+/**
+ * Resolves as `p` does, or rejects with "WHAT did not happen within N ms" after `ms` (scaled by the
+ * slowness factor): for a test whose point is that something ends by itself, where waiting forever
+ * would only show as vitest's own timeout.
+ */
+export async function within<T>(p: Promise<T>, ms: number, what: string, cap = Infinity): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  // `cap`: a bound the scaled deadline may not pass (where a longer wait would prove nothing, e.g. past a default timeout).
+  const limit = Math.min(slow(ms), cap);
+  const late = new Promise<never>((_r, reject) => { timer = setTimeout(() => reject(new Error(`${what} did not happen within ${limit} ms`)), limit); });
+  try {
+    return await Promise.race([p, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
