@@ -4,7 +4,7 @@
  * A framework answers a request with `new Response('Hello', init)`; Node's
  * Response wraps such a body in a ReadableStream at once, and that stream
  * (made, then read back by the bridge) is most of what a small fetch
- * response costs: several µs per request, more than routing it does. This
+ * response costs, more than routing it does. This
  * Response keeps a string, bytes or no body as it was given, with its status
  * and Headers, and the bridge sends it as it is. Anything else — a stream
  * body, a Blob or FormData, a subclass, an init Node would refuse — is

@@ -226,7 +226,7 @@ class UwsgiConnection extends RequestLife implements Connection, ResponseSink {
   readonly #close = (): void => {
     // Not from within the write's callback: Node checks for a destroyed stream right after the
     // callback returns, and then makes an ERR_STREAM_DESTROYED error (with its stack trace) for
-    // callbacks that no one has registered: several microseconds per request.
+    // callbacks that no one has registered: more work than the rest of a small request.
     process.nextTick(destroySocket, this.#socket);
   };
 
