@@ -245,10 +245,13 @@ describe.runIf(enabled)('nginx/ as shipped, started as root, its backend started
       const cmds = commands(conf, { SOCKET: socket });
       expect(cmds).toHaveLength(1);
       const tsgi = start(cmds[0]!.split(/\s+/), { cwd: app });
+      // The socket exists from the bind, root's until --chown gives it to www-data's group: wait for
+      // that group, or nginx's workers may connect in between and answer 502.
+      const group = id('-g', USER);
       await waitFor(() => {
         if (tsgi.child.exitCode !== null) throw new Error(tsgi.log());
-        return existsSync(socket);
-      }, 'the socket');
+        return existsSync(socket) && lstatSync(socket).gid === group;
+      }, 'the socket, in www-data\'s group');
       const plain = await freePort();
       const nginx = await startNginx(conf, { RUN_DIR: runDir('tsgi-shipped-nginx-'), SOCKET: socket, PLAIN_PORT: String(plain) });
       servers.push(nginx);
