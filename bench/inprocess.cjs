@@ -8,29 +8,41 @@
 //
 //   node bench/inprocess.cjs [ROOT] [REQUESTS]      tsgi, from ROOT's dist/
 //   node bench/inprocess.cjs --minimal [REQUESTS]   the physical-limit responder
-//   node bench/inprocess.cjs --floor [REQUESTS]     the contract's floor
 //   node bench/inprocess.cjs --compare [ROUNDS] [REQUESTS]
 //
 // With TSGI_BENCH_APP=const in the environment the app returns a header list
-// and body made once (bench/floor-fastcgi.cjs), so that what the app itself
-// allocates drops out of all three figures.
+// and body made once, so that what the app itself allocates drops out.
 //
 // --minimal serves the same fake sockets with bench/minimal-fastcgi.cjs (fixed
-// bytes, no app), --floor with bench/floor-fastcgi.cjs (the minimal responder
-// plus only what PEP 3333 and the contract require per request). --compare
-// runs the three in turn, each in a new process of the same Node, ROUNDS times
-// (default 3), and prints the medians: tsgi minus the floor is what tsgi's own
-// design costs; the floor minus the minimal responder is what the contract
-// costs. ROOT is a checkout with a built dist/ (default: this one), so that
-// two builds can be compared under one Node. For iterating on the hot path;
-// `npm run bench` (nginx in front) is the benchmark.
+// bytes, no app). --compare runs both in turn, each in a new process of the
+// same Node, ROUNDS times (default 3), and prints the medians and what tsgi
+// costs over the minimal responder. ROOT is a checkout with a built dist/
+// (default: this one), so that two builds can be compared under one Node. For
+// iterating on the hot path; `npm run bench` (nginx in front) is the benchmark.
 'use strict';
 const { execFileSync } = require('node:child_process');
 const { EventEmitter } = require('node:events');
 const { tmpdir } = require('node:os');
 const { join, resolve } = require('node:path');
 const { fcgiRequest } = require('./nginx-requests.cjs');
-const { floorServe, app } = require('./floor-fastcgi.cjs');
+
+/**
+ * The app every run answers with: hello world, its header list and body made
+ * anew each time, as an app written plainly makes them; with
+ * TSGI_BENCH_APP=const, made once and returned each time (to tell the app's
+ * own allocations from the gateway's).
+ */
+const CONST_HEADERS = [['Content-Type', 'text/plain; charset=utf-8']];
+const CONST_BODY = [Buffer.from('Hello, world!\n')];
+const app = process.env.TSGI_BENCH_APP === 'const'
+  ? (_environ, startResponse) => {
+    startResponse('200 OK', CONST_HEADERS);
+    return CONST_BODY;
+  }
+  : (_environ, startResponse) => {
+    startResponse('200 OK', [['Content-Type', 'text/plain; charset=utf-8']]);
+    return [Buffer.from('Hello, world!\n')];
+  };
 
 /** Enough of a net.Socket for a FastCGI connection that is never backed up. */
 class FakeSocket extends EventEmitter {
@@ -75,9 +87,8 @@ function bare(serve) {
 }
 
 async function measure(mode, N) {
-  const name = mode === '--minimal' ? 'minimal responder' : mode === '--floor' ? 'contract floor' : resolve(mode);
+  const name = mode === '--minimal' ? 'minimal responder' : resolve(mode);
   const server = mode === '--minimal' ? bare(require('./minimal-fastcgi.cjs').serve)
-    : mode === '--floor' ? bare(floorServe)
     : await require(join(resolve(mode), 'dist/index.cjs')).serveFastCgi(app, { socket: join(tmpdir(), `tsgi-inprocess-${process.pid}.sock`) });
   const sockets = Array.from({ length: 16 }, (_, i) => {
     const s = new FakeSocket(50000 + i);
@@ -108,7 +119,7 @@ async function measure(mode, N) {
 
 /** Runs each mode in a new process, round after round; prints the medians. */
 function compare(rounds, N) {
-  const modes = [['minimal', '--minimal'], ['floor', '--floor'], ['tsgi', join(__dirname, '..')]];
+  const modes = [['minimal', '--minimal'], ['tsgi', join(__dirname, '..')]];
   const ns = new Map(modes.map(([m]) => [m, []]));
   for (let r = 0; r < rounds; r++) {
     for (const [m, arg] of modes) {
@@ -118,10 +129,10 @@ function compare(rounds, N) {
     }
   }
   const median = (a) => [...a].sort((x, y) => x - y)[a.length >> 1];
-  const [minimal, floor, tsgi] = modes.map(([m]) => median(ns.get(m)));
+  const [minimal, tsgi] = modes.map(([m]) => median(ns.get(m)));
   const which = process.env.TSGI_BENCH_APP === 'const' ? ', app made once' : '';
-  console.log(`${process.version}, medians of ${rounds} rounds (ns per request${which}): minimal responder ${minimal}, contract floor ${floor}, tsgi ${tsgi}`);
-  console.log(`  the contract costs ${floor - minimal} ns over the minimal responder; tsgi costs ${tsgi - floor} ns over the floor, ${tsgi - minimal} ns over the minimal responder`);
+  console.log(`${process.version}, medians of ${rounds} rounds (ns per request${which}): minimal responder ${minimal}, tsgi ${tsgi}`);
+  console.log(`  tsgi costs ${tsgi - minimal} ns over the minimal responder`);
 }
 
 const mode = process.argv[2] ?? join(__dirname, '..');

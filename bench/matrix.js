@@ -102,7 +102,7 @@ export async function runMatrix(options) {
     mkdirSync(join(out, '..'), { recursive: true });
     writeFileSync(`${out}.json`, `${JSON.stringify(result, null, 1)}\n`);
     writeFileSync(`${out}.svg`, svg(result));
-    console.log(`wrote ${opt.out}.json and ${opt.out}.svg (npm run bench:readme puts the tables into README.md)`);
+    console.log(`wrote ${opt.out}.json and ${opt.out}.svg (npm run bench:readme puts the tables into docs/performance.md)`);
   }
   return result;
 }

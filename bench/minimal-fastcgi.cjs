@@ -8,7 +8,7 @@
 const fs = require('node:fs');
 const net = require('node:net');
 
-const BEGIN_REQUEST = 1, PARAMS = 4, STDIN = 5, STDOUT = 6, END_REQUEST = 3, KEEP_CONN = 1;
+const BEGIN_REQUEST = 1, STDIN = 5, STDOUT = 6, END_REQUEST = 3, KEEP_CONN = 1;
 const record = (type, content) => {
   const head = Buffer.from([1, type, 0, 0, content.length >> 8, content.length & 0xff, 0, 0]);
   return Buffer.concat([head, content]);
@@ -28,15 +28,9 @@ function fixedReply(buf, at) {
   return out;
 }
 
-/**
- * Serves one connection; `reply(buf, at, params)` makes the bytes that answer
- * the request whose empty STDIN record starts at `at` (`params`: the
- * request's last non-empty PARAMS content, not kept for the fixed reply).
- * bench/floor-fastcgi.cjs passes its own.
- */
-function serve(socket, reply = fixedReply) {
+/** Serves one connection: the fixed reply to each request, as soon as its empty STDIN record arrives. */
+function serve(socket) {
   let pending = null;
-  let params = null;
   let keep = false;
   socket.on('data', (chunk) => {
     let buf = pending ? Buffer.concat([pending, chunk]) : chunk;
@@ -46,9 +40,8 @@ function serve(socket, reply = fixedReply) {
       if (buf.length - at < size) break;
       const type = buf[at + 1];
       if (type === BEGIN_REQUEST) keep = (buf[at + 10] & KEEP_CONN) !== 0;
-      else if (type === PARAMS && size > 8 && reply !== fixedReply) params = buf.subarray(at + 8, at + 8 + buf.readUInt16BE(at + 4));
       else if (type === STDIN && buf.readUInt16BE(at + 4) === 0) {
-        const out = reply(buf, at, params);
+        const out = fixedReply(buf, at);
         if (keep) socket.write(out); else socket.end(out);
       }
       at += size;

@@ -26,8 +26,6 @@ export const nodeRows = [
     cmd: (n, s) => tsgi(n, 'fastcgi', ['--socket', s, '--chmod', '666']) },
   { id: 'minimal-fastcgi', name: 'minimal FastCGI responder', via: 'fastcgi', group: 'fastcgi', baseline: 'node-http-ka', role: 'limit',
     cmd: (n, s) => [n, [join(root, 'bench/minimal-fastcgi.cjs'), s]] },
-  { id: 'floor-fastcgi', name: 'contract floor (FastCGI)', via: 'fastcgi', group: 'fastcgi', baseline: 'node-http-ka',
-    cmd: (n, s) => [n, [join(root, 'bench/floor-fastcgi.cjs'), s]] },
   { id: 'node-fastcgi', name: 'node-fastcgi (npm)', via: 'fastcgi', group: 'fastcgi', baseline: 'node-http-ka',
     cmd: (n, s) => backend(n, 'node-fastcgi', s) },
   { id: 'node-http', name: 'node:http', via: 'proxy', group: 'uwsgi', role: 'baseline',

@@ -4,6 +4,7 @@ import { Buffer } from 'node:buffer';
 import { connect, type Socket } from 'node:net';
 import { encodePairs, encodeParams } from '../src/protocol/fastcgi/params.js';
 import { RecordDecoder, encodeBeginRequest, encodeRecord, encodeStream } from '../src/protocol/fastcgi/records.js';
+import { slow } from './timing.js';
 
 export interface Rec { type: number; id: number; content: Buffer }
 
@@ -79,9 +80,9 @@ export class FcgiClient {
     this.socket.write(bytes);
   }
 
-  /** Waits until `check()` holds (or the connection closes, or 10 s pass). */
+  /** Waits until `check()` holds (or the connection closes, or 10 s pass); `ms` is scaled by TSGI_TEST_SLOWNESS. */
   async until(check: () => boolean, what: string, ms = 10_000): Promise<void> {
-    const deadline = Date.now() + ms;
+    const deadline = Date.now() + slow(ms);
     while (!check()) {
       if (this.closed) throw new Error(`connection closed while waiting for ${what}`);
       if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
@@ -92,9 +93,9 @@ export class FcgiClient {
     }
   }
 
-  /** Resolves once the connection has closed (or rejects after `ms`). */
+  /** Resolves once the connection has closed (or rejects after `ms`, scaled by TSGI_TEST_SLOWNESS). */
   async closedWithin(ms = 5000): Promise<void> {
-    const deadline = Date.now() + ms;
+    const deadline = Date.now() + slow(ms);
     while (!this.closed) {
       if (Date.now() > deadline) throw new Error('connection still open');
       await new Promise<void>((resolve) => {

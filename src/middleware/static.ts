@@ -146,8 +146,9 @@ function urlSafe(s: string): string {
 
 /**
  * Opens a located file. The file-system calls before the first byte are
- * synchronous: from the page cache each takes a few µs, where a trip through
- * libuv's thread pool costs tens (nginx's workers make the same trade).
+ * synchronous: from the page cache each is far cheaper than a trip through
+ * libuv's thread pool (nginx's workers make the same trade; figures in
+ * docs/performance.md).
  * The checks are made on the open file, so that it cannot be swapped
  * between them and the read: `real` had no symlink in it when it was
  * resolved, and the file opened must still be the one at that path (H3: a

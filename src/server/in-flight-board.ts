@@ -1,7 +1,7 @@
 /**
  * The requests a worker is running, readable while its event loop is stuck.
  * The main thread writes each request's line into shared memory when it
- * starts and clears it when it ends (a few hundred nanoseconds); a small
+ * starts and clears it when it ends (cheap enough for every request); a small
  * thread reads the board every 250 ms and writes it to a pipe the master
  * reads. So when `--timeout` kills a worker stuck in a `while (true)`, the
  * master can still name the request that got it stuck: the main thread

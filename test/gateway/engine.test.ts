@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import type { App, Environ, Header } from '../../src/contract/types.js';
 import { ERROR_BODY, runRequest } from '../../src/gateway/engine.js';
 import { RecordingSink, b, makeEnviron, run, tick } from '../helpers.js';
+import { waitUntil } from '../timing.js';
 
 const OK: Header[] = [['Content-Type', 'text/plain']];
 const E500 = `Status: 500 Internal Server Error\r\nContent-Type: text/plain\r\nContent-Length: 59\r\n\r\n${ERROR_BODY.toString('latin1')}`;
@@ -393,7 +394,7 @@ describe('the gateway engine', () => {
     const sizes = sink.events.filter((e) => e !== 'end').map((e) => Number(e.split(' ').at(-1)));
     expect(sizes.length).toBeGreaterThan(30);
     expect(Math.max(...sizes)).toBeLessThanOrEqual(8192);
-    await tick(20);
+    await waitUntil(() => { try { fstatSync(fd); return false; } catch { return true; } }, 'the file wrapper to close its descriptor');
     expect(() => fstatSync(fd)).toThrow(/EBADF/);
   });
 

@@ -58,14 +58,11 @@ describe.skipIf(!haveServers)('a master and its workers behind a real nginx', ()
     const victim = t.readyPids()[0]!;
     const load = wrk(nginx!.port, 3);
     await sleep(1000);
-    const killed = Date.now();
     process.kill(victim, 'SIGKILL');
-    await t.waitLog(/ready/, 'the replacement', 3);
-    const replacedAfterMs = Date.now() - killed;
+    // A replacement at once: within 5 s (TSGI_TEST_SLOWNESS scales it), room for a loaded CI machine.
+    await t.waitLog(/ready/, 'the replacement', 3, 5000);
     await load;
     expect(t.log()).toMatch(new RegExp(`pid ${victim}, generation 1\\) killed by SIGKILL; replacing it`));
-    // The issue asks for a replacement within 1 s; the bound here leaves room for a loaded CI machine.
-    expect(replacedAfterMs).toBeLessThan(5000);
     expect((await httpGet(nginx!.port, '/')).status).toBe(200);
   });
 

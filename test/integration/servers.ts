@@ -7,6 +7,7 @@ import { createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { waitUntil } from '../timing.js';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url)).replace(/\/$/, '');
 const SEARCH = [...(process.env.PATH ?? '').split(':'), '/usr/sbin', '/sbin', '/usr/local/sbin'];
@@ -45,14 +46,20 @@ export function freePort(): Promise<number> {
   });
 }
 
+/**
+ * Polls `check` until it returns true; fails after `ms`, scaled by TSGI_TEST_SLOWNESS (test/timing.ts).
+ * The deadline only bounds how long a failure takes to show: it asserts nothing about speed.
+ */
 export async function waitFor(check: () => boolean | Promise<boolean>, what: string, ms = 10_000): Promise<void> {
-  const until = Date.now() + ms;
-  while (Date.now() < until) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  throw new Error(`timed out waiting for ${what}`);
+  await waitUntil(check, what, ms, 25);
 }
+
+/**
+ * How long a web server or tsgi may take to start listening. Tests start several at once
+ * (nginx, Apache and tsgi's master and workers) on two busy cores: a generous bound, since
+ * the wait ends as soon as the port answers.
+ */
+export const STARTUP_MS = 30_000;
 
 export function portOpen(port: number): Promise<boolean> {
   return new Promise((resolve) => {
@@ -140,7 +147,7 @@ async function listening(name: string, r: Running, port: number): Promise<Runnin
   await waitFor(async () => {
     if (r.child.exitCode !== null) throw new Error(`${name} exited: ${r.log()}`);
     return portOpen(port);
-  }, `${name} to listen`);
+  }, `${name} to listen`, STARTUP_MS);
   return { ...r, port };
 }
 
@@ -162,7 +169,7 @@ export async function startFcgiwrap(dir: string): Promise<Running & { socket: st
   const socket = join(dir, 'fcgiwrap.sock');
   const child = spawn(which('fcgiwrap')!, ['-c', '4', '-s', `unix:${socket}`], { detached: true, env: { PATH: process.env.PATH ?? '' } });
   const r = track(child, dir, join(dir, 'fcgiwrap.log'));
-  await waitFor(() => existsSync(socket), 'fcgiwrap socket');
+  await waitFor(() => existsSync(socket), 'fcgiwrap socket', STARTUP_MS);
   chmodSync(socket, 0o666); // nginx workers run as an unprivileged user
   return { ...r, socket };
 }

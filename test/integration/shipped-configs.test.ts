@@ -245,10 +245,13 @@ describe.runIf(enabled)('nginx/ as shipped, started as root, its backend started
       const cmds = commands(conf, { SOCKET: socket });
       expect(cmds).toHaveLength(1);
       const tsgi = start(cmds[0]!.split(/\s+/), { cwd: app });
+      // The socket exists from the bind, root's until --chown gives it to www-data's group: wait for
+      // that group, or nginx's workers may connect in between and answer 502.
+      const group = id('-g', USER);
       await waitFor(() => {
         if (tsgi.child.exitCode !== null) throw new Error(tsgi.log());
-        return existsSync(socket);
-      }, 'the socket');
+        return existsSync(socket) && lstatSync(socket).gid === group;
+      }, 'the socket, in www-data\'s group');
       const plain = await freePort();
       const nginx = await startNginx(conf, { RUN_DIR: runDir('tsgi-shipped-nginx-'), SOCKET: socket, PLAIN_PORT: String(plain) });
       servers.push(nginx);
@@ -259,7 +262,7 @@ describe.runIf(enabled)('nginx/ as shipped, started as root, its backend started
     }, 60_000);
   }
 
-  it('CGI6 nginx/cgi-fcgiwrap.conf: fcgiwrap started as www-data as the file says, the README\'s cgi-bin script runs as www-data', async () => {
+  it('CGI6 nginx/cgi-fcgiwrap.conf: fcgiwrap started as www-data as the file says, the cgi-bin script of docs/adapters.md runs as www-data', async () => {
     writeApp('v1');
     const cmds = commands('cgi-fcgiwrap.conf', {});
     expect(cmds).toHaveLength(2);
@@ -274,8 +277,8 @@ describe.runIf(enabled)('nginx/ as shipped, started as root, its backend started
     expect(lstatSync(socket).uid).toBe(id('-u', USER));
     const scripts = join(root, 'srv');
     mkdirSync(join(scripts, 'cgi-bin'), { recursive: true, mode: 0o755 });
-    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
-    const script = /<!-- recipe: cgi-script -->\n```sh\n([^]*?)\n```\n/.exec(readme)![1]!;
+    const page = readFileSync(join(ROOT, 'docs/adapters.md'), 'utf8');
+    const script = /<!-- recipe: cgi-script -->\n```sh\n([^]*?)\n```\n/.exec(page)![1]!;
     writeFileSync(join(scripts, 'cgi-bin', 'hello'), place(`${script}\n`), { mode: 0o755 });
     checkReadableBy(USER, join(app, 'app.js'));
     const nginx = await startNginx('cgi-fcgiwrap.conf', { RUN_DIR: runDir('tsgi-shipped-nginx-'), SCRIPT_ROOT: scripts, FCGIWRAP_SOCKET: socket });

@@ -3,7 +3,8 @@
 // process the master reported is gone once a test stops it.
 import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
 import { join } from 'node:path';
-import { ROOT, waitFor } from './servers.js';
+import { slow } from '../timing.js';
+import { ROOT, STARTUP_MS, waitFor } from './servers.js';
 
 export const BIN = join(ROOT, 'bin/tsgi.cjs');
 export const WORKER_APP = join(ROOT, 'test/fixtures/worker-app.js');
@@ -15,9 +16,9 @@ export interface TsgiProcess {
   log: () => string;
   /** Pids of the workers the master reported ready, in order. */
   readyPids: () => number[];
-  /** Waits for `re` to appear in the log `count` times. */
+  /** Waits for `re` to appear in the log `count` times (by default as long as a start-up may take). */
   waitLog: (re: RegExp, what: string, count?: number, ms?: number) => Promise<void>;
-  /** SIGTERM, then SIGKILL after `ms`; resolves with the exit code, once no worker is left. */
+  /** SIGTERM, then SIGKILL after `ms` (scaled by TSGI_TEST_SLOWNESS); resolves with the exit code, once no worker is left. */
   stop: (ms?: number) => Promise<number | null>;
   exited: Promise<number | null>;
 }
@@ -43,7 +44,7 @@ export function startTsgi(args: string[], opts: { env?: Record<string, string>; 
     log: () => out,
     readyPids,
     exited,
-    waitLog: (re, what, count = 1, ms = 15_000) => waitFor(() => {
+    waitLog: (re, what, count = 1, ms = STARTUP_MS) => waitFor(() => {
       const n = out.split('\n').filter((l) => re.test(l)).length;
       if (n < count && child.exitCode !== null) throw new Error(`tsgi exited (${child.exitCode}) before ${what}:\n${out}`);
       return n >= count;
@@ -52,7 +53,7 @@ export function startTsgi(args: string[], opts: { env?: Record<string, string>; 
       started.delete(p);
       if (child.exitCode === null && child.signalCode === null) {
         child.kill('SIGTERM');
-        const t = setTimeout(() => { try { process.kill(-child.pid!, 'SIGKILL'); } catch { /* gone */ } }, ms);
+        const t = setTimeout(() => { try { process.kill(-child.pid!, 'SIGKILL'); } catch { /* gone */ } }, slow(ms));
         await exited;
         clearTimeout(t);
       }

@@ -6,6 +6,7 @@
 // Also --max-workers, the pool's ceiling under SIGTTIN.
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { slow } from '../timing.js';
 import { ROOT, freePort } from './servers.js';
 import { httpGet, startTsgi, stopAll, type TsgiProcess } from './tsgi-process.js';
 
@@ -25,7 +26,7 @@ async function master(extra: string[] = []): Promise<{ t: TsgiProcess; port: num
 
 /** The service answers from a worker other than `pid` (the replacement), with 200. */
 async function servedByAnother(port: number, pid: string): Promise<string> {
-  const deadline = Date.now() + 10_000;
+  const deadline = Date.now() + slow(10_000);
   for (;;) {
     const r = await httpGet(port, '/');
     if (r.status === 200 && r.text !== pid) return r.text;

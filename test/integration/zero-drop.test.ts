@@ -58,6 +58,8 @@ describe.skipIf(!haveServers)('P11 zero drop behind nginx keepalive upstreams', 
       expect(r.requests).toBeGreaterThan(500);
       expect({ non2xx: r.non2xx, socketErrors: r.socketErrors, upstream: upstreamErrors(front!.log()) }, r.output)
         .toEqual({ non2xx: 0, socketErrors: 0, upstream: [] });
+      // A worker's replacement is logged once it has handed over and exited, which may be after the load ends.
+      await t.waitLog(/\(--max-requests\): replacing it/, 'five workers recycled', 5);
       expect(t.log().split('(--max-requests): replacing it').length - 1).toBeGreaterThanOrEqual(5);
     });
   }

@@ -12,7 +12,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { resetNodeInternals } from '../../src/contract/node-internals.js';
 import { bindSocket } from '../../src/server/bind.js';
 import { canHandOff, detach } from '../../src/server/handoff.js';
-import { guardChannel } from '../../src/cli/worker-channel.js';
+import { guardChannel } from '../../src/server/arbiter/worker-channel.js';
 import { run } from '../helpers.js';
 import { ROOT } from '../integration/servers.js';
 

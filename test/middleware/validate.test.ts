@@ -12,6 +12,7 @@ import { ERROR_BODY } from '../../src/gateway/engine.js';
 import { validate } from '../../src/middleware/validate.js';
 import { waitFor } from '../integration/servers.js';
 import { b, makeEnviron, run, tick } from '../helpers.js';
+import { waitUntil } from '../timing.js';
 
 // A validate() whose body is dropped unclosed reports it when the body is
 // garbage-collected (V4), whenever that is: those reports, and only those, may
@@ -260,7 +261,7 @@ describe('validate(): V4 the body is finished or closed, never iterated after cl
     const app = validate((_e, start) => { start('200 OK', TEXT); return new Set([b('a')]); }, { onViolation: (e) => seen.push(e), closeGraceMs: 20 });
     const body = app(makeEnviron().environ, () => () => {}) as Iterable<Uint8Array>;
     expect([...body]).toEqual([b('a')]);
-    await tick(60);
+    await waitUntil(() => seen.length > 0, 'the C17 report after the grace period');
     expect(seen.map((e) => [e.rule, e.code])).toEqual([['C17', 'ERR_BODY_NOT_CLOSED']]);
   });
 

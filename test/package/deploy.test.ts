@@ -1,6 +1,6 @@
-// The README's deployment recipes, run as written against Debian's own Apache
+// The deployment recipes of docs/adapters.md, run as written against Debian's own Apache
 // and nginx configuration, with the scripts and the app running as the web
-// server's user. Each recipe is taken from README.md (the fenced block after
+// server's user. Each recipe is taken from docs/adapters.md (the fenced block after
 // `<!-- recipe: NAME -->`); only the /srv, /run and /etc/apache2 prefixes are
 // moved into a temp dir, and `systemctl reload apache2` is replaced by
 // starting that Apache in the foreground.
@@ -16,18 +16,21 @@ import { packAndInstall, type Installed } from './install.js';
 const USER = 'www-data';
 const asRoot = process.getuid?.() === 0;
 const haveUser = spawnSync('id', ['-u', USER]).status === 0;
-const enabled = asRoot && haveUser && serversAvailable('README deployment recipes', ['nginx', 'apache2', 'a2enmod', 'fcgiwrap', 'runuser']);
+const enabled = asRoot && haveUser && serversAvailable('the deployment recipes of docs/adapters.md', ['nginx', 'apache2', 'a2enmod', 'fcgiwrap', 'runuser']);
 if (!asRoot || !haveUser) {
-  const why = `README deployment recipes need root and a ${USER} user`;
+  const why = `the deployment recipes of docs/adapters.md need root and a ${USER} user`;
   if (process.env.TSGI_REQUIRE_SERVERS === '1') throw new Error(`${why}, and TSGI_REQUIRE_SERVERS=1 forbids skipping`);
   process.stderr.write(`\n!!! SKIPPING ${why}\n\n`);
 }
 
-/** The fenced block that follows `<!-- recipe: NAME -->` in README.md. */
+/** The page the recipes are taken from. */
+const RECIPES = 'docs/adapters.md';
+
+/** The fenced block that follows `<!-- recipe: NAME -->` in docs/adapters.md. */
 export function recipe(name: string): string {
-  const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
-  const m = new RegExp(`<!-- recipe: ${name} -->\\n\`\`\`\\w*\\n([^]*?)\\n\`\`\`\\n`).exec(readme);
-  if (!m) throw new Error(`README.md has no recipe "${name}"`);
+  const page = readFileSync(join(ROOT, RECIPES), 'utf8');
+  const m = new RegExp(`<!-- recipe: ${name} -->\\n\`\`\`\\w*\\n([^]*?)\\n\`\`\`\\n`).exec(page);
+  if (!m) throw new Error(`${RECIPES} has no recipe "${name}"`);
   return `${m[1]}\n`;
 }
 
@@ -37,7 +40,7 @@ let inst: Installed;
 let root: string;
 const running: Running[] = [];
 const cleanups: Array<() => void> = [];
-/** README paths, moved under the temp dir; the Node under test instead of /usr/bin/node. */
+/** The recipes' paths, moved under the temp dir; the Node under test instead of /usr/bin/node. */
 const place = (text: string): string => text
   .replaceAll('/usr/bin/node', process.execPath)
   .replaceAll('/etc/apache2', `${root}/etc/apache2`)
@@ -88,7 +91,7 @@ function track(child: ReturnType<typeof spawn>, name: string): Running {
   return r;
 }
 
-/** nginx, as Debian runs it (user www-data, its fastcgi_params), with a README location block. */
+/** nginx, as Debian runs it (user www-data, its fastcgi_params), with a location block of the recipes. */
 async function nginxWith(location: string): Promise<number> {
   const port = await freePort();
   const dir = join(root, `nginx-${port}`);
@@ -114,8 +117,8 @@ async function nginxWith(location: string): Promise<number> {
 const get = (port: number, path: string) => fetchRaw(port, `GET ${path} HTTP/1.0\r\nHost: localhost`);
 const hello = (uid: number, path: string): RegExp => new RegExp(`^hello from uid ${uid} at ${path}\\n$`);
 
-describe.runIf(enabled)('the README deployment recipes, as www-data', () => {
-  it('CGI6 Debian\'s Apache (event MPM, mod_cgid) runs both cgi-bin scripts after the README\'s a2enconf / a2enmod steps', async () => {
+describe.runIf(enabled)('the deployment recipes of docs/adapters.md, as www-data', () => {
+  it('CGI6 Debian\'s Apache (event MPM, mod_cgid) runs both cgi-bin scripts after the recipe\'s a2enconf / a2enmod steps', async () => {
     const etc = join(root, 'etc/apache2');
     mkdirSync(join(root, 'etc'), { recursive: true });
     cpSync('/etc/apache2', etc, { recursive: true, verbatimSymlinks: true });
@@ -174,7 +177,7 @@ describe.runIf(enabled)('the README deployment recipes, as www-data', () => {
     expect({ status: r2.status, body: r2.body.toString() }).toMatchObject({ status: 200, body: expect.stringMatching(hello(id('-u'), '/cgi-bin/hello-runcgi/')) });
   }, 60_000);
 
-  it('S5 tsgi fastcgi on /run/tsgi/app.sock --chmod 660, started as the README says, is reachable by nginx\'s user', async () => {
+  it('S5 tsgi fastcgi on /run/tsgi/app.sock --chmod 660, started as docs/adapters.md says, is reachable by nginx\'s user', async () => {
     const sh = spawn('sh', ['-e', '-c', `${place(recipe('fastcgi-socket'))}wait\n`], { detached: true, env: { PATH: process.env.PATH ?? '' } });
     const r = track(sh, 'tsgi fastcgi');
     const socket = join(root, 'run/tsgi/app.sock');
