@@ -26,7 +26,7 @@ need('nginx', 'wrk', 'curl');
 const categories = [
   [/src\/protocol\/fastcgi\/params\.ts$/, 'params decode (FastCGI name-value pairs)'],
   [/src\/protocol\/fastcgi\/records\.ts$/, 'record framing (decode and encode)'],
-  [/src\/(protocol\/(vars|mount|uri|text)|gateway\/(environ|intake|input|errors-stream|spool))\.ts$/, 'environ build (intake, vars, path split, wsgi.* keys, input)'],
+  [/src\/(protocol\/(vars|uri|text)|contract\/mount|gateway\/(environ|intake|input|errors-stream|spool))\.ts$/, 'environ build (intake, vars, path split, wsgi.* keys, input)'],
   [/src\/(gateway\/(engine|abort|file-wrapper)|contract\/head)\.ts$/, 'engine (start_response, body loop, Content-Length)'],
   [/src\/contract\/log\.ts$/, 'logger'],
   [/src\/server\//, 'server (connection, request lifecycle, sink)'],

@@ -21,5 +21,5 @@ export { serveFastCgi, type FastCgiOptions, type FastCgiServer } from './server/
 export { serveUwsgi, type UwsgiOptions, type UwsgiServer } from './server/uwsgi.js';
 export type { ListenAddress, ListenOptions } from './server/listen.js';
 export type { SocketLimits, SocketServer } from './server/socket-server.js';
-export { toNodeListener, type NodeListenerOptions, type TsgiListener } from './server/node-listener.js';
-export { toFetchHandler, type FetchHandlerOptions } from './server/fetch-handler.js';
+export { toNodeListener, type NodeListenerOptions, type TsgiListener } from './server/to-node-listener.js';
+export { toFetchHandler, type FetchHandlerOptions } from './server/to-fetch-handler.js';

@@ -5,8 +5,8 @@
  * a tsgi app served as either — is `toNodeListener` / `toFetchHandler` in
  * `tsgi`.
  */
-export { fromNodeListener, type NodeListener } from './node-listener.js';
-export { fromFetch, toRequest, type FetchBridgeOptions, type FetchHandler } from './fetch.js';
+export { fromNodeListener, type NodeListener } from './from-node-listener.js';
+export { fromFetch, toRequest, type FetchBridgeOptions, type FetchHandler } from './from-fetch.js';
 export { installLightResponse, LightResponse, uninstallLightResponse } from './light-response.js';
 export { BridgeRequest, BridgeSocket } from './node-request.js';
 export { BridgeResponse } from './node-response.js';

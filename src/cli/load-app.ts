@@ -106,7 +106,7 @@ export type Interface = 'auto' | 'environ' | 'node' | 'fetch';
 /** The accepted `--interface` values. */
 export const INTERFACES: readonly Interface[] = ['auto', 'environ', 'node', 'fetch'];
 
-type Bridges = typeof import('../bridges/node-listener.js') & typeof import('../bridges/fetch.js');
+type Bridges = typeof import('../bridges/from-node-listener.js') & typeof import('../bridges/from-fetch.js');
 /** The bridges are their own bundle (tsgi/bridges): an environ app never loads them (CGI start-up). */
 const bridges = (): Promise<Bridges> => dynamicImport<Bridges>('tsgi/bridges');
 

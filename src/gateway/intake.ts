@@ -15,10 +15,14 @@
 import { Buffer } from 'node:buffer';
 import { statSync } from 'node:fs';
 import { GatewayError } from '../contract/errors.js';
+import { applyMount, underMount } from '../contract/mount.js';
 import type { Environ, Header } from '../contract/types.js';
 import { completeEnviron, type EnvironExtras } from './environ.js';
 import { InputStream, emptyInput, type ByteSource } from './input.js';
 import type { SpoolLimits } from './spool.js';
+
+// The mount rule lives in contract/, below both the intake and protocol/http-env.ts; re-exported for the adapters.
+export { normalizeMount } from '../contract/mount.js';
 
 /** The limits every adapter applies to one request. Each is on by default (S1). */
 export interface RequestLimits {
@@ -174,13 +178,12 @@ export function environFor(vars: Record<string, string>, body: ReceivedBody | nu
  * PATH_INFO = the rest.
  */
 export function splitPath(vars: Record<string, string>, mount: string): void {
-  let pi = vars.PATH_INFO;
-  if (pi === undefined) {
+  if (vars.PATH_INFO === undefined) {
     if (namesScript(vars.SCRIPT_FILENAME)) {
-      pi = vars.PATH_INFO = '';
+      vars.PATH_INFO = '';
     } else {
       const whole = vars.SCRIPT_NAME ?? '';
-      if (mount !== '' && within(whole, mount)) {
+      if (mount !== '' && underMount(whole, mount)) {
         vars.SCRIPT_NAME = mount;
         vars.PATH_INFO = whole.slice(mount.length);
       } else {
@@ -190,12 +193,7 @@ export function splitPath(vars: Record<string, string>, mount: string): void {
       return;
     }
   }
-  if (mount === '') return;
-  const whole = (vars.SCRIPT_NAME ?? '') + pi;
-  if (within(whole, mount)) {
-    vars.SCRIPT_NAME = mount;
-    vars.PATH_INFO = whole.slice(mount.length);
-  }
+  applyMount(vars, mount);
 }
 
 /** Longest SCRIPT_FILENAME looked at: Linux's PATH_MAX; a longer path cannot name a file. */
@@ -236,17 +234,4 @@ function isRegularFile(filename: string): boolean {
     // EACCES, ELOOP, a NUL byte in the name…: not a script this process can see.
     return false;
   }
-}
-
-/** True when `path` is `mount` or below it (segment boundary). */
-function within(path: string, mount: string): boolean {
-  return path.startsWith(mount) && (path.length === mount.length || path.charCodeAt(mount.length) === 47);
-}
-
-/** `--mount` as given → the prefix form: leading `/`, no trailing `/`; `/` alone is ''. */
-export function normalizeMount(mount: string | undefined): string {
-  if (mount === undefined) return '';
-  let m = mount.trim().replace(/\/+$/, '');
-  if (m !== '' && m.charCodeAt(0) !== 47) m = `/${m}`;
-  return m;
 }

@@ -2,7 +2,7 @@
  * HTTP request → CGI variables, for the dev HTTP server. Pure: takes the
  * request line parts and the raw header list node:http hands over.
  */
-import { normalizeMount, splitPath } from '../gateway/intake.js';
+import { applyMount, normalizeMount } from '../contract/mount.js';
 import { unquote } from './uri.js';
 import { addVar } from './vars.js';
 
@@ -75,7 +75,7 @@ export function httpVars(p: HttpRequestParts): Record<string, string> {
     // Repeated headers are joined as the web servers join them (addVar).
     if (key !== null) addVar(vars, key, value);
   }
-  // The mount split is the intake's rule; applied here too for callers that pass `mount`.
-  if (p.mount !== undefined) splitPath(vars, normalizeMount(p.mount));
+  // The intake's mount split (contract/mount.ts), applied here too for callers that pass `mount`.
+  if (p.mount !== undefined) applyMount(vars, normalizeMount(p.mount));
   return vars;
 }

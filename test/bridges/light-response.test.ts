@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Hono } from 'hono';
 import { afterEach, describe, expect, it } from 'vitest';
-import { fromFetch, type FetchHandler } from '../../src/bridges/fetch.js';
+import { fromFetch, type FetchHandler } from '../../src/bridges/from-fetch.js';
 import { installLightResponse, LightResponse, uninstallLightResponse } from '../../src/bridges/light-response.js';
 import { run } from '../helpers.js';
 

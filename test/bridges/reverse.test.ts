@@ -6,8 +6,8 @@ import type { AddressInfo } from 'node:net';
 import express from 'express';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { App } from '../../src/contract/types.js';
-import { toFetchHandler } from '../../src/server/fetch-handler.js';
-import { toNodeListener } from '../../src/server/node-listener.js';
+import { toFetchHandler } from '../../src/server/to-fetch-handler.js';
+import { toNodeListener } from '../../src/server/to-node-listener.js';
 import { tick } from '../helpers.js';
 
 const echo: App = (environ, start) => {

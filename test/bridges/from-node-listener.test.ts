@@ -6,7 +6,7 @@ import { IncomingMessage, ServerResponse } from 'node:http';
 import { Duplex, Readable, finished, getDefaultHighWaterMark } from 'node:stream';
 import express from 'express';
 import { describe, expect, it } from 'vitest';
-import { fromNodeListener, type NodeListener } from '../../src/bridges/node-listener.js';
+import { fromNodeListener, type NodeListener } from '../../src/bridges/from-node-listener.js';
 import { RecordingSink, run, tick } from '../helpers.js';
 
 const split = (text: string): { head: string; body: string } => {

@@ -3,7 +3,7 @@
 import { Buffer } from 'node:buffer';
 import { Hono } from 'hono';
 import { describe, expect, it } from 'vitest';
-import { fromFetch, toRequest } from '../../src/bridges/fetch.js';
+import { fromFetch, toRequest } from '../../src/bridges/from-fetch.js';
 import { RecordingSink, makeEnviron, run, tick } from '../helpers.js';
 
 const split = (text: string): { head: string; body: string } => {
