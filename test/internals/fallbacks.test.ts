@@ -89,7 +89,7 @@ describe('Node internals and their fallbacks', () => {
     it(`B2 _header ${names === '' ? 'used' : 'switched off'}: headersSent, and setHeader refused after the head, as node:http's (Express's prototype too)`, async () => {
       const seen = await without(names, async () => {
         vi.resetModules();
-        const { fromNodeListener } = await import('../../src/bridges/node-listener.js');
+        const { fromNodeListener } = await import('../../src/bridges/from-node-listener.js');
         const { HEADER_FIELD } = await import('../../src/bridges/header-field.js');
         const seen: unknown[] = [HEADER_FIELD];
         const e = express();
