@@ -74,10 +74,10 @@ const VAR_FRAMING: PairFraming = {
  * vars are never stored (U6: they ask uWSGI to load or run code, and mean
  * nothing here).
  */
-export function varsMemo(add: VarAdder = addVar, make: () => Record<string, string> = () => ({}), wholeCopy = false): VarsMemo {
+export function varsMemo(add: VarAdder = addVar, make: () => Record<string, string> = () => ({})): VarsMemo {
   return new VarsMemo((vars, name, value) => {
     if (!(name.charCodeAt(0) === 85 && name.startsWith('UWSGI_'))) add(vars, name, value);
-  }, make, VAR_FRAMING, wholeCopy);
+  }, make, VAR_FRAMING);
 }
 
 /** Plain vars (addVar into {}): decoders given no memo. */
@@ -87,9 +87,8 @@ const PLAIN = varsMemo();
 class VarsBlock extends VarsBuilder {
   decode(block: Buffer, maxCount: number): Record<string, string> {
     const len = block.length;
-    let pos = this.sameStart(block, maxCount);
+    let pos = 0;
     while (pos < len) {
-      if (this.sameRest(block, pos)) break;
       const start = pos;
       if (len - pos < 2) throw bad(`a key length is cut off at byte ${pos}`);
       const klen = block[pos]! | (block[pos + 1]! << 8);

@@ -18,7 +18,7 @@ import { HEADER_LEN, MAX_CONTENT, ProtocolStatus, RecordType, Role } from '../pr
 import { ParamsDecoder, paramsMemo } from '../protocol/fastcgi/params.js';
 import { addCgiVar } from '../protocol/vars.js';
 import { END_REQUEST_LEN, endRequestInto, encodeStream, paddingFor, writeHeader } from '../protocol/fastcgi/records.js';
-import { RequestLife, WHOLE_COPY } from './request-life.js';
+import { RequestLife } from './request-life.js';
 import type { AppContext } from './socket-server.js';
 
 /** What a request needs from the server. */
@@ -49,7 +49,7 @@ const NO_SOURCE = new MemorySource(Buffer.alloc(0));
 const ABORT_GRACE_MS = 2000;
 
 /** Every request's params, stored for an environ (C3, C7), built against the request before. */
-const ENVIRON_PARAMS = paramsMemo(addCgiVar, environVars, WHOLE_COPY);
+const ENVIRON_PARAMS = paramsMemo(addCgiVar, environVars);
 
 /** One request (FastCGI 1.0 §5). */
 export class FcgiRequest extends RequestLife implements ResponseSink {

@@ -17,7 +17,7 @@ import { UwsgiDecoder, varsMemo, type UwsgiLimits } from '../protocol/uwsgi.js';
 import { addCgiVar } from '../protocol/vars.js';
 import { detach, type Handoff } from './handoff.js';
 import type { ListenOptions } from './listen.js';
-import { RequestLife, WHOLE_COPY } from './request-life.js';
+import { RequestLife } from './request-life.js';
 import {
   DrainWait, appContext, startSocketServer, type AppContext, type Connection, type SocketLimits, type SocketServer,
 } from './socket-server.js';
@@ -59,7 +59,7 @@ const EMPTY = Buffer.alloc(0);
 const PROTOCOL = /^HTTP\/\d\.\d$/;
 
 /** Every request's vars, stored for an environ (C3, C7), built against the request before. */
-const ENVIRON_VARS = varsMemo(addCgiVar, environVars, WHOLE_COPY);
+const ENVIRON_VARS = varsMemo(addCgiVar, environVars);
 
 function destroySocket(socket: Socket): void {
   socket.destroy();

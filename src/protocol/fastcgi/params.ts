@@ -32,8 +32,8 @@ const PAIR_FRAMING: PairFraming = {
 };
 
 /** A VarsMemo for params decoded with `add` into objects `make` returns (each a fresh object). */
-export function paramsMemo(add: VarAdder = addVar, make: () => Record<string, string> = () => ({}), wholeCopy = false): VarsMemo {
-  return new VarsMemo(add, make, PAIR_FRAMING, wholeCopy);
+export function paramsMemo(add: VarAdder = addVar, make: () => Record<string, string> = () => ({})): VarsMemo {
+  return new VarsMemo(add, make, PAIR_FRAMING);
 }
 
 /** Plain params (addVar into {}): FCGI_GET_VALUES and decoders given no memo. */
@@ -104,11 +104,7 @@ export class ParamsDecoder extends VarsBuilder {
    */
   #pairs(data: Buffer, pos: number, base: number): number {
     const len = data.length;
-    // The first record is compared with the remembered request; a later one is decoded pair by pair (F2).
-    const first = base === 0;
-    if (first) pos = this.sameStart(data, this.#limits.maxCount);
     while (pos < len) {
-      if (first && this.sameRest(data, pos)) return len;
       const head = headerSize(data, pos, len);
       if (head === 0) return pos;
       const nlen = lengthAt(data, pos);
