@@ -269,3 +269,31 @@ describe('VarsMemo: a request built against the one before', () => {
     });
   }
 });
+
+describe('TSGI_VARS_MEMO: the memo can be turned off', () => {
+  // This file runs twice (vitest.config.ts): as is, and with TSGI_VARS_MEMO=0, where the
+  // differential tests above compare decoding from scratch with decoding from scratch and
+  // the rest of the protocol and server tests run with every request decoded pair by pair.
+  const off = process.env.TSGI_VARS_MEMO === '0';
+  const fastcgi = paramsMemo(addCgiVar, environVars);
+  const uwsgi = varsMemo(addCgiVar, environVars);
+  const decoders: [string, typeof fastcgi, (pairs: Pairs) => Record<string, string>][] = [
+    ['FastCGI', fastcgi, (pairs) => {
+      const d = new ParamsDecoder({ maxBytes: 1000, maxCount: 10 }, fastcgi);
+      d.push(encodePairs(pairs));
+      d.end();
+      return d.vars;
+    }],
+    ['uwsgi', uwsgi, (pairs) => decodeVars(encodePacket(pairs).subarray(4), { maxCount: 10 }, uwsgi)],
+  ];
+  for (const [name, memo, decode] of decoders) {
+    it(`C1 ${name}: ${off ? 'with TSGI_VARS_MEMO=0 nothing is remembered, and every request is decoded from its own bytes' : 'by default a steady request is remembered'}`, () => {
+      expect(memo.on).toBe(!off);
+      for (let i = 0; i < 3; i++) {
+        const pairs: Pairs = [['REQUEST_METHOD', 'GET'], ['REMOTE_PORT', String(50000 + i)], ['HTTP_HOST', 'h']];
+        expect(Object.entries(decode(pairs))).toEqual(reference(pairs, addCgiVar, environVars));
+      }
+      expect(memo.last === null).toBe(off);
+    });
+  }
+});
