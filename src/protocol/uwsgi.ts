@@ -87,8 +87,9 @@ const PLAIN = varsMemo();
 class VarsBlock extends VarsBuilder {
   decode(block: Buffer, maxCount: number): Record<string, string> {
     const len = block.length;
-    let pos = 0;
+    let pos = this.sameStart(block, maxCount);
     while (pos < len) {
+      if (this.sameRest(block, pos)) break;
       const start = pos;
       if (len - pos < 2) throw bad(`a key length is cut off at byte ${pos}`);
       const klen = block[pos]! | (block[pos + 1]! << 8);

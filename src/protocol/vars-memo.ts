@@ -121,6 +121,9 @@ export class VarsBuilder {
   #names: string[] | null = null;
   #values: string[] | null = null;
   #built: Record<string, string> | null = null;
+  /** The block sameStart compared, and where its pairs match the remembered ones to its end (-1: nowhere). */
+  #block: Uint8Array | null = null;
+  #sameFrom = -1;
 
   constructor(memo: VarsMemo) {
     this.#memo = memo;
@@ -152,6 +155,53 @@ export class VarsBuilder {
       this.#byPair(i);
     }
     this.#store(latin1Text(buf, name, nameEnd), latin1Text(buf, value, end));
+  }
+
+  /**
+   * The block of pairs `buf` (the whole request's, or a first record cut
+   * anywhere) is compared with the remembered request's bytes from each end.
+   * The leading pairs that match are counted as given; returns the offset
+   * where the decoder goes on. Before each pair after that, `sameRest` says
+   * whether the rest of the block is the remembered one: then the decoder is
+   * done with the block. Most of a web server's request is skipped so, not
+   * parsed pair by pair (see docs/performance.md). `maxCount` is the
+   * decoder's limit: a remembered request above it is not used (S1).
+   */
+  protected sameStart(buf: Uint8Array, maxCount: number): number {
+    const r = this.#last;
+    if (r === null || this.#count !== 0 || this.#vars !== null || r.count > maxCount) return 0;
+    const x = r.bytes;
+    const len = buf.length;
+    const n = Math.min(len, r.size);
+    let m = 0;
+    while (m < n && x[m] === buf[m]) m++;
+    // Pairs that end before the first difference were framed and decoded from the same bytes.
+    let i = 0;
+    while (i < r.count && r.ends[i]! <= m) i++;
+    this.#count = i;
+    if (len === r.size) {
+      let k = len;
+      while (k > m && x[k - 1] === buf[k - 1]) k--;
+      this.#block = buf;
+      this.#sameFrom = k;
+    }
+    return i === 0 ? 0 : r.ends[i - 1]!;
+  }
+
+  /**
+   * The next pair starts at `pos` of the block given to sameStart: true when
+   * it and every pair after it are the remembered ones (the same bytes from
+   * the same offset at the same index), which are then counted as given. A
+   * later block (the next FastCGI record, F2) has offsets of its own: false.
+   */
+  protected sameRest(buf: Uint8Array, pos: number): boolean {
+    if (buf !== this.#block || pos < this.#sameFrom || this.#vars !== null) return false;
+    const r = this.#last!;
+    const i = this.#count;
+    if (i >= r.count || (i === 0 ? 0 : r.ends[i - 1]!) !== pos) return false;
+    this.#count = r.count;
+    this.#block = null;
+    return true;
   }
 
   /** The request's variables (every pair given). */

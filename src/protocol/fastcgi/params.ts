@@ -104,7 +104,11 @@ export class ParamsDecoder extends VarsBuilder {
    */
   #pairs(data: Buffer, pos: number, base: number): number {
     const len = data.length;
+    // The first record is compared with the remembered request; a later one is decoded pair by pair (F2).
+    const first = base === 0;
+    if (first) pos = this.sameStart(data, this.#limits.maxCount);
     while (pos < len) {
+      if (first && this.sameRest(data, pos)) return len;
       const head = headerSize(data, pos, len);
       if (head === 0) return pos;
       const nlen = lengthAt(data, pos);
