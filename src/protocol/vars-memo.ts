@@ -29,6 +29,8 @@ export interface Remembered {
   /** Bytes of all the pairs. */
   readonly size: number;
   readonly bytes: Uint8Array;
+  /** The same bytes as 32-bit words (the buffer is a whole number of them). */
+  readonly words: Int32Array;
   /** Pair i is bytes [ends[i-1] (0 for the first), ends[i]). */
   readonly ends: Int32Array;
   readonly names: readonly string[];
@@ -85,7 +87,7 @@ export class VarsMemo {
     let size = 0;
     for (let i = 0; i < count; i++) size += f.size(names[i]!, values[i]!);
     if (count > MAX_PAIRS || size > MAX_BYTES) return;
-    const bytes = new Uint8Array(size);
+    const bytes = new Uint8Array((size + 3) & ~3);
     const ends = new Int32Array(count);
     const plain = new Uint8Array(count);
     const seen = new Map<string, number>();
@@ -100,7 +102,7 @@ export class VarsMemo {
       const name = names[i]!;
       plain[i] = seen.get(name) === 1 && Object.hasOwn(vars, name) && vars[name] === values[i] ? 1 : 0;
     }
-    this.last = { count, size, bytes, ends, names, values, plain, vars: { ...vars } };
+    this.last = { count, size, bytes, words: new Int32Array(bytes.buffer), ends, names, values, plain, vars: { ...vars } };
     this.misses = 0;
   }
 }
@@ -167,23 +169,19 @@ export class VarsBuilder {
    * parsed pair by pair (see docs/performance.md). `maxCount` is the
    * decoder's limit: a remembered request above it is not used (S1).
    */
-  protected sameStart(buf: Uint8Array, maxCount: number): number {
+  protected sameStart(buf: Buffer, maxCount: number): number {
     const r = this.#last;
     if (r === null || this.#count !== 0 || this.#vars !== null || r.count > maxCount) return 0;
-    const x = r.bytes;
     const len = buf.length;
-    const n = Math.min(len, r.size);
-    let m = 0;
-    while (m < n && x[m] === buf[m]) m++;
+    const words = wordsOf(buf);
+    const m = firstDifference(r, buf, words, Math.min(len, r.size));
     // Pairs that end before the first difference were framed and decoded from the same bytes.
     let i = 0;
     while (i < r.count && r.ends[i]! <= m) i++;
     this.#count = i;
     if (len === r.size) {
-      let k = len;
-      while (k > m && x[k - 1] === buf[k - 1]) k--;
       this.#block = buf;
-      this.#sameFrom = k;
+      this.#sameFrom = lastDifference(r, buf, words, len) + 1;
     }
     return i === 0 ? 0 : r.ends[i - 1]!;
   }
@@ -251,6 +249,46 @@ export class VarsBuilder {
       this.#values!.push(value);
     }
   }
+}
+
+/**
+ * The bytes of `buf` as 32-bit words when they begin on a 4-byte boundary (as
+ * a web server's first record or packet in a socket read does), else null:
+ * the comparison from each end reads a word at a time (see docs/performance.md).
+ */
+function wordsOf(buf: Buffer): Int32Array | null {
+  return (buf.byteOffset & 3) === 0 ? new Int32Array(buf.buffer, buf.byteOffset, buf.length >> 2) : null;
+}
+
+/** The offset of the first byte where the remembered bytes and `buf` (`words`: the same) differ in their first `n` bytes, or `n`. */
+function firstDifference(r: Remembered, buf: Buffer, words: Int32Array | null, n: number): number {
+  let i = 0;
+  if (words !== null) {
+    const x = r.words;
+    const w = n >> 2;
+    let k = 0;
+    while (k < w && x[k] === words[k]) k++;
+    i = k << 2;
+  }
+  const x = r.bytes;
+  while (i < n && x[i] === buf[i]) i++;
+  return i;
+}
+
+/** The offset of the last byte where the remembered bytes and `buf` (`words`: the same) differ in their first `n` bytes, or -1. */
+function lastDifference(r: Remembered, buf: Buffer, words: Int32Array | null, n: number): number {
+  const x = r.bytes;
+  let i = n;
+  // The bytes after the last whole word, then whole words, then the bytes of the word that differs.
+  while (i > 0 && (i & 3) !== 0 && x[i - 1] === buf[i - 1]) i--;
+  if (words !== null && (i & 3) === 0) {
+    const xw = r.words;
+    let k = i >> 2;
+    while (k > 0 && xw[k - 1] === words[k - 1]) k--;
+    i = k << 2;
+  }
+  while (i > 0 && x[i - 1] === buf[i - 1]) i--;
+  return i - 1;
 }
 
 /** Bytes `[a, a+n)` of `x` equal bytes `[b, b+n)` of `y`. */
