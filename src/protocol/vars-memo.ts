@@ -2,8 +2,10 @@
  * A request's variables built against the previous request's. A web server
  * sends the same names in the same order with every request, and most of the
  * same values: nginx behind `fastcgi_pass` or `uwsgi_pass` changes little
- * more than REMOTE_PORT from one request to the next. So each pair's bytes
- * are compared with the remembered request's pair at the same index; when
+ * more than REMOTE_PORT from one request to the next. So the block is
+ * compared with the remembered request's bytes from each end (a 32-bit word
+ * at a time where it is aligned), and each pair in between with the
+ * remembered pair at the same index; when
  * every name matches, the request's variables are a copy of the remembered
  * object with the changed values stored over it: no string decoded or stored
  * for an unchanged pair. Anything else is decoded and stored pair by pair, as
