@@ -19,6 +19,19 @@ const INTEGRATION = [
   'test/fuzz/fuzz-targets.test.ts',
 ];
 
+/**
+ * The unit tests that decode requests, run a second time with the vars memo
+ * off (TSGI_VARS_MEMO=0: every request decoded from scratch), so that both
+ * ways give the same results. Part of `npm test`; not a suite of its own
+ * (scripts/check-suites.mjs counts only unit and integration).
+ */
+const MEMO_OFF = [
+  'test/protocol/**/*.test.ts',
+  'test/fuzz/*.property.test.ts',
+  'test/server/fastcgi.test.ts',
+  'test/server/uwsgi.test.ts',
+];
+
 // TSGI_TEST_SLOWNESS (test/timing.ts) scales vitest's timeouts as it scales every test's waits.
 const slowness = Number(process.env.TSGI_TEST_SLOWNESS) > 0 ? Number(process.env.TSGI_TEST_SLOWNESS) : 1;
 
@@ -31,6 +44,7 @@ export default defineConfig({
     projects: [
       { extends: true, test: { name: 'unit', include: ['test/**/*.test.ts'], exclude: INTEGRATION } },
       { extends: true, test: { name: 'integration', include: INTEGRATION } },
+      { extends: true, test: { name: 'unit-memo-off', include: MEMO_OFF, env: { TSGI_VARS_MEMO: '0' } } },
     ],
   },
 });

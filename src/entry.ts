@@ -9,7 +9,8 @@ export * from './index.js';
 export { main } from './cli/main.js';
 // What the middleware and helpers bundles take from contract/ (one instance of each, through this bundle).
 export { HTTPS_ON, OPTIONAL_VARS, REQUIRED_VARS } from './contract/cgi-vars.js';
-export { checkHeaders, checkedPairs, checkStatus, describe, isToken } from './contract/head.js';
+export { checkHeaderList, checkHeaders, checkedPairs, checkStatus, describe, isToken, type CheckedHeaders } from './contract/head.js';
+export { forgetAllLastSeen, LastSeen } from './contract/last-seen.js';
 export { formatLogLine, log, logs, logText } from './contract/log.js';
 export { accessLine, accessLog, escapeLog, requestLine, setAccessLog, type AccessFormat, type AccessRecord } from './contract/access-log.js';
 export { nodeInternal, resetNodeInternals, type NodeInternal } from './contract/node-internals.js';

@@ -5,6 +5,7 @@
  * errors.
  */
 import { IncomingMessage, ServerResponse } from 'node:http';
+import { LastSeen } from '../contract/last-seen.js';
 import type { Header } from '../contract/types.js';
 import { dropped } from './target.js';
 
@@ -58,7 +59,8 @@ export function httpDate(): string {
 
 /** A status as startResponse takes it, and the `_header` node:http would have begun with. */
 export type StatusLine = { code: number; reason: string; status: string; header: string };
-let lastLine: StatusLine = { code: 0, reason: '', status: '', header: '' };
+/** The last status line made (the line holds its own code and reason, which are what is compared). */
+const lines = new LastSeen<StatusLine, StatusLine>();
 
 /**
  * The status line of `code` and `reason`, the reason checked as node:http
@@ -66,12 +68,12 @@ let lastLine: StatusLine = { code: 0, reason: '', status: '', header: '' };
  * one is kept, so that the check and the two strings are not made again.
  */
 export function statusLine(code: number, reason: string): StatusLine {
-  const last = lastLine;
-  if (code === last.code && reason === last.reason) return last;
+  const last = lines.result;
+  if (last !== undefined && code === last.code && reason === last.reason) return last;
   if (/[^\t\x20-\x7e\x80-\xff]/.test(reason)) throw nodeError('ERR_INVALID_CHAR', 'Invalid character in statusMessage', TypeError);
   const status = `${code} ${reason}`;
-  lastLine = { code, reason, status, header: `HTTP/1.1 ${status}\r\n` };
-  return lastLine;
+  const line: StatusLine = { code, reason, status, header: `HTTP/1.1 ${status}\r\n` };
+  return lines.remember(line, line);
 }
 
 /** What headList found besides the list (bits). */

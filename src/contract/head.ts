@@ -3,6 +3,7 @@
  * raises where the app made it (C11, C12, C13).
  */
 import { ContractError } from './errors.js';
+import { LastSeen } from './last-seen.js';
 import type { Header } from './types.js';
 
 // C11: three digits, one space, a non-empty reason of latin-1 without control characters.
@@ -25,24 +26,41 @@ export function isToken(s: string): boolean {
 }
 
 /** The last status that passed (an app sends the same few again and again). */
-let validStatus = '';
+const statuses = new LastSeen<string, true>();
 
 /** Throws a ContractError unless `status` is `NNN Reason` (C11). */
 export function checkStatus(status: unknown): asserts status is string {
-  if (status === validStatus) return;
+  if (status === statuses.input) return;
   if (typeof status !== 'string' || !STATUS.test(status)) {
     throw new ContractError('ERR_BAD_STATUS', 'C11',
       `status must be a string "NNN Reason" (three digits, one space, a reason without control characters), got ${describe(status)}`);
   }
-  validStatus = status;
+  statuses.remember(status, true);
 }
 
+/** A header list as checked: the gateway's own copy of the pairs, and the Content-Length declared. */
+export interface CheckedHeaders {
+  /**
+   * The pairs as they were read and checked, never the app's: an app that
+   * changes a pair after startResponse (a value with CR LF in it, say)
+   * changes nothing that goes out (C12, H5). Shared with later requests that
+   * send the same strings, so never written to: copy the list before adding
+   * to it.
+   */
+  readonly pairs: readonly Header[];
+  /** The Content-Length the app declared, or -1 when it gave none. */
+  readonly declared: number;
+}
+
+/** The last header list that passed (input: its checked pairs). */
+const lists = new LastSeen<readonly Header[], CheckedHeaders>();
+
 /**
- * Validates a header list (C12, C13). Returns the Content-Length the app
- * declared, or -1 when it gave none. {@link checkedPairs} then gives the
- * pairs as they were checked.
+ * Validates a header list (C12, C13) and returns it as checked. Each item
+ * and each string of the app's list is read once (H5): what was checked is
+ * what is returned.
  */
-export function checkHeaders(headers: unknown): number {
+export function checkHeaderList(headers: unknown): CheckedHeaders {
   if (!Array.isArray(headers)) {
     throw new ContractError('ERR_BAD_HEADER', 'C12', `headers must be an array of [name, value] pairs, got ${describe(headers)}`);
   }
@@ -53,141 +71,87 @@ export function checkHeaders(headers: unknown): number {
   if (typeof n !== 'number' || n < 0 || n > MAX_HEADERS || n % 1 !== 0) {
     throw new ContractError('ERR_BAD_HEADER', 'C12', `headers must be an array of [name, value] pairs, its length is ${describe(n)}`);
   }
-  // The same strings as the last list that passed: valid, with the same declared length and copies.
-  const same = sameAsValid(headers, n);
-  if (same === n) return validDeclared;
-  const pairs = new Array<Header>(n);
-  const declared = checkList(headers, n, pairs, same);
-  // Only a list checked in full, pair by pair into a copy of exactly n, becomes what the next is compared with.
-  validPairs = pairs;
-  validDeclared = declared;
-  return declared;
+  const last = lists.result;
+  // While the app's pairs are the same strings as the last list's, nothing is copied or checked.
+  const valid = last !== undefined && last.pairs.length === n ? last.pairs : null;
+  let pairs: Header[] | null = null;
+  for (let i = 0; i < n; i++) {
+    const h: unknown = headers[i];
+    if (!Array.isArray(h) || h.length !== 2) {
+      throw new ContractError('ERR_BAD_HEADER', 'C12', `header #${i} must be a [name, value] pair, got ${describe(h)}`);
+    }
+    // Each read once: what is checked is what is copied.
+    const name: unknown = h[0];
+    const value: unknown = h[1];
+    if (pairs === null) {
+      if (valid !== null && name === valid[i]![0] && value === valid[i]![1]) continue;
+      // The pairs before this one are the last list's (checked); from here on, the app's, checked one by one.
+      pairs = valid === null ? new Array<Header>(n) : valid.slice(0, i);
+    }
+    checkPair(name, value);
+    pairs[i] = [name, value as string];
+  }
+  if (pairs === null && valid !== null) return last!;
+  const checked: readonly Header[] = pairs ?? [];
+  return lists.remember(checked, { pairs: checked, declared: declaredLength(checked) });
 }
 
 /** More header lines than any web server takes (nginx and Apache stop near 100 by default). */
 const MAX_HEADERS = 65535;
 
-/**
- * The pairs of the list checkHeaders last passed, as the gateway's own
- * copies of the strings it checked (shared while an app sends the same
- * strings again). A gateway sends these, never the app's pairs: an app that
- * changes a pair after startResponse (a value with CR LF in it, say) changes
- * nothing that goes out (C12). Shared, so never changed: copy the list
- * before adding to it, and never write into a pair. (Not frozen: freezing
- * cost about 40 ns a pair whenever a list differs from the last one.)
- */
-export function checkedPairs(): readonly Header[] {
-  return validPairs;
-}
-
-/** The last header list that passed checkHeaders, as checked pairs, and its declared length. */
-let validPairs: readonly Header[] = [];
-let validDeclared = -1;
-
-/**
- * The app's item where sameAsValid stopped, as it read it, so that
- * checkList starts from that reading instead of asking the app again (H5:
- * each item read once). `stopped` is false when nothing was read;
- * `stopPair` says the item was a pair, whose two strings were read.
- */
-let stopped = false;
-let stopPair = false;
-let stopItem: unknown;
-let stopName: unknown;
-let stopValue: unknown;
-
-/**
- * How many leading pairs of `headers` hold the same strings as the last
- * list that passed: `n` when all do (an app sends the same few heads over
- * and over), -1 when the lengths differ. Where it stops, the item read is
- * kept (stopItem …).
- */
-function sameAsValid(headers: unknown[], n: number): number {
-  const valid = validPairs;
-  stopped = false;
-  if (n !== valid.length) return -1;
-  for (let i = 0; i < n; i++) {
-    const h: unknown = headers[i];
-    const v = valid[i]!;
-    if (!Array.isArray(h) || h.length !== 2) {
-      stopped = true;
-      stopPair = false;
-      stopItem = h;
-      return i;
-    }
-    const name: unknown = h[0];
-    const value: unknown = h[1];
-    if (name !== v[0] || value !== v[1]) {
-      stopped = true;
-      stopPair = true;
-      stopItem = h;
-      stopName = name;
-      stopValue = value;
-      return i;
-    }
+/** C12, C13 for one pair as read from the app's list. */
+function checkPair(name: unknown, value: unknown): asserts name is string {
+  if (typeof name !== 'string' || !TOKEN.test(name)) {
+    throw new ContractError('ERR_BAD_HEADER', 'C12', `header name ${describe(name)} is not an HTTP token`);
   }
-  return n;
+  if (typeof value !== 'string' || BAD_VALUE.test(value)) {
+    throw new ContractError('ERR_BAD_HEADER', 'C12',
+      `header ${name}: value ${describe(value)} must be a latin-1 string without CR, LF, NUL or other control characters`);
+  }
+  if (FORBIDDEN_LENGTH[name.length] === 1 && FORBIDDEN.test(name)) {
+    if (name.length === 6) {
+      throw new ContractError('ERR_BAD_HEADER', 'C12', 'a "Status" header is not allowed; pass the status to startResponse');
+    }
+    throw new ContractError('ERR_HOP_BY_HOP_HEADER', 'C13', `hop-by-hop header "${name}" is not allowed in a PEP 3333 response; the gateway manages the connection`);
+  }
+  if (name.length === 14 && CONTENT_LENGTH.test(name) && !DIGITS.test(value)) {
+    throw new ContractError('ERR_BAD_CONTENT_LENGTH', 'C12', `Content-Length ${describe(value)} is not a non-negative integer`);
+  }
 }
 
-/**
- * C12, C13 for the `n` pairs of a list (see checkHeaders); `into` gets a
- * copy of each pair as read (H5). The first `from` pairs are the strings of
- * the last list that passed (sameAsValid found them equal): those are taken
- * from its copies, and the app's list is read from `from` on, the item at
- * `from` as sameAsValid read it.
- */
-function checkList(headers: unknown[], n: number, into: Header[], from: number): number {
+/** The Content-Length of checked pairs, or -1 when they declare none (C12: two different ones are an error). */
+function declaredLength(pairs: readonly Header[]): number {
   let declared = -1;
-  const valid = validPairs;
-  for (let i = 0; i < n; i++) {
-    let name: unknown;
-    let value: unknown;
-    if (i < from) {
-      const v = valid[i]!;
-      name = v[0];
-      value = v[1];
-    } else if (i === from && stopped) {
-      if (!stopPair) throw new ContractError('ERR_BAD_HEADER', 'C12', `header #${i} must be a [name, value] pair, got ${describe(stopItem)}`);
-      name = stopName;
-      value = stopValue;
-    } else {
-      const h: unknown = headers[i];
-      if (!Array.isArray(h) || h.length !== 2) {
-        throw new ContractError('ERR_BAD_HEADER', 'C12', `header #${i} must be a [name, value] pair, got ${describe(h)}`);
-      }
-      // Each read once: what is checked is what is copied.
-      name = h[0];
-      value = h[1];
+  for (const [name, value] of pairs) {
+    if (name.length !== 14 || !CONTENT_LENGTH.test(name)) continue;
+    const cl = Number(value);
+    if (declared >= 0 && declared !== cl) {
+      throw new ContractError('ERR_BAD_CONTENT_LENGTH', 'C12', `two different Content-Length headers (${declared} and ${cl})`);
     }
-    if (typeof name !== 'string' || !TOKEN.test(name)) {
-      throw new ContractError('ERR_BAD_HEADER', 'C12', `header name ${describe(name)} is not an HTTP token`);
-    }
-    if (typeof value !== 'string' || BAD_VALUE.test(value)) {
-      throw new ContractError('ERR_BAD_HEADER', 'C12',
-        `header ${name}: value ${describe(value)} must be a latin-1 string without CR, LF, NUL or other control characters`);
-    }
-    if (FORBIDDEN_LENGTH[name.length] === 1 && FORBIDDEN.test(name)) {
-      if (name.length === 6) {
-        throw new ContractError('ERR_BAD_HEADER', 'C12', 'a "Status" header is not allowed; pass the status to startResponse');
-      }
-      throw new ContractError('ERR_HOP_BY_HOP_HEADER', 'C13', `hop-by-hop header "${name}" is not allowed in a PEP 3333 response; the gateway manages the connection`);
-    }
-    if (name.length === 14 && CONTENT_LENGTH.test(name)) {
-      if (!DIGITS.test(value)) {
-        throw new ContractError('ERR_BAD_CONTENT_LENGTH', 'C12', `Content-Length ${describe(value)} is not a non-negative integer`);
-      }
-      const cl = Number(value);
-      if (declared >= 0 && declared !== cl) {
-        throw new ContractError('ERR_BAD_CONTENT_LENGTH', 'C12', `two different Content-Length headers (${declared} and ${cl})`);
-      }
-      declared = cl;
-    }
-    into[i] = [name, value] as Header;
+    declared = cl;
   }
-  stopped = false;
-  stopItem = stopName = stopValue = undefined;
   return declared;
 }
+
+/**
+ * Validates a header list (C12, C13). Returns the Content-Length the app
+ * declared, or -1 when it gave none. {@link checkHeaderList} returns the
+ * checked pairs as well; gateways use that.
+ */
+export function checkHeaders(headers: unknown): number {
+  return checkHeaderList(headers).declared;
+}
+
+/**
+ * The pairs of the list checkHeaders or checkHeaderList last passed (see
+ * {@link CheckedHeaders.pairs}). Kept for callers of checkHeaders; a gateway
+ * takes the pairs from checkHeaderList's result instead.
+ */
+export function checkedPairs(): readonly Header[] {
+  return lists.result?.pairs ?? NONE;
+}
+
+const NONE: readonly Header[] = [];
 
 /** A short, safe description of a value for error messages. */
 export function describe(v: unknown): string {

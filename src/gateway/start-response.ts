@@ -5,7 +5,7 @@
  * state machine (engine.ts), which extends this class.
  */
 import { ContractError } from '../contract/errors.js';
-import { checkHeaders, checkedPairs, checkStatus, describe } from '../contract/head.js';
+import { checkHeaderList, checkStatus, describe } from '../contract/head.js';
 import type { Header, Write } from '../contract/types.js';
 
 /** The headers before startResponse: none, shared (frozen; no header list here is ever written to). */
@@ -28,11 +28,11 @@ export abstract class ResponseHead {
         'Headers already set: startResponse() was called a second time without excInfo');
     }
     checkStatus(status);
-    const declared = checkHeaders(headers);
+    const checked = checkHeaderList(headers);
     this.#status = status;
     // C12: the pairs as checked, not the app's, which it may still change; shared, never written to.
-    this.#headers = checkedPairs();
-    this.#declared = declared;
+    this.#headers = checked.pairs;
+    this.#declared = checked.declared;
     return this.write;
   };
 

@@ -28,9 +28,8 @@ export function parseEnvironBlock(block: Uint8Array): Record<string, string> {
   return vars;
 }
 
-/** The last head cgiHead built, and the status and headers it was built from (most responses repeat the one before). */
-const memo = new PairsMemo();
-let memoHead = '';
+/** The last head cgiHead built, with the status and headers it was built from (most responses repeat the one before). */
+const heads = new PairsMemo<string>();
 
 /**
  * The CGI response head (RFC 3875 §6.3.3, PEP 3333 `run_with_cgi`):
@@ -39,13 +38,14 @@ let memoHead = '';
  * already flat, without building it.
  */
 export function cgiHead(status: string, headers: readonly Header[]): string {
-  if (memo.same(status, headers)) return memoHead;
+  const same = heads.find(status, headers);
+  if (same !== undefined) return same;
   let s = `Status: ${status}\r\n`;
   for (let i = 0; i < headers.length; i++) {
     const h = headers[i]!;
     s += `${h[0]}: ${h[1]}\r\n`;
   }
   s += '\r\n';
-  if (memo.remember(status, headers)) memoHead = s;
+  heads.remember(status, headers, s);
   return s;
 }

@@ -74,10 +74,10 @@ const VAR_FRAMING: PairFraming = {
  * vars are never stored (U6: they ask uWSGI to load or run code, and mean
  * nothing here).
  */
-export function varsMemo(add: VarAdder = addVar, make: () => Record<string, string> = () => ({}), wholeCopy = false): VarsMemo {
+export function varsMemo(add: VarAdder = addVar, make: () => Record<string, string> = () => ({})): VarsMemo {
   return new VarsMemo((vars, name, value) => {
     if (!(name.charCodeAt(0) === 85 && name.startsWith('UWSGI_'))) add(vars, name, value);
-  }, make, VAR_FRAMING, wholeCopy);
+  }, make, VAR_FRAMING);
 }
 
 /** Plain vars (addVar into {}): decoders given no memo. */

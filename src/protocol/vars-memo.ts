@@ -2,13 +2,15 @@
  * A request's variables built against the previous request's. A web server
  * sends the same names in the same order with every request, and most of the
  * same values: nginx behind `fastcgi_pass` or `uwsgi_pass` changes little
- * more than REMOTE_PORT from one request to the next. So the bytes are
- * compared with a remembered request's (from each end of the block, a 32-bit
- * word at a time, then the pairs in between one by one); when every name
- * matches, the request's variables are a copy of the remembered object with
- * the changed values stored over it: no string decoded or stored for an
- * unchanged pair, and an object V8 copies whole, with the same layout every
- * time. Anything else is decoded and stored pair by pair, as the adder says.
+ * more than REMOTE_PORT from one request to the next. So the block is
+ * compared with the remembered request's bytes from each end (a 32-bit word
+ * at a time where it is aligned), and each pair in between with the
+ * remembered pair at the same index; when
+ * every name matches, the request's variables are a copy of the remembered
+ * object with the changed values stored over it: no string decoded or stored
+ * for an unchanged pair. Anything else is decoded and stored pair by pair, as
+ * the adder says, which is also what every request gets with the memo off
+ * (`TSGI_VARS_MEMO=0` in the environment; the tests run both ways and compare).
  * Pure (module state only).
  */
 import type { Buffer } from 'node:buffer';
@@ -43,44 +45,16 @@ export interface Remembered {
   readonly plain: Uint8Array;
   /** The variables these pairs made; never handed out, only copied. */
   readonly vars: Readonly<Record<string, string>>;
-  /** The same as keys and values, in order (for V8 11, which copies a large object slowly). */
-  readonly keys: readonly string[];
-  readonly stored: readonly string[];
-  /** Copies made of it so far (key by key), and the function made for it after FACTORY_AFTER of them. */
-  copies: number;
-  factory: ((values: readonly string[]) => Record<string, string>) | null;
-}
-
-/** Copies key by key of one remembered request before an object literal is compiled for it. */
-const FACTORY_AFTER = 64;
-/** False once the runtime refused to compile (`--disallow-code-generation-from-strings`). */
-let compiling = true;
-
-/**
- * A function returning a new object literal with `keys` (in order), valued
- * from an array: V8 creates such an object in one step from its boilerplate,
- * in about 15 ns where V8 11 copies a 30-key object in 200 ns or more. Only
- * for a remembered request that has been copied FACTORY_AFTER times (a web
- * server's steady requests), so that requests that never repeat never cause
- * a compile. The keys are variable names the adders stored, written as JSON
- * string literals (any latin-1 text is a valid one); `__proto__`, which an
- * object literal would take as the prototype, is never stored by an adder and
- * is refused here all the same.
- */
-function compileFactory(keys: readonly string[]): ((values: readonly string[]) => Record<string, string>) | null {
-  if (!compiling || keys.includes('__proto__')) return null;
-  const body = keys.map((k, i) => `${JSON.stringify(k)}: v[${i}]`).join(', ');
-  try {
-    return new Function('v', `return { ${body} };`) as (values: readonly string[]) => Record<string, string>;
-  } catch {
-    compiling = false;
-    return null;
-  }
 }
 
 /** A request larger than this (pairs or bytes) is decoded as it comes but not remembered. */
 const MAX_PAIRS = 256;
 const MAX_BYTES = 16 * 1024;
+
+/** False when `TSGI_VARS_MEMO=0`: every request is decoded from scratch (read when a memo is made). */
+function memoOn(): boolean {
+  return typeof process === 'undefined' || process.env.TSGI_VARS_MEMO !== '0';
+}
 
 /**
  * What one protocol's decoder remembers between requests (one per kind of
@@ -89,8 +63,9 @@ const MAX_BYTES = 16 * 1024;
 export class VarsMemo {
   readonly add: VarAdder;
   readonly make: () => Record<string, string>;
+  /** False with `TSGI_VARS_MEMO=0`: nothing is remembered, every request is built pair by pair. */
+  readonly on: boolean = memoOn();
   readonly #framing: PairFraming;
-  readonly #wholeCopy: boolean;
   /** The remembered request (replaced, never changed: a request in progress keeps the one it began with). */
   last: Remembered | null = null;
   /** Requests in a row that did not match: the second in a row is remembered instead. */
@@ -99,30 +74,12 @@ export class VarsMemo {
   /**
    * `add` stores one pair into an object `make` returns (addVar, or addCgiVar
    * into environVars() for an environ); `framing` re-encodes pairs as the
-   * protocol frames them. `wholeCopy`: copy the remembered object with
-   * `{ ...o }`, which V8 12 (Node 22) and later do in about 30 ns for an
-   * environ; V8 11 (Node 20) takes a slow path of 1–4 µs for more than a
-   * dozen properties, so without it the copy is made key by key (about
-   * 200 ns), then by an object literal compiled for the remembered request
-   * once it has served FACTORY_AFTER copies (see compileFactory).
+   * protocol frames them.
    */
-  constructor(add: VarAdder, make: () => Record<string, string>, framing: PairFraming, wholeCopy = false) {
+  constructor(add: VarAdder, make: () => Record<string, string>, framing: PairFraming) {
     this.add = add;
     this.make = make;
     this.#framing = framing;
-    this.#wholeCopy = wholeCopy;
-  }
-
-  /** A new object with the remembered request's variables. */
-  copy(r: Remembered): Record<string, string> {
-    if (this.#wholeCopy) return { ...r.vars };
-    if (r.factory !== null) return r.factory(r.stored);
-    if (++r.copies === FACTORY_AFTER) r.factory = compileFactory(r.keys);
-    const into = this.make();
-    const keys = r.keys;
-    const values = r.stored;
-    for (let i = 0; i < keys.length; i++) into[keys[i]!] = values[i]!;
-    return into;
   }
 
   /** Remembers a request's pairs and the variables they made (copied: the caller's object goes to the app). */
@@ -147,12 +104,7 @@ export class VarsMemo {
       const name = names[i]!;
       plain[i] = seen.get(name) === 1 && Object.hasOwn(vars, name) && vars[name] === values[i] ? 1 : 0;
     }
-    const keys = Object.keys(vars);
-    const stored = keys.map((k) => vars[k]!);
-    this.last = {
-      count, size, bytes, words: new Int32Array(bytes.buffer), ends, names, values, plain, vars: { ...vars }, keys, stored,
-      copies: 0, factory: null,
-    };
+    this.last = { count, size, bytes, words: new Int32Array(bytes.buffer), ends, names, values, plain, vars: { ...vars } };
     this.misses = 0;
   }
 }
@@ -165,13 +117,7 @@ export class VarsBuilder {
   readonly #memo: VarsMemo;
   readonly #last: Remembered | null;
   #count = 0;
-  /**
-   * Pairs that differ from the remembered request in their value only: the
-   * first (usually the only one: REMOTE_PORT) in two fields, then index,
-   * value, index, value …
-   */
-  #firstAt = -1;
-  #firstValue = '';
+  /** Pairs that differ from the remembered request in their value only: index, value, index, value … */
   #changes: Array<number | string> | null = null;
   /** Once a pair does not match: the object being built pair by pair. */
   #vars: Record<string, string> | null = null;
@@ -179,10 +125,9 @@ export class VarsBuilder {
   #names: string[] | null = null;
   #values: string[] | null = null;
   #built: Record<string, string> | null = null;
-  /** While a block is decoded (sameStart): where its pairs are known to match the remembered ones to the end, or -1. */
-  #sameFrom = -1;
-  /** The block sameStart was given: sameRest answers for that block only (a later record's offsets are not its offsets). */
+  /** The block sameStart compared, and where its pairs match the remembered ones to its end (-1: nowhere). */
   #block: Uint8Array | null = null;
+  #sameFrom = -1;
 
   constructor(memo: VarsMemo) {
     this.#memo = memo;
@@ -207,13 +152,7 @@ export class VarsBuilder {
         if (r.ends[i]! - from === end - start && sameBytes(r.bytes, from, buf, start, end - start)) return;
         // The same name with another (non-empty: C3) value is stored over the copy.
         if (r.plain[i] === 1 && value < end && latin1Text(buf, name, nameEnd) === r.names[i]) {
-          const v = latin1Text(buf, value, end);
-          if (this.#firstAt < 0) {
-            this.#firstAt = i;
-            this.#firstValue = v;
-          } else {
-            (this.#changes ??= []).push(i, v);
-          }
+          (this.#changes ??= []).push(i, latin1Text(buf, value, end));
           return;
         }
       }
@@ -223,17 +162,17 @@ export class VarsBuilder {
   }
 
   /**
-   * The first pairs of the request are the bytes of `buf`, whole or cut
-   * anywhere: compares them with the remembered request's in one pass from
-   * each end, counts the leading pairs that match
-   * as given, and returns where the decoder goes on. Pairs from there on are
-   * given with `pair` after asking `sameRest` whether the rest of the block
-   * matches as a whole. `maxCount` is the decoder's limit (a remembered
-   * request above it is not used).
+   * The block of pairs `buf` (the whole request's, or a first record cut
+   * anywhere) is compared with the remembered request's bytes from each end.
+   * The leading pairs that match are counted as given; returns the offset
+   * where the decoder goes on. Before each pair after that, `sameRest` says
+   * whether the rest of the block is the remembered one: then the decoder is
+   * done with the block. Most of a web server's request is skipped so, not
+   * parsed pair by pair (see docs/performance.md). `maxCount` is the
+   * decoder's limit: a remembered request above it is not used (S1).
    */
   protected sameStart(buf: Buffer, maxCount: number): number {
     const r = this.#last;
-    this.#sameFrom = -1;
     if (r === null || this.#count !== 0 || this.#vars !== null || r.count > maxCount) return 0;
     const len = buf.length;
     const words = wordsOf(buf);
@@ -250,19 +189,17 @@ export class VarsBuilder {
   }
 
   /**
-   * The next pair starts at `pos` of `buf`: true when it and every pair after
-   * it to the end of the block are the remembered ones (the same bytes from
-   * the same offset at the same index), which are then counted as given.
-   * Only for the block given to sameStart: what it compared are that block's
-   * bytes, and a later block (the next FastCGI record, F2) has its own.
+   * The next pair starts at `pos` of the block given to sameStart: true when
+   * it and every pair after it are the remembered ones (the same bytes from
+   * the same offset at the same index), which are then counted as given. A
+   * later block (the next FastCGI record, F2) has offsets of its own: false.
    */
   protected sameRest(buf: Uint8Array, pos: number): boolean {
-    if (this.#sameFrom < 0 || buf !== this.#block || pos < this.#sameFrom || this.#vars !== null) return false;
+    if (buf !== this.#block || pos < this.#sameFrom || this.#vars !== null) return false;
     const r = this.#last!;
     const i = this.#count;
     if (i >= r.count || (i === 0 ? 0 : r.ends[i - 1]!) !== pos) return false;
     this.#count = r.count;
-    this.#sameFrom = -1;
     this.#block = null;
     return true;
   }
@@ -274,8 +211,7 @@ export class VarsBuilder {
     const r = this.#last;
     if (this.#vars === null && r !== null && this.#count === r.count) {
       // Every name as remembered: a copy, with the changed values over it.
-      const vars = memo.copy(r);
-      if (this.#firstAt >= 0) vars[r.names[this.#firstAt]!] = this.#firstValue;
+      const vars = { ...r.vars };
       const changes = this.#changes;
       if (changes !== null) {
         for (let k = 0; k < changes.length; k += 2) vars[r.names[changes[k] as number]!] = changes[k + 1] as string;
@@ -294,14 +230,13 @@ export class VarsBuilder {
   #byPair(i: number): void {
     const memo = this.#memo;
     this.#vars = memo.make();
-    if (this.#last === null || memo.misses > 0) {
+    if (memo.on && (this.#last === null || memo.misses > 0)) {
       this.#names = [];
       this.#values = [];
     }
     const r = this.#last;
     if (r === null || i === 0) return;
     const values = r.values.slice(0, i);
-    if (this.#firstAt >= 0) values[this.#firstAt] = this.#firstValue;
     const changes = this.#changes;
     if (changes !== null) {
       for (let k = 0; k < changes.length; k += 2) values[changes[k] as number] = changes[k + 1] as string;
@@ -321,7 +256,7 @@ export class VarsBuilder {
 /**
  * The bytes of `buf` as 32-bit words when they begin on a 4-byte boundary (as
  * a web server's first record or packet in a socket read does), else null:
- * compared a word at a time, twice as fast as through a DataView.
+ * the comparison from each end reads a word at a time (see docs/performance.md).
  */
 function wordsOf(buf: Buffer): Int32Array | null {
   return (buf.byteOffset & 3) === 0 ? new Int32Array(buf.buffer, buf.byteOffset, buf.length >> 2) : null;

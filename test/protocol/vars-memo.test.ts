@@ -59,10 +59,10 @@ const skipUwsgi: (add: VarAdder) => VarAdder = (add) => (vars, n, v) => {
 };
 
 describe('VarsMemo: a request built against the one before', () => {
-  for (const wholeCopy of [false, true]) {
-    it(`C1 C3 C7 F2 R2 FastCGI params give what decoding from scratch gives, request after request (wholeCopy ${wholeCopy})`, () => {
-      const next = rng(wholeCopy ? 11 : 12);
-      const memo = paramsMemo(addCgiVar, environVars, wholeCopy);
+  for (const seed of [1, 2]) {
+    it(`C1 C3 C7 F2 R2 FastCGI params give what decoding from scratch gives, request after request (seed ${seed})`, () => {
+      const next = rng(10 + seed);
+      const memo = paramsMemo(addCgiVar, environVars);
       let pairs: Pairs = [['QUERY_STRING', ''], ['REQUEST_METHOD', 'GET'], ['CONTENT_TYPE', ''], ['REMOTE_PORT', '51234'], ['HTTP_HOST', 'h']];
       let before: Record<string, string> | null = null;
       for (let round = 0; round < 3000; round++) {
@@ -85,9 +85,9 @@ describe('VarsMemo: a request built against the one before', () => {
       }
     });
 
-    it(`C1 U5 U6 uwsgi vars give what decoding from scratch gives, request after request (wholeCopy ${wholeCopy})`, () => {
-      const next = rng(wholeCopy ? 21 : 22);
-      const memo = varsMemo(addCgiVar, environVars, wholeCopy);
+    it(`C1 U5 U6 uwsgi vars give what decoding from scratch gives, request after request (seed ${seed})`, () => {
+      const next = rng(20 + seed);
+      const memo = varsMemo(addCgiVar, environVars);
       let pairs: Pairs = [['QUERY_STRING', ''], ['REQUEST_METHOD', 'GET'], ['HTTP_COOKIE', 'a'], ['HTTP_COOKIE', 'b'], ['UWSGI_FILE', 'x']];
       for (let round = 0; round < 3000; round++) {
         pairs = next() < 0.7 ? mutate(pairs, next) : pairs;
@@ -147,8 +147,8 @@ describe('VarsMemo: a request built against the one before', () => {
     }
   });
 
-  it('C1 a steady request, copied key by key and then by the object literal made for it, gives fresh, exact objects', () => {
-    const memo = paramsMemo(addCgiVar, environVars, false);
+  it('C1 a steady request, copied from the remembered one, gives fresh, exact objects', () => {
+    const memo = paramsMemo(addCgiVar, environVars);
     let before: Record<string, string> | null = null;
     for (let i = 0; i < 200; i++) {
       const pairs: Pairs = [['REQUEST_METHOD', 'GET'], ['CONTENT_TYPE', ''], ['REMOTE_PORT', String(50000 + (i % 7))], ['HTTP_HOST', 'h']];
@@ -219,10 +219,10 @@ describe('VarsMemo: a request built against the one before', () => {
     }
   });
 
-  for (const wholeCopy of [false, true]) {
-    it(`C1 C3 C7 F2 S1 requests decoded at once on one memo (multiplexed FastCGI), with 4-byte short lengths, odd names and their own count limits, give what decoding from scratch gives (wholeCopy ${wholeCopy})`, () => {
-      const next = rng(wholeCopy ? 21 : 22);
-      const memo = paramsMemo(addCgiVar, environVars, wholeCopy);
+  for (const seed of [1, 2]) {
+    it(`C1 C3 C7 F2 S1 requests decoded at once on one memo (multiplexed FastCGI), with 4-byte short lengths, odd names and their own count limits, give what decoding from scratch gives (seed ${seed})`, () => {
+      const next = rng(20 + seed);
+      const memo = paramsMemo(addCgiVar, environVars);
       const odd: Pairs = [['constructor', 'a'], ['0', 'b'], ['toString', 'c'], ['HTTP_COOKIE', 'a=1'], ['HTTP_COOKIE', 'b=2'], ['tsgi.abort', 'd']];
       let base: Pairs = [['REQUEST_METHOD', 'GET'], ['CONTENT_TYPE', ''], ['REMOTE_PORT', '51234'], ['HTTP_HOST', 'h']];
       const handed = new Set<object>();
@@ -266,6 +266,34 @@ describe('VarsMemo: a request built against the one before', () => {
           j.d.vars.HTTP_HOST = 'changed by the app';
         }
       }
+    });
+  }
+});
+
+describe('TSGI_VARS_MEMO: the memo can be turned off', () => {
+  // This file runs twice (vitest.config.ts): as is, and with TSGI_VARS_MEMO=0, where the
+  // differential tests above compare decoding from scratch with decoding from scratch and
+  // the rest of the protocol and server tests run with every request decoded pair by pair.
+  const off = process.env.TSGI_VARS_MEMO === '0';
+  const fastcgi = paramsMemo(addCgiVar, environVars);
+  const uwsgi = varsMemo(addCgiVar, environVars);
+  const decoders: [string, typeof fastcgi, (pairs: Pairs) => Record<string, string>][] = [
+    ['FastCGI', fastcgi, (pairs) => {
+      const d = new ParamsDecoder({ maxBytes: 1000, maxCount: 10 }, fastcgi);
+      d.push(encodePairs(pairs));
+      d.end();
+      return d.vars;
+    }],
+    ['uwsgi', uwsgi, (pairs) => decodeVars(encodePacket(pairs).subarray(4), { maxCount: 10 }, uwsgi)],
+  ];
+  for (const [name, memo, decode] of decoders) {
+    it(`C1 ${name}: ${off ? 'with TSGI_VARS_MEMO=0 nothing is remembered, and every request is decoded from its own bytes' : 'by default a steady request is remembered'}`, () => {
+      expect(memo.on).toBe(!off);
+      for (let i = 0; i < 3; i++) {
+        const pairs: Pairs = [['REQUEST_METHOD', 'GET'], ['REMOTE_PORT', String(50000 + i)], ['HTTP_HOST', 'h']];
+        expect(Object.entries(decode(pairs))).toEqual(reference(pairs, addCgiVar, environVars));
+      }
+      expect(memo.last === null).toBe(off);
     });
   }
 });

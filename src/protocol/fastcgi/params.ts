@@ -32,8 +32,8 @@ const PAIR_FRAMING: PairFraming = {
 };
 
 /** A VarsMemo for params decoded with `add` into objects `make` returns (each a fresh object). */
-export function paramsMemo(add: VarAdder = addVar, make: () => Record<string, string> = () => ({}), wholeCopy = false): VarsMemo {
-  return new VarsMemo(add, make, PAIR_FRAMING, wholeCopy);
+export function paramsMemo(add: VarAdder = addVar, make: () => Record<string, string> = () => ({})): VarsMemo {
+  return new VarsMemo(add, make, PAIR_FRAMING);
 }
 
 /** Plain params (addVar into {}): FCGI_GET_VALUES and decoders given no memo. */
