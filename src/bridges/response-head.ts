@@ -6,6 +6,7 @@
  */
 import { IncomingMessage, ServerResponse } from 'node:http';
 import { LastSeen } from '../contract/last-seen.js';
+import { nodeInternal } from '../contract/node-internals.js';
 import type { Header } from '../contract/types.js';
 import { dropped } from './target.js';
 
@@ -28,6 +29,7 @@ type HeaderStore = Record<string, [string, unknown]>;
  * Node version keeps its headers otherwise, the public methods are used.
  */
 const OUT_HEADERS: symbol | undefined = (() => {
+  if (!nodeInternal('kOutHeaders')) return undefined;
   try {
     const probe = new ServerResponse(new IncomingMessage(null as never));
     probe.setHeader('X-Probe', 'a');

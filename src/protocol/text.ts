@@ -5,11 +5,22 @@
  * one per hash of their bytes, so that a repeat allocates nothing and a name
  * is the same string every time it is used as an environ key. Pure.
  */
-import type { Buffer } from 'node:buffer';
+import { Buffer } from 'node:buffer';
 import { LastSeen } from '../contract/last-seen.js';
+import { nodeInternal } from '../contract/node-internals.js';
 
 /** Buffer's latin-1 decoder without toString()'s argument handling (present in every Node release; untyped). */
 interface Latin1Slicer { latin1Slice(start: number, end: number): string }
+
+/**
+ * The decoder, chosen once: Buffer's unlisted latin1Slice where Node has it
+ * (docs/internals.md), else the public toString('latin1', …), which gives the
+ * same text.
+ */
+const slice: (buf: Buffer, start: number, end: number) => string =
+  nodeInternal('latin1Slice') && typeof (Buffer.prototype as unknown as Partial<Latin1Slicer>).latin1Slice === 'function'
+    ? (buf, start, end) => (buf as unknown as Latin1Slicer).latin1Slice(start, end)
+    : (buf, start, end) => buf.toString('latin1', start, end);
 
 const SIZE = 2048; // a power of two
 const MAX_CACHED = 40;
@@ -20,7 +31,7 @@ const slots = Array.from({ length: SIZE }, () => new LastSeen<Uint8Array, string
 export function latin1Text(buf: Buffer, start: number, end: number): string {
   const n = end - start;
   if (n === 0) return '';
-  if (n > MAX_CACHED) return (buf as unknown as Latin1Slicer).latin1Slice(start, end);
+  if (n > MAX_CACHED) return slice(buf, start, end);
   // The slot from the length and five sampled bytes (both ends and the middle). Names and values
   // of one request differ in these (REMOTE_ADDR / REMOTE_PORT, 51234 / 51235); a collision only
   // costs a fresh string.
@@ -34,5 +45,5 @@ export function latin1Text(buf: Buffer, start: number, end: number): string {
     while (i < n && bytes[i] === buf[start + i]) i++;
     if (i === n) return slot.result!;
   }
-  return slot.remember(Uint8Array.prototype.slice.call(buf, start, end), (buf as unknown as Latin1Slicer).latin1Slice(start, end));
+  return slot.remember(Uint8Array.prototype.slice.call(buf, start, end), slice(buf, start, end));
 }

@@ -117,4 +117,48 @@ describe('Node internals and their fallbacks', () => {
       expect(seen[6]).toMatch(/\r\n\r\nmade$/);
     });
   }
+
+  // C4: Buffer's latin1Slice, chosen when protocol/text.ts loads: each way gets fresh modules.
+  for (const names of ['', 'latin1Slice']) {
+    it(`C4 latin1Slice ${names === '' ? 'used' : 'switched off'}: every byte is one character, short (remembered) and long texts alike`, async () => {
+      const texts = await without(names, async () => {
+        vi.resetModules();
+        const { latin1Text } = await import('../../src/protocol/text.js');
+        const all = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
+        const out: string[] = [];
+        for (let i = 0; i < 256; i += 8) out.push(latin1Text(all, i, i + 8), latin1Text(all, i, i + 8)); // each twice: the second from its slot
+        out.push(latin1Text(all, 0, 256), latin1Text(Buffer.from('HTTP_X\xe9', 'latin1'), 0, 7));
+        return out;
+      });
+      vi.resetModules();
+      const expected: string[] = [];
+      for (let i = 0; i < 256; i += 8) {
+        const t = String.fromCharCode(...Array.from({ length: 8 }, (_, k) => i + k));
+        expected.push(t, t);
+      }
+      expected.push(String.fromCharCode(...Array.from({ length: 256 }, (_, i) => i)), 'HTTP_X\xe9');
+      expect(texts).toEqual(expected);
+    });
+  }
+
+  // B4: the kOutHeaders store, found when the bridge loads: each way gets fresh modules.
+  for (const names of ['', 'kOutHeaders']) {
+    it(`B4 kOutHeaders ${names === '' ? 'used' : 'switched off'}: the head a listener sets is sent whole, in order, several Set-Cookie included`, async () => {
+      const text = await without(names, async () => {
+        vi.resetModules();
+        const { fromNodeListener } = await import('../../src/bridges/from-node-listener.js');
+        const r = await run(fromNodeListener((_req, res) => {
+          res.setHeader('X-One', '1');
+          res.setHeader('Set-Cookie', ['a=1', 'b=2']);
+          res.appendHeader('X-Two', 'x');
+          res.removeHeader('X-One');
+          res.setHeader('Content-Type', 'text/plain');
+          res.end('ok');
+        }), { REQUEST_METHOD: 'GET', PATH_INFO: '/' });
+        return r.sink.text.replace(/Date: [^\r]*\r\n/, '');
+      });
+      vi.resetModules();
+      expect(text).toBe('Status: 200 OK\r\nSet-Cookie: a=1\r\nSet-Cookie: b=2\r\nX-Two: x\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nok');
+    });
+  }
 });
