@@ -212,12 +212,27 @@ export async function serveHttp(app: App, options: HttpOptions = {}): Promise<Ht
   // refused (node:http's own maxConnections would refuse the new one while idle ones hold slots).
   const maxConnections = options.maxConnections ?? 1024;
   const sockets = new Set<Socket>();
-  server.on('connection', (socket: Socket) => {
+  const welcome = (socket: Socket, again: boolean): void => {
     if (sockets.size >= maxConnections) {
-      server.closeIdleConnections();
-      for (const s of sockets) if (s.destroyed) sockets.delete(s);
+      // Idle by this server's own account (node:http's closeIdleConnections() counts the new
+      // connection itself as idle on Node 26, and closed it): no request in progress, not a byte
+      // since the last response, nothing left to write.
+      for (const s of sockets) {
+        const c = conns.get(s);
+        if (s.destroyed || (c !== undefined && c.busy === 0 && s.bytesRead === c.mark && s.writableLength === 0)) {
+          s.destroy();
+          sockets.delete(s);
+        }
+      }
     }
     if (sockets.size >= maxConnections) {
+      // A response just completed may not count as idle yet (node:http marks it on a later
+      // tick): look once more after the pending callbacks have run, the socket paused meanwhile.
+      if (again) {
+        socket.pause();
+        setImmediate(() => { if (!socket.destroyed) { socket.resume(); welcome(socket, false); } });
+        return;
+      }
       log('warn', `HTTP: refused a connection: ${sockets.size} open and none idle (maxConnections)`);
       socket.destroy();
       return;
@@ -226,7 +241,8 @@ export async function serveHttp(app: App, options: HttpOptions = {}): Promise<Ht
     conns.set(socket, { busy: 0, mark: socket.bytesRead, since: Date.now() });
     socket.once('close', () => sockets.delete(socket));
     if (retiring) process.nextTick(settle, socket);
-  });
+  };
+  server.on('connection', (socket: Socket) => welcome(socket, true));
 
   /**
    * P11: a retiring server's connection at a request boundary (no request in

@@ -10,12 +10,15 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, runDir, serversAvailable, type Running } from './servers.js';
 import { WORKER_APP, sleep, startTsgi, stopAll } from './tsgi-process.js';
 import { postLoad, startFront, upstreamErrors, type Front, type Proto } from './zero-drop-harness.js';
+import { SLOWNESS } from '../timing.js';
 
 afterEach(stopAll);
 
 const haveServers = serversAvailable('zero-drop suite (nginx, wrk)', ['nginx', 'wrk']);
 
-describe.skipIf(!haveServers)('P11 zero drop behind nginx keepalive upstreams', () => {
+// Each test runs seconds of wrk load and several reloads, beside another test file on two cores:
+// more time than the default, scaled like every other wait (TSGI_TEST_SLOWNESS).
+describe.skipIf(!haveServers)('P11 zero drop behind nginx keepalive upstreams', { timeout: 90_000 * SLOWNESS }, () => {
   let dir: string;
   let front: (Running & Front) | undefined;
   beforeAll(() => { dir = runDir('tsgi-zero-'); });
