@@ -37,6 +37,7 @@ export class Operations {
   #control: ControlServer | null = null;
   #pending: Pending[] = [];
   #timer: ReturnType<typeof setInterval> | undefined;
+  #collecting: Promise<void> | null = null;
 
   constructor(private readonly pool: PoolControl, private readonly o: OperationsOptions) {}
 
@@ -85,8 +86,17 @@ export class Operations {
     this.#answered(w);
   }
 
-  /** Asks every serving worker for a report and waits for them (at most COLLECT_MS). */
+  /**
+   * Asks every serving worker for a report and waits for them (at most
+   * COLLECT_MS). Scrapes that arrive meanwhile share the round under way: a
+   * flood of scrapes costs the workers one report each, not one per scrape.
+   */
   collect(): Promise<void> {
+    this.#collecting ??= this.#round().finally(() => { this.#collecting = null; });
+    return this.#collecting;
+  }
+
+  #round(): Promise<void> {
     const ws = this.#askable();
     if (ws.length === 0) return Promise.resolve();
     return new Promise((resolve) => {
