@@ -241,6 +241,8 @@ describe('O2 O3 the control socket', () => {
     expect(JSON.parse(await raw(ctl, 'not json\n'))).toEqual({ ok: false, error: 'a request is one line of JSON: {"cmd":"status"}' });
     expect(JSON.parse(await raw(ctl, Buffer.alloc(5000, 0x61)))).toEqual({ ok: false, error: 'a request longer than 4096 bytes' });
     expect(JSON.parse(await raw(ctl, '{"cmd":"scale","n":-1}\n'))).toEqual({ ok: false, error: 'scale needs a number of workers, 1 or more' });
+    expect(JSON.parse(await raw(ctl, '{"cmd":{"toString":1},"n":{"toString":1}}\n'))).toEqual({ ok: false, error: 'unknown command of type object: expected status, reload, stop or scale' });
+    expect(JSON.parse(await raw(ctl, '{"cmd":"scale","n":{"toString":1}}\n'))).toEqual({ ok: false, error: 'scale needs a number of workers, 1 or more' });
 
     const stop = await cli(['stop', ...pid]);
     expect(stop.code).toBe(0);

@@ -113,7 +113,7 @@ async function command(d: ControlDeps, req: Record<string, unknown>, started: nu
       }, () => fail(`scale ${n}: not reached within ${wait / 1000} s (the master's error log says why)`));
     }
     default:
-      return fail(`unknown command ${JSON.stringify(String(req.cmd)).slice(0, 40)}: expected status, reload, stop or scale`);
+      return fail(`unknown command ${typeof req.cmd === 'string' ? JSON.stringify(req.cmd.slice(0, 40)) : `of type ${typeof req.cmd}`}: expected status, reload, stop or scale`);
   }
 }
 
@@ -145,7 +145,8 @@ export async function serveControl(path: string, d: ControlDeps): Promise<Contro
       try { req = JSON.parse(Buffer.from(buf.slice(0, nl), 'latin1').toString('utf8')); } catch { req = null; }
       if (typeof req !== 'object' || req === null || Array.isArray(req)) { answer(fail('a request is one line of JSON: {"cmd":"status"}')); return; }
       const cmd = (req as Reply).cmd;
-      log(cmd === 'status' ? 'debug' : 'info', `control socket: ${typeof cmd === 'string' ? cmd.replace(/[^\x20-\x7e]/g, '?').slice(0, 40) : '?'}${cmd === 'scale' ? ` ${String((req as Reply).n).slice(0, 20)}` : ''}`);
+      const n = (req as Reply).n;
+      log(cmd === 'status' ? 'debug' : 'info', `control socket: ${typeof cmd === 'string' ? cmd.replace(/[^\x20-\x7e]/g, '?').slice(0, 40) : '?'}${cmd === 'scale' && typeof n === 'number' ? ` ${n}` : ''}`);
       command(d, req as Reply, started).then(
         // After `stop` the connection stays open: the client sees it close when the master is gone.
         (r) => answer(r, !(cmd === 'stop' && r.ok === true)),
