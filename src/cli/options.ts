@@ -69,7 +69,7 @@ export const OPTIONS: Record<string, Spec> = {
   group: { kind: 'string', arg: 'GROUP', for: SERVERS, help: 'run the app as GROUP after binding (root only)' },
   pid: { kind: 'string', arg: 'FILE', for: SERVERS, path: true, help: 'write the (master) process id there; removed on exit' },
   metrics: { kind: 'string', arg: 'HOST:PORT|PATH', for: SERVERS, help: 'serve the pool\'s Prometheus metrics at /metrics there (implies a master)' },
-  control: { kind: 'string', arg: 'PATH|off', for: SERVERS, path: true, help: 'the master\'s control socket, mode 600 (default: next to --pid, else to --socket) for tsgi status, reload, stop, scale' },
+  control: { kind: 'string', arg: 'PATH|off', for: SERVERS, path: true, help: 'the master\'s control socket, mode 600, for tsgi status, reload, stop, scale (default: next to the pid file, else to the unix socket)' },
   'access-log': { kind: 'string', arg: 'PATH|-', for: SERVERS, path: true, help: 'one line per request there (- : standard output); off by default' },
   'access-log-format': { kind: 'format', arg: 'combined|json', for: SERVERS, help: 'Apache combined plus duration in µs (default), or JSON' },
   'error-log': { kind: 'string', arg: 'PATH|-', for: ALL, path: true, help: 'where log lines go (default - : standard error)' },
