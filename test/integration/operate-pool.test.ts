@@ -13,6 +13,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { waitUntil } from '../timing.js';
 import { ROOT, freePort } from './servers.js';
 import { BIN, NODE, alive, httpGet, startTsgi, stopAll, type TsgiProcess } from './tsgi-process.js';
+import { cleanDirs, connectAsNobody, requireRoot, tempDir as rootDir } from '../server/root-helpers.js';
 
 afterEach(stopAll);
 const dirs: string[] = [];
@@ -288,4 +289,22 @@ describe('P13 O1 a worker that lies in its reports is replaced', () => {
       expect(await t.stop()).toBe(0);
     });
   }
+});
+
+describe.runIf(requireRoot('operate-pool.test.ts (its root part)'))('O2 P12 who may use the control socket, started as root', () => {
+  it('O2 P12 the socket is root\'s, mode 0600: the workers\' user (nobody) cannot connect, root can', async () => {
+    const dir = rootDir();
+    const port = await freePort();
+    const t = startTsgi(['http', APP, '--port', String(port), '--workers', '1', '--user', 'nobody', '--group', 'nogroup', '--pid', join(dir, 'app.pid')]);
+    await t.waitLog(/\) ready/, 'the worker');
+    const ctl = join(dir, 'app.ctl');
+    const st = lstatSync(ctl);
+    expect([st.uid, st.gid, st.mode & 0o777]).toEqual([0, 0, 0o600]);
+    expect(await connectAsNobody(ctl)).toBe('EACCES');
+    const r = await cli(['status', '--json', '--control', ctl]);
+    expect(r.code).toBe(0);
+    expect((JSON.parse(r.out) as { workers: unknown[] }).workers.length).toBe(1);
+    expect(await t.stop()).toBe(0);
+    cleanDirs();
+  });
 });
