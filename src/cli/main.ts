@@ -133,6 +133,8 @@ const DEFAULTS: Record<string, string> = {
   'error-log': '- (standard error)',
   'log-level': 'info',
   interface: 'auto',
+  metrics: 'off',
+  control: 'next to --pid, else to --socket (with a master)',
 };
 
 /**

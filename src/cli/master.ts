@@ -53,7 +53,7 @@ export async function runMaster(s: Settings, version: string, reread: () => Prom
     },
     writePid: () => writePid(s.values),
     metrics: metricsAddress(s.values, s.command),
-    control: controlPath(s.values),
+    control: controlPath(s.values, (path) => log('warn', `no control socket: ${path} would be too long for a unix socket; give --control PATH`)),
   });
   if (s.values.reload === true) watchApp(s, (why) => void arbiter.reload(why));
   arbiter.run();

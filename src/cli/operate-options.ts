@@ -4,7 +4,8 @@
  * family (which finds the socket the same way from the same options).
  */
 import { basename, dirname, join, resolve } from 'node:path';
-import type { ListenOptions } from '../server/listen.js';
+import { GatewayError } from '../contract/errors.js';
+import { SOCKET_PATH_MAX, type ListenOptions } from '../server/listen.js';
 import { parseBind, UsageError, type Values } from './options.js';
 
 /** `--metrics HOST:PORT | :PORT | PORT | /path/to.sock` (a value with a slash is a unix socket). */
@@ -22,14 +23,20 @@ export function metricsAddress(values: Values, command?: string): ListenOptions 
  * The control socket: `--control PATH`, or `off`; by default next to the
  * pid file (`app.pid` → `app.ctl`), else next to the listening unix socket
  * (`app.sock` → `app.ctl`); with neither (TCP and no pid file), none unless
- * asked for.
+ * asked for. A path too long for a unix socket is an error when given, and
+ * means no default socket otherwise (the master says so: `tooLong`).
  */
-export function controlPath(values: Values): string | undefined {
+export function controlPath(values: Values, tooLong?: (path: string) => void): string | undefined {
   const given = values.control;
   if (given === 'off') return undefined;
-  if (typeof given === 'string') return resolve(given);
   const next = (file: string, ext: RegExp): string => join(dirname(resolve(file)), `${basename(file).replace(ext, '')}.ctl`);
-  if (typeof values.pid === 'string') return next(values.pid, /\.pid$/);
-  if (typeof values.socket === 'string') return next(values.socket, /\.sock(et)?$/);
+  const path = typeof given === 'string' ? resolve(given)
+    : typeof values.pid === 'string' ? next(values.pid, /\.pid$/)
+      : typeof values.socket === 'string' ? next(values.socket, /\.sock(et)?$/) : undefined;
+  if (path === undefined || Buffer.byteLength(path) <= SOCKET_PATH_MAX) return path;
+  if (typeof given === 'string') {
+    throw new GatewayError('ERR_CONFIG', `--control ${path}: ${Buffer.byteLength(path)} bytes, longer than a unix socket path may be (${SOCKET_PATH_MAX} bytes here); choose a shorter path`);
+  }
+  tooLong?.(path);
   return undefined;
 }

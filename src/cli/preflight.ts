@@ -18,6 +18,7 @@
  * check` is run beside the running server before a reload, so these are
  * reported as notes; the start itself refuses them when it binds.
  */
+import { controlPath, metricsAddress } from './operate-options.js';
 import { accessSync, constants, lstatSync, mkdtempSync, rmdirSync, statSync, type Stats } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { GatewayError } from '../contract/errors.js';
@@ -199,6 +200,16 @@ export async function preflight(s: Settings): Promise<string[]> {
     checkWritableFile(path, log, true);
     // A single process reopens its logs as the run user (serve.ts openLogs).
     if (runAs !== null && s.workers === 0) checkReopenable(path, `--${log}`, runAs);
+  }
+  // O1–O3: a master's control socket and --metrics address, checked as the listening socket is.
+  if (s.workers > 0) {
+    const m = metricsAddress(v);
+    for (const path of [controlPath(v), m?.socket]) {
+      const note = path === undefined ? undefined : await checkSocket(path);
+      if (note !== undefined) notes.push(note);
+    }
+    const note = m?.port !== undefined && m.port !== 0 ? await checkTcp(m.host ?? '127.0.0.1', m.port) : undefined;
+    if (note !== undefined) notes.push(note);
   }
   if (systemdSockets()) {
     notes.push('listen: the sockets systemd passed (LISTEN_FDS)');

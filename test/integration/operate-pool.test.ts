@@ -263,6 +263,13 @@ describe('O2 O3 the control socket', () => {
     expect(gone.err).toMatch(/^tsgi reload: no master answers on .*x\.ctl \(ENOENT\)/);
     const badN = await cli(['scale', 'many', '--control', '/x']);
     expect(badN.code).toBe(2);
+    // A control socket path too long for a unix socket: one line, exit 2, from check and start alike.
+    const long = join(tempDir(), `${'a'.repeat(120)}.ctl`);
+    for (const cmd of [['check', 'http'], ['http']]) {
+      const r = await cli([...cmd, APP, '--port', String(await freePort()), '--workers', '1', '--control', long]);
+      expect(r.code).toBe(2);
+      expect(r.err).toMatch(/^tsgi: --control \/.*\.ctl: \d+ bytes, longer than a unix socket path may be \(107 bytes here\); choose a shorter path\n$/);
+    }
   });
 });
 
