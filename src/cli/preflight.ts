@@ -201,19 +201,9 @@ export async function preflight(s: Settings): Promise<string[]> {
     // A single process reopens its logs as the run user (serve.ts openLogs).
     if (runAs !== null && s.workers === 0) checkReopenable(path, `--${log}`, runAs);
   }
-  // O1–O3: a master's control socket and --metrics address, checked as the listening socket is.
-  if (s.workers > 0) {
-    const m = metricsAddress(v);
-    for (const path of [controlPath(v), m?.socket]) {
-      const note = path === undefined ? undefined : await checkSocket(path);
-      if (note !== undefined) notes.push(note);
-    }
-    const note = m?.port !== undefined && m.port !== 0 ? await checkTcp(m.host ?? '127.0.0.1', m.port) : undefined;
-    if (note !== undefined) notes.push(note);
-  }
   if (systemdSockets()) {
     notes.push('listen: the sockets systemd passed (LISTEN_FDS)');
-    return notes;
+    return checkOperations(s, notes);
   }
   const l = s.listen;
   if (l.socket !== undefined) {
@@ -228,5 +218,18 @@ export async function preflight(s: Settings): Promise<string[]> {
   } else {
     notes.push('listen: fd 0, the listening socket the web server (mod_fcgid, spawn-fcgi) passes; the start refuses an fd 0 that is not one');
   }
+  return checkOperations(s, notes);
+}
+
+/** O1–O3: a master's control socket and --metrics address, checked as the listening socket is (after it). */
+async function checkOperations(s: Settings, notes: string[]): Promise<string[]> {
+  if (s.workers === 0) return notes;
+  const m = metricsAddress(s.values);
+  for (const path of [controlPath(s.values), m?.socket]) {
+    const note = path === undefined ? undefined : await checkSocket(path);
+    if (note !== undefined) notes.push(note);
+  }
+  const note = m?.port !== undefined && m.port !== 0 ? await checkTcp(m.host ?? '127.0.0.1', m.port) : undefined;
+  if (note !== undefined) notes.push(note);
   return notes;
 }
