@@ -148,6 +148,14 @@ describe('O1 /metrics aggregates the whole pool', () => {
     expect(cls(last, '5xx')).toBe(2);
     expect(last.get('tsgi_worker_starts_total')).toBe(5);
 
+    // Requests and at once a reload, no scrape between: the retiring workers' last reports still count, once.
+    for (let i = 0; i < 3; i++) expect(await request(port, '/status/404')).toBe(404);
+    t.child.kill('SIGHUP');
+    await t.waitLog(/generation 3 serving/, 'the second reload');
+    await waitUntil(async () => (await look()).get('tsgi_worker_deaths_total{cause="reload"}') === 4, 'generation 2 to exit', 30_000, 100);
+    const third = await look();
+    expect([cls(third, '2xx'), cls(third, '4xx'), cls(third, '5xx')]).toEqual([8, 6, 2]);
+
     // Never back, between any two scrapes.
     for (let i = 1; i < seen.length; i++) {
       for (const c of ['2xx', '3xx', '4xx', '5xx']) expect(cls(seen[i]!, c)!).toBeGreaterThanOrEqual(cls(seen[i - 1]!, c)!);

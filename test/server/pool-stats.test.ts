@@ -49,6 +49,11 @@ describe('O1 P13 the workers\' reports', () => {
     expect(pool.update(b, report(1, 0))).toMatch(/^a stats report whose counters went back/);
     expect(pool.totals().req).toEqual([0, 5, 0, 0, 1, 0]);
     expect(pool.deaths.get('reload')).toBe(1);
+    // A report that arrives once the account is closed is in the totals already: not counted again.
+    expect(pool.update(a, report(9, 9))).toBe(null);
+    pool.died(a, 'reload');
+    expect(pool.totals().req).toEqual([0, 5, 0, 0, 1, 0]);
+    expect(pool.deaths.get('reload')).toBe(1);
   });
 
   it('O1 the exposition: cumulative buckets, per-worker series labelled by pid, totals of workers gone', () => {

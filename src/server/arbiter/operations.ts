@@ -80,10 +80,24 @@ export class Operations {
     return why;
   }
 
-  /** A worker exited: its counts stay in the totals; its death is counted by cause. */
+  /**
+   * A worker exited: its counts stay in the totals; its death is counted by
+   * cause. Its exit can be seen before the last messages on its channel (the
+   * final report of a graceful exit): the account is closed once the channel
+   * has ended, so that report still counts, and nothing after it does.
+   */
   died(w: Worker): void {
-    this.stats.died(w, deathCause(w));
-    this.#answered(w);
+    const cause = deathCause(w);
+    let closed = false;
+    const close = (): void => {
+      if (closed) return;
+      closed = true;
+      this.stats.died(w, cause);
+      this.#answered(w);
+    };
+    if (!w.child.connected) { close(); return; }
+    w.child.once('disconnect', close);
+    setTimeout(close, 5000).unref(); // an end never seen does not keep the account open
   }
 
   /**

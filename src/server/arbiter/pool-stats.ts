@@ -74,6 +74,8 @@ export function deathCause(w: Worker): string {
 /** The pool's counters: live workers' latest reports plus the totals of the ones gone. */
 export class PoolStats {
   readonly #live = new Map<Worker, StatsReport>();
+  /** Workers whose account is closed: a report that comes later is not counted (it is in the totals already). */
+  readonly #closed = new WeakSet<Worker>();
   readonly #gone = zero();
   /** Workers started, and deaths by cause. */
   starts = 0;
@@ -86,6 +88,7 @@ export class PoolStats {
 
   /** A checked report; a reason when it sets a counter back (P13: the worker is then replaced). */
   update(w: Worker, s: StatsReport): string | null {
+    if (this.#closed.has(w)) return null;
     const prev = this.#live.get(w);
     if (prev !== undefined && !grows(prev, s)) return `a stats report whose counters went back: ${shown(s.req)}`;
     this.#live.set(w, s);
@@ -94,6 +97,8 @@ export class PoolStats {
 
   /** A worker exited: its last counts stay in the pool's totals. */
   died(w: Worker, cause: string): void {
+    if (this.#closed.has(w)) return;
+    this.#closed.add(w);
     const s = this.#live.get(w);
     if (s !== undefined) add(this.#gone, s);
     this.#live.delete(w);
