@@ -46,7 +46,8 @@ export class Operations {
     try {
       if (this.o.metrics !== undefined) {
         this.#metrics = await serveMetrics(this.o.metrics, async () => { await this.collect(); return renderMetrics(this.pool.view(), this.stats); });
-        log('info', `metrics: http://${this.#metrics.text.startsWith('unix:') ? `[${this.#metrics.text}]` : this.#metrics.text}/metrics`);
+        const at = this.#metrics.text;
+        log('info', `metrics: ${at.startsWith('unix:') ? `/metrics on ${at}` : `http://${at}/metrics`}`);
       }
       if (this.o.control !== undefined) {
         this.#control = await serveControl(this.o.control, { pool: this.pool, stats: this.stats, collect: () => this.collect() });
