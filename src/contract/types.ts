@@ -67,6 +67,11 @@ export interface Environ {
   'wsgi.file_wrapper': FileWrapperFactory;
   /** Fires when the web server aborts the request or the client goes away. */
   'tsgi.abort': AbortSignal;
+  /**
+   * X4: sends `103 Early Hints` with these headers (e.g. `Link: </app.css>; rel=preload`)
+   * where the front passes 1xx (the dev HTTP server); a no-op elsewhere and once the head is out.
+   */
+  'tsgi.early_hints'?: (headers: [string, string][]) => void;
   /** What the gateway has done with the response so far (set by the engine; read-only). */
   'tsgi.response'?: ResponseProgress;
   [key: string]: unknown;

@@ -67,6 +67,15 @@ export abstract class ResponseHead {
     return this.#headers;
   }
 
+  /**
+   * X1: the head of an offloaded response replaces the app's (same status;
+   * its headers without Content-Length, plus the offload header).
+   */
+  protected replaceHeaders(headers: readonly Header[]): void {
+    this.#headers = headers;
+    this.#declared = -1;
+  }
+
   /** The Content-Length the app declared, or -1 (C20). */
   protected get declared(): number {
     return this.#declared;
