@@ -107,6 +107,9 @@ export function checkEnviron(environ: unknown): asserts environ is Environ {
   if ('wsgi.file_wrapper' in env && typeof env['wsgi.file_wrapper'] !== 'function') {
     throw bad('C21', `wsgi.file_wrapper must be a function, got ${describe(env['wsgi.file_wrapper'])}`);
   }
+  if ('tsgi.early_hints' in env && typeof env['tsgi.early_hints'] !== 'function') {
+    throw bad('X4', `tsgi.early_hints must be a function, got ${describe(env['tsgi.early_hints'])}`);
+  }
 }
 
 function bad(rule: string, message: string, code: ErrorCode = 'ERR_BAD_ENVIRON'): ContractError {
