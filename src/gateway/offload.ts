@@ -71,13 +71,15 @@ function encodePath(path: Buffer): string {
  * The header that hands the file at `path` to the web server, or undefined
  * when it cannot be named. X-Accel-Redirect is a URI: every byte but the
  * unreserved ones is percent-encoded (a `?` would start a query, a `%` an
- * escape). mod_xsendfile unescapes its header before use (XSendFileUnescape,
- * on by default), so the same encoding applies there; a path with a byte it
- * refuses encoded (`%00` cannot occur; `%2F` is never produced) is fine.
+ * escape), and nginx decodes it back. X-Sendfile is a file name as it is
+ * (mod_xsendfile 0.12, Debian's, and lighttpd take it unescaped): its bytes
+ * as latin-1 characters, and a name with a control character in it, which
+ * no header can carry, is not offloaded.
  */
-export function offloadHeader(spec: OffloadSpec, path: Buffer): Header {
-  const encoded = encodePath(path);
-  return spec.kind === 'nginx' ? ['X-Accel-Redirect', spec.prefix + encoded.slice(1)] : ['X-Sendfile', encoded];
+export function offloadHeader(spec: OffloadSpec, path: Buffer): Header | undefined {
+  if (spec.kind === 'nginx') return ['X-Accel-Redirect', spec.prefix + encodePath(path).slice(1)];
+  for (const b of path) if (b < 0x20 || b === 0x7f) return undefined;
+  return ['X-Sendfile', path.toString('latin1')];
 }
 
 /**
@@ -85,7 +87,7 @@ export function offloadHeader(spec: OffloadSpec, path: Buffer): Header {
  * Content-Length (the web server sends the file's own) and with the offload
  * header; undefined when this response is not to be offloaded: not a 200, or
  * the app set an offload header itself (then the response is its own
- * business and leaves as it made it).
+ * business and leaves as it made it), or a name no header can carry.
  */
 export function offloadedHeaders(spec: OffloadSpec, status: string, headers: readonly Header[], path: Buffer): Header[] | undefined {
   if (!status.startsWith('200')) return undefined;
@@ -95,7 +97,9 @@ export function offloadedHeaders(spec: OffloadSpec, status: string, headers: rea
     if (name === 'x-accel-redirect' || name === 'x-sendfile') return undefined;
     if (name !== 'content-length') out.push(h);
   }
-  out.push(offloadHeader(spec, path));
+  const header = offloadHeader(spec, path);
+  if (header === undefined) return undefined;
+  out.push(header);
   return out;
 }
 
