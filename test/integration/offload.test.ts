@@ -6,7 +6,7 @@
 // the ones docs/offload.md gives.
 import { Buffer } from 'node:buffer';
 import { spawn } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -24,6 +24,12 @@ const haveApache = serversAvailable('offload behind Apache', ['apache2']) && (ex
 })());
 
 const APP = join(ROOT, 'test/fixtures/offload-app.js');
+/** The fenced block after `<!-- recipe: NAME -->` in docs/offload.md: the configs below use the page's own. */
+const recipe = (name: string): string => {
+  const m = new RegExp(`<!-- recipe: ${name} -->\\n\`\`\`\\w*\\n([^]*?)\\n\`\`\`\\n`).exec(readFileSync(join(ROOT, 'docs/offload.md'), 'utf8'));
+  if (!m) throw new Error(`docs/offload.md has no recipe ${name}`);
+  return m[1]!;
+};
 const big = Buffer.alloc(3 * 1024 * 1024 + 17);
 for (let i = 0; i < big.length; i++) big[i] = (i * 131 + (i >> 11)) & 0xff;
 const ODD = 'a b?#%é.txt'; // a name that needs encoding in a URI
@@ -80,12 +86,7 @@ http {
     scgi_temp_path ${dir}/scgi_temp;
     server {
         listen 127.0.0.1:${port};
-        # X-Accel-Redirect: /internal/PATH sends the file at /PATH.
-        location /internal/ {
-            internal;
-            alias /;
-            disable_symlinks on;
-        }
+        ${recipe('nginx-offload')}
         location /u/ {
             include /etc/nginx/uwsgi_params;
             uwsgi_pass unix:${uwsgi};
@@ -115,7 +116,6 @@ LoadModule mpm_prefork_module /usr/lib/apache2/modules/mod_mpm_prefork.so
 LoadModule authz_core_module /usr/lib/apache2/modules/mod_authz_core.so
 LoadModule proxy_module /usr/lib/apache2/modules/mod_proxy.so
 LoadModule proxy_fcgi_module /usr/lib/apache2/modules/mod_proxy_fcgi.so
-LoadModule xsendfile_module ${xsendfile}
 StartServers 2
 MaxRequestWorkers 8
 <Directory />
@@ -124,8 +124,7 @@ MaxRequestWorkers 8
 <Location "/">
     Require all granted
 </Location>
-XSendFile On
-XSendFilePath ${root}
+${recipe('apache-xsendfile').replace('/srv/app/public', root)}
 ProxyPass "/" "unix:${fcgi}|fcgi://localhost/"
 `;
 };
@@ -180,7 +179,7 @@ describe.skipIf(!haveNginx)('offload through nginx (X1, X2)', () => {
       expect([...sentBytes(proc().t, `${prefix}/s/big.bin`), ...sentBytes(proc().t, `${prefix}/wrap`)].every((n) => n === 0)).toBe(true);
     });
 
-    it(`X1 ${via}: nginx answers Range (206, the exact slice) and HEAD (the length, no body); tsgi answers a matching If-None-Match 304`, async () => {
+    it(`X1 ${via}: nginx answers Range (206, the exact slice) and HEAD (the length, no body); a matching If-None-Match gets a 304`, async () => {
       const r = await get(port, `${prefix}/s/big.bin`, '\r\nRange: bytes=1000-1999');
       expect(r.status).toBe(206);
       expect(r.head).toContain(`\r\nContent-Range: bytes 1000-1999/${big.length}\r\n`);
