@@ -3,9 +3,10 @@
 // as a no-op under FastCGI, uwsgi and CGI; validate() accepts it.
 import { Buffer } from 'node:buffer';
 import { connect } from 'node:net';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { fromNodeListener } from '../../src/bridges/index.js';
 import type { App } from '../../src/contract/types.js';
@@ -145,5 +146,24 @@ describe('early hints (X4)', () => {
     const badSink = new RecordingSink();
     await runApp(validate(hinting), bad.environ, badSink, bad.controller);
     expect(badSink.text).toMatch(/^Status: 500/);
+  });
+
+  it('X4 X2 the recipes of docs/offload.md run as written: early hints (a 103, then the page) and the event stream (X-Accel-Buffering: no, the first tick)', async () => {
+    const page = readFileSync(new URL('../../docs/offload.md', import.meta.url), 'utf8');
+    const recipe = (name: string): string => new RegExp(`<!-- recipe: ${name} -->\\n\`\`\`\\w*\\n([^]*?)\\n\`\`\`\\n`).exec(page)![1]!;
+    const dir = mkdtempSync(join(tmpdir(), 'tsgi-recipes-'));
+    writeFileSync(join(dir, 'hints.mjs'), recipe('early-hints'));
+    writeFileSync(join(dir, 'sse.mjs'), recipe('sse-app'));
+    const hints = await http(((await import(pathToFileURL(join(dir, 'hints.mjs')).href)) as { default: App }).default);
+    const out = noDate(await raw(hints.port, 'GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'));
+    expect(out).toMatch(/^HTTP\/1\.1 103 Early Hints\r\nLink: <\/app\.css>; rel=preload; as=style\r\n\r\nHTTP\/1\.1 200 OK\r\n[^]*<link rel="stylesheet" href="\/app\.css"><p>hello<\/p>\n$/);
+    const sse = await http(((await import(pathToFileURL(join(dir, 'sse.mjs')).href)) as { default: App }).default);
+    const s = connect(sse.port, '127.0.0.1');
+    let got = '';
+    s.on('data', (d: Buffer) => { got += d.toString('latin1'); });
+    s.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+    await expect.poll(() => got, { timeout: 10_000 }).toContain('data: tick 1\n\n');
+    s.destroy();
+    expect(got).toMatch(/^HTTP\/1\.1 200 OK\r\nContent-Type: text\/event-stream\r\nCache-Control: no-cache\r\nX-Accel-Buffering: no\r\n/);
   });
 });
