@@ -24,7 +24,7 @@ import type { RequestAbort } from './abort.js';
 import { checkBody, notBytes, pump, type BodyHost, type BodyIterator } from './body-loop.js';
 import { closeBody, isThenable, overflowMessage, shortBody, wholeHeaders, type Reporter } from './finish.js';
 import { FileWrapper } from './file-wrapper.js';
-import { offloadedHeaders, pathOf, unbufferedHeaders, type OffloadSpec } from './offload.js';
+import { offloadHead, unbufferedHeaders, type OffloadSpec } from './offload.js';
 import { ResponseHead } from './start-response.js';
 
 /**
@@ -187,23 +187,11 @@ class Run extends ResponseHead implements BodyHost, Reporter {
     await closeBody(body, it, this.exhausted, this);
   }
 
-  /**
-   * X1: a whole file from file_wrapper, before anything was sent, becomes a
-   * head naming it for the web server to send; true when it did.
-   */
+  /** X1: a whole file from file_wrapper, nothing sent yet, becomes a head naming it for the web server; true when it did. */
   #offloaded(body: FileWrapper, spec: OffloadSpec): boolean {
-    if (this.headSent() || this.wrote) return false;
-    let status: string;
-    try {
-      status = this.needStatus();
-    } catch {
-      return false; // C16's error is the body loop's to report
-    }
-    const path = pathOf(body.fd);
-    const headers = path === undefined ? undefined : offloadedHeaders(spec, status, this.headers, path);
-    if (headers === undefined) return false;
-    this.replaceHeaders(headers);
-    return true;
+    const headers = this.headSent() || this.wrote ? undefined : offloadHead(spec, body.fd, this.status, this.headers);
+    if (headers !== undefined) this.replaceHeaders(headers);
+    return headers !== undefined;
   }
 
   /** C20: the one chunk of an array the gateway can send whole with its head, or undefined to stream it. */

@@ -104,6 +104,17 @@ export function offloadedHeaders(spec: OffloadSpec, status: string, headers: rea
 }
 
 /**
+ * The head that offloads the file open on `fd`, or undefined when this
+ * response stays as it is (no status yet: C16's error is the body loop's to
+ * report; or no path, or offloadedHeaders says no).
+ */
+export function offloadHead(spec: OffloadSpec, fd: number, status: string | undefined, headers: readonly Header[]): Header[] | undefined {
+  if (status === undefined) return undefined;
+  const path = pathOf(fd);
+  return path === undefined ? undefined : offloadedHeaders(spec, status, headers, path);
+}
+
+/**
  * X2: the head of a streamed response that must reach the client as it is
  * written: `text/event-stream` gets `X-Accel-Buffering: no` (nginx then
  * passes each chunk on as it arrives instead of filling its buffers), unless

@@ -62,6 +62,11 @@ export abstract class ResponseHead {
     return this.#status;
   }
 
+  /** The status the app set, if it did. */
+  protected get status(): string | undefined {
+    return this.#status;
+  }
+
   /** The headers to send: the pairs as checked (C12), shared; C20's Content-Length goes into a copy (finish.ts). */
   protected get headers(): readonly Header[] {
     return this.#headers;

@@ -120,6 +120,12 @@ describe('offload (X1)', () => {
     expect(wrote.body.length).toBe(3 + data.length);
   });
 
+  it('X1 C16 a file_wrapper body without start_response is still the app\'s error (500), not an offload', async () => {
+    const r = await go((environ) => environ['wsgi.file_wrapper'](big), 'nginx:/i/');
+    expect(r.head).toMatch(/^Status: 500 /);
+    expect(r.head).not.toContain('X-Accel-Redirect');
+  });
+
   it('X1 without --offload nothing changes: the file is streamed by tsgi', async () => {
     const r = await go(wrapping(() => big), undefined);
     expect(r.head).not.toContain('X-Accel-Redirect');
