@@ -149,7 +149,9 @@ describe.skipIf(!haveNginx)('offload through nginx (X1, X2)', () => {
   let fcgi: Awaited<ReturnType<typeof tsgi>>;
   let uwsgi: Awaited<ReturnType<typeof tsgi>>;
   let root: string;
+  let devPort: number;
   beforeAll(async () => {
+    devPort = await freePort();
     const dir = runDir('tsgi-offload-nginx-');
     root = files(dir);
     fcgi = await tsgi('fastcgi', dir, root, 'nginx:/internal/');
@@ -205,24 +207,41 @@ describe.skipIf(!haveNginx)('offload through nginx (X1, X2)', () => {
     });
   }
 
-  it('X2 fastcgi_pass: event one reaches the client while the app still waits, event two only after the client asked for it', async () => {
-    const s = connect(port, '127.0.0.1');
-    let got = '';
-    s.on('data', (d: Buffer) => { got += d.toString('latin1'); });
-    s.write('GET /sse HTTP/1.1\r\nHost: localhost\r\n\r\n');
-    try {
-      await waitFor(() => got.includes('data: one\n\n'), 'event one through nginx');
-      expect(got).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
-      expect(got).toMatch(/\r\nContent-Type: text\/event-stream\r\n/);
-      expect(got).not.toContain('data: two');
-      // The side channel: only now is the app let go on to its second event.
-      expect((await get(port, '/release')).body.toString()).toBe('released\n');
-      await waitFor(() => got.includes('data: two\n\n'), 'event two through nginx');
-    } finally {
-      s.destroy();
-    }
+  for (const [via, prefix] of [['fastcgi_pass', ''], ['uwsgi_pass', '/u']] as const) {
+    it(`X2 ${via}: event one reaches the client while the app still waits, event two only after the client asked for it`, async () => {
+      await sideChannel(port, prefix, port);
+    });
+  }
+
+  it('X2 tsgi http: the same, straight from the dev server', async () => {
+    const dev = startTsgi(['http', APP, '--port', String(devPort)], { env: { OFFLOAD_ROOT: root } });
+    await dev.waitLog(/listening|http:\/\//, 'the dev server to listen');
+    await sideChannel(devPort, '', devPort);
   });
 });
+
+/**
+ * X2, causally: the app yields event one, then waits until /release is
+ * requested. The client asks for the release only after event one reached it;
+ * event two must follow. Nothing is timed.
+ */
+async function sideChannel(port: number, prefix: string, releasePort: number): Promise<void> {
+  const s = connect(port, '127.0.0.1');
+  let got = '';
+  s.on('data', (d: Buffer) => { got += d.toString('latin1'); });
+  s.write(`GET ${prefix}/sse HTTP/1.1\r\nHost: localhost\r\n\r\n`);
+  try {
+    await waitFor(() => got.includes('data: one\n\n'), 'event one');
+    expect(got).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+    expect(got).toMatch(/\r\nContent-Type: text\/event-stream\r\n/);
+    expect(got).not.toContain('data: two');
+    // The side channel: only now is the app let go on to its second event.
+    expect((await get(releasePort, `${prefix}/release`)).body.toString()).toBe('released\n');
+    await waitFor(() => got.includes('data: two\n\n'), 'event two');
+  } finally {
+    s.destroy();
+  }
+}
 
 describe.skipIf(!haveApache)('offload through Apache mod_proxy_fcgi + mod_xsendfile (X1)', () => {
   let apache: Running;
