@@ -95,3 +95,11 @@ export interface ResponseProgress {
   /** Where the response is now. */
   readonly state: ResponseState;
 }
+
+/**
+ * X1: a body wrapper that hands on its body's bytes unchanged (validate(),
+ * the hooks of logging() and timing(), errors()) names the body it wraps
+ * under this key, so that a `wsgi.file_wrapper` body beneath it can still be
+ * offloaded (`--offload`); its close() must still close that body.
+ */
+export const WRAPPED_BODY: unique symbol = Symbol.for('tsgi.wrapped_body');

@@ -23,8 +23,8 @@ import type { App, Environ, Header, ResponseState, WsgiErrors } from '../contrac
 import type { RequestAbort } from './abort.js';
 import { checkBody, notBytes, pump, type BodyHost, type BodyIterator } from './body-loop.js';
 import { closeBody, isThenable, overflowMessage, shortBody, wholeHeaders, type Reporter } from './finish.js';
-import { FileWrapper } from './file-wrapper.js';
-import { offloadHead, unbufferedHeaders, type OffloadSpec } from './offload.js';
+import type { FileWrapper } from './file-wrapper.js';
+import { fileBody, offloadHead, unbufferedHeaders, type OffloadSpec } from './offload.js';
 import { ResponseHead } from './start-response.js';
 
 /**
@@ -147,8 +147,9 @@ class Run extends ResponseHead implements BodyHost, Reporter {
 
   /** Sends the body: in one write when the gateway holds it whole (C20), else through the body loop. */
   #respond(body: unknown): Promise<void> | undefined {
-    if (this.#offload !== undefined && body instanceof FileWrapper && this.#offloaded(body, this.#offload)) {
-      void closeBody(body, undefined, false, this);
+    const file = this.#offload === undefined ? undefined : fileBody(body);
+    if (file !== undefined && this.#offloaded(file, this.#offload!)) {
+      void closeBody(body, undefined, false, this); // the outermost close(): each wrapper closes what it wraps
       return this.#respond([]);
     }
     const array = Array.isArray(body);

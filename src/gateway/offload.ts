@@ -14,7 +14,8 @@
  */
 import { fstatSync, readFileSync, readlinkSync } from 'node:fs';
 import { GatewayError } from '../contract/errors.js';
-import type { Header } from '../contract/types.js';
+import { WRAPPED_BODY, type Header } from '../contract/types.js';
+import { FileWrapper } from './file-wrapper.js';
 
 /** How responses are offloaded: parsed once from `--offload`. */
 export type OffloadSpec =
@@ -112,6 +113,16 @@ export function offloadHead(spec: OffloadSpec, fd: number, status: string | unde
   if (status === undefined) return undefined;
   const path = pathOf(fd);
   return path === undefined ? undefined : offloadedHeaders(spec, status, headers, path);
+}
+
+/** X1: the file_wrapper body a response's body is, or wraps (through middleware that names it, WRAPPED_BODY). */
+export function fileBody(body: unknown): FileWrapper | undefined {
+  let b = body;
+  for (let depth = 0; depth < 16 && b !== null && typeof b === 'object'; depth++) {
+    if (b instanceof FileWrapper) return b;
+    b = (b as { [WRAPPED_BODY]?: unknown })[WRAPPED_BODY];
+  }
+  return undefined;
 }
 
 /**

@@ -13,7 +13,7 @@ import { ContractError, GatewayError, type ErrorCode } from '../contract/errors.
 import { checkHeaderList, checkStatus, describe, isToken } from '../contract/head.js';
 import { isLatin1 } from '../contract/latin1.js';
 import { log } from '../contract/log.js';
-import type { App, Body, Environ, Header, StartResponse, WsgiErrors, WsgiInput } from '../contract/types.js';
+import { WRAPPED_BODY, type App, type Body, type Environ, type Header, type StartResponse, type WsgiErrors, type WsgiInput } from '../contract/types.js';
 import { isThenable } from './body.js';
 import { CheckedErrors, CheckedInput } from './validate-streams.js';
 
@@ -190,8 +190,8 @@ class Checked {
       return copy;
     }
     const wrapped = isAsync
-      ? { [Symbol.asyncIterator]: () => this.#iterate((original as AsyncIterable<unknown>)[Symbol.asyncIterator]() as AnyIterator, true), close }
-      : { [Symbol.iterator]: () => this.#iterate((original as Iterable<unknown>)[Symbol.iterator]() as AnyIterator, false), close };
+      ? { [Symbol.asyncIterator]: () => this.#iterate((original as AsyncIterable<unknown>)[Symbol.asyncIterator]() as AnyIterator, true), close, [WRAPPED_BODY]: original }
+      : { [Symbol.iterator]: () => this.#iterate((original as Iterable<unknown>)[Symbol.iterator]() as AnyIterator, false), close, [WRAPPED_BODY]: original };
     this.#watch(wrapped);
     return wrapped as Body;
   }

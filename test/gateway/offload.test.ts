@@ -11,6 +11,7 @@ import type { App, Environ } from '../../src/contract/types.js';
 import { runApp } from '../../src/gateway/engine.js';
 import { parseOffload, unbufferedHeaders } from '../../src/gateway/offload.js';
 import { staticFiles } from '../../src/middleware/static.js';
+import { compose, debugErrors, logging, timing, validate } from '../../src/middleware/index.js';
 import { RecordingSink, makeEnviron } from '../helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tsgi-offload-'));
@@ -124,6 +125,25 @@ describe('offload (X1)', () => {
     const r = await go((environ) => environ['wsgi.file_wrapper'](big), 'nginx:/i/');
     expect(r.head).toMatch(/^Status: 500 /);
     expect(r.head).not.toContain('X-Accel-Redirect');
+  });
+
+  it('X1 under validate(), logging(), timing() and debugErrors() (which hand bytes on unchanged) the file is still offloaded, closed once, and logged with no body bytes', async () => {
+    const lines: string[] = [];
+    let closed = 0;
+    const inner: App = (environ, sr) => {
+      sr('200 OK', [['Content-Type', 'text/plain']]);
+      const w = environ['wsgi.file_wrapper'](big);
+      const close = w.close.bind(w);
+      w.close = () => { closed++; close(); };
+      return w;
+    };
+    const app = validate(compose(inner, logging({ write: (l) => lines.push(l) }), timing(), debugErrors()));
+    const r = await go(app, 'nginx:/i/');
+    expect(r.head).toMatch(new RegExp(`^Status: 200 OK\r\nContent-Type: text/plain\r\nServer-Timing: [^\r]+\r\nX-Response-Time: [^\r]+\r\nX-Accel-Redirect: /i${big}\r\nContent-Length: 0$`));
+    expect(r.body).toBe('');
+    expect(closed).toBe(1);
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/" 200 - /);
   });
 
   it('X1 without --offload nothing changes: the file is streamed by tsgi', async () => {
