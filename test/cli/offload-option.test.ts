@@ -44,4 +44,12 @@ describe('--offload', () => {
     expect(r.status).toBe(0);
     expect(r.out).toBe(`Status: 200 OK\r\nContent-Type: text/plain\r\nX-Sendfile: ${file}\r\nContent-Length: 0\r\n\r\n`);
   });
+
+  it('X4 under CGI early hints are a no-op: tsgi cgi answers with the final response only', () => {
+    const hints = join(dir, 'hints.mjs');
+    writeFileSync(hints, "export default (environ, start) => { environ['tsgi.early_hints']([['Link', '</a.css>; rel=preload']]); start('200 OK', [['Content-Type', 'text/plain']]); return [Buffer.from('ok\\n')]; };\n");
+    const r = tsgi('cgi', hints);
+    expect(r.status).toBe(0);
+    expect(r.out).toBe('Status: 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 3\r\n\r\nok\n');
+  });
 });
