@@ -24,7 +24,7 @@ import type { RequestAbort } from './abort.js';
 import { checkBody, notBytes, pump, type BodyHost, type BodyIterator } from './body-loop.js';
 import { closeBody, isThenable, overflowMessage, shortBody, wholeHeaders, type Reporter } from './finish.js';
 import type { FileWrapper } from './file-wrapper.js';
-import { fileBody, offloadHead, unbufferedHeaders, type OffloadSpec } from './offload.js';
+import { fileBody, offloadHead, offloadSpec, unbufferedHeaders, type OffloadSpec } from './offload.js';
 import { ResponseHead } from './start-response.js';
 
 /**
@@ -73,7 +73,7 @@ const DONE = Promise.resolve();
  */
 export function runRequest(app: App, environ: Environ, sink: ResponseSink, abort: RequestAbort): Promise<void> | undefined {
   if (requestHook !== null) sink = requestHook(environ, sink, abort);
-  const run = new Run(sink, environ['wsgi.errors'], abort, environ['tsgi.offload'] as OffloadSpec | undefined);
+  const run = new Run(sink, environ['wsgi.errors'], abort, offloadSpec(environ['tsgi.offload']));
   environ['tsgi.response'] = run.progress;
   return run.start(app, environ);
 }

@@ -111,7 +111,9 @@ export function completeEnviron(vars: Record<PropertyKey, unknown>, x: Omit<Envi
   vars['wsgi.file_wrapper'] = fileWrapper;
   vars['tsgi.abort'] = x.abort.signal;
   vars['tsgi.early_hints'] = x.earlyHints ?? noEarlyHints;
+  // X1: the server's setting, never a request variable of that name (a web server may pass any name).
   if (x.offload !== undefined) vars['tsgi.offload'] = x.offload;
+  else if (vars['tsgi.offload'] !== undefined) delete vars['tsgi.offload'];
   return vars as unknown as Environ;
 }
 

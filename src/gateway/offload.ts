@@ -22,19 +22,32 @@ export type OffloadSpec =
   | { readonly kind: 'nginx'; readonly prefix: string }
   | { readonly kind: 'sendfile' };
 
+/** Every spec parseOffload made: only these count (a request variable named `tsgi.offload` is a string, never one). */
+const SPECS = new WeakSet<OffloadSpec>();
+
+function made(spec: OffloadSpec): OffloadSpec {
+  SPECS.add(spec);
+  return spec;
+}
+
+/** `value` when it is a spec parseOffload made, else undefined. */
+export function offloadSpec(value: unknown): OffloadSpec | undefined {
+  return typeof value === 'object' && value !== null && SPECS.has(value as OffloadSpec) ? value as OffloadSpec : undefined;
+}
+
 /**
  * Parses `nginx:PREFIX` or `sendfile`. The prefix is the URI of an nginx
  * `internal` location: it starts and ends with '/', and holds only
  * characters that need no encoding and no `.` or `..` segment.
  */
 export function parseOffload(text: string): OffloadSpec {
-  if (text === 'sendfile') return Object.freeze({ kind: 'sendfile' });
+  if (text === 'sendfile') return made(Object.freeze({ kind: 'sendfile' }));
   if (text.startsWith('nginx:')) {
     const prefix = text.slice(6);
     if (!/^\/(?:[A-Za-z0-9_~-][A-Za-z0-9._~-]*\/)*$/.test(prefix) || prefix.split('/').some((s) => s === '.' || s === '..')) {
       throw new GatewayError('ERR_BAD_OPTION', `offload ${JSON.stringify(text)}: the nginx prefix must be a URI path that starts and ends with / (letters, digits, - _ . ~), e.g. nginx:/internal/`);
     }
-    return Object.freeze({ kind: 'nginx', prefix });
+    return made(Object.freeze({ kind: 'nginx', prefix }));
   }
   throw new GatewayError('ERR_BAD_OPTION', `offload ${JSON.stringify(text)}: expected nginx:PREFIX (e.g. nginx:/internal/) or sendfile`);
 }

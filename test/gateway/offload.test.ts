@@ -152,6 +152,17 @@ describe('offload (X1)', () => {
     expect(Buffer.from(r.body, 'latin1').equals(data)).toBe(true);
   });
 
+  it('X1 a request variable named tsgi.offload (a web server may pass any name) is dropped, and a look-alike object is not a setting', async () => {
+    const { environ } = makeEnviron({ 'tsgi.offload': 'sendfile' });
+    expect(environ['tsgi.offload']).toBeUndefined();
+    const lookalike = makeEnviron();
+    lookalike.environ['tsgi.offload'] = { kind: 'sendfile' };
+    const sink = new RecordingSink();
+    await runApp(wrapping(() => big), lookalike.environ, sink, lookalike.controller);
+    expect(sink.text).not.toContain('X-Sendfile');
+    expect(sink.bytes.length).toBeGreaterThan(data.length);
+  });
+
   it('X1 the app cannot turn offload on by setting tsgi.offload itself: the server\'s setting is read before the app runs', async () => {
     const r = await go((environ, sr) => {
       environ['tsgi.offload'] = parseOffload('nginx:/i/');
