@@ -13,6 +13,7 @@ import { environVars } from '../gateway/environ.js';
 import { ErrorStream } from '../gateway/errors-stream.js';
 import { admit, environFor, refusalResponse, type ReceivedBody, type RefusalStatus } from '../gateway/intake.js';
 import { BodySpool } from '../gateway/spool.js';
+import type { OffloadOptions } from '../gateway/offload.js';
 import { UwsgiDecoder, varsMemo, type UwsgiLimits } from '../protocol/uwsgi.js';
 import { addCgiVar } from '../protocol/vars.js';
 import { detach, type Handoff } from './handoff.js';
@@ -23,7 +24,7 @@ import {
 } from './socket-server.js';
 
 /** Options of serveUwsgi. Every limit is on by default (S1). */
-export interface UwsgiOptions extends ListenOptions, SocketLimits {
+export interface UwsgiOptions extends ListenOptions, SocketLimits, OffloadOptions {
   /** URL prefix the app is mounted at: SCRIPT_NAME, stripped from PATH_INFO (U8). */
   mount?: string;
   /** `wsgi.multiprocess`. */
@@ -156,6 +157,7 @@ class UwsgiConnection extends RequestLife implements Connection, ResponseSink {
       multiprocess: this.#ctx.multiprocess,
       runOnce: false,
       clean: true,
+      offload: this.#ctx.offload,
     });
     this.run(environ, this);
   }
