@@ -141,9 +141,10 @@ export class VarsBuilder {
 
   /**
    * One pair: bytes `[start, end)` of `buf`, framing included; its name is
-   * bytes `[name, nameEnd)` and its value `[value, end)`.
+   * bytes `[name, nameEnd)` and its value `[value, valueEnd)` (a framing
+   * that ends a pair with a terminator, as SCGI's NUL, ends the value before it).
    */
-  protected pair(buf: Buffer, start: number, end: number, name: number, nameEnd: number, value: number): void {
+  protected pair(buf: Buffer, start: number, end: number, name: number, nameEnd: number, value: number, valueEnd = end): void {
     const i = this.#count++;
     if (this.#vars === null) {
       const r = this.#last;
@@ -151,14 +152,14 @@ export class VarsBuilder {
         const from = i === 0 ? 0 : r.ends[i - 1]!;
         if (r.ends[i]! - from === end - start && sameBytes(r.bytes, from, buf, start, end - start)) return;
         // The same name with another (non-empty: C3) value is stored over the copy.
-        if (r.plain[i] === 1 && value < end && latin1Text(buf, name, nameEnd) === r.names[i]) {
-          (this.#changes ??= []).push(i, latin1Text(buf, value, end));
+        if (r.plain[i] === 1 && value < valueEnd && latin1Text(buf, name, nameEnd) === r.names[i]) {
+          (this.#changes ??= []).push(i, latin1Text(buf, value, valueEnd));
           return;
         }
       }
       this.#byPair(i);
     }
-    this.#store(latin1Text(buf, name, nameEnd), latin1Text(buf, value, end));
+    this.#store(latin1Text(buf, name, nameEnd), latin1Text(buf, value, valueEnd));
   }
 
   /**
