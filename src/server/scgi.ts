@@ -150,6 +150,10 @@ class ScgiConnection extends RequestLife implements Connection, ResponseSink {
     if (this.#spool !== null) {
       body = { source: this.own(this.#spool.source()), length: this.#spool.length };
       this.#spool = null;
+    } else {
+      // C3: G1 makes the web server send CONTENT_LENGTH 0 on every request without a body;
+      // the app sees it absent there, as under the other adapters.
+      delete this.#vars!.CONTENT_LENGTH;
     }
     const environ = environFor(this.#vars!, body, {
       errors: this.#ctx.errors,
