@@ -6,7 +6,7 @@
 import { Buffer } from 'node:buffer';
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dechunk, fetchRaw } from './http-client.js';
@@ -133,6 +133,21 @@ function scgiCases(f: Front, heads: { hello: string; notFound: string; boom: str
     expect(JSON.stringify(exact(r, heads.lengthOptional))).toBe(JSON.stringify(`${heads.boom}A server error occurred.  Please contact the administrator.`));
   });
 }
+
+/** The fenced block after `<!-- recipe: NAME -->` in docs/adapters.md. */
+const recipe = (name: string): string => new RegExp(`<!-- recipe: ${name} -->\\n\`\`\`\\w*\\n([^]*?)\\n\`\`\`\\n`).exec(readFileSync(`${ROOT}/docs/adapters.md`, 'utf8'))![1]!;
+
+describe('SCGI recipes', () => {
+  it('G4 the nginx and Apache recipes of docs/adapters.md are what nginx/scgi.conf and apache/proxy-scgi.conf (run below) hold', () => {
+    const nginx = recipe('scgi-nginx').replaceAll('/run/tsgi/app.sock', '@SOCKET@').split('\n');
+    const shipped = readFileSync(`${ROOT}/nginx/scgi.conf`, 'utf8').split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'));
+    const at = shipped.indexOf(nginx[0]!);
+    expect(at).toBeGreaterThan(-1);
+    expect(shipped.slice(at, at + nginx.length)).toEqual(nginx.map((l) => l.trim()));
+    const apache = recipe('scgi-apache').replaceAll('/run/tsgi/app.sock', '${TSGI_SOCKET}');
+    expect(readFileSync(`${ROOT}/apache/proxy-scgi.conf`, 'utf8').split('\n')).toContain(apache);
+  });
+});
 
 const haveNginx = serversAvailable('nginx SCGI suite', ['nginx']);
 describe.skipIf(!haveNginx)('SCGI under a real nginx (nginx/scgi.conf: scgi_pass, stock scgi_params)', () => {
