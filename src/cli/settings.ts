@@ -4,7 +4,7 @@
  * that exclude each other), and turned into what the servers take.
  */
 import { setLogger, type Level } from '../contract/log.js';
-import { parseMode, type ListenOptions } from '../server/listen.js';
+import { listensOnSystemdFds, parseMode, type ListenOptions } from '../server/listen.js';
 import { parseArgv, readConfig, UsageError, type Command, type Values } from './options.js';
 
 /** A server command with its settings. */
@@ -60,7 +60,9 @@ export function serverSettings(command: 'http' | 'fastcgi' | 'uwsgi' | 'scgi', a
     const env = process.env.PORT;
     if (env !== undefined && !/^\d+$/.test(env)) throw new UsageError(`PORT=${env}: expected a port number`, command);
     listen = { host: '127.0.0.1', port: env !== undefined ? Number(env) : 8000 };
-  } else if ((command === 'uwsgi' || command === 'scgi') && !process.env.LISTEN_FDS) {
+  } else if ((command === 'uwsgi' || command === 'scgi') && !process.env.LISTEN_FDS && !listensOnSystemdFds() && process.env.TSGI_WORKER === undefined) {
+    // P7: systemd's sockets, once taken, are no longer in the environment: a reload (SIGHUP) re-reads
+    // the settings without them, and a worker serves the master's listeners.
     throw new UsageError('give --socket PATH, --bind HOST:PORT or --port N', command);
   } else {
     listen = {}; // fd 0, or systemd's sockets

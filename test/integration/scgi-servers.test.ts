@@ -8,8 +8,11 @@ import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connect } from 'node:net';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { encodeHeader } from '../../src/protocol/scgi.js';
 import { dechunk, fetchRaw } from './http-client.js';
+import { WORKER_APP, startTsgi as startProcess, stopAll } from './tsgi-process.js';
 import { ROOT, freePort, portOpen, runDir, serversAvailable, startApache, startNginx, waitFor, which, type Running } from './servers.js';
 
 const PEER = `${ROOT}/test/fixtures/peer.js`;
@@ -202,5 +205,46 @@ describe.skipIf(!haveLighttpd)('SCGI under a real lighttpd (mod_scgi)', () => {
     hello: 'HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 14\r\nConnection: close\r\nServer: *\r\n\r\n',
     notFound: 'HTTP/1.0 404 Not Found\r\nContent-Type: text/plain\r\nContent-Length: 18\r\nConnection: close\r\nServer: *\r\n\r\n',
     boom: 'HTTP/1.0 500 Internal Server Error\r\nContent-Type: text/plain\r\nContent-Length: 59\r\nConnection: close\r\nServer: *\r\n\r\n',
+  });
+});
+
+/** One SCGI request over TCP, the raw answer. */
+function scgiGet(port: number, path: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const s = connect(port, '127.0.0.1');
+    let got = '';
+    s.on('data', (d: Buffer) => { got += d.toString('latin1'); });
+    s.on('end', () => resolve(got));
+    s.on('error', reject);
+    s.write(encodeHeader([['REQUEST_METHOD', 'GET'], ['REQUEST_URI', path], ['PATH_INFO', path], ['SERVER_PROTOCOL', 'HTTP/1.1'],
+      ['SERVER_NAME', 'x'], ['SERVER_PORT', '80'], ['REMOTE_ADDR', '192.0.2.7']]));
+  });
+}
+
+const haveActivate = serversAvailable('SCGI socket activation', ['systemd-socket-activate']);
+describe.skipIf(!haveActivate)('tsgi scgi under a master', () => {
+  afterEach(stopAll);
+
+  it('G5 P7 P3 systemd socket activation, --workers 2, the access log, a SIGHUP reload: every request answered', async () => {
+    const port = await freePort();
+    const t = startProcess(['scgi', WORKER_APP, '--workers', '2', '--access-log', '-'], { shell: `exec systemd-socket-activate -l 127.0.0.1:${port} "$@"` });
+    await t.waitLog(/Listening on/, 'systemd-socket-activate');
+    // systemd-socket-activate starts tsgi at the first connection, which waits for the workers.
+    expect(await scgiGet(port, '/first')).toMatch(/^Status: 200 OK\r\nContent-Type: text\/plain\r\nContent-Length: \d+\r\n\r\npid \d+\n$/);
+    await t.waitLog(/\) ready/, 'two workers', 2);
+    expect(t.log()).toMatch(/scgi .*worker-app\.js on fd 3/);
+    const before = new Set(t.readyPids());
+    t.child.kill('SIGHUP');
+    await t.waitLog(/reload: generation \d+ serving/, 'the reload');
+    const pids = new Set<string>();
+    for (let i = 0; i < 6; i++) {
+      const r = await scgiGet(port, `/after-${i}`);
+      expect(r).toMatch(/^Status: 200 OK\r\n/);
+      pids.add(/pid (\d+)/.exec(r)![1]!);
+    }
+    for (const pid of pids) expect(before.has(Number(pid))).toBe(false);
+    await t.waitLog(/"GET \/after-5 HTTP\/1\.1" 200 /, 'the access log line');
+    expect(t.log()).toMatch(/^192\.0\.2\.7 - - \[[^\]]+\] "GET \/first HTTP\/1\.1" 200 /m);
+    expect(await t.stop()).toBe(0);
   });
 });
