@@ -150,7 +150,7 @@ export class ScgiDecoder {
   #phase = Phase.Length;
   #length = 0;
   #digits = 0;
-  /** The netstring's content and its comma, when it spans chunks. */
+  /** The netstring's content and its comma so far, when it spans chunks (grown as bytes arrive). */
   #buf: Buffer | null = null;
   #have = 0;
 
@@ -174,15 +174,31 @@ export class ScgiDecoder {
       // The whole netstring in this chunk: decoded where it lies, not copied.
       const end = pos + this.#length;
       if (chunk.length > end) return this.#done(chunk, pos, chunk.subarray(end + 1));
-      this.#buf = Buffer.allocUnsafe(this.#length + 1);
+      this.#buf = null;
       this.#have = 0;
     }
-    const buf = this.#buf!;
-    const n = chunk.copy(buf, this.#have, pos, Math.min(chunk.length, pos + buf.length - this.#have));
+    const total = this.#length + 1;
+    const n = Math.min(chunk.length - pos, total - this.#have);
+    const buf = this.#room(this.#have + n, total);
+    chunk.copy(buf, this.#have, pos, pos + n);
     this.#have += n;
-    if (this.#have < buf.length) return null;
+    if (this.#have < total) return null;
     this.#buf = null;
     return this.#done(buf, 0, chunk.subarray(pos + n));
+  }
+
+  /**
+   * A buffer of at least `need` bytes holding what arrived so far. It grows
+   * with the bytes that arrive, not with the length the peer announced (S1:
+   * a peer that announces a header of the limit's size and sends nothing
+   * costs no more than what it sent).
+   */
+  #room(need: number, total: number): Buffer {
+    const buf = this.#buf;
+    if (buf !== null && buf.length >= need) return buf;
+    const grown = Buffer.allocUnsafe(Math.min(total, Math.max(need, 4096, (buf?.length ?? 0) * 2)));
+    if (buf !== null) buf.copy(grown, 0, 0, this.#have);
+    return (this.#buf = grown);
   }
 
   /** Reads length digits from `chunk`; returns the offset after the colon, or -1 when the chunk ended first. */

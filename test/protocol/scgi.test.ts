@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { GatewayError } from '../../src/contract/errors.js';
 import { decodeHeaderBlock, encodeHeader, ScgiDecoder, varsMemo } from '../../src/protocol/scgi.js';
 import { addCgiVar } from '../../src/protocol/vars.js';
+import { largestAllocation } from '../fuzz/targets/oracle.js';
 
 const b = (s: string): Buffer => Buffer.from(s, 'latin1');
 /** `content` as a netstring: its length (or `len`), ':', the content, ','. */
@@ -119,6 +120,19 @@ describe('SCGI header codec', () => {
     const at = encodeHeader([['X', 'v'.repeat(100 - 24 - 3)]]);
     expect(at.toString('latin1').startsWith('100:')).toBe(true);
     expect(feed([at], { maxBytes: 100 })!.vars.X).toHaveLength(73);
+  });
+
+  it('G1 S1 the buffer grows with the bytes that arrive, not with the length announced', () => {
+    const d = new ScgiDecoder();
+    const header = encodeHeader([['HTTP_COOKIE', 'c'.repeat(1024 * 1024 - 100)]]);
+    expect(header.toString('latin1', 0, 8)).toBe('1048513:');
+    let largest = largestAllocation(() => { d.push(header.subarray(0, 100)); });
+    expect(largest).toBeLessThanOrEqual(4096);
+    largest = largestAllocation(() => { d.push(header.subarray(100, 20_000)); });
+    expect(largest).toBeLessThanOrEqual(40_000);
+    let got = null;
+    for (let at = 20_000; got === null; at += 65536) got = d.push(header.subarray(at, at + 65536));
+    expect(got.vars.HTTP_COOKIE).toHaveLength(1024 * 1024 - 100);
   });
 
   it('G1 S1 more pairs than maxCount: ERR_LIMIT_PARAMS', () => {
