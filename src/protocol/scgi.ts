@@ -80,7 +80,9 @@ function checkStructure(block: Buffer, maxCount: number): void {
     throw bad('CONTENT_LENGTH is not the first pair');
   }
   if (block[len - 1] !== 0) throw bad('the last value is not NUL-terminated');
-  const seen = new Set<string>();
+  // The names other than HTTP_* seen so far, as [start, end) offsets (a few dozen at most from a web server):
+  // compared as bytes, so that no string is made for a name that is not repeated.
+  const seen: number[] = [0, FIRST.length - 1];
   let count = 0;
   let scgi = false;
   let pos = 0;
@@ -95,10 +97,9 @@ function checkStructure(block: Buffer, maxCount: number): void {
         throw bad(`CONTENT_LENGTH ${JSON.stringify(latin1Text(block, nameEnd + 1, valueEnd))} is not a decimal length`);
       }
     } else if (!(block[pos] === 0x48 && bytesAre(block, pos, pos + 5, 'HTTP_'))) {
-      const name = latin1Text(block, pos, nameEnd);
-      if (seen.has(name) || name === 'CONTENT_LENGTH') throw bad(`${name} comes twice`);
-      seen.add(name);
-      if (name === 'SCGI') {
+      if (seenBefore(block, seen, pos, nameEnd)) throw bad(`${latin1Text(block, pos, nameEnd)} comes twice`);
+      seen.push(pos, nameEnd);
+      if (bytesAre(block, pos, nameEnd, 'SCGI')) {
         if (!bytesAre(block, nameEnd + 1, valueEnd, '1')) throw bad(`SCGI is ${JSON.stringify(latin1Text(block, nameEnd + 1, valueEnd))}, not "1"`);
         scgi = true;
       }
@@ -106,6 +107,19 @@ function checkStructure(block: Buffer, maxCount: number): void {
     pos = valueEnd + 1;
   }
   if (!scgi) throw bad('no SCGI pair');
+}
+
+/** Bytes `[a, b)` of `block` equal one of the ranges in `seen` (start, end, start, end …). */
+function seenBefore(block: Buffer, seen: number[], a: number, b: number): boolean {
+  const n = b - a;
+  for (let k = 0; k < seen.length; k += 2) {
+    const s = seen[k]!;
+    if (seen[k + 1]! - s !== n || block[s] !== block[a]) continue;
+    let i = 1;
+    while (i < n && block[s + i] === block[a + i]) i++;
+    if (i === n) return true;
+  }
+  return false;
 }
 
 /** A header's pairs, given to a VarsBuilder (the structure checked first). */
