@@ -168,6 +168,13 @@ describe.skipIf(!haveNginx)('SCGI under a real nginx (nginx/scgi.conf: scgi_pass
     notFound: 'HTTP/1.1 404 Not Found\r\nServer: *\r\nContent-Type: text/plain\r\nContent-Length: 18\r\nConnection: close\r\n\r\n',
     boom: 'HTTP/1.1 500 Internal Server Error\r\nServer: *\r\nContent-Type: text/plain\r\nContent-Length: 59\r\nConnection: close\r\n\r\n',
   });
+
+  it('G3 a chunked upload through nginx arrives with its real length as CONTENT_LENGTH', async () => {
+    const chunks = [Buffer.alloc(70_000, 1), Buffer.alloc(5, 2)];
+    const raw = Buffer.concat([...chunks.flatMap((c) => [Buffer.from(`${c.length.toString(16)}\r\n`), c, Buffer.from('\r\n')]), Buffer.from('0\r\n\r\n')]);
+    const r = await fetchRaw(nginx.port, 'POST /upload HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked', undefined, raw);
+    expect(dechunk(r).toString()).toBe(`70005 ${createHash('sha256').update(Buffer.concat(chunks)).digest('hex')}`);
+  });
 });
 
 const haveApache = serversAvailable('Apache SCGI suite', ['apache2']);
