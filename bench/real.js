@@ -178,11 +178,11 @@ export async function runReal(options) {
   const t0 = Date.now();
   const results = measure(targets, { rounds, seconds, connections: 16, warmup: Number(opt.warmup),
     onRound: (r) => console.log(`  round ${r + 1}/${rounds} done (${Math.round((Date.now() - t0) / 1000)} s)`) });
-  cleanup(dir);
+  if (process.env.TSGI_BENCH_KEEP) console.log(`kept ${dir}`); else cleanup(dir);
   const med = (xs) => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
   const rows = targets.map((t, i) => ({
     workload: t.workload.id, backend: t.backend.id, node: t.backend.node, name: t.backend.name, via: t.backend.via, baseline: !!t.backend.baseline,
-    rps: results[i].rps, p99: results[i].p99, cpu: results[i].cpu, rss: med(results[i].rounds.rss), rounds: results[i].rounds,
+    rps: results[i].rps, p99: results[i].p99, cpu: results[i].cpu, rss: med(results[i].rounds.rss), errors: results[i].rounds.errors.join('; '), rounds: results[i].rounds,
   }));
   const nginxVersion = spawnSync('nginx', ['-v'], { encoding: 'utf8' }).stderr.trim().replace('nginx version: ', '');
   return {

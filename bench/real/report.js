@@ -46,6 +46,12 @@ export function realMarkdown(result) {
     }
     out.push('');
   }
+  const failed = result.rows.filter((r) => r.errors);
+  if (failed.length) {
+    out.push('Rows whose runs had errors or non-2xx answers (wrk\'s count per round; nginx answers 502 when it cannot connect to the backend):', '');
+    for (const r of failed) out.push(`- ${result.workloads.find((w) => w.id === r.workload)?.name}, ${r.name}${r.node ? ` (Node ${r.node})` : ''}: ${r.errors}`);
+    out.push('');
+  }
   if (result.rows.some((r) => r.node === null)) out.push('¹ not a Node server (blocking workers: no await rows): one measurement, shown under each Node.', '');
   for (const n of result.notes) out.push(`- ${n}`);
   return `${out.join('\n')}\n`;
@@ -72,8 +78,8 @@ export function realSvg(result) {
     if (l.title) { y += 10; out.push(`<text x="${pad}" y="${y + 10}" font-weight="bold">${esc(l.title)}</text>`); y += 18; continue; }
     const v = Number.isFinite(l.ratio) ? l.ratio : 0;
     out.push(`<text x="${ox - 6}" y="${y + bar - 2}" text-anchor="end">${esc(l.name)}</text>`,
-      `<rect x="${ox}" y="${y}" width="${(Math.min(v, max) / max) * width}" height="${bar}" fill="${colors[l.via] ?? '#4a5568'}"/>`,
-      `<text x="${ox + (Math.min(v, max) / max) * width + 4}" y="${y + bar - 2}">${Number.isFinite(l.ratio) ? l.ratio.toFixed(2) + 'x' : '–'}</text>`);
+      `<rect x="${ox}" y="${y}" width="${((Math.min(v, max) / max) * width).toFixed(1)}" height="${bar}" fill="${colors[l.via] ?? '#4a5568'}"/>`,
+      `<text x="${(ox + (Math.min(v, max) / max) * width + 4).toFixed(1)}" y="${y + bar - 2}">${Number.isFinite(l.ratio) ? l.ratio.toFixed(2) + 'x' : '–'}</text>`);
     y += bar + gap;
   }
   const one = ox + width / max;
