@@ -123,8 +123,9 @@ export function processTree(pid) {
   return tree;
 }
 
-export function wrk(url, seconds, connections) {
-  const r = spawnSync('wrk', ['-t1', `-c${connections}`, `-d${seconds}s`, '--latency', url], { encoding: 'utf8' });
+/** One wrk run; `extra` are more wrk arguments (e.g. a Lua script), `env` its environment. */
+export function wrk(url, seconds, connections, extra = [], env = process.env) {
+  const r = spawnSync('wrk', ['-t1', `-c${connections}`, `-d${seconds}s`, '--latency', ...extra, url], { encoding: 'utf8', env });
   if (r.status !== 0) throw new Error(`wrk failed: ${r.stderr}`);
   const out = r.stdout;
   const requests = Number(/(\d+) requests in/.exec(out)?.[1] ?? NaN);
@@ -159,26 +160,33 @@ export function load(targets, { rounds, seconds, connections, base = 0 }) {
 /**
  * Checks that every target answers the hello body, warms each up, then runs
  * `rounds` rounds, each loading every target once in turn (so machine noise
- * hits all alike). targets: [{ name, url, pid (or a list of pids), cpu? }]
- * (cpu: a function giving the backend's CPU seconds so far, instead of pid).
+ * hits all alike). targets: [{ name, url, pid (or a list of pids), cpu?,
+ * checkUrl?, connections?, wrk?, env? }] (cpu: a function giving the backend's
+ * CPU seconds so far, instead of pid; checkUrl: where the hello body is
+ * checked, url by default; connections, wrk and env: this target's own wrk
+ * connections, extra arguments and environment; before/after: called around
+ * each run, after(w) returns more figures to keep, by name).
  * Returns per target the medians and every round's figures; `onRound(r)` is
  * called after each round.
  */
 export function measure(targets, { rounds, seconds, connections, warmup = 1, onRound }) {
+  const run = (t, s) => wrk(t.url, s, t.connections ?? connections, t.wrk, t.env);
   for (const t of targets) {
-    const check = spawnSync('curl', ['-s', '-i', t.url], { encoding: 'utf8' });
+    const check = spawnSync('curl', ['-s', '-i', t.checkUrl ?? t.url], { encoding: 'utf8' });
     if (!/^HTTP\/1\.1 200/.test(check.stdout) || !check.stdout.includes('\r\n\r\nHello, world!\n')) {
       throw new Error(`${t.name}: unexpected answer ${JSON.stringify(check.stdout)}`);
     }
-    if (warmup) wrk(t.url, warmup, connections);
+    if (warmup) run(t, warmup);
   }
   const rows = targets.map(() => ({ rps: [], p99: [], cpu: [], errors: [] }));
   for (let r = 0; r < rounds; r++) {
     targets.forEach((t, i) => {
       const cpu = t.cpu ?? (() => cpuSeconds(t.pid));
+      t.before?.();
       const c0 = cpu();
-      const w = wrk(t.url, seconds, connections);
+      const w = run(t, seconds);
       const c1 = cpu();
+      for (const [k, v] of Object.entries(t.after?.(w) ?? {})) (rows[i][k] ??= []).push(v);
       rows[i].rps.push(w.rps);
       rows[i].p99.push(w.p99);
       rows[i].cpu.push(((c1 - c0) / w.requests) * 1e6);
