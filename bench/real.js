@@ -25,12 +25,12 @@ import { cleanup, cpuSeconds, freePort, measure, need, nginxConf, processTree, r
 /**
  * The protocols tsgi is measured under: the `tsgi` command, and the nginx
  * location body reaching `upstream` (a keepalive upstream when `keepalive`).
- * Adding one (SCGI, once `tsgi scgi` exists) is this one line:
- *   scgi: { keepalive: false, location: (up) => `include /etc/nginx/scgi_params; scgi_pass ${up};` },
+ * Adding one is one line here.
  */
 export const protocols = {
   fastcgi: { keepalive: true, location: (up) => `include /etc/nginx/fastcgi_params; fastcgi_keep_conn on; fastcgi_pass ${up};` },
   uwsgi: { keepalive: false, location: (up) => `include /etc/nginx/uwsgi_params; uwsgi_pass ${up};` },
+  scgi: { keepalive: false, location: (up) => `include /etc/nginx/scgi_params; scgi_param PATH_INFO $document_uri; scgi_pass ${up};` },
 };
 
 const KiB = 1024;
