@@ -66,7 +66,7 @@ export function serverSettings(command: 'http' | 'fastcgi' | 'uwsgi', app: strin
     listen = {}; // fd 0, or systemd's sockets
   }
   // Anything a master does implies one: --workers, recycling, the heartbeat, --reload.
-  const supervised = has('workers') || has('max-requests') || has('timeout') || values.reload === true;
+  const supervised = has('workers') || has('max-requests') || has('timeout') || has('slow-log') || has('max-memory') || values.reload === true;
   return {
     command,
     app,
