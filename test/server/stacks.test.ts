@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { MAX_STACK, SlowRequests, StackPipe, parseAnswer, requestAge } from '../../src/server/arbiter/stacks.js';
 
 describe('O4 stack answers from a worker', () => {
-  it('O4 a stack is kept as sent; an error says why there is none; garbage is named as such', () => {
+  it('O4 P13 a stack is kept as sent; an error says why there is none; garbage is named as such', () => {
     expect(parseAnswer(JSON.stringify({ stack: '    at f (file:///a.js:1:2)' }))).toBe('    at f (file:///a.js:1:2)');
     expect(parseAnswer(JSON.stringify({ error: 'no inspector' }))).toBe('(no stack: no inspector)');
     expect(parseAnswer('{"stack": 42}')).toBe('(no stack: the worker sent an unreadable answer)');

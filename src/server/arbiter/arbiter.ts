@@ -111,7 +111,7 @@ export class Arbiter {
     const w = new Worker(id, gen, child, replaces);
     if (board !== undefined) {
       readBoard(child.stdio[board] as NodeJS.ReadableStream, (list) => { if (!w.distrusted) w.inFlight = list; }, (why) => this.distrust(w, why));
-      w.stacks = new StackPipe(child.stdio[stack!] as Duplex);
+      w.stacks = new StackPipe(child.stdio[stack!] as Duplex, (why) => this.distrust(w, why));
       if ((this.o.slowLogMs ?? 0) > 0) w.slow = new SlowRequests(this.o.slowLogMs! / 1000);
     }
     this.workers.add(w);

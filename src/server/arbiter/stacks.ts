@@ -18,7 +18,8 @@ export class StackPipe {
   #waiting: ((text: string) => void)[] = [];
   #rest = '';
 
-  constructor(private readonly pipe: Duplex) {
+  /** `bad` (P13) gets the reason when the worker writes what is not an answer; the pipe is then no longer read. */
+  constructor(private readonly pipe: Duplex, private readonly bad: (why: string) => void = () => {}) {
     pipe.on('data', (d: Buffer) => this.#read(d));
     pipe.on('error', () => this.#answer('its stack pipe failed'));
     pipe.on('close', () => this.#answer('its stack pipe closed'));
@@ -41,11 +42,25 @@ export class StackPipe {
     });
   }
 
+  #failed = false;
+
   #read(d: Buffer): void {
+    if (this.#failed) return;
     const lines = (this.#rest + d.toString('latin1')).split('\n');
     this.#rest = lines.pop()!;
-    if (this.#rest.length > MAX_LINE) this.#rest = '';
-    for (const line of lines) this.#answer(parseAnswer(line));
+    const fail = (why: string): void => {
+      this.#failed = true;
+      this.#rest = '';
+      this.#answer(`(no stack: the worker ${why})`);
+      this.pipe.resume(); // drained, never parsed again
+      this.bad(why);
+    };
+    if (this.#rest.length > MAX_LINE || lines.some((l) => l.length > MAX_LINE)) { fail(`sent a stack answer longer than ${MAX_LINE} bytes`); return; }
+    for (const line of lines) {
+      const text = parseAnswer(line);
+      if (text === UNREADABLE) { fail('sent an unreadable stack answer'); return; }
+      this.#answer(text);
+    }
   }
 
   #answer(text: string): void {
@@ -55,12 +70,15 @@ export class StackPipe {
   }
 }
 
-/** One answer line of the stack thread as log text: the stack, or why there is none; bounded (P13). */
+/** What parseAnswer() returns for a line that is not an answer. */
+export const UNREADABLE = '(no stack: the worker sent an unreadable answer)';
+
+/** One answer line of the stack thread as log text: the stack, or why there is none (UNREADABLE: not an answer); bounded (P13). */
 export function parseAnswer(line: string): string {
   let m: unknown;
-  try { m = JSON.parse(Buffer.from(line.slice(0, MAX_LINE), 'latin1').toString('utf8')); } catch { return '(no stack: the worker sent an unreadable answer)'; }
+  try { m = JSON.parse(Buffer.from(line.slice(0, MAX_LINE), 'latin1').toString('utf8')); } catch { return UNREADABLE; }
   const o = (typeof m === 'object' && m !== null ? m : {}) as { stack?: unknown; error?: unknown };
-  const text = typeof o.stack === 'string' ? o.stack : typeof o.error === 'string' ? `(no stack: ${o.error})` : '(no stack: the worker sent an unreadable answer)';
+  const text = typeof o.stack === 'string' ? o.stack : typeof o.error === 'string' ? `(no stack: ${o.error})` : UNREADABLE;
   return text.length > MAX_STACK ? `${text.slice(0, MAX_STACK)}\n    ... (cut at ${MAX_STACK} characters)` : text;
 }
 
