@@ -159,6 +159,7 @@ function convert(name: string, raw: unknown, from: string): Value {
     case 'seconds': {
       const n = typeof raw === 'number' ? raw : typeof raw === 'string' && /^\d+(\.\d+)?$/.test(raw.trim()) ? Number(raw) : NaN;
       if (!Number.isFinite(n) || n < 0) bad('a number of seconds');
+      if (name === 'slow-log' && n === 0) bad('a number of seconds above 0');
       return n;
     }
     case 'bytes': {

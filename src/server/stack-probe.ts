@@ -38,8 +38,9 @@ const take = () => {
     try { s.post('Debugger.disable', () => { try { s.disconnect(); } catch {} }); } catch {}
     answer(o);
   };
-  // A main thread stuck in native code (a synchronous read, Atomics.wait) pauses only once it is back in JavaScript.
-  const timer = setTimeout(() => end({ error: 'the main thread did not pause within 2 s (stuck outside JavaScript?)' }), 2000);
+  // The main thread pauses at its next JavaScript statement: at once in a loop, within a heartbeat (at most
+  // 1 s) when idle, and only once it is back when it is stuck in native code (a synchronous read, Atomics.wait).
+  const timer = setTimeout(() => end({ error: 'the main thread ran no JavaScript within 2 s (stuck in native code?)' }), 2000);
   try {
     s.connectToMainThread();
     s.on('Debugger.scriptParsed', (m) => { if (m.params.url) urls.set(m.params.scriptId, m.params.url); });
