@@ -45,6 +45,8 @@ export async function runMaster(s: Settings, version: string, reread: () => Prom
     user: opt(s.values, 'user'),
     group: opt(s.values, 'group'),
     timeoutMs: (opt<number>(s.values, 'timeout') ?? 0) * 1000,
+    slowLogMs: (opt<number>(s.values, 'slow-log') ?? 0) * 1000,
+    maxMemoryMiB: opt<number>(s.values, 'max-memory') ?? 0,
     pool,
     reread: async () => poolSettings(await reread()),
     openLogs: () => {

@@ -66,6 +66,8 @@ export const OPTIONS: Record<string, Spec> = {
   'max-requests-jitter': { kind: 'int', arg: 'N', for: SERVERS, help: 'plus a random 0..N, so that workers do not all restart at once' },
   timeout: { kind: 'seconds', arg: 'S', for: SERVERS, help: 'kill a worker whose event loop is stuck for S seconds' },
   'request-timeout': { kind: 'seconds', arg: 'S', for: SERVERS, help: 'abort a request still running after S seconds (504)' },
+  'slow-log': { kind: 'seconds', arg: 'S', for: SERVERS, help: 'log the JavaScript stack of a worker whose request runs longer than S seconds (once per request)' },
+  'max-memory': { kind: 'int', arg: 'MiB', for: SERVERS, help: 'replace a worker, gracefully, once its resident memory passes MiB' },
   'graceful-timeout': { kind: 'seconds', arg: 'S', for: SERVERS, help: 'on stop or reload, time to finish in-flight requests (default 30)' },
   user: { kind: 'string', arg: 'USER', for: SERVERS, help: 'run the app as USER after binding (root only)' },
   group: { kind: 'string', arg: 'GROUP', for: SERVERS, help: 'run the app as GROUP after binding (root only)' },
@@ -158,12 +160,13 @@ function convert(name: string, raw: unknown, from: string): Value {
       const n = typeof raw === 'number' ? raw : typeof raw === 'string' && /^\d+$/.test(raw.trim()) ? Number(raw) : NaN;
       if (!Number.isSafeInteger(n) || n < 0) bad('a whole number');
       if (name === 'port' && n > 65535) bad('a port (0-65535)');
-      if ((name === 'max-requests' || name === 'max-concurrent') && n < 1) bad('a positive whole number');
+      if ((name === 'max-requests' || name === 'max-concurrent' || name === 'max-memory') && n < 1) bad('a positive whole number');
       return n;
     }
     case 'seconds': {
       const n = typeof raw === 'number' ? raw : typeof raw === 'string' && /^\d+(\.\d+)?$/.test(raw.trim()) ? Number(raw) : NaN;
       if (!Number.isFinite(n) || n < 0) bad('a number of seconds');
+      if (name === 'slow-log' && n === 0) bad('a number of seconds above 0');
       return n;
     }
     case 'bytes': {

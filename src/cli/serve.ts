@@ -16,6 +16,7 @@ import type { App } from '../contract/types.js';
 import { systemdFds, type ListenOptions } from '../server/listen.js';
 import { checkPrivileges, dropPrivileges } from '../server/privileges.js';
 import { InFlightBoard } from '../server/in-flight-board.js';
+import { startStackProbe } from '../server/stack-probe.js';
 import type { Handoff } from '../server/handoff.js';
 import type { Socket } from 'node:net';
 import { RequestTracker } from '../server/request-tracker.js';
@@ -152,6 +153,7 @@ export async function serve(s: Settings, loadApp: () => Promise<App>, worker: Wo
   const logFiles = openLogs(v);
   // O1, O2: the master asked for counts (--metrics, its control socket).
   const stats = worker?.stats === true ? new WorkerStats() : undefined;
+  if (worker?.stackFd !== undefined) startStackProbe(worker.stackFd); // O4
   const tracker = new RequestTracker({
     accessLog: accessLog(),
     accessFormat: (opt<AccessFormat>(v, 'access-log-format') ?? 'combined'),
@@ -270,7 +272,7 @@ export async function serve(s: Settings, loadApp: () => Promise<App>, worker: Wo
     process.on('SIGHUP', () => {});
     process.on('SIGTERM', () => void stop('stop', 0));
     process.on('message', (m: MasterMessage, handle?: unknown) => {
-      if (m.t === 'ping') send({ t: 'pong', inFlight: tracker.inFlight.size ? tracker.describe() : [] });
+      if (m.t === 'ping') send({ t: 'pong', inFlight: tracker.inFlight.size ? tracker.describe() : [], rss: process.memoryUsage.rss() });
       else if (m.t === 'stats' && stats !== undefined) send(stats.report(tracker.inFlight));
       else if (m.t === 'stop') void stop(m.handoff === true ? 'retire' : 'stop', 0, m.handoff === true);
       else if (m.t === 'adopt' && handle !== undefined) {

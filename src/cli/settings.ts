@@ -70,7 +70,7 @@ export function serverSettings(command: 'http' | 'fastcgi' | 'uwsgi' | 'scgi', a
   }
   metricsAddress(values, command); // O1: a malformed address is a usage error before anything starts
   // Anything a master does implies one: --workers, recycling, the heartbeat, --reload, --metrics.
-  const supervised = has('workers') || has('max-requests') || has('timeout') || values.reload === true || has('metrics');
+  const supervised = has('workers') || has('max-requests') || has('timeout') || has('slow-log') || has('max-memory') || values.reload === true || has('metrics');
   return {
     command,
     app,

@@ -39,6 +39,8 @@ const attacks: [string, RegExp][] = [
   ['/board-garbage', /sent a board line that is not JSON: "this is not json"; replacing it/],
   ['/board-not-list', /sent a board line that is not a list of requests/],
   ['/board-long', /sent a board line longer than 262144 bytes; replacing it/],
+  ['/stack-garbage', /sent an unreadable stack answer; replacing it/],
+  ['/stack-long', /sent a stack answer longer than 65536 bytes; replacing it/],
   ['/ipc-garbage', /sent bytes on the IPC channel that are not a message \(.*JSON.*\); replacing it/],
   ['/ipc-endless', /sent an IPC message longer than 4194304 bytes; replacing it/],
   ['/ipc-not-object', /sent a message that is not one of tsgi's: 42; replacing it/],

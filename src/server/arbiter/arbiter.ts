@@ -19,6 +19,8 @@ import { Backoff, Worker } from './worker.js';
 import type { ArbiterOptions, PoolSettings } from './options.js';
 import { Operations } from './operations.js';
 import type { PoolControl, PoolView } from './pool-view.js';
+import type { Duplex } from 'node:stream';
+import { logSlow, SlowRequests, StackPipe, stackThenKill } from './stacks.js';
 
 /** A new worker that fails to boot this many times in a row (outside a reload) stops the master. */
 const BOOT_FAILURES = 3;
@@ -99,21 +101,27 @@ export class Arbiter implements PoolControl {
   private spawn(id: number, gen: number, replaces?: Worker): Worker {
     const { maxRequests: max, maxRequestsJitter: jitter } = this.pool;
     const sockets = this.sockets;
-    const board = this.o.timeoutMs > 0 ? 3 + sockets.length : undefined;
+    // O4: with --timeout or --slow-log, the in-flight board and the stack pipe follow the sockets.
+    const watched = this.o.timeoutMs > 0 || (this.o.slowLogMs ?? 0) > 0;
+    const board = watched ? 3 + sockets.length : undefined;
+    const stack = watched ? 4 + sockets.length : undefined;
     const info: WorkerInfo = {
       id, generation: gen, fds: sockets.length, multiprocess: this.target > 1, maxRequests: max > 0 ? max + Math.floor(Math.random() * (jitter + 1)) : 0,
       ...(board !== undefined ? { boardFd: board } : {}), ...(this.ops !== null ? { stats: true } : {}),
+      ...(stack !== undefined ? { stackFd: stack } : {}),
     };
     const child = fork(process.argv[1]!, process.argv.slice(2), {
       env: { ...process.env, TSGI_WORKER: JSON.stringify(info) },
       // R4: the workers pace their body buffers with V8's gc(), exposed by an ordinary start-up flag (gc-pacer.ts).
       execArgv: process.execArgv.includes('--expose-gc') ? process.execArgv : [...process.execArgv, '--expose-gc'],
       // The listening sockets become the worker's fd 3, 4, …; then the in-flight board's pipe.
-      stdio: ['ignore', 'inherit', 'inherit', ...sockets.map((x) => x.fd), ...(board !== undefined ? ['pipe' as const] : []), 'ipc'],
+      stdio: ['ignore', 'inherit', 'inherit', ...sockets.map((x) => x.fd), ...(board !== undefined ? ['pipe' as const, 'pipe' as const] : []), 'ipc'],
     });
     const w = new Worker(id, gen, child, replaces);
     if (board !== undefined) {
       readBoard(child.stdio[board] as NodeJS.ReadableStream, (list) => { if (!w.distrusted) w.inFlight = list; }, (why) => this.distrust(w, why));
+      w.stacks = new StackPipe(child.stdio[stack!] as Duplex, (why) => this.distrust(w, why));
+      if ((this.o.slowLogMs ?? 0) > 0) w.slow = new SlowRequests(this.o.slowLogMs! / 1000);
     }
     this.workers.add(w);
     this.ops?.started();
@@ -181,10 +189,11 @@ export class Arbiter implements PoolControl {
       }
       case 'pong':
         w.lastPong = Date.now();
-        if (this.o.timeoutMs === 0) w.inFlight = m.inFlight; // with --timeout, the board is fresher
+        if (w.stacks === undefined) w.inFlight = m.inFlight; // with a board, the board is fresher
+        if (m.rss !== undefined) this.checkMemory(w, m.rss);
         return;
       case 'retire':
-        this.recycle(w, m.served);
+        this.recycle(w, `served ${m.served} requests (--max-requests)`);
         return;
       case 'fatal':
         log('error', `${w.name}: ${m.error}${m.inFlight.length ? `; it was running: ${m.inFlight.join('; ')}` : ''}; replacing it`);
@@ -204,7 +213,7 @@ export class Arbiter implements PoolControl {
     w.lastPong = Date.now();
     this.bootFailures = 0;
     log('info', `${w.name} ready`);
-    if (w.replaces) this.retire(w.replaces, 'max-requests', true);
+    if (w.replaces) this.retire(w.replaces, w.replaces.reason ?? 'recycled', true);
     const next = this.live(w.generation);
     if (this.reloading === w.generation && next.every((x) => x.state === 'ready') && next.length >= this.target) {
       log('info', `reload: generation ${w.generation} serving`);
@@ -215,12 +224,13 @@ export class Arbiter implements PoolControl {
     }
   }
 
-  /** `--max-requests`: the worker keeps serving until its replacement is ready, so no request is refused meanwhile. */
-  private recycle(w: Worker, served: number): void {
+  /** `--max-requests`, `--max-memory` (O6): the worker keeps serving until its replacement is ready, so no request is refused meanwhile. */
+  private recycle(w: Worker, why: string): void {
     if (w.state !== 'ready' || this.stopping) return;
     if (w.recycling) return;
-    log('info', `${w.name} served ${served} requests (--max-requests): replacing it`);
+    log('info', `${w.name} ${why}: replacing it`);
     w.recycling = true;
+    w.reason = why.includes('--max-memory') ? 'max-memory' : 'max-requests';
     this.spawn(w.id, w.generation, w);
   }
 
@@ -364,18 +374,27 @@ export class Arbiter implements PoolControl {
     return null;
   }
 
-  /** Kills the workers whose event loop is stuck (`--timeout`) and pings the others. */
+  /** O6 `--max-memory`: a worker past it is recycled like one at --max-requests. */
+  private checkMemory(w: Worker, rss: number): void {
+    w.rss = rss;
+    const mib = this.o.maxMemoryMiB ?? 0;
+    if (mib > 0 && rss > mib * 1024 * 1024) this.recycle(w, `uses ${(rss / 1024 / 1024).toFixed(0)} MiB (--max-memory ${mib})`);
+  }
+
+  /** Kills the workers whose event loop is stuck (`--timeout`), logs slow requests' stacks (O4), and pings the others. */
   private murder(): void {
     const now = Date.now();
     const t = this.o.timeoutMs;
     for (const w of this.workers) {
       if (w.state === 'booting' || !w.child.connected) continue;
+      if (w.slow && !w.distrusted) logSlow(w, w.slow.due(w.inFlight, now), this.o.slowLogMs!);
       if (t > 0 && w.state === 'ready' && now - w.lastPong > t) {
-        log('error', `${w.name} has not answered for ${((now - w.lastPong) / 1000).toFixed(1)} s (--timeout ${t / 1000}): its event loop is stuck; killing it` +
-          `${w.inFlight.length ? `; it was running: ${w.inFlight.join('; ')}` : ''}`);
         w.state = 'retiring';
         w.reason = 'timeout';
-        w.child.kill('SIGKILL');
+        const head = `${w.name} has not answered for ${((now - w.lastPong) / 1000).toFixed(1)} s (--timeout ${t / 1000}): its event loop is stuck; killing it` +
+          `${w.inFlight.length ? `; it was running: ${w.inFlight.join('; ')}` : ''}`;
+        // O4: its stack first (the stack thread answers while the main thread spins), then the kill.
+        void stackThenKill(w, head);
         continue;
       }
       w.child.send({ t: 'ping' } satisfies MasterMessage);

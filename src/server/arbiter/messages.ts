@@ -23,12 +23,15 @@ export interface WorkerInfo {
   boardFd?: number;
   /** O1, O2: count requests and answer the master's `stats` requests (--metrics, the control socket). */
   stats?: boolean;
+  /** O4 (`--slow-log`, `--timeout`): the pipe on which the master asks for the worker's stack (stack-probe.ts). */
+  stackFd?: number;
 }
 
 /** Messages from a worker to its master (over the IPC channel); the master checks each (P13). */
 export type WorkerMessage =
   | { t: 'ready' }
-  | { t: 'pong'; inFlight: string[] }
+  /** `rss`: its resident memory in bytes (O6). */
+  | { t: 'pong'; inFlight: string[]; rss?: number }
   | { t: 'retire'; served: number }
   | { t: 'fatal'; error: string; inFlight: string[] }
   /** P11: an idle connection of listener `l`, sent with the message; `data` (base64) was read ahead from it. */

@@ -31,6 +31,10 @@ export interface ArbiterOptions {
   readonly group: string | undefined;
   /** `--timeout` in ms (0: none): fixed at start, as the workers' in-flight boards are. */
   readonly timeoutMs: number;
+  /** O4 `--slow-log` in ms (0: none): a request running longer has its worker's stack logged. */
+  readonly slowLogMs?: number;
+  /** O6 `--max-memory` in MiB (0: none): a worker whose RSS passes it is replaced gracefully. */
+  readonly maxMemoryMiB?: number;
   readonly pool: PoolSettings;
   /** Reads the settings again (SIGHUP, `--reload`); throws when they cannot be read. */
   reread(): Promise<PoolSettings>;

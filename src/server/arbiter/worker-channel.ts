@@ -54,7 +54,8 @@ export function checkMessage(m: unknown, handle: unknown, listeners: number): Wo
     case 'ready':
       return { t: 'ready' };
     case 'pong':
-      return isList(m.inFlight) ? { t: 'pong', inFlight: cut(m.inFlight) } : `a malformed pong: ${shown(m)}`;
+      if (!isList(m.inFlight) || (m.rss !== undefined && !(Number.isSafeInteger(m.rss) && (m.rss as number) >= 0))) return `a malformed pong: ${shown(m)}`;
+      return { t: 'pong', inFlight: cut(m.inFlight), ...(m.rss !== undefined ? { rss: m.rss as number } : {}) };
     case 'retire':
       return Number.isSafeInteger(m.served) && (m.served as number) >= 0 ? { t: 'retire', served: m.served as number } : `a malformed retire: ${shown(m)}`;
     case 'fatal':

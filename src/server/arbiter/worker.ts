@@ -7,6 +7,7 @@ import type { ChildProcess } from 'node:child_process';
 import type { Socket } from 'node:net';
 import { log } from '../../contract/log.js';
 import type { MasterMessage } from './messages.js';
+import type { SlowRequests, StackPipe } from './stacks.js';
 
 /** Where a worker is in its life, as the master sees it. */
 export type WorkerState = 'booting' | 'ready' | 'retiring';
@@ -24,6 +25,11 @@ export class Worker {
   recycling?: boolean;
   /** Told to retire handing its idle connections back (P11): the only time it may send one. */
   handingOff?: boolean;
+  /** O4: where its stack is asked for, and which of its requests were logged as slow. */
+  stacks?: StackPipe;
+  slow?: SlowRequests;
+  /** O6: its resident memory in bytes, as it last said (0: not yet). */
+  rss = 0;
   /** It sent something malformed (P13): nothing more from it is acted on. */
   distrusted?: boolean;
 
