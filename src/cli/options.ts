@@ -58,6 +58,8 @@ export const OPTIONS: Record<string, Spec> = {
       uwsgi: 'requests in flight at once per worker; past it a new connection is closed unread, which the web server answers 502 (default 1024)',
     },
   },
+  'max-tunnels': { kind: 'int', arg: 'N', for: ['http', 'uwsgi', 'check'], help: 'upgraded connections (WebSockets) open at once per worker; past it an upgrade is answered 503 (default 512)' },
+  'tunnel-idle-timeout': { kind: 'seconds', arg: 'S', for: ['http', 'uwsgi', 'check'], help: 'close an upgraded connection with no byte either way for S seconds (default 300)' },
   workers: { kind: 'workers', arg: 'N|auto', for: SERVERS, help: 'worker processes under a master (auto: one per CPU)' },
   'max-workers': { kind: 'int', arg: 'N', for: SERVERS, help: 'most workers SIGTTIN may grow the pool to (default: 4 per CPU, at least --workers)' },
   'max-requests': { kind: 'int', arg: 'N', for: SERVERS, help: 'replace a worker after it has served N requests' },
@@ -74,7 +76,7 @@ export const OPTIONS: Record<string, Spec> = {
   'log-level': { kind: 'level', arg: 'LEVEL', for: ALL, help: 'error, warn, info (default) or debug' },
   reload: { kind: 'bool', for: ['http', 'check'], help: 'restart when a file under the app\'s directory changes (development)' },
   validate: { kind: 'bool', for: ALL, help: 'check every request and response against the contract (development)' },
-  interface: { kind: 'string', arg: 'KIND', for: ALL, help: 'what APP exports: auto (default: told by its shape), environ, node ((req, res): Express, Koa, Fastify) or fetch (Hono, { fetch })' },
+  interface: { kind: 'string', arg: 'KIND', for: ALL, help: 'what APP exports: auto (default: told by its shape), environ, node ((req, res): Express, Koa, Fastify; an http.Server) or fetch (Hono, { fetch })' },
   config: { kind: 'string', arg: 'FILE', for: ALL, help: 'read options from FILE (.json, .js, .mjs); the command line wins' },
 };
 
