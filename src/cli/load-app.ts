@@ -141,6 +141,8 @@ function isServer(v: unknown): v is import('node:http').Server {
  * with --workers, fail in every worker but one): the load stops and says so.
  */
 async function fromServer(v: import('node:http').Server, where: string): Promise<App> {
+  // listen(port, host) binds after a lookup, a turn of the event loop later.
+  if (!v.listening) await new Promise((r) => setImmediate(r));
   if (v.listening) {
     const a = v.address();
     const at = a === null ? '' : typeof a === 'string' ? ` on ${a}` : ` on ${a.address}:${a.port}`;

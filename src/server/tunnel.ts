@@ -35,6 +35,19 @@ const CRLFCRLF = Buffer.from('\r\n\r\n', 'latin1');
  */
 export type HeadRewrite = (head: string) => string;
 
+const STATUS_LINE = /^HTTP\/\d\.\d ([0-9]{3}(?: [^\r\n]*)?)\r\n/;
+
+/**
+ * The head rewrite for a front that reads CGI-style responses (SCGI: nginx
+ * `scgi_pass` tunnels after `Status: 101 Switching Protocols`, W2): the
+ * app's `HTTP/1.1 NNN Reason` status line becomes a `Status: NNN Reason`
+ * header; the other lines go as written.
+ */
+export const cgiStatusHead: HeadRewrite = (head) => {
+  const m = STATUS_LINE.exec(head);
+  return m === null ? head : `Status: ${m[1]}\r\n${head.slice(m[0].length)}`;
+};
+
 /**
  * The tunnels of one server: the count against the limit (W4), and the
  * options every tunnel of the server shares.
@@ -75,8 +88,9 @@ export class TunnelPool {
  * the client sends is read from the connection only while the app reads
  * it (the connection is paused when the app's buffer is full), and a write
  * is done only once the connection has taken the previous ones. Either side
- * closing ends it: the app's end() half-closes the connection, destroy()
- * closes it; the connection's end or close does the same here.
+ * closing ends it: the app's end() ends the connection, destroy() closes it;
+ * the client's end ends the app's stream (and then this side, as node:http's
+ * sockets do), its close destroys it.
  */
 export class Tunnel extends Duplex {
   /** Times reading from the connection stopped because the app's buffer was full (W2, tests). */
@@ -96,7 +110,8 @@ export class Tunnel extends Duplex {
   #onGone: () => void;
 
   constructor(socket: Socket, rewrite: HeadRewrite | null, idleMs: number, protocol: string, onGone: () => void) {
-    super({ allowHalfOpen: true });
+    // As node:http's sockets: once the client has ended its side and the app has read it all, this side ends too.
+    super({ allowHalfOpen: false });
     this.#socket = socket;
     this.#rewrite = rewrite;
     this.#protocol = protocol;
