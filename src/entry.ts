@@ -9,7 +9,7 @@ export * from './index.js';
 export { main } from './cli/main.js';
 // What the middleware and helpers bundles take from contract/ (one instance of each, through this bundle).
 export { HTTPS_ON, OPTIONAL_VARS, REQUIRED_VARS } from './contract/cgi-vars.js';
-export { checkHeaderList, checkHeaders, checkedPairs, checkStatus, describe, isToken, type CheckedHeaders } from './contract/head.js';
+export { checkHeaders, checkStatus, describe, isToken, type CheckedHeaders } from './contract/head.js';
 export { forgetAllLastSeen, LastSeen } from './contract/last-seen.js';
 export { formatLogLine, log, logs, logText } from './contract/log.js';
 export { accessLine, accessLog, escapeLog, requestLine, setAccessLog, type AccessFormat, type AccessRecord } from './contract/access-log.js';

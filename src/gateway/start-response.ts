@@ -5,7 +5,7 @@
  * state machine (engine.ts), which extends this class.
  */
 import { ContractError } from '../contract/errors.js';
-import { checkHeaderList, checkStatus, describe } from '../contract/head.js';
+import { checkHeaders, checkStatus, describe } from '../contract/head.js';
 import type { Header, Write } from '../contract/types.js';
 
 /** The headers before startResponse: none, shared (frozen; no header list here is ever written to). */
@@ -28,7 +28,7 @@ export abstract class ResponseHead {
         'Headers already set: startResponse() was called a second time without excInfo');
     }
     checkStatus(status);
-    const checked = checkHeaderList(headers);
+    const checked = checkHeaders(headers);
     this.#status = status;
     // C12: the pairs as checked, not the app's, which it may still change; shared, never written to.
     this.#headers = checked.pairs;

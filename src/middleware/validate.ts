@@ -10,7 +10,7 @@
  */
 import { HTTPS_ON, OPTIONAL_VARS, REQUIRED_VARS } from '../contract/cgi-vars.js';
 import { ContractError, GatewayError, type ErrorCode } from '../contract/errors.js';
-import { checkHeaderList, checkStatus, describe, isToken } from '../contract/head.js';
+import { checkHeaders, checkStatus, describe, isToken } from '../contract/head.js';
 import { isLatin1 } from '../contract/latin1.js';
 import { log } from '../contract/log.js';
 import type { App, Body, Environ, Header, StartResponse, WsgiErrors, WsgiInput } from '../contract/types.js';
@@ -146,7 +146,7 @@ class Checked {
     if (code < 100 || code > 599) throw bad('C11', `status code ${code} is outside 100–599`, 'ERR_BAD_STATUS');
     // H5: what was checked goes on, as a list of its own (the checked pairs are shared with
     // the next request): a getter or Proxy in the app's list is not read a second time.
-    const checked = checkHeaderList(headers).pairs.map((h): Header => [h[0], h[1]]);
+    const checked = checkHeaders(headers).pairs.map((h): Header => [h[0], h[1]]);
     checkContentType(code, checked);
     const write: unknown = this.#start(status, checked, excInfo);
     if (typeof write !== 'function') throw bad('C16', `the gateway's startResponse returned ${describe(write)}, not a write() function`, 'ERR_BAD_BODY');
