@@ -76,8 +76,10 @@ function upgrade(server: NodeServer, environ: Environ, startResponse: StartRespo
     log('error', `${what}: an 'upgrade' listener threw: ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
     taken.socket.destroy();
   }
-  // The bytes the listener writes on the socket are the response; this one only ends the request (tsgi.upgrade).
-  startResponse('101 Switching Protocols', []);
+  // The bytes the listener writes on the socket are the response; this one only ends the request
+  // (tsgi.upgrade), with the status the listener wrote if the adapter's socket tells it (access log).
+  const status = (taken.socket as { status?: unknown }).status;
+  startResponse(typeof status === 'string' && status !== '' ? status : '101 Switching Protocols', []);
   return [];
 }
 

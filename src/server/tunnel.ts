@@ -35,6 +35,14 @@ const CRLFCRLF = Buffer.from('\r\n\r\n', 'latin1');
  */
 export type HeadRewrite = (head: string) => string;
 
+const STATUS = /^HTTP\/\d\.\d ([1-5][0-9]{2} [\x20-\x7e]+)\r\n/;
+
+/** The status of a head's first line, or '' when the bytes do not begin with one. */
+function headStatus(chunk: Buffer): string {
+  const m = STATUS.exec(chunk.toString('latin1', 0, Math.min(chunk.length, 256)));
+  return m === null ? '' : m[1]!;
+}
+
 const STATUS_LINE = /^HTTP\/\d\.\d ([0-9]{3}(?: [^\r\n]*)?)\r\n/;
 
 /**
@@ -108,6 +116,7 @@ export class Tunnel extends Duplex {
   #pending: Buffer[] = [];
   #pendingBytes = 0;
   #onGone: () => void;
+  #status: string | undefined;
 
   constructor(socket: Socket, rewrite: HeadRewrite | null, idleMs: number, protocol: string, onGone: () => void) {
     // As node:http's sockets: once the client has ended its side and the app has read it all, this side ends too.
@@ -128,6 +137,15 @@ export class Tunnel extends Duplex {
     socket.on('error', this.#onError);
     // W4: idle timeout on the connection itself: any byte either way restarts it.
     socket.setTimeout(idleMs, this.#onIdle);
+  }
+
+  /**
+   * The status the app wrote in its response head (`101 Switching Protocols`,
+   * or the `400 Bad Request` of a refused handshake), once it has: what the
+   * access log shows for the request.
+   */
+  get status(): string | undefined {
+    return this.#status;
   }
 
   /** Bytes the app has written that the connection has not taken yet. */
@@ -169,6 +187,7 @@ export class Tunnel extends Duplex {
   }
 
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
+    if (this.#status === undefined) this.#status = headStatus(chunk);
     if (this.#rewrite !== null) {
       chunk = this.#head(chunk)!;
       if (chunk === null) { cb(); return; }

@@ -35,6 +35,14 @@ describe('fromNodeServer', () => {
     expect(r.sink.events).toEqual(['head 101 Switching Protocols 0 last']);
   });
 
+  it('W1 a handshake the listener refused ends the request with the status it wrote (the access log shows it)', async () => {
+    const server = createServer();
+    const socket = Object.assign(new PassThrough(), { status: '' });
+    server.on('upgrade', (_req, s: typeof socket) => { s.status = '400 Bad Request'; s.destroy(); });
+    const r = await run(fromNodeServer(server), { ...UPGRADE, 'tsgi.upgrade': (() => ({ socket, head: Buffer.alloc(0) })) as never });
+    expect(r.sink.events).toEqual(['head 400 Bad Request 0 last']);
+  });
+
   it('W1 with no \'upgrade\' listener an upgrade request is an ordinary request (node:http on Node 22+)', async () => {
     const server = createServer((req, res) => res.end(`plain ${req.headers.upgrade}`));
     const r = await run(fromNodeServer(server), { ...UPGRADE, 'tsgi.upgrade': (() => { throw new Error('not to be called'); }) as never });
