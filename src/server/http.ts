@@ -249,7 +249,7 @@ export async function serveHttp(app: App, options: HttpOptions = {}): Promise<Ht
   server.on('connection', (socket: Socket) => welcome(socket, true));
   // W2: a request that asks to switch protocols comes here, with the raw socket (a tunnel if the app takes it).
   const upgrades = {
-    app, tunnels: new TunnelPool('HTTP', options), errors, mount, accessLog,
+    app, tunnels: new TunnelPool('HTTP', options, () => retiring), errors, mount, accessLog,
     multiprocess: options.multiprocess ?? false, vars: varsOf,
   };
   server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {

@@ -67,8 +67,12 @@ export class TunnelPool {
   /** Open tunnels. */
   readonly open = new Set<Tunnel>();
 
-  constructor(protocol: string, limits: TunnelLimits) {
+  readonly #stopping: () => boolean;
+
+  /** `stopping`: true once the server is stopping or retiring (W4: no new tunnel then). */
+  constructor(protocol: string, limits: TunnelLimits, stopping: () => boolean = () => false) {
     this.#protocol = protocol;
+    this.#stopping = stopping;
     this.max = limits.maxTunnels ?? DEFAULT_MAX_TUNNELS;
     this.idleMs = limits.tunnelIdleTimeoutMs ?? DEFAULT_TUNNEL_IDLE_MS;
   }
@@ -76,9 +80,15 @@ export class TunnelPool {
   /**
    * Opens a tunnel over `socket` (W2), with the protocol's head rewrite
    * (none: the head is sent as written).
-   * Throws ERR_LIMIT_TUNNELS at the limit (W4); the socket is then untouched.
+   * Throws ERR_LIMIT_TUNNELS at the limit or while the server stops (W4);
+   * the socket is then untouched.
    */
   take(socket: Socket, rewrite: HeadRewrite | null): Tunnel {
+    if (this.#stopping()) {
+      // W4: a tunnel opened now would only be cut at the graceful deadline; the client's retry reaches the next generation.
+      log('info', `${this.#protocol}: upgrade refused: the server is stopping`);
+      throw new GatewayError('ERR_LIMIT_TUNNELS', `${this.#protocol}: the server is stopping`);
+    }
     if (this.open.size >= this.max) {
       log('warn', `${this.#protocol}: upgrade refused: ${this.open.size} tunnels open (the limit, --max-tunnels)`);
       throw new GatewayError('ERR_LIMIT_TUNNELS', `${this.#protocol}: ${this.open.size} tunnels open, the limit (--max-tunnels)`);
@@ -193,6 +203,7 @@ export class Tunnel extends Duplex {
       if (chunk === null) { cb(); return; }
       if (chunk === undefined) { cb(new GatewayError('ERR_BAD_HEADER', `${this.#protocol}: the app wrote a response head of over ${MAX_HEAD} bytes on an upgraded connection`)); return; }
     }
+    if (this.#socket.destroyed) { cb(new Error(`${this.#protocol}: the tunnel's connection is closed`)); return; }
     if (this.#socket.write(chunk)) { cb(); return; }
     // W2: the web server takes no more for now: the app's next write waits (its own buffer then fills).
     const s = this.#socket;

@@ -45,7 +45,7 @@ interface Ctx extends AppContext {
 /** Serves `app` over the uwsgi protocol. */
 export function serveUwsgi(app: App, options: UwsgiOptions = {}): Promise<UwsgiServer> {
   const base = appContext(app, options);
-  const ctx: Ctx = { ...base, errors: ErrorStream.toFd(2), vars: { maxCount: base.state.limits.params.maxCount }, tunnels: new TunnelPool('uwsgi', options) };
+  const ctx: Ctx = { ...base, errors: ErrorStream.toFd(2), vars: { maxCount: base.state.limits.params.maxCount }, tunnels: new TunnelPool('uwsgi', options, () => base.state.draining) };
   const state = ctx.state;
   return startSocketServer('uwsgi', options, state, (socket) => {
     if (state.active >= state.limits.maxRequests) {

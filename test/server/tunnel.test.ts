@@ -197,6 +197,17 @@ describe('W2 the tunnel', () => {
     expect(t.resumes).toBeGreaterThanOrEqual(1);
   });
 
+  it('W4 while the server stops, no new tunnel: ERR_LIMIT_TUNNELS (503 from the bridge), the socket untouched', async () => {
+    const [s] = await pair();
+    let stopping = false;
+    const pool = new TunnelPool('test', {}, () => stopping);
+    stopping = true;
+    expect(() => pool.take(s, null)).toThrow(expect.objectContaining({ code: 'ERR_LIMIT_TUNNELS' }));
+    expect(await stderr.until(/test: upgrade refused: the server is stopping/)).toBeTruthy();
+    expect(s.destroyed).toBe(false);
+    expect(pool.open.size).toBe(0);
+  });
+
   it('W4 the idle timeout closes a tunnel with no byte either way, and the log says so', async () => {
     const [s, client] = await pair();
     const t = new TunnelPool('test', { tunnelIdleTimeoutMs: 50 }).take(s, null);
