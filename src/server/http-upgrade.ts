@@ -75,7 +75,7 @@ export async function serveUpgrade(ctx: UpgradeContext, req: IncomingMessage, so
   const line = `${req.method} ${req.url} HTTP/${req.httpVersion}`;
   socket.on('error', (err) => log('debug', `HTTP upgrade: ${err.message}`));
   const vars = ctx.vars(req);
-  const plan = admit(vars, { mount: ctx.mount, maxBodyBytes: 0, streams: false });
+  const plan = admit(vars, { mount: ctx.mount, maxBodyBytes: Number.MAX_SAFE_INTEGER, streams: false });
   const sink = new RawSink(socket);
   if (plan.kind !== 'none') {
     // An upgrade request has no body (RFC 9110 §7.8: the bytes after it belong to the new protocol).
