@@ -170,12 +170,13 @@ class UwsgiConnection extends RequestLife implements Connection, ResponseSink {
       clean: true,
     });
     // W2: a request that asks to switch protocols may take the connection.
-    if (wantsUpgrade(environ)) environ['tsgi.upgrade'] = this.#upgrade;
+    // (A closure only then: the hot path allocates none.)
+    if (wantsUpgrade(environ)) environ['tsgi.upgrade'] = () => this.#upgrade();
     this.run(environ, this);
   }
 
   /** W2: the app takes the connection: from now on a byte tunnel, and no response of the engine's is sent. */
-  readonly #upgrade = (): { socket: Tunnel; head: Buffer } => {
+  #upgrade(): { socket: Tunnel; head: Buffer } {
     if (this.#phase !== Phase.Running || this.#ended) {
       throw new GatewayError('ERR_STREAM_MISUSE', 'uwsgi: tsgi.upgrade() after the response began, or twice');
     }
@@ -188,7 +189,7 @@ class UwsgiConnection extends RequestLife implements Connection, ResponseSink {
     const head = this.#rest;
     this.#rest = EMPTY;
     return { socket: tunnel, head };
-  };
+  }
 
   protected appFinished(): void {
     if (this.#phase === Phase.Tunnel) return;
