@@ -2,9 +2,10 @@
  * The byte tunnel of an upgraded connection (W2, W4), for every adapter whose
  * front can carry one (uwsgi, SCGI, the dev HTTP server): what the app's
  * `'upgrade'` listener gets as its socket. It knows no protocol: an adapter
- * gives it the web server's connection, the bytes already read after the
- * request, and how to rewrite the response head its front wants (SCGI wants
- * `Status: 101 …` where the app writes `HTTP/1.1 101 …`).
+ * gives it the web server's connection and how to rewrite the response head
+ * its front wants (SCGI wants `Status: 101 …` where the app writes
+ * `HTTP/1.1 101 …`); the bytes the adapter read past the request go to the
+ * app apart, as node:http's `head`.
  */
 import { Buffer } from 'node:buffer';
 import type { Socket } from 'node:net';
@@ -14,7 +15,7 @@ import { log } from '../contract/log.js';
 
 /** The limits of the tunnels of one server (W4). */
 export interface TunnelLimits {
-  /** Tunnels open at once in this process (default 512). */
+  /** Tunnels open at once on this server, one per worker (default 512). */
   maxTunnels?: number;
   /** A tunnel with no byte either way for this long is closed, ms (default 300 s). */
   tunnelIdleTimeoutMs?: number;
