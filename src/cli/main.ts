@@ -59,6 +59,10 @@ async function run(argv: string[]): Promise<void> {
     process.stdout.write(`tsgi ${VERSION}\nNode ${process.version}\n`);
     return;
   }
+  // O2, O3: a running master's control socket.
+  if (command === 'status' || command === 'reload' || command === 'stop' || command === 'scale') {
+    return (await import('./control-client.js')).control(command, rest);
+  }
   // The common CGI case, `tsgi cgi APP`, skips option parsing: start-up is its cost.
   if (command === 'cgi' && rest.length === 1 && !rest[0]!.startsWith('-')) return cgi(rest[0]!, undefined);
   if (!(COMMANDS as readonly string[]).includes(command)) {
@@ -129,6 +133,8 @@ const DEFAULTS: Record<string, string> = {
   'error-log': '- (standard error)',
   'log-level': 'info',
   interface: 'auto',
+  metrics: 'off',
+  control: 'next to --pid, else to --socket (with a master)',
 };
 
 /**

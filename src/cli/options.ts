@@ -70,6 +70,8 @@ export const OPTIONS: Record<string, Spec> = {
   user: { kind: 'string', arg: 'USER', for: SERVERS, help: 'run the app as USER after binding (root only)' },
   group: { kind: 'string', arg: 'GROUP', for: SERVERS, help: 'run the app as GROUP after binding (root only)' },
   pid: { kind: 'string', arg: 'FILE', for: SERVERS, path: true, help: 'write the (master) process id there; removed on exit' },
+  metrics: { kind: 'string', arg: 'HOST:PORT|PATH', for: SERVERS, help: 'serve the pool\'s Prometheus metrics at /metrics there (implies a master)' },
+  control: { kind: 'string', arg: 'PATH|off', for: SERVERS, path: true, help: 'the master\'s control socket, mode 600, for tsgi status, reload, stop, scale (default: next to the pid file, else to the unix socket)' },
   'access-log': { kind: 'string', arg: 'PATH|-', for: SERVERS, path: true, help: 'one line per request there (- : standard output); off by default' },
   'access-log-format': { kind: 'format', arg: 'combined|json', for: SERVERS, help: 'Apache combined plus duration in µs (default), or JSON' },
   'error-log': { kind: 'string', arg: 'PATH|-', for: ALL, path: true, help: 'where log lines go (default - : standard error)' },
@@ -85,11 +87,12 @@ export type Value = string | number | boolean | { host: string; port: number };
 /** Option name → value, after the config file and the command line were merged. */
 export type Values = Record<string, Value>;
 
-const SUMMARY: Record<Command, string> = {
+const SUMMARY: Record<Command | 'status', string> = {
   http: 'http APP      the HTTP server (development, or behind a proxy_pass)',
   cgi: 'cgi APP       answer the one CGI request of this process',
   fastcgi: 'fastcgi APP   FastCGI server (nginx fastcgi_pass, Apache mod_proxy_fcgi, mod_fcgid);\n                without --socket or --bind, the listening socket on fd 0',
   uwsgi: 'uwsgi APP     uwsgi protocol server (nginx uwsgi_pass, Apache mod_proxy_uwsgi)',
+  status: 'status|reload|stop|scale N [--control PATH | --pid FILE | --socket PATH | --config FILE] [--json]\n                ask a running master (its control socket): the pool, a reload, a stop, N workers',
   check: 'check [http|fastcgi|uwsgi] APP\n                run the checks that start runs (users, paths, permissions, loading the app),\n                print the resolved settings, exit non-zero where the start would fail',
 };
 
@@ -115,7 +118,7 @@ export function usage(): string {
 APP is path/to/module[:name] (default export, else "application", else "app").
 
 commands:
-${(Object.keys(SUMMARY) as Command[]).map((c) => `  ${SUMMARY[c].replace(/\n/g, '\n  ')}`).join('\n')}
+${(Object.keys(SUMMARY) as (keyof typeof SUMMARY)[]).map((c) => `  ${SUMMARY[c].replace(/\n/g, '\n  ')}`).join('\n')}
 
 options ([…]: the commands an option applies to, when not all):
 ${optionLines(entries).join('\n')}

@@ -5,6 +5,7 @@
  */
 import { setLogger, type Level } from '../contract/log.js';
 import { parseMode, type ListenOptions } from '../server/listen.js';
+import { metricsAddress } from './operate-options.js';
 import { parseArgv, readConfig, UsageError, type Command, type Values } from './options.js';
 
 /** A server command with its settings. */
@@ -65,8 +66,9 @@ export function serverSettings(command: 'http' | 'fastcgi' | 'uwsgi', app: strin
   } else {
     listen = {}; // fd 0, or systemd's sockets
   }
-  // Anything a master does implies one: --workers, recycling, the heartbeat, --reload.
-  const supervised = has('workers') || has('max-requests') || has('timeout') || values.reload === true;
+  metricsAddress(values, command); // O1: a malformed address is a usage error before anything starts
+  // Anything a master does implies one: --workers, recycling, the heartbeat, --reload, --metrics.
+  const supervised = has('workers') || has('max-requests') || has('timeout') || values.reload === true || has('metrics');
   return {
     command,
     app,
