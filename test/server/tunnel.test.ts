@@ -11,7 +11,7 @@ import type { App } from '../../src/contract/types.js';
 import { encodePacket } from '../../src/protocol/uwsgi.js';
 import { cgiStatusHead, TunnelPool, type Tunnel } from '../../src/server/tunnel.js';
 import { serveUwsgi, type UwsgiOptions } from '../../src/server/uwsgi.js';
-import { waitUntil } from '../timing.js';
+import { slow, waitUntil } from '../timing.js';
 
 const stderr = captureStderr();
 const b = (s: string): Buffer => Buffer.from(s, 'latin1');
@@ -86,6 +86,25 @@ describe('W2 uwsgi upgrades', () => {
     await new Promise((r) => s.once('data', r));
     s.destroy();
     await waitUntil(() => appSocket!.destroyed, 'the app\'s socket to close');
+  });
+
+  it('W4 a graceful stop keeps an open tunnel working until its deadline, then closes it', async () => {
+    const path = join(tempDir(), 'app.sock');
+    const srv = await serveUwsgi(echoApp, { socket: path });
+    const s = connect(path);
+    let got = '';
+    s.on('data', (d) => { got += d.toString('latin1'); });
+    const closed = new Promise((r) => s.on('close', r));
+    s.write(encodePacket(UPGRADE));
+    await waitUntil(() => got.includes('head=;'), 'the head');
+    let stopped = false;
+    const stopping = srv.close(slow(3000)).then(() => { stopped = true; });
+    s.write('during the stop');
+    await waitUntil(() => got.endsWith('DURING THE STOP'), 'the echo during the stop');
+    expect(stopped).toBe(false);
+    await stopping;
+    await closed;
+    expect(await stderr.until(/uwsgi: graceful stop: 0 request\(s\) still running, 1 connection\(s\) open after \d+ ms; closing them/)).toBeTruthy();
   });
 
   it('W2 a request without Upgrade has no tsgi.upgrade and is answered as usual', async () => {
