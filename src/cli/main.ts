@@ -18,7 +18,7 @@ type ServerCommand = Settings['command'];
 const SERVER_COMMANDS: readonly ServerCommand[] = ['http', 'fastcgi', 'uwsgi'];
 
 /** `tsgi cgi APP`: answers this process's one request. */
-async function cgi(spec: string, maxBody: number | undefined, check = false, iface: Interface = 'auto'): Promise<void> {
+async function cgi(spec: string, maxBody: number | undefined, check = false, iface: Interface = 'auto', offload?: string): Promise<void> {
   // H2 (httpoxy): the request's Proxy header leaves process.env before the app module loads;
   // under Node's own proxy support (which read it already) this process hands the request to one started without it.
   const restarted = restartWithoutProxy();
@@ -28,7 +28,7 @@ async function cgi(spec: string, maxBody: number | undefined, check = false, ifa
   }
   dropProxyHeader();
   const { runCgi } = await import('../server/cgi.js');
-  await runCgi(appFor(spec, check, iface), maxBody === undefined ? {} : { maxBodyBytes: maxBody });
+  await runCgi(appFor(spec, check, iface), { ...(maxBody === undefined ? {} : { maxBodyBytes: maxBody }), ...(offload === undefined ? {} : { offload }) });
 }
 
 /** Loads the app; with --validate, wrapped in validate() (loaded only then: it is a separate bundle). */
@@ -90,7 +90,7 @@ async function run(argv: string[]): Promise<void> {
     case 'cgi': {
       const { openLogs } = await import('./serve.js');
       openLogs(values);
-      return cgi(spec, maxBody, validate, iface);
+      return cgi(spec, maxBody, validate, iface, values.offload as string | undefined);
     }
     case 'check':
       return check(inferServer(values), spec, values, configFile, validate, iface);
@@ -129,6 +129,7 @@ const DEFAULTS: Record<string, string> = {
   'max-concurrent': '1024',
   'graceful-timeout': '30',
   'access-log': 'off',
+  offload: 'off (tsgi sends files itself)',
   'access-log-format': 'combined',
   'error-log': '- (standard error)',
   'log-level': 'info',

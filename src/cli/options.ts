@@ -9,6 +9,7 @@ import { dirname, extname, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { readFileSync } from 'node:fs';
 import { dynamicImport } from '../contract/dynamic-import.js';
+import { parseOffload } from '../gateway/offload.js';
 import { parseAppSpec } from './load-app.js';
 
 /** The commands that take options. */
@@ -24,7 +25,7 @@ export class UsageError extends Error {
   }
 }
 
-type Kind = 'string' | 'bool' | 'int' | 'seconds' | 'bytes' | 'workers' | 'level' | 'format' | 'bind';
+type Kind = 'string' | 'bool' | 'int' | 'seconds' | 'bytes' | 'workers' | 'level' | 'format' | 'bind' | 'offload';
 
 interface Spec {
   kind: Kind;
@@ -77,6 +78,7 @@ export const OPTIONS: Record<string, Spec> = {
   'error-log': { kind: 'string', arg: 'PATH|-', for: ALL, path: true, help: 'where log lines go (default - : standard error)' },
   'log-level': { kind: 'level', arg: 'LEVEL', for: ALL, help: 'error, warn, info (default) or debug' },
   reload: { kind: 'bool', for: ['http', 'check'], help: 'restart when a file under the app\'s directory changes (development)' },
+  offload: { kind: 'offload', arg: 'nginx:PREFIX|sendfile', for: ALL, help: 'whole files (wsgi.file_wrapper, staticFiles) leave as X-Accel-Redirect: PREFIX/path (nginx internal location) or X-Sendfile (Apache mod_xsendfile), sent by the web server' },
   validate: { kind: 'bool', for: ALL, help: 'check every request and response against the contract (development)' },
   interface: { kind: 'string', arg: 'KIND', for: ALL, help: 'what APP exports: auto (default: told by its shape), environ, node ((req, res): Express, Koa, Fastify; an http.Server) or fetch (Hono, { fetch })' },
   config: { kind: 'string', arg: 'FILE', for: ALL, help: 'read options from FILE (.json, .js, .mjs); the command line wins' },
@@ -183,6 +185,14 @@ function convert(name: string, raw: unknown, from: string): Value {
       return raw as string;
     case 'format':
       if (raw !== 'combined' && raw !== 'json') bad('combined or json');
+      return raw as string;
+    case 'offload':
+      if (typeof raw !== 'string') bad('nginx:PREFIX or sendfile');
+      try {
+        parseOffload(raw as string);
+      } catch (err) {
+        throw new UsageError(from === '-' ? `--${(err as Error).message}` : `${from} "${name}": ${(err as Error).message}`);
+      }
       return raw as string;
     case 'bind':
       if (typeof raw !== 'string') bad('HOST:PORT');

@@ -62,9 +62,23 @@ export abstract class ResponseHead {
     return this.#status;
   }
 
+  /** The status the app set, if it did. */
+  protected get status(): string | undefined {
+    return this.#status;
+  }
+
   /** The headers to send: the pairs as checked (C12), shared; C20's Content-Length goes into a copy (finish.ts). */
   protected get headers(): readonly Header[] {
     return this.#headers;
+  }
+
+  /**
+   * X1: the head of an offloaded response replaces the app's (same status;
+   * its headers without Content-Length, plus the offload header).
+   */
+  protected replaceHeaders(headers: readonly Header[]): void {
+    this.#headers = headers;
+    this.#declared = -1;
   }
 
   /** The Content-Length the app declared, or -1 (C20). */

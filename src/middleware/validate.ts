@@ -13,7 +13,7 @@ import { ContractError, GatewayError, type ErrorCode } from '../contract/errors.
 import { checkHeaders, checkStatus, describe, isToken } from '../contract/head.js';
 import { isLatin1 } from '../contract/latin1.js';
 import { log } from '../contract/log.js';
-import type { App, Body, Environ, Header, StartResponse, WsgiErrors, WsgiInput } from '../contract/types.js';
+import { WRAPPED_BODY, type App, type Body, type Environ, type Header, type StartResponse, type WsgiErrors, type WsgiInput } from '../contract/types.js';
 import { isThenable } from './body.js';
 import { CheckedErrors, CheckedInput } from './validate-streams.js';
 
@@ -107,6 +107,9 @@ export function checkEnviron(environ: unknown): asserts environ is Environ {
   if ('wsgi.file_wrapper' in env && typeof env['wsgi.file_wrapper'] !== 'function') {
     throw bad('C21', `wsgi.file_wrapper must be a function, got ${describe(env['wsgi.file_wrapper'])}`);
   }
+  if ('tsgi.early_hints' in env && typeof env['tsgi.early_hints'] !== 'function') {
+    throw bad('X4', `tsgi.early_hints must be a function, got ${describe(env['tsgi.early_hints'])}`);
+  }
 }
 
 function bad(rule: string, message: string, code: ErrorCode = 'ERR_BAD_ENVIRON'): ContractError {
@@ -187,8 +190,8 @@ class Checked {
       return copy;
     }
     const wrapped = isAsync
-      ? { [Symbol.asyncIterator]: () => this.#iterate((original as AsyncIterable<unknown>)[Symbol.asyncIterator]() as AnyIterator, true), close }
-      : { [Symbol.iterator]: () => this.#iterate((original as Iterable<unknown>)[Symbol.iterator]() as AnyIterator, false), close };
+      ? { [Symbol.asyncIterator]: () => this.#iterate((original as AsyncIterable<unknown>)[Symbol.asyncIterator]() as AnyIterator, true), close, [WRAPPED_BODY]: original }
+      : { [Symbol.iterator]: () => this.#iterate((original as Iterable<unknown>)[Symbol.iterator]() as AnyIterator, false), close, [WRAPPED_BODY]: original };
     this.#watch(wrapped);
     return wrapped as Body;
   }

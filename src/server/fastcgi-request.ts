@@ -212,6 +212,7 @@ export class FcgiRequest extends RequestLife implements ResponseSink {
       multiprocess: ctx.multiprocess,
       runOnce: false,
       clean: true,
+      offload: ctx.offload,
     });
     this.#body = null;
     if (this.role === Role.Filter) {

@@ -14,7 +14,9 @@ import { runApp } from '../gateway/engine.js';
 import { within } from '../gateway/finish.js';
 import { ErrorStream } from '../gateway/errors-stream.js';
 import { admit, environFor, limitRefusal, normalizeMount, refusalResponse, spoolLimits, type ReceivedBody, type RequestLimits } from '../gateway/intake.js';
+import { offloadOf, type OffloadOptions } from '../gateway/offload.js';
 import { httpVars } from '../protocol/http-env.js';
+import { earlyHintsFor } from './early-hints.js';
 import { adopted, detach, type Handoff } from './handoff.js';
 import { listenError } from './listen.js';
 import { readRequestBody } from './read-body.js';
@@ -23,7 +25,7 @@ import { serveUpgrade } from './http-upgrade.js';
 import { TunnelPool, type TunnelLimits } from './tunnel.js';
 
 /** Options of serveHttp. Every limit is on by default (S1). */
-export interface HttpOptions extends Pick<RequestLimits, 'maxBodyBytes' | 'memoryBodyBytes' | 'spoolDir'>, TunnelLimits {
+export interface HttpOptions extends Pick<RequestLimits, 'maxBodyBytes' | 'memoryBodyBytes' | 'spoolDir'>, OffloadOptions, TunnelLimits {
   /** Interface to listen on (default 127.0.0.1). */
   host?: string;
   /** Port (default 8000; 0 picks a free one). */
@@ -84,6 +86,7 @@ export async function serveHttp(app: App, options: HttpOptions = {}): Promise<Ht
   const netClose = (await dynamicImport<typeof import('node:net')>('node:net')).Server.prototype.close;
   const host = options.host ?? '127.0.0.1';
   const limits = spoolLimits(options);
+  const offload = offloadOf(options);
   const mount = normalizeMount(options.mount);
   const accessLog = options.accessLog !== false;
   const errors = ErrorStream.toFd(2);
@@ -149,6 +152,8 @@ export async function serveHttp(app: App, options: HttpOptions = {}): Promise<Ht
       abort: controller,
       multiprocess: options.multiprocess ?? false,
       runOnce: false,
+      offload,
+      earlyHints: earlyHintsFor(req, res),
     });
     try {
       // P6: a request --request-timeout answered stops counting here, whether or not its app returns.

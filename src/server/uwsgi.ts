@@ -15,6 +15,7 @@ import { environVars } from '../gateway/environ.js';
 import { ErrorStream } from '../gateway/errors-stream.js';
 import { admit, environFor, refusalResponse, type ReceivedBody, type RefusalStatus } from '../gateway/intake.js';
 import { BodySpool } from '../gateway/spool.js';
+import type { OffloadOptions } from '../gateway/offload.js';
 import { UwsgiDecoder, varsMemo, type UwsgiLimits } from '../protocol/uwsgi.js';
 import { addCgiVar } from '../protocol/vars.js';
 import { detach, type Handoff } from './handoff.js';
@@ -26,7 +27,7 @@ import {
 } from './socket-server.js';
 
 /** Options of serveUwsgi. Every limit is on by default (S1). */
-export interface UwsgiOptions extends ListenOptions, SocketLimits, TunnelLimits {
+export interface UwsgiOptions extends ListenOptions, SocketLimits, OffloadOptions, TunnelLimits {
   /** URL prefix the app is mounted at: SCRIPT_NAME, stripped from PATH_INFO (U8). */
   mount?: string;
   /** `wsgi.multiprocess`. */
@@ -168,6 +169,7 @@ class UwsgiConnection extends RequestLife implements Connection, ResponseSink {
       multiprocess: this.#ctx.multiprocess,
       runOnce: false,
       clean: true,
+      offload: this.#ctx.offload,
     });
     // W2: a request that asks to switch protocols may take the connection.
     // (A closure only then: the hot path allocates none.)
