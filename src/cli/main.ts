@@ -13,9 +13,9 @@ import { INTERFACES, loadApp, type Interface } from './load-app.js';
 import { commandUsage, OPTIONS, usage, UsageError, type Command, type Values } from './options.js';
 import { opt, resolveArgs, serverSettings, type Settings } from './settings.js';
 
-const COMMANDS: readonly Command[] = ['http', 'cgi', 'fastcgi', 'uwsgi', 'check'];
+const COMMANDS: readonly Command[] = ['http', 'cgi', 'fastcgi', 'uwsgi', 'scgi', 'check'];
 type ServerCommand = Settings['command'];
-const SERVER_COMMANDS: readonly ServerCommand[] = ['http', 'fastcgi', 'uwsgi'];
+const SERVER_COMMANDS: readonly ServerCommand[] = ['http', 'fastcgi', 'uwsgi', 'scgi'];
 
 /** `tsgi cgi APP`: answers this process's one request. */
 async function cgi(spec: string, maxBody: number | undefined, check = false, iface: Interface = 'auto', offload?: string): Promise<void> {

@@ -13,7 +13,7 @@ import { parseOffload } from '../gateway/offload.js';
 import { parseAppSpec } from './load-app.js';
 
 /** The commands that take options. */
-export type Command = 'http' | 'cgi' | 'fastcgi' | 'uwsgi' | 'check';
+export type Command = 'http' | 'cgi' | 'fastcgi' | 'uwsgi' | 'scgi' | 'check';
 
 /** A command-line mistake: printed as one line (plus a hint) and exit status 2. */
 export class UsageError extends Error {
@@ -38,9 +38,9 @@ interface Spec {
   path?: boolean;
 }
 
-const SERVERS: readonly Command[] = ['http', 'fastcgi', 'uwsgi', 'check'];
-const SOCKETS: readonly Command[] = ['fastcgi', 'uwsgi', 'check'];
-const ALL: readonly Command[] = ['http', 'cgi', 'fastcgi', 'uwsgi', 'check'];
+const SERVERS: readonly Command[] = ['http', 'fastcgi', 'uwsgi', 'scgi', 'check'];
+const SOCKETS: readonly Command[] = ['fastcgi', 'uwsgi', 'scgi', 'check'];
+const ALL: readonly Command[] = ['http', 'cgi', 'fastcgi', 'uwsgi', 'scgi', 'check'];
 
 /** Every option: its name is also its config-file key. */
 export const OPTIONS: Record<string, Spec> = {
@@ -57,6 +57,7 @@ export const OPTIONS: Record<string, Spec> = {
     helpFor: {
       fastcgi: 'requests in flight at once per worker; past it a request is refused with FCGI_OVERLOADED (default 1024)',
       uwsgi: 'requests in flight at once per worker; past it a new connection is closed unread, which the web server answers 502 (default 1024)',
+      scgi: 'requests in flight at once per worker; past it a new connection is closed unread, which the web server answers 502 (default 1024)',
     },
   },
   'max-tunnels': { kind: 'int', arg: 'N', for: ['http', 'uwsgi', 'check'], help: 'upgraded connections (WebSockets) open at once per worker; past it an upgrade is answered 503 (default 512)' },
@@ -94,8 +95,9 @@ const SUMMARY: Record<Command | 'status', string> = {
   cgi: 'cgi APP       answer the one CGI request of this process',
   fastcgi: 'fastcgi APP   FastCGI server (nginx fastcgi_pass, Apache mod_proxy_fcgi, mod_fcgid);\n                without --socket or --bind, the listening socket on fd 0',
   uwsgi: 'uwsgi APP     uwsgi protocol server (nginx uwsgi_pass, Apache mod_proxy_uwsgi)',
+  scgi: 'scgi APP      SCGI server (nginx scgi_pass, Apache mod_proxy_scgi, lighttpd mod_scgi)',
   status: 'status|reload|stop|scale N [--control PATH | --pid FILE | --socket PATH | --config FILE] [--json]\n                ask a running master (its control socket): the pool, a reload, a stop, N workers',
-  check: 'check [http|fastcgi|uwsgi] APP\n                run the checks that start runs (users, paths, permissions, loading the app),\n                print the resolved settings, exit non-zero where the start would fail',
+  check: 'check [http|fastcgi|uwsgi|scgi] APP\n                run the checks that start runs (users, paths, permissions, loading the app),\n                print the resolved settings, exit non-zero where the start would fail',
 };
 
 /** Option lines, `--name ARG` then its help, the help column wide enough for the longest (a space at least). */
@@ -108,7 +110,7 @@ const helpOf = (s: Spec, command: Command): string => s.helpFor?.[command] ?? s.
 
 /** `tsgi --help`: the commands, then every option with the commands it applies to. */
 export function usage(): string {
-  const servers: Command[] = ['http', 'cgi', 'fastcgi', 'uwsgi'];
+  const servers: Command[] = ['http', 'cgi', 'fastcgi', 'uwsgi', 'scgi'];
   const entries: [string, string][] = Object.entries(OPTIONS).map(([name, s]) => {
     const which = servers.filter((c) => s.for.includes(c));
     const scope = which.length === servers.length ? '' : ` [${which.join(', ')}]`;

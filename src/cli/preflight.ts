@@ -1,6 +1,6 @@
 /**
  * The checks a server start makes before it binds anything, in one place:
- * `tsgi http|fastcgi|uwsgi` runs them first, and `tsgi check` runs the very
+ * `tsgi http|fastcgi|uwsgi|scgi` runs them first, and `tsgi check` runs the very
  * same function, so that the two cannot disagree (P14). Each failure is one
  * line naming the option and what to do, and exits 2 (bad configuration).
  *

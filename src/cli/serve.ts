@@ -131,7 +131,9 @@ async function start(s: Settings, app: App, listeners: ListenOptions[], multipro
     const socketOpts = { ...common, ...where, ...(opt<number>(v, 'max-concurrent') !== undefined ? { maxRequests: opt<number>(v, 'max-concurrent')! } : {}) };
     const srv = s.command === 'fastcgi'
       ? await (await import('../server/fastcgi.js')).serveFastCgi(app, { ...socketOpts, ...(v['no-multiplex'] === true ? { multiplex: false } : {}) })
-      : await (await import('../server/uwsgi.js')).serveUwsgi(app, socketOpts);
+      : s.command === 'scgi'
+        ? await (await import('../server/scgi.js')).serveScgi(app, socketOpts)
+        : await (await import('../server/uwsgi.js')).serveUwsgi(app, socketOpts);
     out.push({ close: (ms, h) => srv.close(ms, h), adopt: (sock, rest) => srv.adopt(sock, rest), text: srv.address.text });
   }
   return out;

@@ -136,9 +136,10 @@ export function beginVars(memo: VarsMemo): VarsDraft {
 
 /**
  * One pair: bytes `[start, end)` of `buf`, framing included; its name is
- * bytes `[name, nameEnd)` and its value `[value, end)`.
+ * bytes `[name, nameEnd)` and its value `[value, valueEnd)` (a framing that
+ * ends a pair with a terminator, as SCGI's NUL, ends the value before it).
  */
-export function addPair(d: VarsDraft, buf: Buffer, start: number, end: number, name: number, nameEnd: number, value: number): void {
+export function addPair(d: VarsDraft, buf: Buffer, start: number, end: number, name: number, nameEnd: number, value: number, valueEnd = end): void {
   const i = d.count++;
   if (d.vars === null) {
     const r = d.last;
@@ -146,14 +147,14 @@ export function addPair(d: VarsDraft, buf: Buffer, start: number, end: number, n
       const from = i === 0 ? 0 : r.ends[i - 1]!;
       if (r.ends[i]! - from === end - start && sameBytes(r.bytes, from, buf, start, end - start)) return;
       // The same name with another (non-empty: C3) value is stored over the copy.
-      if (r.plain[i] === 1 && value < end && latin1Text(buf, name, nameEnd) === r.names[i]) {
-        (d.changes ??= []).push(i, latin1Text(buf, value, end));
+      if (r.plain[i] === 1 && value < valueEnd && latin1Text(buf, name, nameEnd) === r.names[i]) {
+        (d.changes ??= []).push(i, latin1Text(buf, value, valueEnd));
         return;
       }
     }
     byPair(d, i);
   }
-  store(d, latin1Text(buf, name, nameEnd), latin1Text(buf, value, end));
+  store(d, latin1Text(buf, name, nameEnd), latin1Text(buf, value, valueEnd));
 }
 
 /**
