@@ -1,10 +1,11 @@
 // WebSockets through real nginx (W1–W5): `ws` and socket.io apps that export
-// their http.Server, run by `tsgi uwsgi` behind the shipped nginx/uwsgi.conf
+// their http.Server, run by `tsgi uwsgi` and `tsgi scgi` behind the shipped
+// nginx/uwsgi.conf and nginx/scgi.conf
 // with real clients (ws, socket.io-client); the dev HTTP server with a raw
 // client; FastCGI behind nginx fastcgi_pass and CGI answering 501.
 import { Buffer } from 'node:buffer';
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { io as ioClient } from 'socket.io-client';
@@ -20,13 +21,18 @@ const IO_APP = join(ROOT, 'test/fixtures/socketio-app.js');
 const haveNginx = serversAvailable('WebSocket suites', ['nginx']);
 
 /** `tsgi uwsgi APP --socket DIR/NAME.sock`, the socket open to nginx's workers. */
-async function uwsgi(dir: string, name: string, app: string, extra: string[] = []): Promise<{ t: TsgiProcess; socket: string }> {
+function uwsgi(dir: string, name: string, app: string, extra: string[] = []): Promise<{ t: TsgiProcess; socket: string }> {
+  return backend('uwsgi', dir, name, app, extra);
+}
+
+/** `tsgi KIND APP --socket DIR/NAME.sock`, the socket open to nginx's workers. */
+async function backend(kind: 'uwsgi' | 'scgi', dir: string, name: string, app: string, extra: string[] = []): Promise<{ t: TsgiProcess; socket: string }> {
   const socket = join(dir, `${name}.sock`);
-  const t = startTsgi(['uwsgi', app, '--socket', socket, '--chmod', '666', ...extra]);
+  const t = startTsgi([kind, app, '--socket', socket, '--chmod', '666', ...extra]);
   // Alone, it says it is serving; under a master, each worker is ready.
   const workers = extra.includes('--workers') ? Number(extra[extra.indexOf('--workers') + 1]) : 0;
   if (workers > 0) await t.waitLog(/generation 1\) ready/, 'the workers', workers);
-  else await t.waitLog(/serving/, 'tsgi uwsgi to serve');
+  else await t.waitLog(/serving/, `tsgi ${kind} to serve`);
   await waitFor(() => existsSync(socket), 'the socket');
   return { t, socket };
 }
@@ -175,6 +181,54 @@ describe.skipIf(!haveNginx)('W5 socket.io behind nginx uwsgi_pass', () => {
       socket.close();
     }
   });
+});
+
+describe.skipIf(!haveNginx)('W5 ws and socket.io behind nginx scgi_pass (the shipped nginx/scgi.conf)', () => {
+  let dir: string;
+  let nginx: Running & { port: number };
+  let io: Running & { port: number };
+
+  beforeAll(async () => {
+    dir = runDir('tsgi-ws-scgi-');
+    const ws = await backend('scgi', dir, 'ws', WS_APP);
+    nginx = await startNginx('scgi.conf', { RUN_DIR: dir, SOCKET: ws.socket });
+    const sub = join(dir, 'io');
+    mkdirSync(sub);
+    const b = await backend('scgi', sub, 'io', IO_APP);
+    io = await startNginx('scgi.conf', { RUN_DIR: sub, SOCKET: b.socket });
+  });
+  afterAll(async () => {
+    await nginx?.stop();
+    await io?.stop();
+    await stopAll();
+  });
+
+  it('W2 W5 text and 64 KiB binary frames echo; close codes from the client and from the app', async () => {
+    const url = `ws://127.0.0.1:${nginx.port}`;
+    const c = await open(`${url}/echo`);
+    expect(await echo(c, 'hello over scgi')).toBe('hello over scgi');
+    const bin = Buffer.alloc(65536);
+    for (let i = 0; i < bin.length; i++) bin[i] = (i * 17 + (i >> 9)) & 0xff;
+    for (let i = 0; i < 4; i++) expect(Buffer.compare(await echo(c, bin) as Buffer, bin)).toBe(0);
+    c.ws.close(4003, 'client done');
+    expect(await c.closed).toEqual({ code: 4003, reason: 'client done' });
+    await waitUntil(async () => (await stats(nginx.port)).closes.includes(4003), 'the app to see code 4003');
+    const d = await open(`${url}/echo`);
+    d.ws.send('close-me 4004');
+    expect(await d.closed).toEqual({ code: 4004, reason: 'asked' });
+  });
+
+  for (const transports of [['websocket'], ['polling']] as const) {
+    it(`W5 socket.io-client over ${transports[0]}`, async () => {
+      const socket = ioClient(`http://127.0.0.1:${io.port}`, { transports: [...transports], upgrade: false, reconnection: false, forceNew: true });
+      try {
+        await new Promise<void>((resolve, reject) => { socket.once('connect', resolve); socket.once('connect_error', reject); });
+        expect(await socket.timeout(10_000).emitWithAck('echo', 'scgi')).toEqual({ msg: 'scgi', transport: transports[0] });
+      } finally {
+        socket.close();
+      }
+    });
+  }
 });
 
 describe.skipIf(!haveNginx)('W4 tunnel limits behind nginx uwsgi_pass', () => {

@@ -8,7 +8,9 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { captureStderr } from '../capture.js';
 import type { App } from '../../src/contract/types.js';
+import { encodeHeader } from '../../src/protocol/scgi.js';
 import { encodePacket } from '../../src/protocol/uwsgi.js';
+import { serveScgi } from '../../src/server/scgi.js';
 import { cgiStatusHead, TunnelPool, type Tunnel } from '../../src/server/tunnel.js';
 import { serveUwsgi, type UwsgiOptions } from '../../src/server/uwsgi.js';
 import { slow, waitUntil } from '../timing.js';
@@ -148,6 +150,25 @@ describe('W2 uwsgi upgrades', () => {
       third.destroy();
       return codes.at(-1) === 'taken';
     }, 'room for a new tunnel');
+  });
+});
+
+describe('W2 SCGI upgrades', () => {
+  it('W2 the app\'s HTTP/1.1 101 head goes out as Status: 101 (what nginx scgi_pass tunnels after), then bytes both ways', async () => {
+    const path = join(tempDir(), 'scgi.sock');
+    const srv = await serveScgi(echoApp, { socket: path });
+    cleanups.push(() => srv.close(100));
+    const s = connect(path);
+    let got = '';
+    s.on('data', (d) => { got += d.toString('latin1'); });
+    s.write(Buffer.concat([encodeHeader(UPGRADE.filter(([k]) => k !== 'CONTENT_LENGTH')), b('early')]));
+    const head = 'Status: 101 Switching Protocols\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\nhead=early;';
+    await waitUntil(() => got.length >= head.length, 'the head');
+    expect(got).toBe(head);
+    s.write('abc');
+    await waitUntil(() => got.length >= head.length + 3, 'the echo');
+    expect(got.slice(head.length)).toBe('ABC');
+    s.destroy();
   });
 });
 
