@@ -7,7 +7,7 @@
  */
 export type {
   App, Body, Chunk, Environ, FileLike, FileWrapperBody, FileWrapperFactory, Header, ResponseProgress, ResponseState, StartResponse, Write,
-  WsgiErrors, WsgiInput,
+  WsgiErrors, WsgiInput, Upgrade, UpgradedConnection,
 } from './contract/types.js';
 export { ContractError, GatewayError, type ErrorCode } from './contract/errors.js';
 export { fromWsgiString, isLatin1, latin1, latin1Bytes, wsgiString } from './contract/latin1.js';

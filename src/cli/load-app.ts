@@ -106,7 +106,7 @@ export type Interface = 'auto' | 'environ' | 'node' | 'fetch';
 /** The accepted `--interface` values. */
 export const INTERFACES: readonly Interface[] = ['auto', 'environ', 'node', 'fetch'];
 
-type Bridges = typeof import('../bridges/from-node-listener.js') & typeof import('../bridges/from-fetch.js');
+type Bridges = typeof import('../bridges/from-node-listener.js') & typeof import('../bridges/from-fetch.js') & typeof import('../bridges/from-node-server.js');
 /** The bridges are their own bundle (tsgi/bridges): an environ app never loads them (CGI start-up). */
 const bridges = (): Promise<Bridges> => dynamicImport<Bridges>('tsgi/bridges');
 
@@ -117,16 +117,44 @@ const has = (v: unknown, k: string): boolean => v !== null && (typeof v === 'obj
  * What `auto` can tell without guessing: an object with `fetch` (Hono,
  * itty-router, `{ fetch }`); an Express or Connect app (a function with
  * `handle` and `use`); a Koa app (`callback` and `use`); a Fastify instance
- * (`routing` and `ready`). A bare function is an environ app: `(environ,
+ * (`routing` and `ready`); an `http.Server` (W1). A bare function is an environ app: `(environ,
  * startResponse)` and `(req, res)` cannot be told apart by their shape.
  */
 export function detectInterface(v: unknown): Exclude<Interface, 'auto'> | undefined {
+  if (isServer(v)) return 'node';
   if (has(v, 'fetch') && !isFn(v)) return 'fetch';
   if (isFn(v) && has(v, 'handle') && has(v, 'use')) return 'node';
   if (has(v, 'callback') && has(v, 'use')) return 'node';
   if (has(v, 'routing') && has(v, 'ready')) return 'node';
   if (isFn(v)) return 'environ';
   return undefined;
+}
+
+/** An http.Server (or https.Server): node:http's own shape, not an Express app's (which also has listen). */
+function isServer(v: unknown): v is import('node:http').Server {
+  return !isFn(v) && has(v, 'listen') && has(v, 'listeners') && has(v, 'closeAllConnections') && typeof (v as { listening?: unknown }).listening === 'boolean';
+}
+
+/**
+ * W1: an exported http.Server serves through tsgi's socket, never its own. One
+ * the module already made listen would take connections tsgi never sees (and,
+ * with --workers, fail in every worker but one): the load stops and says so.
+ */
+async function fromServer(v: import('node:http').Server, where: string): Promise<App> {
+  // listen(port, host) binds after a lookup, a turn of the event loop later.
+  if (!v.listening) await new Promise((r) => setImmediate(r));
+  if (v.listening) {
+    const a = v.address();
+    const at = a === null ? '' : typeof a === 'string' ? ` on ${a}` : ` on ${a.address}:${a.port}`;
+    v.close();
+    throw new GatewayError('ERR_APP_LOAD', `${where} is an http.Server that is listening${at} (the module called listen()): tsgi listens for it; remove the listen() call`);
+  }
+  // One whose listen() is still on its way (a host name to look up) is stopped when it gets there.
+  v.once('listening', () => {
+    log('error', `${where}: the module called listen() on its http.Server; tsgi serves it on its own socket, so that listener is closed`);
+    v.close();
+  });
+  return (await bridges()).fromNodeServer(v);
 }
 
 /** Turns the exported value into an app for `iface`. */
@@ -143,6 +171,7 @@ export async function toApp(v: unknown, iface: Interface, where: string): Promis
     return (await bridges()).fromFetch(v as Parameters<Bridges['fromFetch']>[0], { lightResponse });
   }
   if (kind === 'node') {
+    if (isServer(v)) return fromServer(v, where);
     let listener: unknown = v;
     if (has(v, 'routing') && has(v, 'ready')) {
       // Fastify: routes are registered once ready() has run; routing is its (req, res) entry.

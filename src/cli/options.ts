@@ -60,6 +60,8 @@ export const OPTIONS: Record<string, Spec> = {
       scgi: 'requests in flight at once per worker; past it a new connection is closed unread, which the web server answers 502 (default 1024)',
     },
   },
+  'max-tunnels': { kind: 'int', arg: 'N', for: ['http', 'uwsgi', 'scgi', 'check'], help: 'upgraded connections (WebSockets) open at once per worker; past it an upgrade is answered 503 (default 512)' },
+  'tunnel-idle-timeout': { kind: 'seconds', arg: 'S', for: ['http', 'uwsgi', 'scgi', 'check'], help: 'close an upgraded connection with no byte either way for S seconds (default 300)' },
   workers: { kind: 'workers', arg: 'N|auto', for: SERVERS, help: 'worker processes under a master (auto: one per CPU)' },
   'max-workers': { kind: 'int', arg: 'N', for: SERVERS, help: 'most workers SIGTTIN may grow the pool to (default: 4 per CPU, at least --workers)' },
   'max-requests': { kind: 'int', arg: 'N', for: SERVERS, help: 'replace a worker after it has served N requests' },
@@ -81,7 +83,7 @@ export const OPTIONS: Record<string, Spec> = {
   reload: { kind: 'bool', for: ['http', 'check'], help: 'restart when a file under the app\'s directory changes (development)' },
   offload: { kind: 'offload', arg: 'nginx:PREFIX|sendfile', for: ALL, help: 'whole files (wsgi.file_wrapper, staticFiles) leave as X-Accel-Redirect: PREFIX/path (nginx internal location) or X-Sendfile (Apache mod_xsendfile), sent by the web server' },
   validate: { kind: 'bool', for: ALL, help: 'check every request and response against the contract (development)' },
-  interface: { kind: 'string', arg: 'KIND', for: ALL, help: 'what APP exports: auto (default: told by its shape), environ, node ((req, res): Express, Koa, Fastify) or fetch (Hono, { fetch })' },
+  interface: { kind: 'string', arg: 'KIND', for: ALL, help: 'what APP exports: auto (default: told by its shape), environ, node ((req, res): Express, Koa, Fastify; an http.Server) or fetch (Hono, { fetch })' },
   config: { kind: 'string', arg: 'FILE', for: ALL, help: 'read options from FILE (.json, .js, .mjs); the command line wins' },
 };
 

@@ -117,6 +117,9 @@ async function start(s: Settings, app: App, listeners: ListenOptions[], multipro
     ...(opt<number>(v, 'max-body') !== undefined ? { maxBodyBytes: opt<number>(v, 'max-body')! } : {}),
     ...(opt<string>(v, 'offload') !== undefined ? { offload: opt<string>(v, 'offload')! } : {}),
     multiprocess,
+    // W4: the tunnel limits of the adapters that can carry upgraded connections.
+    ...(opt<number>(v, 'max-tunnels') !== undefined ? { maxTunnels: opt<number>(v, 'max-tunnels')! } : {}),
+    ...(opt<number>(v, 'tunnel-idle-timeout') !== undefined ? { tunnelIdleTimeoutMs: opt<number>(v, 'tunnel-idle-timeout')! * 1000 } : {}),
   };
   const out: Running[] = [];
   for (const where of listeners) {

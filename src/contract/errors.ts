@@ -37,7 +37,8 @@ export type ErrorCode =
   | 'ERR_BAD_REQUEST_BODY'
   | 'ERR_REQUEST_TIMEOUT'
   | 'ERR_CONFIG'
-  | 'ERR_WORKER';
+  | 'ERR_WORKER'
+  | 'ERR_LIMIT_TUNNELS';
 
 /** Base class of every error tsgi throws. */
 export class GatewayError extends Error {

@@ -74,7 +74,35 @@ export interface Environ {
   'tsgi.early_hints'?: (headers: [string, string][]) => void;
   /** What the gateway has done with the response so far (set by the engine; read-only). */
   'tsgi.response'?: ResponseProgress;
+  /**
+   * Present only where the connection can be tunnelled (uwsgi, SCGI, the dev
+   * HTTP server) and the request asks to switch protocols (W1, W2): takes
+   * the connection. See {@link Upgrade}.
+   */
+  'tsgi.upgrade'?: Upgrade;
   [key: string]: unknown;
+}
+
+/**
+ * `environ['tsgi.upgrade']()` (W2): the app takes the request's connection
+ * to switch protocols (a WebSocket). It writes the response head itself on
+ * `socket` (`HTTP/1.1 101 Switching Protocols` …, as to a node:http socket;
+ * the adapter rewrites the status line where its front wants another form),
+ * and from then on the connection is a byte tunnel both ways. The app then
+ * calls `startResponse('101 Switching Protocols', [])` and returns an empty
+ * body: that response is not sent (the bytes written on `socket` are), it
+ * only ends the request for the gateway (access log, counts). Throws a
+ * GatewayError `ERR_LIMIT_TUNNELS` when this worker has as many tunnels open
+ * as it may (W4).
+ */
+export type Upgrade = () => UpgradedConnection;
+
+/** What `tsgi.upgrade()` gives: the connection, and what the client sent after the request. */
+export interface UpgradedConnection {
+  /** A Duplex over the web server's connection, shaped like a net.Socket. */
+  readonly socket: import('node:stream').Duplex;
+  /** Bytes the client sent after the request, already read (as node:http's `'upgrade'` `head`). */
+  readonly head: Buffer;
 }
 
 /**

@@ -21,9 +21,11 @@ import { adopted, detach, type Handoff } from './handoff.js';
 import { listenError } from './listen.js';
 import { readRequestBody } from './read-body.js';
 import { ServerResponseSink } from './response-sink.js';
+import { serveUpgrade } from './http-upgrade.js';
+import { TunnelPool, type TunnelLimits } from './tunnel.js';
 
 /** Options of serveHttp. Every limit is on by default (S1). */
-export interface HttpOptions extends Pick<RequestLimits, 'maxBodyBytes' | 'memoryBodyBytes' | 'spoolDir'>, OffloadOptions {
+export interface HttpOptions extends Pick<RequestLimits, 'maxBodyBytes' | 'memoryBodyBytes' | 'spoolDir'>, OffloadOptions, TunnelLimits {
   /** Interface to listen on (default 127.0.0.1). */
   host?: string;
   /** Port (default 8000; 0 picks a free one). */
@@ -91,6 +93,17 @@ export async function serveHttp(app: App, options: HttpOptions = {}): Promise<Ht
   let port = options.port ?? 8000;
   const inflight = new Set<Promise<void>>();
 
+  const varsOf = (req: IncomingMessage): Record<string, string> => httpVars({
+    method: req.method ?? 'GET',
+    url: req.url ?? '/',
+    httpVersion: req.httpVersion,
+    rawHeaders: req.rawHeaders,
+    serverName: host,
+    serverPort: String(port),
+    remoteAddr: req.socket.remoteAddress,
+    remotePort: req.socket.remotePort === undefined ? undefined : String(req.socket.remotePort),
+  });
+
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const started = process.hrtime.bigint();
     const controller = new RequestAbort();
@@ -106,16 +119,7 @@ export async function serveHttp(app: App, options: HttpOptions = {}): Promise<Ht
       log('warn', `HTTP ${escapeLog(`${req.method} ${req.url}`)}: ${text.trim()}`);
       return;
     }
-    const vars = httpVars({
-      method: req.method ?? 'GET',
-      url: req.url ?? '/',
-      httpVersion: req.httpVersion,
-      rawHeaders: req.rawHeaders,
-      serverName: host,
-      serverPort: String(port),
-      remoteAddr: req.socket.remoteAddress,
-      remotePort: req.socket.remotePort === undefined ? undefined : String(req.socket.remotePort),
-    });
+    const vars = varsOf(req);
     let plan = admit(vars, { mount, maxBodyBytes: limits.maxBytes, streams: true });
     let body: ReceivedBody | null = null;
     if (plan.kind === 'length' || plan.kind === 'stream') {
@@ -248,6 +252,22 @@ export async function serveHttp(app: App, options: HttpOptions = {}): Promise<Ht
     if (retiring) process.nextTick(settle, socket);
   };
   server.on('connection', (socket: Socket) => welcome(socket, true));
+  // W2: a request that asks to switch protocols comes here, with the raw socket (a tunnel if the app takes it).
+  const upgrades = {
+    app, tunnels: new TunnelPool('HTTP', options, () => retiring), errors, mount, accessLog,
+    multiprocess: options.multiprocess ?? false, vars: varsOf,
+  };
+  server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
+    // W4: busy for good: never idle (R5 eviction), never at a request boundary (P11 handoff).
+    const c = conns.get(socket);
+    if (c !== undefined) c.busy++;
+    const p = serveUpgrade(upgrades, req, socket, head).catch((err) => {
+      log('error', `HTTP: ${err instanceof Error ? err.stack : String(err)}`);
+      socket.destroy();
+    });
+    inflight.add(p);
+    void p.finally(() => inflight.delete(p));
+  });
 
   /**
    * P11: a retiring server's connection at a request boundary (no request in

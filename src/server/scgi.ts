@@ -7,7 +7,9 @@
  */
 import { Buffer } from 'node:buffer';
 import type { Socket } from 'node:net';
+import { GatewayError } from '../contract/errors.js';
 import { log } from '../contract/log.js';
+import { wantsUpgrade } from '../contract/upgrade.js';
 import type { App, Header } from '../contract/types.js';
 import type { ResponseSink } from '../gateway/engine.js';
 import { environVars } from '../gateway/environ.js';
@@ -20,12 +22,13 @@ import { addCgiVar } from '../protocol/vars.js';
 import { detach, type Handoff } from './handoff.js';
 import type { ListenOptions } from './listen.js';
 import { RequestLife } from './request-life.js';
+import { cgiStatusHead, TunnelPool, type Tunnel, type TunnelLimits } from './tunnel.js';
 import {
   DrainWait, appContext, startSocketServer, type AppContext, type Connection, type SocketLimits, type SocketServer,
 } from './socket-server.js';
 
 /** Options of serveScgi. Every limit is on by default (S1). */
-export interface ScgiOptions extends ListenOptions, SocketLimits, OffloadOptions {
+export interface ScgiOptions extends ListenOptions, SocketLimits, OffloadOptions, TunnelLimits {
   /** URL prefix the app is mounted at: SCRIPT_NAME, stripped from PATH_INFO. */
   mount?: string;
   /** `wsgi.multiprocess`. */
@@ -38,13 +41,14 @@ export type ScgiServer = SocketServer;
 interface Ctx extends AppContext {
   readonly errors: ErrorStream;
   readonly vars: ScgiLimits;
+  readonly tunnels: TunnelPool;
 }
 
 /** Serves `app` over SCGI. */
 export function serveScgi(app: App, options: ScgiOptions = {}): Promise<ScgiServer> {
   const base = appContext(app, options);
   // G1, S1: the header's size and pair count have the limits of FastCGI params (maxVarsBytes, maxVars).
-  const ctx: Ctx = { ...base, errors: ErrorStream.toFd(2), vars: { ...base.state.limits.params } };
+  const ctx: Ctx = { ...base, errors: ErrorStream.toFd(2), vars: { ...base.state.limits.params }, tunnels: new TunnelPool('scgi', options, () => base.state.draining) };
   const state = ctx.state;
   return startSocketServer('scgi', options, state, (socket) => {
     if (state.active >= state.limits.maxRequests) {
@@ -56,7 +60,7 @@ export function serveScgi(app: App, options: ScgiOptions = {}): Promise<ScgiServ
   });
 }
 
-const enum Phase { Head, Body, Running, Done }
+const enum Phase { Head, Body, Running, Done, Tunnel }
 
 const EMPTY = Buffer.alloc(0);
 
@@ -89,6 +93,8 @@ class ScgiConnection extends RequestLife implements Connection, ResponseSink {
   #spool: BodySpool | null = null;
   #ended = false;
   #drain: DrainWait;
+  /** Bytes read past the request (the first bytes of an upgraded connection, W2). */
+  #rest: Buffer = EMPTY;
 
   constructor(socket: Socket, ctx: Ctx) {
     super(ctx);
@@ -113,7 +119,12 @@ class ScgiConnection extends RequestLife implements Connection, ResponseSink {
       if (this.#phase === Phase.Head) {
         const got = this.#decoder.push(chunk);
         if (got === null) return;
-        if (this.#head(got.vars)) this.#body(got.rest);
+        // Kept before the app can run: an upgrade takes what follows the request (W2).
+        this.#rest = got.rest;
+        if (this.#head(got.vars)) {
+          this.#rest = EMPTY;
+          this.#body(got.rest);
+        }
       } else if (this.#phase === Phase.Body) {
         this.#body(chunk);
       }
@@ -150,6 +161,7 @@ class ScgiConnection extends RequestLife implements Connection, ResponseSink {
     const spool = (this.#spool ??= new BodySpool(this.#ctx.state.limits.spool, this.#expect));
     const room = this.#expect - spool.length;
     spool.push(room < chunk.length ? chunk.subarray(0, room) : chunk);
+    if (room < chunk.length) this.#rest = chunk.subarray(room);
     if (spool.length >= this.#expect) this.#start();
   }
 
@@ -170,10 +182,33 @@ class ScgiConnection extends RequestLife implements Connection, ResponseSink {
       clean: true,
       offload: this.#ctx.offload,
     });
+    // W2: a request that asks to switch protocols may take the connection (a closure only then).
+    if (wantsUpgrade(environ)) environ['tsgi.upgrade'] = () => this.#upgrade();
     this.run(environ, this);
   }
 
+  /**
+   * W2: the app takes the connection: from now on a byte tunnel, and no
+   * response of the engine's is sent. nginx tunnels an SCGI connection after
+   * `Status: 101 …`, so the app's `HTTP/1.1 101 …` line is rewritten to it.
+   */
+  #upgrade(): { socket: Tunnel; head: Buffer } {
+    if (this.#phase !== Phase.Running || this.#ended) {
+      throw new GatewayError('ERR_STREAM_MISUSE', 'scgi: tsgi.upgrade() after the response began, or twice');
+    }
+    const tunnel = this.#ctx.tunnels.take(this.#socket, cgiStatusHead);
+    const s = this.#socket;
+    s.off('data', this.#onData);
+    s.off('end', this.#onEnd);
+    this.#phase = Phase.Tunnel;
+    this.#ended = true;
+    const head = this.#rest;
+    this.#rest = EMPTY;
+    return { socket: tunnel, head };
+  }
+
   protected appFinished(): void {
+    if (this.#phase === Phase.Tunnel) return;
     this.#phase = Phase.Done;
     if (!this.#ended) this.#cutOff();
   }
@@ -340,7 +375,7 @@ class ScgiConnection extends RequestLife implements Connection, ResponseSink {
   };
 
   readonly #onClose = (): void => {
-    if (this.#phase === Phase.Running) {
+    if (this.#phase === Phase.Running || this.#phase === Phase.Tunnel) {
       this.#ended = true;
       this.abortState.abort(new Error('scgi: the connection closed'));
     } else if (this.#phase === Phase.Body) {

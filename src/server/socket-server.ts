@@ -346,7 +346,8 @@ export async function startSocketServer(
         }
         const drained = state.allClosed();
         if (!(await within(drained, graceMs))) {
-          log('warn', `${protocol}: graceful stop: ${state.running} request(s) still running after ${graceMs} ms; closing their connections`);
+          // W4: what is left may be upgraded connections (tunnels) rather than requests.
+          log('warn', `${protocol}: graceful stop: ${state.running} request(s) still running, ${state.connections.size} connection(s) open after ${graceMs} ms; closing them`);
           for (const c of [...state.connections]) c.destroy();
           // An app that ignores tsgi.abort must not hold the stop for ever.
           await within(drained, 1000);

@@ -6,7 +6,9 @@
  */
 import { Buffer } from 'node:buffer';
 import type { Socket } from 'node:net';
+import { GatewayError } from '../contract/errors.js';
 import { log } from '../contract/log.js';
+import { wantsUpgrade } from '../contract/upgrade.js';
 import type { App, Header } from '../contract/types.js';
 import type { ResponseSink } from '../gateway/engine.js';
 import { environVars } from '../gateway/environ.js';
@@ -19,12 +21,13 @@ import { addCgiVar } from '../protocol/vars.js';
 import { detach, type Handoff } from './handoff.js';
 import type { ListenOptions } from './listen.js';
 import { RequestLife } from './request-life.js';
+import { TunnelPool, type Tunnel, type TunnelLimits } from './tunnel.js';
 import {
   DrainWait, appContext, startSocketServer, type AppContext, type Connection, type SocketLimits, type SocketServer,
 } from './socket-server.js';
 
 /** Options of serveUwsgi. Every limit is on by default (S1). */
-export interface UwsgiOptions extends ListenOptions, SocketLimits, OffloadOptions {
+export interface UwsgiOptions extends ListenOptions, SocketLimits, OffloadOptions, TunnelLimits {
   /** URL prefix the app is mounted at: SCRIPT_NAME, stripped from PATH_INFO (U8). */
   mount?: string;
   /** `wsgi.multiprocess`. */
@@ -37,12 +40,13 @@ export type UwsgiServer = SocketServer;
 interface Ctx extends AppContext {
   readonly errors: ErrorStream;
   readonly vars: UwsgiLimits;
+  readonly tunnels: TunnelPool;
 }
 
 /** Serves `app` over the uwsgi protocol. */
 export function serveUwsgi(app: App, options: UwsgiOptions = {}): Promise<UwsgiServer> {
   const base = appContext(app, options);
-  const ctx: Ctx = { ...base, errors: ErrorStream.toFd(2), vars: { maxCount: base.state.limits.params.maxCount } };
+  const ctx: Ctx = { ...base, errors: ErrorStream.toFd(2), vars: { maxCount: base.state.limits.params.maxCount }, tunnels: new TunnelPool('uwsgi', options, () => base.state.draining) };
   const state = ctx.state;
   return startSocketServer('uwsgi', options, state, (socket) => {
     if (state.active >= state.limits.maxRequests) {
@@ -54,7 +58,7 @@ export function serveUwsgi(app: App, options: UwsgiOptions = {}): Promise<UwsgiS
   });
 }
 
-const enum Phase { Head, Body, Running, Done }
+const enum Phase { Head, Body, Running, Done, Tunnel }
 
 const EMPTY = Buffer.alloc(0);
 const PROTOCOL = /^HTTP\/\d\.\d$/;
@@ -78,6 +82,8 @@ class UwsgiConnection extends RequestLife implements Connection, ResponseSink {
   #spool: BodySpool | null = null;
   #ended = false;
   #drain: DrainWait;
+  /** Bytes read past the request (the first bytes of an upgraded connection, W2). */
+  #rest: Buffer = EMPTY;
 
   constructor(socket: Socket, ctx: Ctx) {
     super(ctx);
@@ -102,7 +108,12 @@ class UwsgiConnection extends RequestLife implements Connection, ResponseSink {
       if (this.#phase === Phase.Head) {
         const got = this.#decoder.push(chunk);
         if (got === null) return;
-        if (this.#head(got.packet.vars)) this.#body(got.rest);
+        // Kept before the app can run: an upgrade takes what follows the request (W2).
+        this.#rest = got.rest;
+        if (this.#head(got.packet.vars)) {
+          this.#rest = EMPTY;
+          this.#body(got.rest);
+        }
       } else if (this.#phase === Phase.Body) {
         this.#body(chunk);
       }
@@ -139,6 +150,7 @@ class UwsgiConnection extends RequestLife implements Connection, ResponseSink {
     const spool = (this.#spool ??= new BodySpool(this.#ctx.state.limits.spool, this.#expect));
     const room = this.#expect - spool.length;
     spool.push(room < chunk.length ? chunk.subarray(0, room) : chunk);
+    if (room < chunk.length) this.#rest = chunk.subarray(room);
     if (spool.length >= this.#expect) this.#start();
   }
 
@@ -159,10 +171,30 @@ class UwsgiConnection extends RequestLife implements Connection, ResponseSink {
       clean: true,
       offload: this.#ctx.offload,
     });
+    // W2: a request that asks to switch protocols may take the connection.
+    // (A closure only then: the hot path allocates none.)
+    if (wantsUpgrade(environ)) environ['tsgi.upgrade'] = () => this.#upgrade();
     this.run(environ, this);
   }
 
+  /** W2: the app takes the connection: from now on a byte tunnel, and no response of the engine's is sent. */
+  #upgrade(): { socket: Tunnel; head: Buffer } {
+    if (this.#phase !== Phase.Running || this.#ended) {
+      throw new GatewayError('ERR_STREAM_MISUSE', 'uwsgi: tsgi.upgrade() after the response began, or twice');
+    }
+    const tunnel = this.#ctx.tunnels.take(this.#socket, null);
+    const s = this.#socket;
+    s.off('data', this.#onData);
+    s.off('end', this.#onEnd);
+    this.#phase = Phase.Tunnel;
+    this.#ended = true;
+    const head = this.#rest;
+    this.#rest = EMPTY;
+    return { socket: tunnel, head };
+  }
+
   protected appFinished(): void {
+    if (this.#phase === Phase.Tunnel) return;
     this.#phase = Phase.Done;
     if (!this.#ended) this.#cutOff();
   }
@@ -328,7 +360,7 @@ class UwsgiConnection extends RequestLife implements Connection, ResponseSink {
   };
 
   readonly #onClose = (): void => {
-    if (this.#phase === Phase.Running) {
+    if (this.#phase === Phase.Running || this.#phase === Phase.Tunnel) {
       this.#ended = true;
       this.abortState.abort(new Error('uwsgi: the connection closed'));
     } else if (this.#phase === Phase.Body) {
