@@ -9,7 +9,7 @@
  */
 import { Buffer } from 'node:buffer';
 import type { Socket } from 'node:net';
-import { Duplex } from 'node:stream';
+import type { Duplex } from 'node:stream';
 import { GatewayError } from '../contract/errors.js';
 import { log } from '../contract/log.js';
 
@@ -94,10 +94,42 @@ export class TunnelPool {
       log('warn', `${this.#protocol}: upgrade refused: ${this.open.size} tunnels open (the limit, --max-tunnels)`);
       throw new GatewayError('ERR_LIMIT_TUNNELS', `${this.#protocol}: ${this.open.size} tunnels open, the limit (--max-tunnels)`);
     }
-    const t = new Tunnel(socket, rewrite, this.idleMs, this.#protocol, () => this.open.delete(t));
+    const t = new (tunnelClass())(socket, rewrite, this.idleMs, this.#protocol, () => this.open.delete(t));
     this.open.add(t);
     return t;
   }
+}
+
+/** The app's end of a tunnel (see defineTunnel). */
+export interface Tunnel extends Duplex {
+  /** Times reading from the connection stopped because the app's buffer was full (W2, tests). */
+  pauses: number;
+  /** Times it started again. */
+  resumes: number;
+  readonly remoteAddress: string | undefined;
+  readonly remotePort: number | undefined;
+  readonly remoteFamily: string | undefined;
+  readonly localAddress: string | undefined;
+  readonly localPort: number | undefined;
+  /** The status the app wrote in its response head, once it has (what the access log shows). */
+  readonly status: string | undefined;
+  /** Bytes written by the app that the connection has not taken yet. */
+  readonly queued: number;
+  setTimeout(ms: number, cb?: () => void): this;
+  setNoDelay(noDelay?: boolean): this;
+  setKeepAlive(enable?: boolean, delay?: number): this;
+  ref(): this;
+  unref(): this;
+  address(): ReturnType<Socket['address']>;
+  destroySoon(): void;
+}
+
+type TunnelClass = new (socket: Socket, rewrite: HeadRewrite | null, idleMs: number, protocol: string, onGone: () => void) => Tunnel;
+let made: TunnelClass | undefined;
+
+/** The class, made at the first tunnel: node:stream is not loaded for a process that never tunnels (a CGI start, CGI3). */
+function tunnelClass(): TunnelClass {
+  return (made ??= defineTunnel(process.getBuiltinModule('node:stream').Duplex));
 }
 
 /**
@@ -111,150 +143,152 @@ export class TunnelPool {
  * the client's end ends the app's stream (and then this side, as node:http's
  * sockets do), its close destroys it.
  */
-export class Tunnel extends Duplex {
-  /** Times reading from the connection stopped because the app's buffer was full (W2, tests). */
-  pauses = 0;
-  /** Times it started again. */
-  resumes = 0;
-  declare readonly remoteAddress: string | undefined;
-  declare readonly remotePort: number | undefined;
-  declare readonly remoteFamily: string | undefined;
-  declare readonly localAddress: string | undefined;
-  declare readonly localPort: number | undefined;
-  readonly #socket: Socket;
-  readonly #protocol: string;
-  #rewrite: HeadRewrite | null;
-  #pending: Buffer[] = [];
-  #pendingBytes = 0;
-  #onGone: () => void;
-  #status: string | undefined;
+function defineTunnel(Base: typeof Duplex): TunnelClass {
+  return class Tunnel extends Base {
+    /** Times reading from the connection stopped because the app's buffer was full (W2, tests). */
+    pauses = 0;
+    /** Times it started again. */
+    resumes = 0;
+    declare readonly remoteAddress: string | undefined;
+    declare readonly remotePort: number | undefined;
+    declare readonly remoteFamily: string | undefined;
+    declare readonly localAddress: string | undefined;
+    declare readonly localPort: number | undefined;
+    readonly #socket: Socket;
+    readonly #protocol: string;
+    #rewrite: HeadRewrite | null;
+    #pending: Buffer[] = [];
+    #pendingBytes = 0;
+    #onGone: () => void;
+    #status: string | undefined;
 
-  constructor(socket: Socket, rewrite: HeadRewrite | null, idleMs: number, protocol: string, onGone: () => void) {
-    // As node:http's sockets: once the client has ended its side and the app has read it all, this side ends too.
-    super({ allowHalfOpen: false });
-    this.#socket = socket;
-    this.#rewrite = rewrite;
-    this.#protocol = protocol;
-    this.#onGone = onGone;
-    // The peer as node:http's socket has it (ws and socket.io read it from there); a front's own
-    // address for the client (REMOTE_ADDR) is on req.
-    for (const k of ['remoteAddress', 'remotePort', 'remoteFamily', 'localAddress', 'localPort'] as const) {
-      Object.defineProperty(this, k, { value: socket[k], enumerable: true });
+    constructor(socket: Socket, rewrite: HeadRewrite | null, idleMs: number, protocol: string, onGone: () => void) {
+      // As node:http's sockets: once the client has ended its side and the app has read it all, this side ends too.
+      super({ allowHalfOpen: false });
+      this.#socket = socket;
+      this.#rewrite = rewrite;
+      this.#protocol = protocol;
+      this.#onGone = onGone;
+      // The peer as node:http's socket has it (ws and socket.io read it from there); a front's own
+      // address for the client (REMOTE_ADDR) is on req.
+      for (const k of ['remoteAddress', 'remotePort', 'remoteFamily', 'localAddress', 'localPort'] as const) {
+        Object.defineProperty(this, k, { value: socket[k], enumerable: true });
+      }
+      socket.pause();
+      socket.on('data', this.#onData);
+      socket.on('end', this.#onEnd);
+      socket.on('close', this.#onClose);
+      socket.on('error', this.#onError);
+      // W4: idle timeout on the connection itself: any byte either way restarts it.
+      socket.setTimeout(idleMs, this.#onIdle);
     }
-    socket.pause();
-    socket.on('data', this.#onData);
-    socket.on('end', this.#onEnd);
-    socket.on('close', this.#onClose);
-    socket.on('error', this.#onError);
-    // W4: idle timeout on the connection itself: any byte either way restarts it.
-    socket.setTimeout(idleMs, this.#onIdle);
-  }
 
-  /**
-   * The status the app wrote in its response head (`101 Switching Protocols`,
-   * or the `400 Bad Request` of a refused handshake), once it has: what the
-   * access log shows for the request.
-   */
-  get status(): string | undefined {
-    return this.#status;
-  }
-
-  /** Bytes the app has written that the connection has not taken yet. */
-  get queued(): number {
-    return this.writableLength + this.#socket.writableLength;
-  }
-
-  readonly #onData = (chunk: Buffer): void => {
-    if (!this.push(chunk)) {
-      // W2: the app's buffer is full: stop reading until it wants more (_read).
-      this.#socket.pause();
-      this.pauses++;
+    /**
+     * The status the app wrote in its response head (`101 Switching Protocols`,
+     * or the `400 Bad Request` of a refused handshake), once it has: what the
+     * access log shows for the request.
+     */
+    get status(): string | undefined {
+      return this.#status;
     }
-  };
 
-  readonly #onEnd = (): void => {
-    this.push(null);
-  };
-
-  readonly #onClose = (): void => {
-    this.#onGone();
-    if (!this.destroyed) this.destroy();
-  };
-
-  readonly #onError = (err: Error): void => {
-    log('debug', `${this.#protocol}: tunnel: ${err.message}`);
-  };
-
-  readonly #onIdle = (): void => {
-    log('info', `${this.#protocol}: tunnel idle for ${this.#socket.timeout} ms; closing it`);
-    this.#socket.destroy();
-  };
-
-  override _read(): void {
-    if (this.#socket.isPaused()) {
-      if (this.pauses > 0) this.resumes++;
-      this.#socket.resume();
+    /** Bytes the app has written that the connection has not taken yet. */
+    get queued(): number {
+      return this.writableLength + this.#socket.writableLength;
     }
-  }
 
-  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
-    if (this.#status === undefined) this.#status = headStatus(chunk);
-    if (this.#rewrite !== null) {
-      chunk = this.#head(chunk)!;
-      if (chunk === null) { cb(); return; }
-      if (chunk === undefined) { cb(new GatewayError('ERR_BAD_HEADER', `${this.#protocol}: the app wrote a response head of over ${MAX_HEAD} bytes on an upgraded connection`)); return; }
+    readonly #onData = (chunk: Buffer): void => {
+      if (!this.push(chunk)) {
+        // W2: the app's buffer is full: stop reading until it wants more (_read).
+        this.#socket.pause();
+        this.pauses++;
+      }
+    };
+
+    readonly #onEnd = (): void => {
+      this.push(null);
+    };
+
+    readonly #onClose = (): void => {
+      this.#onGone();
+      if (!this.destroyed) this.destroy();
+    };
+
+    readonly #onError = (err: Error): void => {
+      log('debug', `${this.#protocol}: tunnel: ${err.message}`);
+    };
+
+    readonly #onIdle = (): void => {
+      log('info', `${this.#protocol}: tunnel idle for ${this.#socket.timeout} ms; closing it`);
+      this.#socket.destroy();
+    };
+
+    override _read(): void {
+      if (this.#socket.isPaused()) {
+        if (this.pauses > 0) this.resumes++;
+        this.#socket.resume();
+      }
     }
-    if (this.#socket.destroyed) { cb(new Error(`${this.#protocol}: the tunnel's connection is closed`)); return; }
-    if (this.#socket.write(chunk)) { cb(); return; }
-    // W2: the web server takes no more for now: the app's next write waits (its own buffer then fills).
-    const s = this.#socket;
-    const go = (): void => { s.off('drain', go); s.off('close', go); cb(); };
-    s.on('drain', go);
-    s.on('close', go);
-  }
 
-  /**
-   * The head is gathered until its blank line and handed to the rewrite;
-   * null: more is needed, undefined: too long, else the bytes to send.
-   */
-  #head(chunk: Buffer): Buffer | null | undefined {
-    this.#pending.push(chunk);
-    this.#pendingBytes += chunk.length;
-    const all = this.#pending.length === 1 ? chunk : Buffer.concat(this.#pending, this.#pendingBytes);
-    const end = all.indexOf(CRLFCRLF);
-    if (end < 0) {
-      if (this.#pendingBytes > MAX_HEAD) return undefined;
-      this.#pending = [all];
-      return null;
+    override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
+      if (this.#status === undefined) this.#status = headStatus(chunk);
+      if (this.#rewrite !== null) {
+        chunk = this.#head(chunk)!;
+        if (chunk === null) { cb(); return; }
+        if (chunk === undefined) { cb(new GatewayError('ERR_BAD_HEADER', `${this.#protocol}: the app wrote a response head of over ${MAX_HEAD} bytes on an upgraded connection`)); return; }
+      }
+      if (this.#socket.destroyed) { cb(new Error(`${this.#protocol}: the tunnel's connection is closed`)); return; }
+      if (this.#socket.write(chunk)) { cb(); return; }
+      // W2: the web server takes no more for now: the app's next write waits (its own buffer then fills).
+      const s = this.#socket;
+      const go = (): void => { s.off('drain', go); s.off('close', go); cb(); };
+      s.on('drain', go);
+      s.on('close', go);
     }
-    const rewrite = this.#rewrite!;
-    this.#rewrite = null;
-    this.#pending = [];
-    const head = Buffer.from(rewrite(all.toString('latin1', 0, end + 4)), 'latin1');
-    return end + 4 === all.length ? head : Buffer.concat([head, all.subarray(end + 4)]);
-  }
 
-  override _final(cb: (err?: Error | null) => void): void {
-    // The app is done sending: half-close, the client may still send (a WebSocket close handshake).
-    this.#socket.end();
-    cb();
-  }
+    /**
+     * The head is gathered until its blank line and handed to the rewrite;
+     * null: more is needed, undefined: too long, else the bytes to send.
+     */
+    #head(chunk: Buffer): Buffer | null | undefined {
+      this.#pending.push(chunk);
+      this.#pendingBytes += chunk.length;
+      const all = this.#pending.length === 1 ? chunk : Buffer.concat(this.#pending, this.#pendingBytes);
+      const end = all.indexOf(CRLFCRLF);
+      if (end < 0) {
+        if (this.#pendingBytes > MAX_HEAD) return undefined;
+        this.#pending = [all];
+        return null;
+      }
+      const rewrite = this.#rewrite!;
+      this.#rewrite = null;
+      this.#pending = [];
+      const head = Buffer.from(rewrite(all.toString('latin1', 0, end + 4)), 'latin1');
+      return end + 4 === all.length ? head : Buffer.concat([head, all.subarray(end + 4)]);
+    }
 
-  override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
-    const s = this.#socket;
-    s.off('data', this.#onData);
-    s.setTimeout(0);
-    if (!s.destroyed) s.destroy();
-    this.#onGone();
-    cb(err);
-  }
+    override _final(cb: (err?: Error | null) => void): void {
+      // The app is done sending: half-close, the client may still send (a WebSocket close handshake).
+      this.#socket.end();
+      cb();
+    }
 
-  // net.Socket's settings: the tunnel's idle timeout is the server's (W4), not the app's to lift.
-  setTimeout(_ms: number, cb?: () => void): this { if (cb) this.once('timeout', cb); return this; }
-  setNoDelay(noDelay?: boolean): this { this.#socket.setNoDelay(noDelay); return this; }
-  setKeepAlive(enable?: boolean, delay?: number): this { this.#socket.setKeepAlive(enable, delay); return this; }
-  ref(): this { return this; }
-  unref(): this { return this; }
-  address(): ReturnType<Socket['address']> { return this.#socket.address(); }
-  destroySoon(): void { this.end(); }
+    override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
+      const s = this.#socket;
+      s.off('data', this.#onData);
+      s.setTimeout(0);
+      if (!s.destroyed) s.destroy();
+      this.#onGone();
+      cb(err);
+    }
+
+    // net.Socket's settings: the tunnel's idle timeout is the server's (W4), not the app's to lift.
+    setTimeout(_ms: number, cb?: () => void): this { if (cb) this.once('timeout', cb); return this; }
+    setNoDelay(noDelay?: boolean): this { this.#socket.setNoDelay(noDelay); return this; }
+    setKeepAlive(enable?: boolean, delay?: number): this { this.#socket.setKeepAlive(enable, delay); return this; }
+    ref(): this { return this; }
+    unref(): this { return this; }
+    address(): ReturnType<Socket['address']> { return this.#socket.address(); }
+    destroySoon(): void { this.end(); }
+  }
 }
