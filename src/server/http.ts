@@ -18,7 +18,7 @@ import { offloadOf, type OffloadOptions } from '../gateway/offload.js';
 import { httpVars } from '../protocol/http-env.js';
 import { earlyHintsFor } from './early-hints.js';
 import { adopted, detach, type Handoff } from './handoff.js';
-import { listenError } from './listen.js';
+import { DEFAULT_BACKLOG, listenError } from './listen.js';
 import { readRequestBody } from './read-body.js';
 import { ServerResponseSink } from './response-sink.js';
 import { serveUpgrade } from './http-upgrade.js';
@@ -32,6 +32,8 @@ export interface HttpOptions extends Pick<RequestLimits, 'maxBodyBytes' | 'memor
   port?: number;
   /** An inherited socket to listen on instead (a `--workers` worker, systemd). */
   fd?: number;
+  /** Connections the kernel queues before they are accepted (default 2048; see ListenOptions). */
+  backlog?: number;
   /** URL prefix the app is mounted at: becomes SCRIPT_NAME (default ''). */
   mount?: string;
   /** Most header lines in a request (default 100). */
@@ -300,7 +302,8 @@ export async function serveHttp(app: App, options: HttpOptions = {}): Promise<Ht
 
   return new Promise((resolve, reject) => {
     server.once('error', (err) => reject(listenError(err, options.fd !== undefined ? `fd ${options.fd}` : `${host.includes(':') ? `[${host}]` : host}:${port}`)));
-    server.listen(options.fd !== undefined ? { fd: options.fd } : { port, host }, () => {
+    const backlog = options.backlog ?? DEFAULT_BACKLOG;
+    server.listen(options.fd !== undefined ? { fd: options.fd } : { port, host }, backlog, () => {
       server.removeAllListeners('error');
       port = (server.address() as AddressInfo | null)?.port ?? port;
       resolve({
