@@ -67,6 +67,13 @@ export interface Environ {
   'wsgi.file_wrapper': FileWrapperFactory;
   /** Fires when the web server aborts the request or the client goes away. */
   'tsgi.abort': AbortSignal;
+  /**
+   * X3: the request body as an async iterable of its chunks. With the
+   * server's `streamBodies` on, the app starts before the body is in and
+   * gets each chunk as it arrives (with back-pressure); otherwise the
+   * spooled body in blocks.
+   */
+  'tsgi.input'?: AsyncIterable<Uint8Array>;
   /** What the gateway has done with the response so far (set by the engine; read-only). */
   'tsgi.response'?: ResponseProgress;
   [key: string]: unknown;
