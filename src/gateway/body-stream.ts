@@ -49,6 +49,7 @@ export interface LiveFeed {
 export class LiveBody implements AsyncIterable<Buffer> {
   #queue: Buffer[] = [];
   #buffered = 0;
+  #peak = 0;
   #received = 0;
   #ended = false;
   #error: Error | null = null;
@@ -67,6 +68,8 @@ export class LiveBody implements AsyncIterable<Buffer> {
 
   /** Bytes received and not yet taken by the app: never much past the high-water mark while the source honours pause(). */
   get buffered(): number { return this.#buffered; }
+  /** The most bytes ever buffered at once (what back-pressure bounds). */
+  get peakBuffered(): number { return this.#peak; }
   /** Bytes received so far. */
   get received(): number { return this.#received; }
   /** True once the whole body is in (or it failed). */
@@ -82,6 +85,7 @@ export class LiveBody implements AsyncIterable<Buffer> {
     }
     this.#queue.push(chunk);
     this.#buffered += chunk.length;
+    if (this.#buffered > this.#peak) this.#peak = this.#buffered;
     if (!this.#paused && this.#buffered >= this.#highWater) {
       this.#paused = true;
       this.#feed.pause();
