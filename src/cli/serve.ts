@@ -113,6 +113,7 @@ async function start(s: Settings, app: App, listeners: ListenOptions[], multipro
   const common = {
     ...(opt<string>(v, 'mount') !== undefined ? { mount: opt<string>(v, 'mount')! } : {}),
     ...(opt<number>(v, 'max-body') !== undefined ? { maxBodyBytes: opt<number>(v, 'max-body')! } : {}),
+    ...(v['stream-bodies'] === true ? { streamBodies: true } : {}),
     multiprocess,
   };
   const out: Running[] = [];

@@ -106,6 +106,11 @@ export class LiveBody implements AsyncIterable<Buffer> {
     this.#error = err;
     this.#queue = [];
     this.#buffered = 0;
+    if (this.#paused) {
+      // Nothing is kept any more: the source reads on (and drops what is left of the body).
+      this.#paused = false;
+      this.#feed.resume();
+    }
     this.#notify();
   }
 

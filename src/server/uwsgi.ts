@@ -10,8 +10,10 @@ import { log } from '../contract/log.js';
 import type { App, Header } from '../contract/types.js';
 import type { ResponseSink } from '../gateway/engine.js';
 import { environVars } from '../gateway/environ.js';
+import { GatewayError } from '../contract/errors.js';
 import { ErrorStream } from '../gateway/errors-stream.js';
-import { admit, environFor, refusalResponse, type ReceivedBody, type RefusalStatus } from '../gateway/intake.js';
+import { LiveBody } from '../gateway/body-stream.js';
+import { admit, environFor, streamingEnviron, refusalResponse, type ReceivedBody, type RefusalStatus } from '../gateway/intake.js';
 import { BodySpool } from '../gateway/spool.js';
 import { UwsgiDecoder, varsMemo, type UwsgiLimits } from '../protocol/uwsgi.js';
 import { addCgiVar } from '../protocol/vars.js';
@@ -28,6 +30,12 @@ export interface UwsgiOptions extends ListenOptions, SocketLimits {
   mount?: string;
   /** `wsgi.multiprocess`. */
   multiprocess?: boolean;
+  /**
+   * X3: the app starts once the vars packet is in and reads the body as it
+   * arrives through `environ['tsgi.input']` (nginx: `uwsgi_request_buffering
+   * off`). Default false: the body is spooled first.
+   */
+  streamBodies?: boolean;
 }
 
 /** A running uwsgi server. */
@@ -75,6 +83,8 @@ class UwsgiConnection extends RequestLife implements Connection, ResponseSink {
   #vars: Record<string, string> | null = null;
   #expect = 0;
   #spool: BodySpool | null = null;
+  /** X3: the body streaming to a running app (streamBodies). */
+  #live: LiveBody | null = null;
   #ended = false;
   #drain: DrainWait;
 
@@ -102,6 +112,8 @@ class UwsgiConnection extends RequestLife implements Connection, ResponseSink {
         const got = this.#decoder.push(chunk);
         if (got === null) return;
         if (this.#head(got.packet.vars)) this.#body(got.rest);
+      } else if (this.#live !== null) {
+        this.#body(chunk);
       } else if (this.#phase === Phase.Body) {
         this.#body(chunk);
       }
@@ -129,12 +141,31 @@ class UwsgiConnection extends RequestLife implements Connection, ResponseSink {
       this.#start();
       return false;
     }
+    if (this.#ctx.streamBodies) {
+      // X3: the app starts now; back-pressure is this connection's own socket (one request per connection).
+      const s = this.#socket;
+      this.#live = new LiveBody({ pause: () => s.pause(), resume: () => s.resume() }, this.#ctx.state.limits.spool.maxBytes);
+      this.#startStreaming();
+      return true;
+    }
     this.#phase = Phase.Body;
     return true;
   }
 
   #body(chunk: Buffer): void {
     if (chunk.length === 0) return;
+    const live = this.#live;
+    if (live !== null) {
+      // U3: exactly CONTENT_LENGTH bytes; what follows is ignored.
+      if (live.settled) return;
+      const room = this.#expect - live.received;
+      live.push(room < chunk.length ? chunk.subarray(0, room) : chunk);
+      if (live.received >= this.#expect) {
+        live.end();
+        this.#socket.pause();
+      }
+      return;
+    }
     const spool = (this.#spool ??= new BodySpool(this.#ctx.state.limits.spool, this.#expect));
     const room = this.#expect - spool.length;
     spool.push(room < chunk.length ? chunk.subarray(0, room) : chunk);
@@ -160,7 +191,22 @@ class UwsgiConnection extends RequestLife implements Connection, ResponseSink {
     this.run(environ, this);
   }
 
+  /** X3: runs the app with the body still coming. */
+  #startStreaming(): void {
+    this.#phase = Phase.Running;
+    const environ = streamingEnviron(this.#vars!, this.#live!, {
+      errors: this.#ctx.errors,
+      abort: this.abortState,
+      multiprocess: this.#ctx.multiprocess,
+      runOnce: false,
+      clean: true,
+    });
+    this.run(environ, this);
+  }
+
   protected appFinished(): void {
+    // X3: an app that answered without reading its whole body: the rest is not read.
+    this.#live?.fail(new Error('the response was sent before the body was read'));
     this.#phase = Phase.Done;
     if (!this.#ended) this.#cutOff();
   }
@@ -255,7 +301,8 @@ class UwsgiConnection extends RequestLife implements Connection, ResponseSink {
   sweep(now: number): void {
     const limits = this.#ctx.state.limits;
     // R5: the vars packet within the header timeout, the whole request within the read timeout.
-    const limit = this.#phase === Phase.Head ? Math.min(limits.headerTimeoutMs, limits.readTimeoutMs) : this.#phase === Phase.Body ? limits.readTimeoutMs : Infinity;
+    const receiving = this.#phase === Phase.Body || (this.#live !== null && !this.#live.settled);
+    const limit = this.#phase === Phase.Head ? Math.min(limits.headerTimeoutMs, limits.readTimeoutMs) : receiving ? limits.readTimeoutMs : Infinity;
     if (now - this.#began > limit) {
       log(this.#phase === Phase.Head && this.#decoder.pending === 0 ? 'debug' : 'warn',
         `uwsgi: ${this.#peer}: request not received within ${limit} ms; closing the connection`);
@@ -318,6 +365,7 @@ class UwsgiConnection extends RequestLife implements Connection, ResponseSink {
    * full. A web server that goes away altogether is noticed at the next write.
    */
   readonly #onEnd = (): void => {
+    this.#live?.fail(new GatewayError('ERR_BAD_REQUEST_BODY', 'uwsgi: the web server closed the connection during the body'));
     if (this.#phase === Phase.Head || this.#phase === Phase.Body) {
       this.#phase = Phase.Done;
       this.#dispose();
@@ -326,6 +374,7 @@ class UwsgiConnection extends RequestLife implements Connection, ResponseSink {
   };
 
   readonly #onClose = (): void => {
+    this.#live?.fail(new GatewayError('ERR_BAD_REQUEST_BODY', 'uwsgi: the connection closed during the body'));
     if (this.#phase === Phase.Running) {
       this.#ended = true;
       this.abortState.abort(new Error('uwsgi: the connection closed'));
