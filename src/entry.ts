@@ -14,6 +14,7 @@ export { forgetAllLastSeen, LastSeen } from './contract/last-seen.js';
 export { formatLogLine, log, logs, logText } from './contract/log.js';
 export { accessLine, accessLog, escapeLog, requestLine, setAccessLog, type AccessFormat, type AccessRecord } from './contract/access-log.js';
 export { nodeInternal, resetNodeInternals, type NodeInternal } from './contract/node-internals.js';
+export { LIVE_INPUT, liveInput } from './contract/live-input.js';
 // For the in-process benchmarks and tests that run a built copy.
 export { RequestAbort } from './gateway/abort.js';
 export { ERROR_BODY, runApp, type ResponseSink } from './gateway/engine.js';

@@ -14,6 +14,7 @@
  */
 import type { Buffer } from 'node:buffer';
 import { ContractError, GatewayError } from '../contract/errors.js';
+import { LIVE_INPUT } from '../contract/live-input.js';
 import type { WsgiInput } from '../contract/types.js';
 
 /** Block size `tsgi.input` reads a spooled body in. */
@@ -47,6 +48,7 @@ export interface LiveFeed {
  * push / end / fail; the app iterates once.
  */
 export class LiveBody implements AsyncIterable<Buffer> {
+  readonly [LIVE_INPUT] = true;
   #queue: Buffer[] = [];
   #buffered = 0;
   #peak = 0;
