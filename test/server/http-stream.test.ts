@@ -3,12 +3,12 @@ import { createHash } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { captureStderr } from '../capture.js';
-import type { App, Environ } from '../../src/contract/types.js';
+import type { App, Environ, StartResponse } from '../../src/contract/types.js';
 import { LIVE_HIGH_WATER, type LiveBody } from '../../src/gateway/body-stream.js';
 import { serveHttp, type HttpServer } from '../../src/server/http.js';
 import { waitUntil } from '../timing.js';
 
-const stderr = captureStderr();
+captureStderr();
 
 /** A side channel from the app to the test: what the app has seen so far. */
 interface Seen { chunks: number; bytes: number; live: LiveBody | null; error: string }
@@ -30,7 +30,7 @@ describe('X3 streaming request bodies on the dev server', () => {
   let seen: Seen;
   let gate: Promise<void> = Promise.resolve();
   let slow = false;
-  const app: App = async function* (environ: Environ, start) {
+  const app: App = async function* (environ: Environ, start: StartResponse) {
     const hash = createHash('sha256');
     const input = environ['tsgi.input'] as AsyncIterable<Uint8Array>;
     seen.live = input as LiveBody;
@@ -58,7 +58,7 @@ describe('X3 streaming request bodies on the dev server', () => {
   beforeAll(async () => {
     srv = await serveHttp(app, { port: 0, streamBodies: true, maxBodyBytes: 1 << 20, accessLog: false });
   });
-  afterAll(async () => { await srv.close(); stderr.restore?.(); });
+  afterAll(async () => { await srv.close(); });
 
   const head = (len: number | 'chunked', path = '/'): string =>
     `POST ${path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n${len === 'chunked' ? 'Transfer-Encoding: chunked' : `Content-Length: ${len}`}\r\n\r\n`;
