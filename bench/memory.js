@@ -157,7 +157,7 @@ for (const [kind, app] of apps) {
   }
 }
 await startNginx(dir, nginxConf(dir, servers.join('\n  ')));
-console.log(`bench:memory — ${(SIZE / MiB).toFixed(0)} MiB echo through nginx, Node ${process.version}; target: peak RSS growth < ${TARGET / MiB} MiB\n`);
+console.log(`bench:memory — ${(SIZE / MiB).toFixed(0)} MiB echo through nginx, Node ${process.version}; target: peak RSS growth < ${TARGET / MiB} MiB (echo), < ${HASH_TARGET / MiB} MiB (hash)\n`);
 const rows = [];
 let failed = false;
 try {

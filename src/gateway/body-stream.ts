@@ -15,6 +15,7 @@
 import type { Buffer } from 'node:buffer';
 import { ContractError, GatewayError } from '../contract/errors.js';
 import { LIVE_INPUT } from '../contract/live-input.js';
+import { paceBuffers } from './gc-pacer.js';
 import type { WsgiInput } from '../contract/types.js';
 
 /** Block size `tsgi.input` reads a spooled body in. */
@@ -134,6 +135,8 @@ export class LiveBody implements AsyncIterable<Buffer> {
           this.#paused = false;
           this.#feed.resume();
         }
+        // R4: the socket read is garbage once the app has it; V8 is told at the pace the body flows.
+        paceBuffers(chunk.length);
         yield chunk;
         continue;
       }
