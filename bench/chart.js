@@ -5,7 +5,7 @@
 const colors = ['#2b6cb0', '#dd6b20', '#38a169', '#805ad5'];
 const other = '#718096';
 const esc = (s) => String(s).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
-const titles = { fastcgi: 'FastCGI (nginx fastcgi_pass, keepalive)', uwsgi: 'uwsgi (nginx uwsgi_pass)', http: 'dev HTTP (direct)' };
+const titles = { fastcgi: 'FastCGI (nginx fastcgi_pass, keepalive)', uwsgi: 'uwsgi and SCGI (nginx uwsgi_pass, scgi_pass)', http: 'dev HTTP (direct)' };
 const baselines = { fastcgi: 'node:http (proxy_pass, keepalive)', uwsgi: 'node:http (proxy_pass, no keepalive)', http: 'node:http' };
 
 /** The chart as an SVG document. */

@@ -2,7 +2,8 @@
 //   FastCGI  nginx fastcgi_pass, keepalive upstream: tsgi fastcgi, the minimal
 //            FastCGI responder (the physical limit), node-fastcgi, PHP-FPM, Go
 //   uwsgi    nginx uwsgi_pass (a connection per request): tsgi uwsgi, the
-//            minimal uwsgi responder, uWSGI's python3 plugin
+//            minimal uwsgi responder, uWSGI's python3 plugin; and nginx
+//            scgi_pass (no keepalive: SCGI closes each): tsgi scgi
 //   baselines nginx proxy_pass -> node:http, with and without keepalive
 //   dev HTTP wrk straight at `tsgi http` and at node:http
 //   CGI      cold start of `tsgi cgi` and runCgi scripts next to `node -e 0`

@@ -3,11 +3,11 @@
 
 const groups = {
   fastcgi: 'FastCGI: nginx `fastcgi_pass`, keepalive upstream (`fastcgi_keep_conn on`); ratios to nginx `proxy_pass` → node:http with a keepalive upstream',
-  uwsgi: 'uwsgi: nginx `uwsgi_pass`, a new connection per request; ratios to nginx `proxy_pass` → node:http without upstream keepalive (the same regime)',
+  uwsgi: 'uwsgi and SCGI: nginx `uwsgi_pass` and `scgi_pass`, a new connection per request; ratios to nginx `proxy_pass` → node:http without upstream keepalive (the same regime)',
   http: 'dev HTTP server: wrk straight at the server on TCP; ratios to node:http',
 };
 const via = {
-  fastcgi: 'fastcgi_pass', 'fastcgi-close': 'fastcgi_pass, no keepalive', uwsgi: 'uwsgi_pass', proxy: 'proxy_pass', 'proxy-ka': 'proxy_pass, keepalive', direct: 'direct',
+  fastcgi: 'fastcgi_pass', 'fastcgi-close': 'fastcgi_pass, no keepalive', uwsgi: 'uwsgi_pass', scgi: 'scgi_pass', proxy: 'proxy_pass', 'proxy-ka': 'proxy_pass, keepalive', direct: 'direct',
 };
 const x = (v) => (Number.isFinite(v) ? `${v.toFixed(2)}x` : '–');
 const n0 = (v) => (Number.isFinite(v) ? v.toFixed(0) : '–');
@@ -59,6 +59,7 @@ const checks = [
   { what: 'tsgi fastcgi vs node:http keepalive, req/s', a: 'tsgi-fastcgi', b: 'node-http-ka', key: 'rps', min: { default: 1.25 } },
   { what: 'tsgi fastcgi vs node:http keepalive, CPU/req', a: 'tsgi-fastcgi', b: 'node-http-ka', key: 'cpu', max: { default: 0.75 } },
   { what: 'tsgi uwsgi vs node:http no keepalive, req/s', a: 'tsgi-uwsgi', b: 'node-http', key: 'rps', min: { default: 1.0 } },
+  { what: 'tsgi scgi vs tsgi uwsgi, req/s', a: 'tsgi-scgi', b: 'tsgi-uwsgi', key: 'rps' },
   { what: 'tsgi fastcgi vs minimal FastCGI responder, req/s', a: 'tsgi-fastcgi', b: 'minimal-fastcgi', key: 'rps' },
   { what: 'tsgi fastcgi vs minimal FastCGI responder, CPU/req', a: 'tsgi-fastcgi', b: 'minimal-fastcgi', key: 'cpu' },
   { what: 'tsgi uwsgi vs minimal uwsgi responder, req/s', a: 'tsgi-uwsgi', b: 'minimal-uwsgi', key: 'rps' },

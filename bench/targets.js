@@ -14,8 +14,8 @@ const backend = (node, kind, where) => [node, [join(root, 'bench/backends.cjs'),
 
 /**
  * Row kinds. `via` says how the request reaches the backend: fastcgi and
- * proxy-ka go through a keepalive upstream, fastcgi-close, uwsgi and proxy
- * through a new connection per request, direct is wrk on the backend's own
+ * proxy-ka go through a keepalive upstream, fastcgi-close, uwsgi, scgi and
+ * proxy through a new connection per request (SCGI cannot be kept alive), direct is wrk on the backend's own
  * TCP port.
  * `baseline` (and `limit`, the physical-limit row) name the row of the same
  * Node binary that the ratios are taken to.
@@ -34,6 +34,8 @@ export const nodeRows = [
     cmd: (n, s) => tsgi(n, 'uwsgi', ['--socket', s, '--chmod', '666']) },
   { id: 'minimal-uwsgi', name: 'minimal uwsgi responder', via: 'uwsgi', group: 'uwsgi', baseline: 'node-http', role: 'limit',
     cmd: (n, s) => [n, [join(root, 'bench/minimal-uwsgi.cjs'), s]] },
+  { id: 'tsgi-scgi', name: 'tsgi scgi', via: 'scgi', group: 'uwsgi', baseline: 'node-http',
+    cmd: (n, s) => tsgi(n, 'scgi', ['--socket', s, '--chmod', '666']) },
   { id: 'node-http-direct', name: 'node:http', via: 'direct', group: 'http', role: 'baseline',
     cmd: (n, _s, port) => backend(n, 'http', String(port)) },
   { id: 'tsgi-http', name: 'tsgi http (dev server)', via: 'direct', group: 'http', baseline: 'node-http-direct',
@@ -84,6 +86,7 @@ function nginxRoute(row, key, socket) {
     case 'fastcgi': return [upstream(true), `${fcgiParams} ${row.nginx ?? ''} fastcgi_pass ${name};`];
     case 'fastcgi-close': return ['', `include /etc/nginx/fastcgi_params; ${row.nginx ?? ''} fastcgi_pass unix:${socket};`];
     case 'uwsgi': return ['', `include /etc/nginx/uwsgi_params; uwsgi_pass unix:${socket};`];
+    case 'scgi': return ['', `include /etc/nginx/scgi_params; scgi_param PATH_INFO $document_uri; scgi_pass unix:${socket};`];
     case 'proxy': return [upstream(false), `proxy_pass http://${name};`];
     default: return [upstream(true), `proxy_http_version 1.1; proxy_set_header Connection ""; proxy_pass http://${name};`];
   }

@@ -98,6 +98,7 @@ const entries = [
   ['dist/server/http', 'src/server/http.ts', 'lib/load.cjs'],
   ['dist/server/fastcgi', 'src/server/fastcgi.ts', 'lib/load.cjs'],
   ['dist/server/uwsgi', 'src/server/uwsgi.ts', 'lib/load.cjs'],
+  ['dist/server/scgi', 'src/server/scgi.ts', 'lib/load.cjs'],
   ['dist/middleware', 'src/middleware/index.ts', 'dist/middleware.cjs'],
   ['dist/helpers', 'src/helpers/index.ts', 'dist/helpers.cjs'],
   ['dist/bridges', 'src/bridges/index.ts', 'dist/bridges.cjs'],

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 
 const PUBLIC = [
   'ContractError', 'DEFAULT_LIMITS', 'GatewayError', 'fileWrapper', 'fromClass', 'fromWsgiString', 'isLatin1', 'latin1',
-  'latin1Bytes', 'runCgi', 'serveFastCgi', 'serveHttp', 'serveUwsgi', 'setLogger', 'toFetchHandler', 'toNodeListener', 'wsgiString',
+  'latin1Bytes', 'runCgi', 'serveFastCgi', 'serveHttp', 'serveScgi', 'serveUwsgi', 'setLogger', 'toFetchHandler', 'toNodeListener', 'wsgiString',
 ];
 
 describe('public API', () => {

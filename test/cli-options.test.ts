@@ -7,6 +7,7 @@ import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { encodeHeader } from '../src/protocol/scgi.js';
 import { encodePacket } from '../src/protocol/uwsgi.js';
 import { FcgiClient, GET } from './fcgi-client.js';
 import { freePort, waitFor } from './integration/servers.js';
@@ -51,7 +52,7 @@ describe('the tsgi command line', () => {
     const help = tsgi(['--help']);
     expect(help.status).toBe(0);
     for (const name of Object.keys(OPTIONS)) expect(help.stdout, name).toMatch(new RegExp(`^  --${name}[ ,]`, 'm'));
-    for (const text of [help.stdout, ...(['http', 'cgi', 'fastcgi', 'uwsgi', 'check'] as const).map((c) => tsgi([c, '--help']).stdout)]) {
+    for (const text of [help.stdout, ...(['http', 'cgi', 'fastcgi', 'uwsgi', 'scgi', 'check'] as const).map((c) => tsgi([c, '--help']).stdout)]) {
       for (const line of text.split('\n').filter((l) => l.startsWith('  --'))) expect(line, line).toMatch(/^  --\S+(?: \S+)?  +\S/);
     }
     expect(help.stdout).toMatch(/^  --access-log-format combined\|json +Apache combined/m);
@@ -60,13 +61,14 @@ describe('the tsgi command line', () => {
     expect(fcgi).toContain('FCGI_OVERLOADED');
     expect(uwsgi).not.toContain('FCGI');
     expect(uwsgi).toContain('closed unread, which the web server answers 502');
+    expect(tsgi(['scgi', '--help']).stdout).toMatch(/^usage: tsgi scgi APP {6}SCGI server \(nginx scgi_pass, Apache mod_proxy_scgi, lighttpd mod_scgi\)\n[^]*  --max-concurrent N +requests in flight at once per worker; past it a new connection is closed unread/);
     const bare = tsgi([]);
     expect(bare.stdout).toBe('');
     expect(bare.stderr).toBe(help.stdout);
     expect(bare.status).toBe(2);
     const wrong = tsgi(['http', 'app.js', '--frobnicate']);
     expect(wrong.stderr).toBe('tsgi: unknown option --frobnicate\n(tsgi http --help lists the options)\n');
-    expect(tsgi(['check', 'uwsgi', '--help']).stdout).toMatch(/^usage: tsgi check \[http\|fastcgi\|uwsgi\] APP/);
+    expect(tsgi(['check', 'uwsgi', '--help']).stdout).toMatch(/^usage: tsgi check \[http\|fastcgi\|uwsgi\|scgi\] APP/);
   });
 
   it('usage errors are one line naming the problem, and exit 2', () => {
@@ -74,6 +76,9 @@ describe('the tsgi command line', () => {
       [['http', 'app.js', '--socket', 'x.sock'], /--socket does not apply to tsgi http/],
       [['cgi', 'app.js', '--workers', '2'], /--workers does not apply to tsgi cgi/],
       [['uwsgi', 'app.js', '--no-multiplex', '--socket', 's'], /--no-multiplex does not apply to tsgi uwsgi/],
+      [['scgi', 'app.js', '--no-multiplex', '--socket', 's'], /--no-multiplex does not apply to tsgi scgi/],
+      [['scgi', 'app.js'], /give --socket PATH, --bind HOST:PORT or --port N/],
+      [['check', 'scgi', 'app.js', '--reload'], /--reload does not apply to tsgi scgi/],
       [['fastcgi', 'app.js', '--frobnicate'], /unknown option --frobnicate/],
       [['fastcgi', 'app.js', '--workers', 'many'], /--workers many: expected a number of workers/],
       [['http', 'app.js', '--port', '70000'], /--port 70000: expected a port/],
@@ -154,6 +159,20 @@ describe('the tsgi command line', () => {
         expect(u.stderr).toMatch(/^tsgi: cannot create .*\/ro\/x for the socket .*: permission denied; create it owned by the user tsgi runs as/);
       }
     }
+  });
+
+  it('G5 tsgi check scgi and a config file for tsgi scgi: the settings of an SCGI server', () => {
+    const dir = tempDir('tsgi-config-scgi-');
+    const json = join(dir, 'tsgi.json');
+    writeFileSync(json, JSON.stringify({ app: WORKER_APP, workers: 2, socket: join(dir, 'run', 'app.sock'), 'max-concurrent': 64 }));
+    const ok = tsgi(['check', 'scgi', '--config', json]);
+    expect(ok.stdout).toMatch(/^command: tsgi scgi\n/);
+    expect(ok.stdout).toContain('max-concurrent: 64\n');
+    expect(ok.stdout).toContain(`socket: ${join(dir, 'run', 'app.sock')}\n`);
+    expect(ok.stdout).toMatch(/tsgi check: OK\n$/);
+    expect(ok.status).toBe(0);
+    writeFileSync(json, JSON.stringify({ app: WORKER_APP, reload: true }));
+    expect(tsgi(['scgi', '--config', json, '--port', '1']).stderr).toMatch(/"reload" does not apply to tsgi scgi/);
   });
 
   it('--config FILE: keys are the option names, the command line wins, an unknown key or a wrong type is named; tsgi check prints the settings', () => {
@@ -367,6 +386,25 @@ describe('P6 --request-timeout is logged, and a stop does not wait for the reque
       s.write(encodePacket([['REQUEST_METHOD', 'GET'], ['REQUEST_URI', '/slow?n=1'], ['PATH_INFO', '/slow'], ['QUERY_STRING', 'n=1'], ['SERVER_PROTOCOL', 'HTTP/1.1'], ['SERVER_NAME', 'x'], ['SERVER_PORT', '80']]));
     });
     expect(reply).toMatch(/^HTTP\/1\.1 504 Gateway Timeout\r\n/);
+    await t.waitLog(WARNING, 'the timeout warning');
+    expect(await stopsPromptly(t)).toBe(0);
+  });
+
+  it('G5 P6 tsgi scgi --workers 1', async () => {
+    const dir = tempDir('tsgi-p6-scgi-');
+    writeFileSync(join(dir, 'slow.mjs'), IGNORES_ABORT);
+    const port = await freePort();
+    const t = startTsgi(['scgi', join(dir, 'slow.mjs'), '--bind', `127.0.0.1:${port}`, '--workers', '1', ...options]);
+    await t.waitLog(/generation 1\) ready/, 'the worker');
+    const reply = await new Promise<string>((resolve, reject) => {
+      const s = connect(port, '127.0.0.1');
+      let got = '';
+      s.on('data', (d: Buffer) => { got += d.toString('latin1'); });
+      s.on('end', () => resolve(got));
+      s.on('error', reject);
+      s.write(encodeHeader([['REQUEST_METHOD', 'GET'], ['REQUEST_URI', '/slow?n=1'], ['PATH_INFO', '/slow'], ['QUERY_STRING', 'n=1'], ['SERVER_PROTOCOL', 'HTTP/1.1'], ['SERVER_NAME', 'x'], ['SERVER_PORT', '80']]));
+    });
+    expect(reply).toMatch(/^Status: 504 Gateway Timeout\r\n/);
     await t.waitLog(WARNING, 'the timeout warning');
     expect(await stopsPromptly(t)).toBe(0);
   });

@@ -10,6 +10,7 @@ import { Buffer } from 'node:buffer';
 import { ServerResponse, STATUS_CODES } from 'node:http';
 import { getDefaultHighWaterMark } from 'node:stream';
 import type { Environ, Header, StartResponse, Write } from '../contract/types.js';
+import { writeEarlyHints } from './early-hints.js';
 import { again, thrown, type Exchange } from './guard.js';
 import { BridgeSocket, finishUnread, type BridgeRequest } from './node-request.js';
 import { CHUNKED, HAS_DATE, HAS_LENGTH, headList, httpDate, nodeError, statusLine } from './response-head.js';
@@ -97,6 +98,7 @@ export class BridgeResponse extends ServerResponse {
     own.write = P.write;
     own.end = P.end;
     own.flushHeaders = P.flushHeaders;
+    own.writeEarlyHints = P.writeEarlyHints;
     own.destroy = P.destroy;
     if (!HEADER_FIELD) ownHeadersSent(this, () => this.#head);
   }
@@ -166,6 +168,11 @@ export class BridgeResponse extends ServerResponse {
     this.#length = length;
     this.writeHead(this.statusCode);
     this.#length = -1;
+  }
+
+  /** X4: a 103 through `tsgi.early_hints` (node:http's writes to a socket this response has not). */
+  override writeEarlyHints(hints: Record<string, string | string[]>, cb?: () => void): void {
+    writeEarlyHints(this.#exchange.environ, this.#head, hints, cb);
   }
 
   /** Sends the head now, before any body (SSE, long polls). */

@@ -13,12 +13,12 @@ import { INTERFACES, loadApp, type Interface } from './load-app.js';
 import { commandUsage, OPTIONS, usage, UsageError, type Command, type Values } from './options.js';
 import { opt, resolveArgs, serverSettings, type Settings } from './settings.js';
 
-const COMMANDS: readonly Command[] = ['http', 'cgi', 'fastcgi', 'uwsgi', 'check'];
+const COMMANDS: readonly Command[] = ['http', 'cgi', 'fastcgi', 'uwsgi', 'scgi', 'check'];
 type ServerCommand = Settings['command'];
-const SERVER_COMMANDS: readonly ServerCommand[] = ['http', 'fastcgi', 'uwsgi'];
+const SERVER_COMMANDS: readonly ServerCommand[] = ['http', 'fastcgi', 'uwsgi', 'scgi'];
 
 /** `tsgi cgi APP`: answers this process's one request. */
-async function cgi(spec: string, maxBody: number | undefined, check = false, iface: Interface = 'auto'): Promise<void> {
+async function cgi(spec: string, maxBody: number | undefined, check = false, iface: Interface = 'auto', offload?: string): Promise<void> {
   // H2 (httpoxy): the request's Proxy header leaves process.env before the app module loads;
   // under Node's own proxy support (which read it already) this process hands the request to one started without it.
   const restarted = restartWithoutProxy();
@@ -28,7 +28,7 @@ async function cgi(spec: string, maxBody: number | undefined, check = false, ifa
   }
   dropProxyHeader();
   const { runCgi } = await import('../server/cgi.js');
-  await runCgi(appFor(spec, check, iface), maxBody === undefined ? {} : { maxBodyBytes: maxBody });
+  await runCgi(appFor(spec, check, iface), { ...(maxBody === undefined ? {} : { maxBodyBytes: maxBody }), ...(offload === undefined ? {} : { offload }) });
 }
 
 /** Loads the app; with --validate, wrapped in validate() (loaded only then: it is a separate bundle). */
@@ -59,6 +59,10 @@ async function run(argv: string[]): Promise<void> {
     process.stdout.write(`tsgi ${VERSION}\nNode ${process.version}\n`);
     return;
   }
+  // O2, O3: a running master's control socket.
+  if (command === 'status' || command === 'reload' || command === 'stop' || command === 'scale') {
+    return (await import('./control-client.js')).control(command, rest);
+  }
   // The common CGI case, `tsgi cgi APP`, skips option parsing: start-up is its cost.
   if (command === 'cgi' && rest.length === 1 && !rest[0]!.startsWith('-')) return cgi(rest[0]!, undefined);
   if (!(COMMANDS as readonly string[]).includes(command)) {
@@ -86,7 +90,7 @@ async function run(argv: string[]): Promise<void> {
     case 'cgi': {
       const { openLogs } = await import('./serve.js');
       openLogs(values);
-      return cgi(spec, maxBody, validate, iface);
+      return cgi(spec, maxBody, validate, iface, values.offload as string | undefined);
     }
     case 'check':
       return check(inferServer(values), spec, values, configFile, validate, iface);
@@ -125,10 +129,13 @@ const DEFAULTS: Record<string, string> = {
   'max-concurrent': '1024',
   'graceful-timeout': '30',
   'access-log': 'off',
+  offload: 'off (tsgi sends files itself)',
   'access-log-format': 'combined',
   'error-log': '- (standard error)',
   'log-level': 'info',
   interface: 'auto',
+  metrics: 'off',
+  control: 'next to --pid, else to --socket (with a master)',
 };
 
 /**

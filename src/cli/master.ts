@@ -14,6 +14,7 @@ import { parseAppSpec } from './load-app.js';
 import { watchTree } from './watch-tree.js';
 import { opt, type Settings } from './settings.js';
 import { UsageError } from './options.js';
+import { controlPath, metricsAddress } from './operate-options.js';
 
 /** --max-workers when not given: four per CPU, and never below the --workers asked for (P13). */
 export function defaultMaxWorkers(workers: number): number {
@@ -51,6 +52,8 @@ export async function runMaster(s: Settings, version: string, reread: () => Prom
       return () => reopenLogs(files);
     },
     writePid: () => writePid(s.values),
+    metrics: metricsAddress(s.values, s.command),
+    control: controlPath(s.values, (path) => log('warn', `no control socket: ${path} would be too long for a unix socket; give --control PATH`)),
   });
   if (s.values.reload === true) watchApp(s, (why) => void arbiter.reload(why));
   arbiter.run();

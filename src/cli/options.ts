@@ -9,10 +9,11 @@ import { dirname, extname, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { readFileSync } from 'node:fs';
 import { dynamicImport } from '../contract/dynamic-import.js';
+import { parseOffload } from '../gateway/offload.js';
 import { parseAppSpec } from './load-app.js';
 
 /** The commands that take options. */
-export type Command = 'http' | 'cgi' | 'fastcgi' | 'uwsgi' | 'check';
+export type Command = 'http' | 'cgi' | 'fastcgi' | 'uwsgi' | 'scgi' | 'check';
 
 /** A command-line mistake: printed as one line (plus a hint) and exit status 2. */
 export class UsageError extends Error {
@@ -24,7 +25,7 @@ export class UsageError extends Error {
   }
 }
 
-type Kind = 'string' | 'bool' | 'int' | 'seconds' | 'bytes' | 'workers' | 'level' | 'format' | 'bind';
+type Kind = 'string' | 'bool' | 'int' | 'seconds' | 'bytes' | 'workers' | 'level' | 'format' | 'bind' | 'offload';
 
 interface Spec {
   kind: Kind;
@@ -37,9 +38,9 @@ interface Spec {
   path?: boolean;
 }
 
-const SERVERS: readonly Command[] = ['http', 'fastcgi', 'uwsgi', 'check'];
-const SOCKETS: readonly Command[] = ['fastcgi', 'uwsgi', 'check'];
-const ALL: readonly Command[] = ['http', 'cgi', 'fastcgi', 'uwsgi', 'check'];
+const SERVERS: readonly Command[] = ['http', 'fastcgi', 'uwsgi', 'scgi', 'check'];
+const SOCKETS: readonly Command[] = ['fastcgi', 'uwsgi', 'scgi', 'check'];
+const ALL: readonly Command[] = ['http', 'cgi', 'fastcgi', 'uwsgi', 'scgi', 'check'];
 
 /** Every option: its name is also its config-file key. */
 export const OPTIONS: Record<string, Spec> = {
@@ -57,6 +58,7 @@ export const OPTIONS: Record<string, Spec> = {
     helpFor: {
       fastcgi: 'requests in flight at once per worker; past it a request is refused with FCGI_OVERLOADED (default 1024)',
       uwsgi: 'requests in flight at once per worker; past it a new connection is closed unread, which the web server answers 502 (default 1024)',
+      scgi: 'requests in flight at once per worker; past it a new connection is closed unread, which the web server answers 502 (default 1024)',
     },
   },
   workers: { kind: 'workers', arg: 'N|auto', for: SERVERS, help: 'worker processes under a master (auto: one per CPU)' },
@@ -69,11 +71,14 @@ export const OPTIONS: Record<string, Spec> = {
   user: { kind: 'string', arg: 'USER', for: SERVERS, help: 'run the app as USER after binding (root only)' },
   group: { kind: 'string', arg: 'GROUP', for: SERVERS, help: 'run the app as GROUP after binding (root only)' },
   pid: { kind: 'string', arg: 'FILE', for: SERVERS, path: true, help: 'write the (master) process id there; removed on exit' },
+  metrics: { kind: 'string', arg: 'HOST:PORT|PATH', for: SERVERS, help: 'serve the pool\'s Prometheus metrics at /metrics there (implies a master)' },
+  control: { kind: 'string', arg: 'PATH|off', for: SERVERS, path: true, help: 'the master\'s control socket, mode 600, for tsgi status, reload, stop, scale (default: next to the pid file, else to the unix socket)' },
   'access-log': { kind: 'string', arg: 'PATH|-', for: SERVERS, path: true, help: 'one line per request there (- : standard output); off by default' },
   'access-log-format': { kind: 'format', arg: 'combined|json', for: SERVERS, help: 'Apache combined plus duration in µs (default), or JSON' },
   'error-log': { kind: 'string', arg: 'PATH|-', for: ALL, path: true, help: 'where log lines go (default - : standard error)' },
   'log-level': { kind: 'level', arg: 'LEVEL', for: ALL, help: 'error, warn, info (default) or debug' },
   reload: { kind: 'bool', for: ['http', 'check'], help: 'restart when a file under the app\'s directory changes (development)' },
+  offload: { kind: 'offload', arg: 'nginx:PREFIX|sendfile', for: ALL, help: 'whole files (wsgi.file_wrapper, staticFiles) leave as X-Accel-Redirect: PREFIX/path (nginx internal location) or X-Sendfile (Apache mod_xsendfile), sent by the web server' },
   validate: { kind: 'bool', for: ALL, help: 'check every request and response against the contract (development)' },
   interface: { kind: 'string', arg: 'KIND', for: ALL, help: 'what APP exports: auto (default: told by its shape), environ, node ((req, res): Express, Koa, Fastify) or fetch (Hono, { fetch })' },
   config: { kind: 'string', arg: 'FILE', for: ALL, help: 'read options from FILE (.json, .js, .mjs); the command line wins' },
@@ -84,12 +89,14 @@ export type Value = string | number | boolean | { host: string; port: number };
 /** Option name → value, after the config file and the command line were merged. */
 export type Values = Record<string, Value>;
 
-const SUMMARY: Record<Command, string> = {
+const SUMMARY: Record<Command | 'status', string> = {
   http: 'http APP      the HTTP server (development, or behind a proxy_pass)',
   cgi: 'cgi APP       answer the one CGI request of this process',
   fastcgi: 'fastcgi APP   FastCGI server (nginx fastcgi_pass, Apache mod_proxy_fcgi, mod_fcgid);\n                without --socket or --bind, the listening socket on fd 0',
   uwsgi: 'uwsgi APP     uwsgi protocol server (nginx uwsgi_pass, Apache mod_proxy_uwsgi)',
-  check: 'check [http|fastcgi|uwsgi] APP\n                run the checks that start runs (users, paths, permissions, loading the app),\n                print the resolved settings, exit non-zero where the start would fail',
+  scgi: 'scgi APP      SCGI server (nginx scgi_pass, Apache mod_proxy_scgi, lighttpd mod_scgi)',
+  status: 'status|reload|stop|scale N [--control PATH | --pid FILE | --socket PATH | --config FILE] [--json]\n                ask a running master (its control socket): the pool, a reload, a stop, N workers',
+  check: 'check [http|fastcgi|uwsgi|scgi] APP\n                run the checks that start runs (users, paths, permissions, loading the app),\n                print the resolved settings, exit non-zero where the start would fail',
 };
 
 /** Option lines, `--name ARG` then its help, the help column wide enough for the longest (a space at least). */
@@ -102,7 +109,7 @@ const helpOf = (s: Spec, command: Command): string => s.helpFor?.[command] ?? s.
 
 /** `tsgi --help`: the commands, then every option with the commands it applies to. */
 export function usage(): string {
-  const servers: Command[] = ['http', 'cgi', 'fastcgi', 'uwsgi'];
+  const servers: Command[] = ['http', 'cgi', 'fastcgi', 'uwsgi', 'scgi'];
   const entries: [string, string][] = Object.entries(OPTIONS).map(([name, s]) => {
     const which = servers.filter((c) => s.for.includes(c));
     const scope = which.length === servers.length ? '' : ` [${which.join(', ')}]`;
@@ -114,7 +121,7 @@ export function usage(): string {
 APP is path/to/module[:name] (default export, else "application", else "app").
 
 commands:
-${(Object.keys(SUMMARY) as Command[]).map((c) => `  ${SUMMARY[c].replace(/\n/g, '\n  ')}`).join('\n')}
+${(Object.keys(SUMMARY) as (keyof typeof SUMMARY)[]).map((c) => `  ${SUMMARY[c].replace(/\n/g, '\n  ')}`).join('\n')}
 
 options ([…]: the commands an option applies to, when not all):
 ${optionLines(entries).join('\n')}
@@ -179,6 +186,14 @@ function convert(name: string, raw: unknown, from: string): Value {
       return raw as string;
     case 'format':
       if (raw !== 'combined' && raw !== 'json') bad('combined or json');
+      return raw as string;
+    case 'offload':
+      if (typeof raw !== 'string') bad('nginx:PREFIX or sendfile');
+      try {
+        parseOffload(raw as string);
+      } catch (err) {
+        throw new UsageError(from === '-' ? `--${(err as Error).message}` : `${from} "${name}": ${(err as Error).message}`);
+      }
       return raw as string;
     case 'bind':
       if (typeof raw !== 'string') bad('HOST:PORT');

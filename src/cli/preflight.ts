@@ -1,6 +1,6 @@
 /**
  * The checks a server start makes before it binds anything, in one place:
- * `tsgi http|fastcgi|uwsgi` runs them first, and `tsgi check` runs the very
+ * `tsgi http|fastcgi|uwsgi|scgi` runs them first, and `tsgi check` runs the very
  * same function, so that the two cannot disagree (P14). Each failure is one
  * line naming the option and what to do, and exits 2 (bad configuration).
  *
@@ -18,6 +18,7 @@
  * check` is run beside the running server before a reload, so these are
  * reported as notes; the start itself refuses them when it binds.
  */
+import { controlPath, metricsAddress } from './operate-options.js';
 import { accessSync, constants, lstatSync, mkdtempSync, rmdirSync, statSync, type Stats } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { GatewayError } from '../contract/errors.js';
@@ -202,7 +203,7 @@ export async function preflight(s: Settings): Promise<string[]> {
   }
   if (systemdSockets()) {
     notes.push('listen: the sockets systemd passed (LISTEN_FDS)');
-    return notes;
+    return checkOperations(s, notes);
   }
   const l = s.listen;
   if (l.socket !== undefined) {
@@ -217,5 +218,18 @@ export async function preflight(s: Settings): Promise<string[]> {
   } else {
     notes.push('listen: fd 0, the listening socket the web server (mod_fcgid, spawn-fcgi) passes; the start refuses an fd 0 that is not one');
   }
+  return checkOperations(s, notes);
+}
+
+/** O1–O3: a master's control socket and --metrics address, checked as the listening socket is (after it). */
+async function checkOperations(s: Settings, notes: string[]): Promise<string[]> {
+  if (s.workers === 0) return notes;
+  const m = metricsAddress(s.values);
+  for (const path of [controlPath(s.values), m?.socket]) {
+    const note = path === undefined ? undefined : await checkSocket(path);
+    if (note !== undefined) notes.push(note);
+  }
+  const note = m?.port !== undefined && m.port !== 0 ? await checkTcp(m.host ?? '127.0.0.1', m.port) : undefined;
+  if (note !== undefined) notes.push(note);
   return notes;
 }

@@ -19,6 +19,7 @@ import { InFlightBoard } from '../server/in-flight-board.js';
 import type { Handoff } from '../server/handoff.js';
 import type { Socket } from 'node:net';
 import { RequestTracker } from '../server/request-tracker.js';
+import { WorkerStats } from '../server/worker-stats.js';
 import type { AccessFormat } from '../contract/access-log.js';
 import { claimedByBridge } from '../bridges/guard.js';
 import { opt, type Settings } from './settings.js';
@@ -114,6 +115,7 @@ async function start(s: Settings, app: App, listeners: ListenOptions[], multipro
     ...(opt<string>(v, 'mount') !== undefined ? { mount: opt<string>(v, 'mount')! } : {}),
     ...(opt<number>(v, 'max-body') !== undefined ? { maxBodyBytes: opt<number>(v, 'max-body')! } : {}),
     ...(v['stream-bodies'] === true ? { streamBodies: true } : {}),
+    ...(opt<string>(v, 'offload') !== undefined ? { offload: opt<string>(v, 'offload')! } : {}),
     multiprocess,
   };
   const out: Running[] = [];
@@ -127,7 +129,9 @@ async function start(s: Settings, app: App, listeners: ListenOptions[], multipro
     const socketOpts = { ...common, ...where, ...(opt<number>(v, 'max-concurrent') !== undefined ? { maxRequests: opt<number>(v, 'max-concurrent')! } : {}) };
     const srv = s.command === 'fastcgi'
       ? await (await import('../server/fastcgi.js')).serveFastCgi(app, { ...socketOpts, ...(v['no-multiplex'] === true ? { multiplex: false } : {}) })
-      : await (await import('../server/uwsgi.js')).serveUwsgi(app, socketOpts);
+      : s.command === 'scgi'
+        ? await (await import('../server/scgi.js')).serveScgi(app, socketOpts)
+        : await (await import('../server/uwsgi.js')).serveUwsgi(app, socketOpts);
     out.push({ close: (ms, h) => srv.close(ms, h), adopt: (sock, rest) => srv.adopt(sock, rest), text: srv.address.text });
   }
   return out;
@@ -147,11 +151,14 @@ export async function serve(s: Settings, loadApp: () => Promise<App>, worker: Wo
     checkPrivileges(opt(v, 'user'), opt(v, 'group')); // before anything is created or bound: a typo must leave nothing behind
   }
   const logFiles = openLogs(v);
+  // O1, O2: the master asked for counts (--metrics, its control socket).
+  const stats = worker?.stats === true ? new WorkerStats() : undefined;
   const tracker = new RequestTracker({
     accessLog: accessLog(),
     accessFormat: (opt<AccessFormat>(v, 'access-log-format') ?? 'combined'),
     requestTimeoutMs: (opt<number>(v, 'request-timeout') ?? 0) * 1000,
     ...(worker?.boardFd !== undefined ? { board: new InFlightBoard(worker.boardFd) } : {}),
+    ...(stats !== undefined ? { stats } : {}),
     ...(worker !== null && worker.maxRequests > 0 ? {
       onFinished: (served: number) => {
         if (served === worker.maxRequests) send({ t: 'retire', served });
@@ -159,7 +166,7 @@ export async function serve(s: Settings, loadApp: () => Promise<App>, worker: Wo
     } : {}),
   });
   // The hook costs a wrapper per request: only when something needs it.
-  if (worker?.boardFd !== undefined || (worker?.maxRequests ?? 0) > 0 || v['access-log'] !== undefined || v['request-timeout'] !== undefined) tracker.install();
+  if (stats !== undefined || worker?.boardFd !== undefined || (worker?.maxRequests ?? 0) > 0 || v['access-log'] !== undefined || v['request-timeout'] !== undefined) tracker.install();
 
   let listeners: ListenOptions[];
   let app: App;
@@ -215,6 +222,13 @@ export async function serve(s: Settings, loadApp: () => Promise<App>, worker: Wo
         const sent = await Promise.race([Promise.all(sending).then(() => true), new Promise<false>((r) => setTimeout(() => r(false), s.gracefulMs).unref())]);
         if (!sent) log('warn', `${why}: ${sending.size} connection(s) not handed to the master within --graceful-timeout; closing them`);
       }
+      // O1: the last counts reach the master before the exit (the pool's totals keep them).
+      if (stats !== undefined && process.connected) {
+        await new Promise<void>((resolve) => {
+          process.send!(stats.report(tracker.inFlight), undefined, {}, () => resolve());
+          setTimeout(resolve, 1000).unref();
+        });
+      }
       removePid();
       process.exit(code);
     })();
@@ -258,6 +272,7 @@ export async function serve(s: Settings, loadApp: () => Promise<App>, worker: Wo
     process.on('SIGTERM', () => void stop('stop', 0));
     process.on('message', (m: MasterMessage, handle?: unknown) => {
       if (m.t === 'ping') send({ t: 'pong', inFlight: tracker.inFlight.size ? tracker.describe() : [] });
+      else if (m.t === 'stats' && stats !== undefined) send(stats.report(tracker.inFlight));
       else if (m.t === 'stop') void stop(m.handoff === true ? 'retire' : 'stop', 0, m.handoff === true);
       else if (m.t === 'adopt' && handle !== undefined) {
         // P11: a connection another worker gave up; if this one is retiring too, its server passes it on.

@@ -4,12 +4,13 @@
  * that exclude each other), and turned into what the servers take.
  */
 import { setLogger, type Level } from '../contract/log.js';
-import { parseMode, type ListenOptions } from '../server/listen.js';
+import { listensOnSystemdFds, parseMode, type ListenOptions } from '../server/listen.js';
+import { metricsAddress } from './operate-options.js';
 import { parseArgv, readConfig, UsageError, type Command, type Values } from './options.js';
 
 /** A server command with its settings. */
 export interface Settings {
-  readonly command: 'http' | 'fastcgi' | 'uwsgi';
+  readonly command: 'http' | 'fastcgi' | 'uwsgi' | 'scgi';
   readonly app: string;
   readonly values: Values;
   /** Where to listen (systemd's sockets are found at start, not here). */
@@ -39,7 +40,7 @@ export async function resolveArgs(command: Command, args: string[]): Promise<{ a
 }
 
 /** Checks a server command's options as a whole and works out where it listens. */
-export function serverSettings(command: 'http' | 'fastcgi' | 'uwsgi', app: string, values: Values, configFile: string | undefined): Settings {
+export function serverSettings(command: 'http' | 'fastcgi' | 'uwsgi' | 'scgi', app: string, values: Values, configFile: string | undefined): Settings {
   const has = (n: string): boolean => values[n] !== undefined;
   if (has('socket') && (has('bind') || has('port'))) throw new UsageError('give --socket or --bind/--port, not both', command);
   if (has('bind') && has('port')) throw new UsageError('give --bind HOST:PORT or --port N, not both', command);
@@ -60,13 +61,16 @@ export function serverSettings(command: 'http' | 'fastcgi' | 'uwsgi', app: strin
     const env = process.env.PORT;
     if (env !== undefined && !/^\d+$/.test(env)) throw new UsageError(`PORT=${env}: expected a port number`, command);
     listen = { host: '127.0.0.1', port: env !== undefined ? Number(env) : 8000 };
-  } else if (command === 'uwsgi' && !process.env.LISTEN_FDS) {
+  } else if ((command === 'uwsgi' || command === 'scgi') && !process.env.LISTEN_FDS && !listensOnSystemdFds() && process.env.TSGI_WORKER === undefined) {
+    // P7: systemd's sockets, once taken, are no longer in the environment: a reload (SIGHUP) re-reads
+    // the settings without them, and a worker serves the master's listeners.
     throw new UsageError('give --socket PATH, --bind HOST:PORT or --port N', command);
   } else {
     listen = {}; // fd 0, or systemd's sockets
   }
-  // Anything a master does implies one: --workers, recycling, the heartbeat, --reload.
-  const supervised = has('workers') || has('max-requests') || has('timeout') || values.reload === true;
+  metricsAddress(values, command); // O1: a malformed address is a usage error before anything starts
+  // Anything a master does implies one: --workers, recycling, the heartbeat, --reload, --metrics.
+  const supervised = has('workers') || has('max-requests') || has('timeout') || values.reload === true || has('metrics');
   return {
     command,
     app,

@@ -56,11 +56,11 @@ export interface CheckedHeaders {
 const lists = new LastSeen<readonly Header[], CheckedHeaders>();
 
 /**
- * Validates a header list (C12, C13) and returns it as checked. Each item
- * and each string of the app's list is read once (H5): what was checked is
- * what is returned.
+ * Validates a header list (C12, C13) and returns it as checked: the pairs
+ * and the Content-Length declared (-1 when none). Each item and each string
+ * of the app's list is read once (H5): what was checked is what is returned.
  */
-export function checkHeaderList(headers: unknown): CheckedHeaders {
+export function checkHeaders(headers: unknown): CheckedHeaders {
   if (!Array.isArray(headers)) {
     throw new ContractError('ERR_BAD_HEADER', 'C12', `headers must be an array of [name, value] pairs, got ${describe(headers)}`);
   }
@@ -132,26 +132,6 @@ function declaredLength(pairs: readonly Header[]): number {
   }
   return declared;
 }
-
-/**
- * Validates a header list (C12, C13). Returns the Content-Length the app
- * declared, or -1 when it gave none. {@link checkHeaderList} returns the
- * checked pairs as well; gateways use that.
- */
-export function checkHeaders(headers: unknown): number {
-  return checkHeaderList(headers).declared;
-}
-
-/**
- * The pairs of the list checkHeaders or checkHeaderList last passed (see
- * {@link CheckedHeaders.pairs}). Kept for callers of checkHeaders; a gateway
- * takes the pairs from checkHeaderList's result instead.
- */
-export function checkedPairs(): readonly Header[] {
-  return lists.result?.pairs ?? NONE;
-}
-
-const NONE: readonly Header[] = [];
 
 /** A short, safe description of a value for error messages. */
 export function describe(v: unknown): string {

@@ -74,6 +74,11 @@ export interface Environ {
    * spooled body in blocks.
    */
   'tsgi.input'?: AsyncIterable<Uint8Array>;
+  /**
+   * X4: sends `103 Early Hints` with these headers (e.g. `Link: </app.css>; rel=preload`)
+   * where the front passes 1xx (the dev HTTP server); a no-op elsewhere and once the head is out.
+   */
+  'tsgi.early_hints'?: (headers: [string, string][]) => void;
   /** What the gateway has done with the response so far (set by the engine; read-only). */
   'tsgi.response'?: ResponseProgress;
   [key: string]: unknown;
@@ -97,3 +102,11 @@ export interface ResponseProgress {
   /** Where the response is now. */
   readonly state: ResponseState;
 }
+
+/**
+ * X1: a body wrapper that hands on its body's bytes unchanged (validate(),
+ * the hooks of logging() and timing(), errors()) names the body it wraps
+ * under this key, so that a `wsgi.file_wrapper` body beneath it can still be
+ * offloaded (`--offload`); its close() must still close that body.
+ */
+export const WRAPPED_BODY: unique symbol = Symbol.for('tsgi.wrapped_body');

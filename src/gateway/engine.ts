@@ -23,6 +23,8 @@ import type { App, Environ, Header, ResponseState, WsgiErrors } from '../contrac
 import type { RequestAbort } from './abort.js';
 import { checkBody, notBytes, pump, type BodyHost, type BodyIterator } from './body-loop.js';
 import { closeBody, isThenable, overflowMessage, shortBody, wholeHeaders, type Reporter } from './finish.js';
+import type { FileWrapper } from './file-wrapper.js';
+import { fileBody, offloadHead, offloadSpec, unbufferedHeaders, type OffloadSpec } from './offload.js';
 import { ResponseHead } from './start-response.js';
 
 /**
@@ -71,7 +73,7 @@ const DONE = Promise.resolve();
  */
 export function runRequest(app: App, environ: Environ, sink: ResponseSink, abort: RequestAbort): Promise<void> | undefined {
   if (requestHook !== null) sink = requestHook(environ, sink, abort);
-  const run = new Run(sink, environ['wsgi.errors'], abort);
+  const run = new Run(sink, environ['wsgi.errors'], abort, offloadSpec(environ['tsgi.offload']));
   environ['tsgi.response'] = run.progress;
   return run.start(app, environ);
 }
@@ -105,12 +107,15 @@ class Run extends ResponseHead implements BodyHost, Reporter {
   #overflow = false; // C20: the app produced more than its Content-Length
   #pending: Promise<void> | undefined; // backpressure from write()
   #aborted: Promise<undefined> | undefined;
+  /** X1: how this server offloads files, read from the environ before the app could change it. */
+  readonly #offload: OffloadSpec | undefined;
 
-  constructor(sink: ResponseSink, errors: WsgiErrors, abort: RequestAbort) {
+  constructor(sink: ResponseSink, errors: WsgiErrors, abort: RequestAbort, offload: OffloadSpec | undefined) {
     super();
     this.#sink = sink;
     this.#errors = errors;
     this.#abort = abort;
+    this.#offload = offload;
   }
 
   /** Calls the app; finishes synchronously when it can (see runRequest). */
@@ -142,6 +147,11 @@ class Run extends ResponseHead implements BodyHost, Reporter {
 
   /** Sends the body: in one write when the gateway holds it whole (C20), else through the body loop. */
   #respond(body: unknown): Promise<void> | undefined {
+    const file = this.#offload === undefined ? undefined : fileBody(body);
+    if (file !== undefined && this.#offloaded(file, this.#offload!)) {
+      void closeBody(body, undefined, false, this); // the outermost close(): each wrapper closes what it wraps
+      return this.#respond([]);
+    }
     const array = Array.isArray(body);
     if (!array) {
       try {
@@ -176,6 +186,13 @@ class Run extends ResponseHead implements BodyHost, Reporter {
       this.#fail(err);
     }
     await closeBody(body, it, this.exhausted, this);
+  }
+
+  /** X1: a whole file from file_wrapper, nothing sent yet, becomes a head naming it for the web server; true when it did. */
+  #offloaded(body: FileWrapper, spec: OffloadSpec): boolean {
+    const headers = this.headSent() || this.wrote ? undefined : offloadHead(spec, body.fd, this.status, this.headers);
+    if (headers !== undefined) this.replaceHeaders(headers);
+    return headers !== undefined;
   }
 
   /** C20: the one chunk of an array the gateway can send whole with its head, or undefined to stream it. */
@@ -307,7 +324,8 @@ class Run extends ResponseHead implements BodyHost, Reporter {
   #sendHead(status: string, chunk: Uint8Array | null): void | Promise<void> {
     this.#headOut(status, 'streaming', chunk === null ? 0 : chunk.length);
     try {
-      return this.#wait(this.#sink.head(status, this.headers, chunk, false));
+      // X2: a stream that must not wait in the web server's buffers says so.
+      return this.#wait(this.#sink.head(status, unbufferedHeaders(this.headers), chunk, false));
     } catch (e) {
       this.#gone(e);
     }

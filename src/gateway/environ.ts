@@ -6,6 +6,7 @@ import { HTTPS_ON, OPTIONAL_VARS } from '../contract/cgi-vars.js';
 import type { Environ, WsgiErrors, WsgiInput } from '../contract/types.js';
 import type { RequestAbort } from './abort.js';
 import { fileWrapper } from './file-wrapper.js';
+import type { OffloadSpec } from './offload.js';
 
 /** What the adapter knows about the process and the request besides the variables. */
 export interface EnvironExtras {
@@ -22,7 +23,21 @@ export interface EnvironExtras {
    * variable (C3) and no HTTP_CONTENT_TYPE / HTTP_CONTENT_LENGTH (C7) to remove.
    */
   clean?: boolean;
+  /** X1: the server's `--offload`, as `tsgi.offload` (unset without it). */
+  offload?: OffloadSpec;
+  /** X4: sends a 103 where the front passes 1xx; default: the no-op. */
+  earlyHints?: EarlyHints;
 }
+
+/** `environ['tsgi.early_hints']` (X4): informational headers sent before the response, where they can be. */
+export type EarlyHints = (headers: [string, string][]) => void;
+
+/**
+ * X4: behind a front that cannot pass a 1xx on (FastCGI, uwsgi, CGI: nginx
+ * and Apache answer their backends' 1xx with an error or drop it) early
+ * hints are a no-op, so that an app can call it everywhere.
+ */
+export const noEarlyHints: EarlyHints = () => {};
 
 /**
  * A new object for a request's variables, for an adapter that decodes them
@@ -95,6 +110,10 @@ export function completeEnviron(vars: Record<PropertyKey, unknown>, x: Omit<Envi
   vars['wsgi.run_once'] = x.runOnce;
   vars['wsgi.file_wrapper'] = fileWrapper;
   vars['tsgi.abort'] = x.abort.signal;
+  vars['tsgi.early_hints'] = x.earlyHints ?? noEarlyHints;
+  // X1: the server's setting, never a request variable of that name (a web server may pass any name).
+  if (x.offload !== undefined) vars['tsgi.offload'] = x.offload;
+  else if (vars['tsgi.offload'] !== undefined) delete vars['tsgi.offload'];
   return vars as unknown as Environ;
 }
 

@@ -5,7 +5,7 @@
  * state machine (engine.ts), which extends this class.
  */
 import { ContractError } from '../contract/errors.js';
-import { checkHeaderList, checkStatus, describe } from '../contract/head.js';
+import { checkHeaders, checkStatus, describe } from '../contract/head.js';
 import type { Header, Write } from '../contract/types.js';
 
 /** The headers before startResponse: none, shared (frozen; no header list here is ever written to). */
@@ -28,7 +28,7 @@ export abstract class ResponseHead {
         'Headers already set: startResponse() was called a second time without excInfo');
     }
     checkStatus(status);
-    const checked = checkHeaderList(headers);
+    const checked = checkHeaders(headers);
     this.#status = status;
     // C12: the pairs as checked, not the app's, which it may still change; shared, never written to.
     this.#headers = checked.pairs;
@@ -62,9 +62,23 @@ export abstract class ResponseHead {
     return this.#status;
   }
 
+  /** The status the app set, if it did. */
+  protected get status(): string | undefined {
+    return this.#status;
+  }
+
   /** The headers to send: the pairs as checked (C12), shared; C20's Content-Length goes into a copy (finish.ts). */
   protected get headers(): readonly Header[] {
     return this.#headers;
+  }
+
+  /**
+   * X1: the head of an offloaded response replaces the app's (same status;
+   * its headers without Content-Length, plus the offload header).
+   */
+  protected replaceHeaders(headers: readonly Header[]): void {
+    this.#headers = headers;
+    this.#declared = -1;
   }
 
   /** The Content-Length the app declared, or -1 (C20). */

@@ -4,7 +4,7 @@
  * write()), and the moment the gateway closes the body (C17), which is when
  * the response is over, whether it ended, failed or was aborted.
  */
-import type { App, Body, Environ, Header, ResponseProgress, StartResponse } from '../contract/types.js';
+import { WRAPPED_BODY, type App, type Body, type Environ, type Header, type ResponseProgress, type StartResponse } from '../contract/types.js';
 
 /** What an observer learns about one response. */
 export interface Observed {
@@ -151,6 +151,7 @@ export function watchBody(body: Body, hooks: BodyHooks): Body {
         };
       },
       close,
+      [WRAPPED_BODY]: body,
     } as Body;
   }
   if (typeof (body as Iterable<unknown>)[Symbol.iterator] !== 'function') return body;

@@ -8,7 +8,7 @@
  * status and headers as long as nothing has been sent (C15). An error after
  * the first body byte can only cut the response off, as without this layer.
  */
-import type { Body, Environ, Header, StartResponse } from '../contract/types.js';
+import { WRAPPED_BODY, type Body, type Environ, type Header, type StartResponse } from '../contract/types.js';
 import { isThenable } from './body.js';
 import type { Middleware } from './compose.js';
 
@@ -105,5 +105,6 @@ function guard(body: Body, page: (err: unknown) => Uint8Array[], sent: () => boo
       yield* page(err);
     }
   }
-  return isAsync ? { [Symbol.asyncIterator]: pages, close } : { [Symbol.iterator]: syncPages, close };
+  const wrapped = isAsync ? { [Symbol.asyncIterator]: pages, close } : { [Symbol.iterator]: syncPages, close };
+  return Object.assign(wrapped, { [WRAPPED_BODY]: body });
 }

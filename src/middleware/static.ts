@@ -2,7 +2,8 @@
  * `staticFiles()`: serves the files under a directory at a URL prefix, with
  * conditional requests (ETag / Last-Modified → 304, RFC 9110 §13), single
  * byte ranges (206 / 416, RFC 9110 §14) and a Content-Type from mime-types.
- * Whole files stream through `wsgi.file_wrapper`.
+ * Whole files stream through `wsgi.file_wrapper`; under `--offload` the web
+ * server sends them (X1), named by the file this middleware opened.
  *
  * Only files inside the root are ever opened: `.` and `..` segments, NUL,
  * backslashes, percent-encoded slashes, dots or NULs (encoded once or twice)
@@ -202,7 +203,11 @@ function serveFile(environ: Environ, startResponse: StartResponse, file: OpenFil
     startResponse('304 Not Modified', validators);
     return [];
   }
-  const range = byteRange(environ, size, etag, lastModified);
+  const wrapper = environ['wsgi.file_wrapper'];
+  // X1: under --offload the web server sends the file, and answers Range and HEAD itself (it
+  // has the file; a 206 made here would be thrown away); a 304 costs nothing and stays here.
+  const offload = environ['tsgi.offload'] !== undefined && typeof wrapper === 'function';
+  const range = offload ? undefined : byteRange(environ, size, etag, lastModified);
   if (range === 'unsatisfiable') {
     closeSync(fd);
     return respond(startResponse, '416 Range Not Satisfiable',
@@ -214,9 +219,8 @@ function serveFile(environ: Environ, startResponse: StartResponse, file: OpenFil
       ['Content-Range', `bytes ${start}-${end}/${size}`], ['Accept-Ranges', 'bytes'], ...validators]);
     return new FileRange(fd, start, end + 1, o.blockSize);
   }
-  if (size <= o.blockSize) return small(startResponse, fd, size, type, validators);
+  if (size <= o.blockSize && !offload) return small(startResponse, fd, size, type, validators);
   startResponse('200 OK', [['Content-Type', type], ['Content-Length', String(size)], ['Accept-Ranges', 'bytes'], ...validators]);
-  const wrapper = environ['wsgi.file_wrapper'];
   return typeof wrapper === 'function' ? wrapper(fd, o.blockSize) : new FileRange(fd, 0, size, o.blockSize);
 }
 

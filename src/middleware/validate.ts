@@ -10,10 +10,10 @@
  */
 import { HTTPS_ON, OPTIONAL_VARS, REQUIRED_VARS } from '../contract/cgi-vars.js';
 import { ContractError, GatewayError, type ErrorCode } from '../contract/errors.js';
-import { checkHeaderList, checkStatus, describe, isToken } from '../contract/head.js';
+import { checkHeaders, checkStatus, describe, isToken } from '../contract/head.js';
 import { isLatin1 } from '../contract/latin1.js';
 import { log } from '../contract/log.js';
-import type { App, Body, Environ, Header, StartResponse, WsgiErrors, WsgiInput } from '../contract/types.js';
+import { WRAPPED_BODY, type App, type Body, type Environ, type Header, type StartResponse, type WsgiErrors, type WsgiInput } from '../contract/types.js';
 import { isThenable } from './body.js';
 import { CheckedErrors, CheckedInput } from './validate-streams.js';
 
@@ -107,6 +107,9 @@ export function checkEnviron(environ: unknown): asserts environ is Environ {
   if ('wsgi.file_wrapper' in env && typeof env['wsgi.file_wrapper'] !== 'function') {
     throw bad('C21', `wsgi.file_wrapper must be a function, got ${describe(env['wsgi.file_wrapper'])}`);
   }
+  if ('tsgi.early_hints' in env && typeof env['tsgi.early_hints'] !== 'function') {
+    throw bad('X4', `tsgi.early_hints must be a function, got ${describe(env['tsgi.early_hints'])}`);
+  }
 }
 
 function bad(rule: string, message: string, code: ErrorCode = 'ERR_BAD_ENVIRON'): ContractError {
@@ -146,7 +149,7 @@ class Checked {
     if (code < 100 || code > 599) throw bad('C11', `status code ${code} is outside 100–599`, 'ERR_BAD_STATUS');
     // H5: what was checked goes on, as a list of its own (the checked pairs are shared with
     // the next request): a getter or Proxy in the app's list is not read a second time.
-    const checked = checkHeaderList(headers).pairs.map((h): Header => [h[0], h[1]]);
+    const checked = checkHeaders(headers).pairs.map((h): Header => [h[0], h[1]]);
     checkContentType(code, checked);
     const write: unknown = this.#start(status, checked, excInfo);
     if (typeof write !== 'function') throw bad('C16', `the gateway's startResponse returned ${describe(write)}, not a write() function`, 'ERR_BAD_BODY');
@@ -187,8 +190,8 @@ class Checked {
       return copy;
     }
     const wrapped = isAsync
-      ? { [Symbol.asyncIterator]: () => this.#iterate((original as AsyncIterable<unknown>)[Symbol.asyncIterator]() as AnyIterator, true), close }
-      : { [Symbol.iterator]: () => this.#iterate((original as Iterable<unknown>)[Symbol.iterator]() as AnyIterator, false), close };
+      ? { [Symbol.asyncIterator]: () => this.#iterate((original as AsyncIterable<unknown>)[Symbol.asyncIterator]() as AnyIterator, true), close, [WRAPPED_BODY]: original }
+      : { [Symbol.iterator]: () => this.#iterate((original as Iterable<unknown>)[Symbol.iterator]() as AnyIterator, false), close, [WRAPPED_BODY]: original };
     this.#watch(wrapped);
     return wrapped as Body;
   }

@@ -7,7 +7,7 @@
  */
 import { Buffer } from 'node:buffer';
 import { GatewayError } from '../contract/errors.js';
-import { type PairFraming, VarsBuilder, VarsMemo } from './vars-memo.js';
+import { addPair, beginVars, finishVars, newVarsMemo, restRemembered, skipRemembered, type PairFraming, type VarsMemo } from './vars-memo.js';
 import { addVar, type VarAdder } from './vars.js';
 
 /** Bytes of the packet header. */
@@ -75,7 +75,7 @@ const VAR_FRAMING: PairFraming = {
  * nothing here).
  */
 export function varsMemo(add: VarAdder = addVar, make: () => Record<string, string> = () => ({})): VarsMemo {
-  return new VarsMemo((vars, name, value) => {
+  return newVarsMemo((vars, name, value) => {
     if (!(name.charCodeAt(0) === 85 && name.startsWith('UWSGI_'))) add(vars, name, value);
   }, make, VAR_FRAMING);
 }
@@ -83,40 +83,35 @@ export function varsMemo(add: VarAdder = addVar, make: () => Record<string, stri
 /** Plain vars (addVar into {}): decoders given no memo. */
 const PLAIN = varsMemo();
 
-/** One vars block's pairs, checked (U7) and given to a VarsBuilder. */
-class VarsBlock extends VarsBuilder {
-  decode(block: Buffer, maxCount: number): Record<string, string> {
-    const len = block.length;
-    let pos = this.sameStart(block, maxCount);
-    while (pos < len) {
-      if (this.sameRest(block, pos)) break;
-      const start = pos;
-      if (len - pos < 2) throw bad(`a key length is cut off at byte ${pos}`);
-      const klen = block[pos]! | (block[pos + 1]! << 8);
-      pos += 2;
-      if (klen === 0) throw bad(`an empty key at byte ${pos - 2}`);
-      if (len - pos < klen) throw bad(`a key of ${klen} bytes runs past the vars block`);
-      const kpos = pos;
-      pos += klen;
-      if (len - pos < 2) throw bad(`the value length of a key is cut off`);
-      const vlen = block[pos]! | (block[pos + 1]! << 8);
-      pos += 2;
-      if (len - pos < vlen) throw bad(`a value of ${vlen} bytes runs past the vars block`);
-      if (this.count >= maxCount) throw new GatewayError('ERR_LIMIT_PARAMS', `uwsgi: more than ${maxCount} vars`);
-      this.pair(block, start, pos + vlen, kpos, kpos + klen, pos);
-      pos += vlen;
-    }
-    return this.finish();
-  }
-}
-
 /**
  * Decodes a vars block (U1, U5, U6) into variables, stored as `memo` says
  * (default: addVar into a new object). Throws ERR_UWSGI_BAD_PACKET on a
  * zero-length key or a key or value that runs past the block (U7).
  */
 export function decodeVars(block: Buffer, limits: UwsgiLimits = {}, memo: VarsMemo = PLAIN): Record<string, string> {
-  return new VarsBlock(memo).decode(block, limits.maxCount ?? 1000);
+  const maxCount = limits.maxCount ?? 1000;
+  const d = beginVars(memo);
+  const len = block.length;
+  let pos = skipRemembered(d, block, maxCount);
+  while (pos < len) {
+    if (restRemembered(d, block, pos)) break;
+    const start = pos;
+    if (len - pos < 2) throw bad(`a key length is cut off at byte ${pos}`);
+    const klen = block[pos]! | (block[pos + 1]! << 8);
+    pos += 2;
+    if (klen === 0) throw bad(`an empty key at byte ${pos - 2}`);
+    if (len - pos < klen) throw bad(`a key of ${klen} bytes runs past the vars block`);
+    const kpos = pos;
+    pos += klen;
+    if (len - pos < 2) throw bad(`the value length of a key is cut off`);
+    const vlen = block[pos]! | (block[pos + 1]! << 8);
+    pos += 2;
+    if (len - pos < vlen) throw bad(`a value of ${vlen} bytes runs past the vars block`);
+    if (d.count >= maxCount) throw new GatewayError('ERR_LIMIT_PARAMS', `uwsgi: more than ${maxCount} vars`);
+    addPair(d, block, start, pos + vlen, kpos, kpos + klen, pos);
+    pos += vlen;
+  }
+  return finishVars(d);
 }
 
 function bad(what: string): GatewayError {

@@ -60,196 +60,191 @@ function memoOn(): boolean {
  * What one protocol's decoder remembers between requests (one per kind of
  * result: `add` and `make` decide what an object of variables looks like).
  */
-export class VarsMemo {
+export interface VarsMemo {
+  /** Stores one pair into an object `make` returns (addVar, or addCgiVar into environVars() for an environ). */
   readonly add: VarAdder;
   readonly make: () => Record<string, string>;
+  /** Re-encodes pairs as the protocol frames them. */
+  readonly framing: PairFraming;
   /** False with `TSGI_VARS_MEMO=0`: nothing is remembered, every request is built pair by pair. */
-  readonly on: boolean = memoOn();
-  readonly #framing: PairFraming;
+  readonly on: boolean;
   /** The remembered request (replaced, never changed: a request in progress keeps the one it began with). */
-  last: Remembered | null = null;
+  last: Remembered | null;
   /** Requests in a row that did not match: the second in a row is remembered instead. */
-  misses = 0;
+  misses: number;
+}
 
-  /**
-   * `add` stores one pair into an object `make` returns (addVar, or addCgiVar
-   * into environVars() for an environ); `framing` re-encodes pairs as the
-   * protocol frames them.
-   */
-  constructor(add: VarAdder, make: () => Record<string, string>, framing: PairFraming) {
-    this.add = add;
-    this.make = make;
-    this.#framing = framing;
-  }
+/** A memo that remembers nothing yet. */
+export function newVarsMemo(add: VarAdder, make: () => Record<string, string>, framing: PairFraming): VarsMemo {
+  return { add, make, framing, on: memoOn(), last: null, misses: 0 };
+}
 
-  /** Remembers a request's pairs and the variables they made (copied: the caller's object goes to the app). */
-  learn(names: string[], values: string[], vars: Record<string, string>): void {
-    const count = names.length;
-    const f = this.#framing;
-    let size = 0;
-    for (let i = 0; i < count; i++) size += f.size(names[i]!, values[i]!);
-    if (count > MAX_PAIRS || size > MAX_BYTES) return;
-    const bytes = new Uint8Array((size + 3) & ~3);
-    const ends = new Int32Array(count);
-    const plain = new Uint8Array(count);
-    const seen = new Map<string, number>();
-    let at = 0;
-    for (let i = 0; i < count; i++) {
-      const name = names[i]!;
-      at = f.write(bytes, at, name, values[i]!);
-      ends[i] = at;
-      seen.set(name, (seen.get(name) ?? 0) + 1);
-    }
-    for (let i = 0; i < count; i++) {
-      const name = names[i]!;
-      plain[i] = seen.get(name) === 1 && Object.hasOwn(vars, name) && vars[name] === values[i] ? 1 : 0;
-    }
-    this.last = { count, size, bytes, words: new Int32Array(bytes.buffer), ends, names, values, plain, vars: { ...vars } };
-    this.misses = 0;
+/** Remembers a request's pairs and the variables they made (copied: the caller's object goes to the app). */
+export function learn(memo: VarsMemo, names: string[], values: string[], vars: Record<string, string>): void {
+  const count = names.length;
+  const f = memo.framing;
+  let size = 0;
+  for (let i = 0; i < count; i++) size += f.size(names[i]!, values[i]!);
+  if (count > MAX_PAIRS || size > MAX_BYTES) return;
+  const bytes = new Uint8Array((size + 3) & ~3);
+  const ends = new Int32Array(count);
+  const plain = new Uint8Array(count);
+  const seen = new Map<string, number>();
+  let at = 0;
+  for (let i = 0; i < count; i++) {
+    const name = names[i]!;
+    at = f.write(bytes, at, name, values[i]!);
+    ends[i] = at;
+    seen.set(name, (seen.get(name) ?? 0) + 1);
   }
+  for (let i = 0; i < count; i++) {
+    const name = names[i]!;
+    plain[i] = seen.get(name) === 1 && Object.hasOwn(vars, name) && vars[name] === values[i] ? 1 : 0;
+  }
+  memo.last = { count, size, bytes, words: new Int32Array(bytes.buffer), ends, names, values, plain, vars: { ...vars } };
+  memo.misses = 0;
 }
 
 /**
- * Builds one request's variables from its pairs, in order (`pair`), then
- * `finish`. A decoder extends it.
+ * One request's variables in the making: a decoder starts one with
+ * beginVars, gives it the pairs in order (addPair, or skipRemembered /
+ * restRemembered for runs of pairs it can skip), then takes finishVars.
  */
-export class VarsBuilder {
-  readonly #memo: VarsMemo;
-  readonly #last: Remembered | null;
-  #count = 0;
-  /** Pairs that differ from the remembered request in their value only: index, value, index, value … */
-  #changes: Array<number | string> | null = null;
-  /** Once a pair does not match: the object being built pair by pair. */
-  #vars: Record<string, string> | null = null;
-  /** The pairs as strings, kept when this request is to be remembered. */
-  #names: string[] | null = null;
-  #values: string[] | null = null;
-  #built: Record<string, string> | null = null;
-  /** The block sameStart compared, and where its pairs match the remembered ones to its end (-1: nowhere). */
-  #block: Uint8Array | null = null;
-  #sameFrom = -1;
-
-  constructor(memo: VarsMemo) {
-    this.#memo = memo;
-    this.#last = memo.last;
-  }
-
+export interface VarsDraft {
+  readonly memo: VarsMemo;
+  /** The remembered request this one is built against (the memo's at the start). */
+  readonly last: Remembered | null;
   /** Pairs so far. */
-  get count(): number {
-    return this.#count;
-  }
+  count: number;
+  /** Pairs that differ from the remembered request in their value only: index, value, index, value … */
+  changes: Array<number | string> | null;
+  /** Once a pair does not match: the object being built pair by pair. */
+  vars: Record<string, string> | null;
+  /** The pairs as strings, kept when this request is to be remembered. */
+  names: string[] | null;
+  values: string[] | null;
+  built: Record<string, string> | null;
+  /** The block skipRemembered compared, and where its pairs match the remembered ones to its end (-1: nowhere). */
+  block: Uint8Array | null;
+  sameFrom: number;
+}
 
-  /**
-   * One pair: bytes `[start, end)` of `buf`, framing included; its name is
-   * bytes `[name, nameEnd)` and its value `[value, end)`.
-   */
-  protected pair(buf: Buffer, start: number, end: number, name: number, nameEnd: number, value: number): void {
-    const i = this.#count++;
-    if (this.#vars === null) {
-      const r = this.#last;
-      if (r !== null && i < r.count) {
-        const from = i === 0 ? 0 : r.ends[i - 1]!;
-        if (r.ends[i]! - from === end - start && sameBytes(r.bytes, from, buf, start, end - start)) return;
-        // The same name with another (non-empty: C3) value is stored over the copy.
-        if (r.plain[i] === 1 && value < end && latin1Text(buf, name, nameEnd) === r.names[i]) {
-          (this.#changes ??= []).push(i, latin1Text(buf, value, end));
-          return;
-        }
+/** Starts a request's variables against what `memo` remembers. */
+export function beginVars(memo: VarsMemo): VarsDraft {
+  return { memo, last: memo.last, count: 0, changes: null, vars: null, names: null, values: null, built: null, block: null, sameFrom: -1 };
+}
+
+/**
+ * One pair: bytes `[start, end)` of `buf`, framing included; its name is
+ * bytes `[name, nameEnd)` and its value `[value, valueEnd)` (a framing that
+ * ends a pair with a terminator, as SCGI's NUL, ends the value before it).
+ */
+export function addPair(d: VarsDraft, buf: Buffer, start: number, end: number, name: number, nameEnd: number, value: number, valueEnd = end): void {
+  const i = d.count++;
+  if (d.vars === null) {
+    const r = d.last;
+    if (r !== null && i < r.count) {
+      const from = i === 0 ? 0 : r.ends[i - 1]!;
+      if (r.ends[i]! - from === end - start && sameBytes(r.bytes, from, buf, start, end - start)) return;
+      // The same name with another (non-empty: C3) value is stored over the copy.
+      if (r.plain[i] === 1 && value < valueEnd && latin1Text(buf, name, nameEnd) === r.names[i]) {
+        (d.changes ??= []).push(i, latin1Text(buf, value, valueEnd));
+        return;
       }
-      this.#byPair(i);
     }
-    this.#store(latin1Text(buf, name, nameEnd), latin1Text(buf, value, end));
+    byPair(d, i);
   }
+  store(d, latin1Text(buf, name, nameEnd), latin1Text(buf, value, valueEnd));
+}
 
-  /**
-   * The block of pairs `buf` (the whole request's, or a first record cut
-   * anywhere) is compared with the remembered request's bytes from each end.
-   * The leading pairs that match are counted as given; returns the offset
-   * where the decoder goes on. Before each pair after that, `sameRest` says
-   * whether the rest of the block is the remembered one: then the decoder is
-   * done with the block. Most of a web server's request is skipped so, not
-   * parsed pair by pair (see docs/performance.md). `maxCount` is the
-   * decoder's limit: a remembered request above it is not used (S1).
-   */
-  protected sameStart(buf: Buffer, maxCount: number): number {
-    const r = this.#last;
-    if (r === null || this.#count !== 0 || this.#vars !== null || r.count > maxCount) return 0;
-    const len = buf.length;
-    const words = wordsOf(buf);
-    const m = firstDifference(r, buf, words, Math.min(len, r.size));
-    // Pairs that end before the first difference were framed and decoded from the same bytes.
-    let i = 0;
-    while (i < r.count && r.ends[i]! <= m) i++;
-    this.#count = i;
-    if (len === r.size) {
-      this.#block = buf;
-      this.#sameFrom = lastDifference(r, buf, words, len) + 1;
-    }
-    return i === 0 ? 0 : r.ends[i - 1]!;
+/**
+ * The block of pairs `buf` (the whole request's, or a first record cut
+ * anywhere) is compared with the remembered request's bytes from each end.
+ * The leading pairs that match are counted as given; returns the offset
+ * where the decoder goes on. Before each pair after that, restRemembered
+ * says whether the rest of the block is the remembered one: then the decoder
+ * is done with the block. Most of a web server's request is skipped so, not
+ * parsed pair by pair (see docs/performance.md). `maxCount` is the
+ * decoder's limit: a remembered request above it is not used (S1).
+ */
+export function skipRemembered(d: VarsDraft, buf: Buffer, maxCount: number): number {
+  const r = d.last;
+  if (r === null || d.count !== 0 || d.vars !== null || r.count > maxCount) return 0;
+  const len = buf.length;
+  const words = wordsOf(buf);
+  const m = firstDifference(r, buf, words, Math.min(len, r.size));
+  // Pairs that end before the first difference were framed and decoded from the same bytes.
+  let i = 0;
+  while (i < r.count && r.ends[i]! <= m) i++;
+  d.count = i;
+  if (len === r.size) {
+    d.block = buf;
+    d.sameFrom = lastDifference(r, buf, words, len) + 1;
   }
+  return i === 0 ? 0 : r.ends[i - 1]!;
+}
 
-  /**
-   * The next pair starts at `pos` of the block given to sameStart: true when
-   * it and every pair after it are the remembered ones (the same bytes from
-   * the same offset at the same index), which are then counted as given. A
-   * later block (the next FastCGI record, F2) has offsets of its own: false.
-   */
-  protected sameRest(buf: Uint8Array, pos: number): boolean {
-    if (buf !== this.#block || pos < this.#sameFrom || this.#vars !== null) return false;
-    const r = this.#last!;
-    const i = this.#count;
-    if (i >= r.count || (i === 0 ? 0 : r.ends[i - 1]!) !== pos) return false;
-    this.#count = r.count;
-    this.#block = null;
-    return true;
-  }
+/**
+ * The next pair starts at `pos` of the block given to skipRemembered: true
+ * when it and every pair after it are the remembered ones (the same bytes
+ * from the same offset at the same index), which are then counted as given.
+ * A later block (the next FastCGI record, F2) has offsets of its own: false.
+ */
+export function restRemembered(d: VarsDraft, buf: Uint8Array, pos: number): boolean {
+  if (buf !== d.block || pos < d.sameFrom || d.vars !== null) return false;
+  const r = d.last!;
+  const i = d.count;
+  if (i >= r.count || (i === 0 ? 0 : r.ends[i - 1]!) !== pos) return false;
+  d.count = r.count;
+  d.block = null;
+  return true;
+}
 
-  /** The request's variables (every pair given). */
-  finish(): Record<string, string> {
-    if (this.#built !== null) return this.#built;
-    const memo = this.#memo;
-    const r = this.#last;
-    if (this.#vars === null && r !== null && this.#count === r.count) {
-      // Every name as remembered: a copy, with the changed values over it.
-      const vars = { ...r.vars };
-      const changes = this.#changes;
-      if (changes !== null) {
-        for (let k = 0; k < changes.length; k += 2) vars[r.names[changes[k] as number]!] = changes[k + 1] as string;
-      }
-      memo.misses = 0;
-      return (this.#built = vars);
-    }
-    if (this.#vars === null) this.#byPair(this.#count);
-    const vars = this.#vars!;
-    if (this.#names !== null) memo.learn(this.#names, this.#values!, vars);
-    else memo.misses++;
-    return (this.#built = vars);
-  }
-
-  /** From pair `i` on, build pair by pair: the pairs before it are the remembered ones (with their changes). */
-  #byPair(i: number): void {
-    const memo = this.#memo;
-    this.#vars = memo.make();
-    if (memo.on && (this.#last === null || memo.misses > 0)) {
-      this.#names = [];
-      this.#values = [];
-    }
-    const r = this.#last;
-    if (r === null || i === 0) return;
-    const values = r.values.slice(0, i);
-    const changes = this.#changes;
+/** The request's variables (every pair given). */
+export function finishVars(d: VarsDraft): Record<string, string> {
+  if (d.built !== null) return d.built;
+  const memo = d.memo;
+  const r = d.last;
+  if (d.vars === null && r !== null && d.count === r.count) {
+    // Every name as remembered: a copy, with the changed values over it.
+    const vars = { ...r.vars };
+    const changes = d.changes;
     if (changes !== null) {
-      for (let k = 0; k < changes.length; k += 2) values[changes[k] as number] = changes[k + 1] as string;
+      for (let k = 0; k < changes.length; k += 2) vars[r.names[changes[k] as number]!] = changes[k + 1] as string;
     }
-    for (let k = 0; k < i; k++) this.#store(r.names[k]!, values[k]!);
+    memo.misses = 0;
+    return (d.built = vars);
   }
+  if (d.vars === null) byPair(d, d.count);
+  const vars = d.vars!;
+  if (d.names !== null) learn(memo, d.names, d.values!, vars);
+  else memo.misses++;
+  return (d.built = vars);
+}
 
-  #store(name: string, value: string): void {
-    this.#memo.add(this.#vars!, name, value);
-    if (this.#names !== null) {
-      this.#names.push(name);
-      this.#values!.push(value);
-    }
+/** From pair `i` on, build pair by pair: the pairs before it are the remembered ones (with their changes). */
+function byPair(d: VarsDraft, i: number): void {
+  const memo = d.memo;
+  d.vars = memo.make();
+  if (memo.on && (d.last === null || memo.misses > 0)) {
+    d.names = [];
+    d.values = [];
+  }
+  const r = d.last;
+  if (r === null || i === 0) return;
+  const values = r.values.slice(0, i);
+  const changes = d.changes;
+  if (changes !== null) {
+    for (let k = 0; k < changes.length; k += 2) values[changes[k] as number] = changes[k + 1] as string;
+  }
+  for (let k = 0; k < i; k++) store(d, r.names[k]!, values[k]!);
+}
+
+function store(d: VarsDraft, name: string, value: string): void {
+  d.memo.add(d.vars!, name, value);
+  if (d.names !== null) {
+    d.names.push(name);
+    d.values!.push(value);
   }
 }
 

@@ -15,11 +15,12 @@ import { DEFAULT_LIMITS, admit, environFor, refusalResponse, spoolLimits, tooLar
 import { ErrorStream } from '../gateway/errors-stream.js';
 import { writeAllSync } from '../gateway/fd.js';
 import { FdSource } from '../gateway/input.js';
+import { offloadOf, type OffloadOptions } from '../gateway/offload.js';
 import { cgiHead, parseEnvironBlock } from '../protocol/cgi.js';
 import { droppedProxyHeader, dropProxyHeader, restoreProxyHeader } from './cgi-proxy.js';
 
 /** Options of runCgi. The defaults are what a web server expects. */
-export interface CgiOptions {
+export interface CgiOptions extends OffloadOptions {
   /** The CGI variables. Default: the raw process environment (CGI1). */
   environ?: Record<string, string>;
   /** File descriptors (default 0, 1, 2). */
@@ -152,7 +153,7 @@ export async function runCgi(app: App | Promise<App>, options: CgiOptions = {}):
       code = 0; // a complete response, though a refusal (CGI3)
     } catch { /* client gone */ }
   } else {
-    const environ = environFor(vars, body, { errors, abort: controller, multiprocess: true, runOnce: true });
+    const environ = environFor(vars, body, { errors, abort: controller, multiprocess: true, runOnce: true, offload: offloadOf(options) });
     await runApp(app, environ, sink, controller);
     body?.source.dispose?.();
     code = sink.cut ? 1 : 0;

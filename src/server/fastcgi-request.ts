@@ -235,7 +235,7 @@ export class FcgiRequest extends RequestLife implements ResponseSink {
     const ctx = this.#link.ctx;
     const vars = this.#vars!;
     vars.FCGI_ROLE = ROLE_NAMES[this.role]!;
-    const extras = { errors: new ErrorStream(this), abort: this.abortState, multiprocess: ctx.multiprocess, runOnce: false, clean: true };
+    const extras = { errors: new ErrorStream(this), abort: this.abortState, multiprocess: ctx.multiprocess, runOnce: false, clean: true, offload: ctx.offload };
     const environ = this.#live !== null
       ? streamingEnviron(vars, this.#live, extras)
       : environFor(vars, this.#received(this.#body, this.#expect < 0), extras);

@@ -6,6 +6,7 @@
 import type { Socket } from 'node:net';
 import { log } from '../contract/log.js';
 import type { App } from '../contract/types.js';
+import type { OffloadOptions } from '../gateway/offload.js';
 import { FCGI_MAX_CONNS, FCGI_MAX_REQS, FCGI_MPXS_CONNS, ProtocolStatus, RecordType, Role } from '../protocol/fastcgi/constants.js';
 import { decodePairs, encodePairs } from '../protocol/fastcgi/params.js';
 import { RecordDecoder, decodeBeginRequest, encodeEndRequest, encodeRecord, encodeUnknownType } from '../protocol/fastcgi/records.js';
@@ -18,7 +19,7 @@ import {
 } from './socket-server.js';
 
 /** Options of serveFastCgi. Every limit is on by default (S1). */
-export interface FastCgiOptions extends ListenOptions, SocketLimits {
+export interface FastCgiOptions extends ListenOptions, SocketLimits, OffloadOptions {
   /** URL prefix the app is mounted at: SCRIPT_NAME, stripped from PATH_INFO (F13). */
   mount?: string;
   /** Serve concurrent requests on one connection (F6, default true); false answers FCGI_CANT_MPX_CONN. */

@@ -14,7 +14,9 @@ import { runApp } from '../gateway/engine.js';
 import { within } from '../gateway/finish.js';
 import { ErrorStream } from '../gateway/errors-stream.js';
 import { admit, environFor, streamingEnviron, limitRefusal, normalizeMount, refusalResponse, spoolLimits, type ReceivedBody, type RequestLimits } from '../gateway/intake.js';
+import { offloadOf, type OffloadOptions } from '../gateway/offload.js';
 import { httpVars } from '../protocol/http-env.js';
+import { earlyHintsFor } from './early-hints.js';
 import { adopted, detach, type Handoff } from './handoff.js';
 import { listenError } from './listen.js';
 import { liveBody, readRequestBody } from './read-body.js';
@@ -22,7 +24,7 @@ import type { LiveBody } from '../gateway/body-stream.js';
 import { ServerResponseSink } from './response-sink.js';
 
 /** Options of serveHttp. Every limit is on by default (S1). */
-export interface HttpOptions extends Pick<RequestLimits, 'maxBodyBytes' | 'memoryBodyBytes' | 'spoolDir'> {
+export interface HttpOptions extends Pick<RequestLimits, 'maxBodyBytes' | 'memoryBodyBytes' | 'spoolDir'>, OffloadOptions {
   /** Interface to listen on (default 127.0.0.1). */
   host?: string;
   /** Port (default 8000; 0 picks a free one). */
@@ -89,6 +91,7 @@ export async function serveHttp(app: App, options: HttpOptions = {}): Promise<Ht
   const netClose = (await dynamicImport<typeof import('node:net')>('node:net')).Server.prototype.close;
   const host = options.host ?? '127.0.0.1';
   const limits = spoolLimits(options);
+  const offload = offloadOf(options);
   const mount = normalizeMount(options.mount);
   const accessLog = options.accessLog !== false;
   const errors = ErrorStream.toFd(2);
@@ -152,7 +155,14 @@ export async function serveHttp(app: App, options: HttpOptions = {}): Promise<Ht
       return;
     }
     const source = body?.source;
-    const extras = { errors, abort: controller, multiprocess: options.multiprocess ?? false, runOnce: false };
+    const extras = {
+      errors,
+      abort: controller,
+      multiprocess: options.multiprocess ?? false,
+      runOnce: false,
+      offload,
+      earlyHints: earlyHintsFor(req, res),
+    };
     const environ = live === null ? environFor(vars, body, extras) : streamingEnviron(vars, live, extras);
     try {
       // P6: a request --request-timeout answered stops counting here, whether or not its app returns.

@@ -192,6 +192,13 @@ export function listenError(err: unknown, where: string): Error {
   return new GatewayError('ERR_LISTEN', `${where}: ${err instanceof Error ? err.message : String(err)}`);
 }
 
+let tookSystemdFds = false;
+
+/** True once systemdFds() took this process's sockets from systemd (the variables are gone then). */
+export function listensOnSystemdFds(): boolean {
+  return tookSystemdFds;
+}
+
 /**
  * systemd socket activation (sd_listen_fds(3)): with LISTEN_PID naming this
  * process, LISTEN_FDS sockets start at fd 3. The variables are removed so
@@ -201,6 +208,7 @@ export function systemdFds(): number[] {
   const pid = process.env.LISTEN_PID;
   const n = Number(process.env.LISTEN_FDS);
   if (pid === undefined || Number(pid) !== process.pid || !Number.isInteger(n) || n < 1) return [];
+  tookSystemdFds = true;
   delete process.env.LISTEN_PID;
   delete process.env.LISTEN_FDS;
   delete process.env.LISTEN_FDNAMES;

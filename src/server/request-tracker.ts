@@ -12,6 +12,7 @@ import type { Environ, Header } from '../contract/types.js';
 import type { RequestAbort } from '../gateway/abort.js';
 import { setRequestHook, type ResponseSink } from '../gateway/engine.js';
 import type { Abandonable } from './request-life.js';
+import { declaredLength, type WorkerStats } from './worker-stats.js';
 
 /** What the tracker does. */
 export interface TrackerOptions {
@@ -25,6 +26,8 @@ export interface TrackerOptions {
   onFinished?: (served: number) => void;
   /** Shows each request while it runs (`--timeout`: the master names a stuck worker's requests). */
   board?: { start(line: string): number; end(slot: number): void };
+  /** O1, O2: counts each finished request for the master's metrics and status. */
+  stats?: WorkerStats;
 }
 
 const TIMEOUT_BODY = Buffer.from('Gateway Timeout: the application took too long to answer.\n', 'latin1');
@@ -77,6 +80,7 @@ export class RequestTracker {
     this.inFlight.delete(r);
     this.options.board?.end(r.slot);
     this.served++;
+    this.options.stats?.observe(r.status, declaredLength(r.environ), r.bytes, performance.now() - r.started);
     const sink = this.options.accessLog;
     if (sink) {
       const micros = Math.max(0, Math.round((performance.now() - r.started) * 1000));

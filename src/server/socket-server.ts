@@ -10,6 +10,7 @@ import type { App } from '../contract/types.js';
 import type { SpoolLimits } from '../gateway/spool.js';
 import { within } from '../gateway/finish.js';
 import { normalizeMount, spoolLimits, varsLimits, type RequestLimits } from '../gateway/intake.js';
+import { offloadOf, type OffloadOptions, type OffloadSpec } from '../gateway/offload.js';
 import { adopted, type Handoff } from './handoff.js';
 import { listen, type ListenAddress, type ListenOptions } from './listen.js';
 
@@ -150,16 +151,19 @@ export interface AppContext {
   readonly multiprocess: boolean;
   /** X3: start the app once the head is in and stream the body through `tsgi.input`. */
   readonly streamBodies: boolean;
+  /** X1: `--offload`, parsed. */
+  readonly offload: OffloadSpec | undefined;
 }
 
 /** The context of a server from its options (limits filled in, mount normalised). */
-export function appContext(app: App, options: SocketLimits & { mount?: string; multiprocess?: boolean; streamBodies?: boolean }): AppContext {
+export function appContext(app: App, options: SocketLimits & OffloadOptions & { mount?: string; multiprocess?: boolean; streamBodies?: boolean }): AppContext {
   return {
     app,
     state: new ServerState(limitsOf(options)),
     mount: normalizeMount(options.mount),
     multiprocess: options.multiprocess ?? false,
     streamBodies: options.streamBodies ?? false,
+    offload: offloadOf(options),
   };
 }
 

@@ -15,6 +15,7 @@ import { ErrorStream } from '../gateway/errors-stream.js';
 import { LiveBody } from '../gateway/body-stream.js';
 import { admit, environFor, streamingEnviron, refusalResponse, type ReceivedBody, type RefusalStatus } from '../gateway/intake.js';
 import { BodySpool } from '../gateway/spool.js';
+import type { OffloadOptions } from '../gateway/offload.js';
 import { UwsgiDecoder, varsMemo, type UwsgiLimits } from '../protocol/uwsgi.js';
 import { addCgiVar } from '../protocol/vars.js';
 import { detach, type Handoff } from './handoff.js';
@@ -25,7 +26,7 @@ import {
 } from './socket-server.js';
 
 /** Options of serveUwsgi. Every limit is on by default (S1). */
-export interface UwsgiOptions extends ListenOptions, SocketLimits {
+export interface UwsgiOptions extends ListenOptions, SocketLimits, OffloadOptions {
   /** URL prefix the app is mounted at: SCRIPT_NAME, stripped from PATH_INFO (U8). */
   mount?: string;
   /** `wsgi.multiprocess`. */
@@ -187,6 +188,7 @@ class UwsgiConnection extends RequestLife implements Connection, ResponseSink {
       multiprocess: this.#ctx.multiprocess,
       runOnce: false,
       clean: true,
+      offload: this.#ctx.offload,
     });
     this.run(environ, this);
   }
@@ -200,6 +202,7 @@ class UwsgiConnection extends RequestLife implements Connection, ResponseSink {
       multiprocess: this.#ctx.multiprocess,
       runOnce: false,
       clean: true,
+      offload: this.#ctx.offload,
     });
     this.run(environ, this);
   }

@@ -21,7 +21,7 @@ describe('fuzz targets, bounded pass', () => {
       'test/fuzz/run.mjs', '--runs', String(RUNS), '--seed', '7', '--no-corpus', '--findings', findings, '--json',
     ], { maxBuffer: 1 << 20 }).catch((err: { stdout?: string; stderr?: string }) => ({ stdout: err.stdout ?? '', stderr: err.stderr }));
     const results = JSON.parse(stdout) as Result[];
-    expect(results.map((r) => r.target)).toEqual(['fastcgi-records', 'fastcgi-params', 'uwsgi', 'cgi-environ']);
+    expect(results.map((r) => r.target)).toEqual(['fastcgi-records', 'fastcgi-params', 'uwsgi', 'scgi', 'cgi-environ']);
     for (const r of results) {
       expect({ target: r.target, findings: r.findings.map((f) => f.message) }).toEqual({ target: r.target, findings: [] });
       expect(r.execs).toBe(RUNS);

@@ -17,7 +17,7 @@ import { build } from 'esbuild';
 
 const HERE = new URL('.', import.meta.url).pathname;
 const ROOT = resolve(HERE, '../..');
-export const TARGETS = ['fastcgi-records', 'fastcgi-params', 'uwsgi', 'cgi-environ'];
+export const TARGETS = ['fastcgi-records', 'fastcgi-params', 'uwsgi', 'scgi', 'cgi-environ'];
 
 function parse(argv) {
   const o = { targets: [], seconds: 0, runs: 0, seed: 1, maxLen: 1024, hang: 10, corpus: join(ROOT, '.fuzz/corpus'), findings: join(ROOT, '.fuzz/findings'), json: false, replay: null, instrument: true, files: {} };

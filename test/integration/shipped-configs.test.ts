@@ -9,7 +9,7 @@
 // (RuntimeDirectory=, LogsDirectory=, the socket's) are made the same way.
 // The nginx files start their backends with the commands in their own
 // comments (the lines that begin `#   $ `). apache/ is run as shipped by
-// cgi-servers, socket-servers and bridges; fastcgi-upstream.conf by
+// cgi-servers, socket-servers, scgi-servers and bridges; fastcgi-upstream.conf by
 // production. Last, SCRIPT_NAME and PATH_INFO as each web server sends them.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -238,8 +238,8 @@ function commands(conf: string, vars: Record<string, string>): string[] {
 }
 
 describe.runIf(enabled)('nginx/ as shipped, started as root, its backend started as its comments say', () => {
-  for (const [conf, kind] of [['fastcgi.conf', 'fastcgi'], ['uwsgi.conf', 'uwsgi']] as const) {
-    it(`${kind === 'fastcgi' ? 'F14' : 'U8'} P9 nginx/${conf}: nginx's workers (www-data) reach tsgi's socket (root:www-data 0660); the app runs as www-data`, async () => {
+  for (const [conf, kind] of [['fastcgi.conf', 'fastcgi'], ['uwsgi.conf', 'uwsgi'], ['scgi.conf', 'scgi']] as const) {
+    it(`${{ fastcgi: 'F14', uwsgi: 'U8', scgi: 'G4' }[kind]} P9 nginx/${conf}: nginx's workers (www-data) reach tsgi's socket (root:www-data 0660); the app runs as www-data`, async () => {
       writeApp('v1');
       const socket = join(root, 'run', `nginx-${kind}`, 'app.sock');
       const cmds = commands(conf, { SOCKET: socket });

@@ -51,6 +51,7 @@ describe.skipIf(!haveNginx)('X3 request bodies streamed through nginx with reque
   let fcgi: Awaited<ReturnType<typeof startTsgi>>;
   let uwsgi: Awaited<ReturnType<typeof startTsgi>>;
   let uwsgiPort: number;
+
   let dir: string;
   let n = 0;
   beforeAll(async () => {
@@ -58,7 +59,9 @@ describe.skipIf(!haveNginx)('X3 request bodies streamed through nginx with reque
     fcgi = await startTsgi('fastcgi', dir);
     uwsgi = await startTsgi('uwsgi', dir);
     uwsgiPort = await freePort();
-    nginx = await startNginx('streaming.conf', { RUN_DIR: dir, SOCKET: fcgi.socket, UWSGI_SOCKET: uwsgi.socket, UWSGI_PORT: String(uwsgiPort) });
+    nginx = await startNginx('streaming.conf', {
+      RUN_DIR: dir, SOCKET: fcgi.socket, UWSGI_SOCKET: uwsgi.socket, UWSGI_PORT: String(uwsgiPort),
+    });
   });
   afterAll(async () => { await nginx?.stop(); await fcgi?.stop(); await uwsgi?.stop(); });
 
@@ -66,6 +69,8 @@ describe.skipIf(!haveNginx)('X3 request bodies streamed through nginx with reque
     ['FastCGI', () => nginx.port, 'length'],
     ['FastCGI', () => nginx.port, 'chunked'],
     ['uwsgi', () => uwsgiPort, 'length'],
+    // SCGI is not here: through nginx scgi_pass the app hashes the whole body, but nginx reads a
+    // connection reset instead of the response (see the X3 SCGI test in test/server/http-stream.test.ts).
   ];
   for (const [name, port, framing] of cases) {
     it(`X3 ${name} (${framing}): the app sees the first chunk before the client sends the rest, and hashes the whole body`, async () => {
@@ -111,7 +116,8 @@ describe.skipIf(!haveNginx)('X3 request bodies streamed through nginx with reque
 
   it('X3 under --stream-bodies wsgi.input refuses a synchronous read, naming tsgi.input', async () => {
     const { socket, response } = open(nginx.port);
-    socket.end('POST /sync HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: 3\r\n\r\nabc');
+    // write, not end: nginx may take a client's half-close during the body for a client gone.
+    socket.write('POST /sync HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: 3\r\n\r\nabc');
     const text = await response;
     expect(text.startsWith('HTTP/1.1 500'), text.slice(0, 200)).toBe(true);
     expect(text).toContain("environ['tsgi.input']");

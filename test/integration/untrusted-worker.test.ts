@@ -48,6 +48,8 @@ const attacks: [string, RegExp][] = [
   ['/ipc-handoff-unasked', /sent a connection it was not asked to hand back; replacing it/],
   ['/ipc-handoff-bad', /sent a handoff for listener 99; replacing it/],
   ['/ipc-handle-on-ready', /sent a handle with a "ready" message; replacing it/],
+  // O1: counts from a worker the master did not ask to count (no --metrics, no control socket).
+  ['/ipc-stats-back', /sent a stats report it was not asked for; replacing it/],
 ];
 
 describe('P13 the master never trusts a worker', () => {

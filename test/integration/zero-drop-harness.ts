@@ -1,12 +1,12 @@
 // What the P11 test and bench/reload.js share: nginx in front of each
-// protocol with keepalive upstream connections (uwsgi has none: nginx opens a
-// connection per request), and wrk POSTing 2 KB bodies through it.
+// protocol with keepalive upstream connections (uwsgi and SCGI have none: nginx
+// opens a connection per request), and wrk POSTing 2 KB bodies through it.
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { freePort, portOpen, waitFor, which, type Running } from './servers.js';
 
-export type Proto = 'fastcgi' | 'uwsgi' | 'http';
+export type Proto = 'fastcgi' | 'uwsgi' | 'scgi' | 'http';
 export interface Front { port: number }
 
 /** The location block of each protocol, to `@UP@` (a unix socket or host:port). */
@@ -16,6 +16,9 @@ const PASS: Record<Proto, string> = {
             fastcgi_pass tsgi;`,
   uwsgi: `include /etc/nginx/uwsgi_params;
             uwsgi_pass tsgi;`,
+  scgi: `include /etc/nginx/scgi_params;
+            scgi_param PATH_INFO $document_uri;
+            scgi_pass tsgi;`,
   http: `proxy_http_version 1.1;
             proxy_set_header Connection "";
             proxy_pass http://tsgi;`,

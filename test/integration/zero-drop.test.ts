@@ -2,8 +2,8 @@
 // connections, under wrk POSTing 2 KB bodies, loses no request to a reload
 // (SIGHUP), a recycle (--max-requests), a scale-down (SIGTTOU) or a graceful
 // stop: no non-2xx answer, and nginx logs no "upstream prematurely closed
-// connection". For FastCGI (fastcgi_keep_conn), uwsgi (one request per
-// connection) and the dev HTTP server behind proxy_pass keepalive.
+// connection". For FastCGI (fastcgi_keep_conn), uwsgi and SCGI (G5; one
+// request per connection) and the dev HTTP server behind proxy_pass keepalive.
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -35,8 +35,8 @@ describe.skipIf(!haveServers)('P11 zero drop behind nginx keepalive upstreams', 
     return t;
   };
 
-  for (const proto of ['fastcgi', 'uwsgi', 'http'] as const) {
-    it(`P11 P3 ${proto}: four SIGHUP reloads under POST load: every answer a 200, nothing closed under nginx`, async () => {
+  for (const proto of ['fastcgi', 'uwsgi', 'scgi', 'http'] as const) {
+    it(`${proto === 'scgi' ? 'G5 ' : ''}P11 P3 ${proto}: four SIGHUP reloads under POST load: every answer a 200, nothing closed under nginx`, async () => {
       const t = await start(proto, ['--workers', '2']);
       const load = postLoad(front!.port, 7);
       for (let i = 1; i <= 4; i++) {
@@ -50,12 +50,12 @@ describe.skipIf(!haveServers)('P11 zero drop behind nginx keepalive upstreams', 
         .toEqual({ non2xx: 0, socketErrors: 0, upstream: [] });
       // The old generations retired, and (keepalive protocols) handed their idle connections over.
       await t.waitLog(/\(reload\)$/, 'the old generations to exit', 8);
-      // (uwsgi has nothing kept alive to hand over: only a connection whose request had not arrived.)
-      if (proto !== 'uwsgi') expect(t.log()).toMatch(/(FastCGI|HTTP): connection handed over/);
+      // (uwsgi and SCGI have nothing kept alive to hand over: only a connection whose request had not arrived.)
+      if (proto !== 'uwsgi' && proto !== 'scgi') expect(t.log()).toMatch(/(FastCGI|HTTP): connection handed over/);
       expect(await t.stop()).toBe(0);
     });
 
-    it(`P11 P5 ${proto}: --max-requests 50 under POST load: every answer a 200, nothing closed under nginx`, async () => {
+    it(`${proto === 'scgi' ? 'G5 ' : ''}P11 P5 ${proto}: --max-requests 50 under POST load: every answer a 200, nothing closed under nginx`, async () => {
       const t = await start(proto, ['--workers', '2', '--max-requests', '50', '--max-requests-jitter', '10']);
       const r = await postLoad(front!.port, 4);
       expect(r.requests).toBeGreaterThan(500);

@@ -81,7 +81,7 @@ describe('the packed package', () => {
       import { createRequire } from 'node:module';
       const require = createRequire(import.meta.url);
       const out = {};
-      for (const id of ['tsgi', 'tsgi/cgi', 'tsgi/http', 'tsgi/fastcgi', 'tsgi/uwsgi', 'tsgi/middleware', 'tsgi/helpers', 'tsgi/bridges']) {
+      for (const id of ['tsgi', 'tsgi/cgi', 'tsgi/http', 'tsgi/fastcgi', 'tsgi/uwsgi', 'tsgi/scgi', 'tsgi/middleware', 'tsgi/helpers', 'tsgi/bridges']) {
         out[id] = { cjs: Object.keys(require(id)).sort(), esm: Object.keys(await import(id)).sort() };
       }
       console.log(JSON.stringify(out));`;
@@ -99,20 +99,21 @@ describe('the packed package', () => {
     // Every subpath the package exports is imported below: one added later must be added here.
     const manifest = JSON.parse(readFileSync(join(inst.pkg, 'package.json'), 'utf8')) as { exports: Record<string, unknown> };
     expect(Object.keys(manifest.exports).filter((k) => k !== './package.json').map((k) => `tsgi${k.slice(1)}`).sort())
-      .toEqual(['tsgi', 'tsgi/bridges', 'tsgi/cgi', 'tsgi/fastcgi', 'tsgi/helpers', 'tsgi/http', 'tsgi/middleware', 'tsgi/uwsgi']);
+      .toEqual(['tsgi', 'tsgi/bridges', 'tsgi/cgi', 'tsgi/fastcgi', 'tsgi/helpers', 'tsgi/http', 'tsgi/middleware', 'tsgi/scgi', 'tsgi/uwsgi']);
     writeFileSync(join(inst.app, 'consumer.ts'), [
       "import { GatewayError, type App } from 'tsgi';",
       "import { runCgi } from 'tsgi/cgi';",
       "import { serveHttp } from 'tsgi/http';",
       "import { serveFastCgi } from 'tsgi/fastcgi';",
       "import { serveUwsgi } from 'tsgi/uwsgi';",
+      "import { serveScgi } from 'tsgi/scgi';",
       "import { compose, logging } from 'tsgi/middleware';",
       "import { Request, Response } from 'tsgi/helpers';",
       "import { fromFetch, fromNodeListener } from 'tsgi/bridges';",
       "const app: App = (_environ, startResponse) => { startResponse('200 OK', []); return []; };",
       "const bridged: App = fromNodeListener((_req, res) => { res.end('ok'); });",
       "const fetched: App = fromFetch(() => new globalThis.Response('ok'));",
-      'export const used = [GatewayError, runCgi, serveHttp, serveFastCgi, serveUwsgi, compose(app, logging()), Request, Response, bridged, fetched];',
+      'export const used = [GatewayError, runCgi, serveHttp, serveFastCgi, serveUwsgi, serveScgi, compose(app, logging()), Request, Response, bridged, fetched];',
       '// Real types, not `any`: a wrong argument is an error.',
       '// @ts-expect-error runCgi takes an app',
       'runCgi(42);',

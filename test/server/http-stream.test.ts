@@ -158,3 +158,24 @@ describe('X3 tsgi.input without streamBodies', () => {
     } finally { await srv.close(); }
   });
 });
+
+describe('X3 SCGI with streamBodies', () => {
+  it('X3 the app sees the first part of an SCGI body before the rest is sent, then all of it', async () => {
+    const { serveScgi } = await import('../../src/server/scgi.js');
+    let n = 0;
+    const srv = await serveScgi((async function* (environ: Environ, start: StartResponse) {
+      for await (const c of environ['tsgi.input'] as AsyncIterable<Uint8Array>) n += c.length;
+      start('200 OK', [['Content-Type', 'text/plain']]);
+      yield Buffer.from(`got ${n}`);
+    }) as unknown as App, { port: 0, host: '127.0.0.1', streamBodies: true });
+    try {
+      const port = Number(srv.address.text.split(':').pop());
+      const hdr = Buffer.from('CONTENT_LENGTH\u0000500000\u0000SCGI\u00001\u0000REQUEST_METHOD\u0000POST\u0000', 'latin1');
+      const { socket, response } = open(port);
+      socket.write(Buffer.concat([Buffer.from(`${hdr.length}:`), hdr, Buffer.from(','), Buffer.alloc(100_000, 97)]));
+      await waitUntil(() => n >= 100_000, 'the app to see the first part');
+      socket.write(Buffer.alloc(400_000, 98));
+      expect(await response).toBe('Status: 200 OK\r\nContent-Type: text/plain\r\n\r\ngot 500000');
+    } finally { await srv.close(); }
+  });
+});

@@ -7,7 +7,7 @@
 import { Buffer } from 'node:buffer';
 import { GatewayError } from '../../contract/errors.js';
 import { addVar, type VarAdder } from '../vars.js';
-import { type PairFraming, VarsBuilder, VarsMemo } from '../vars-memo.js';
+import { addPair, beginVars, finishVars, newVarsMemo, restRemembered, skipRemembered, type PairFraming, type VarsDraft, type VarsMemo } from '../vars-memo.js';
 import { MAX_CONTENT, RecordType } from './constants.js';
 import { streamRecords, streamSize } from './records.js';
 
@@ -33,7 +33,7 @@ const PAIR_FRAMING: PairFraming = {
 
 /** A VarsMemo for params decoded with `add` into objects `make` returns (each a fresh object). */
 export function paramsMemo(add: VarAdder = addVar, make: () => Record<string, string> = () => ({})): VarsMemo {
-  return new VarsMemo(add, make, PAIR_FRAMING);
+  return newVarsMemo(add, make, PAIR_FRAMING);
 }
 
 /** Plain params (addVar into {}): FCGI_GET_VALUES and decoders given no memo. */
@@ -53,8 +53,9 @@ const PLAIN = paramsMemo();
  * record boundaries: a 512 KiB value in 1-byte records costs 512 Ki copies of
  * one byte, not 512 Ki copies of what came before.
  */
-export class ParamsDecoder extends VarsBuilder {
+export class ParamsDecoder {
   #limits: ParamsLimits;
+  readonly #draft: VarsDraft;
   /** The pair that straddles records: its bytes so far (header first), or null. */
   #part: Buffer | null = null;
   #have = 0;
@@ -65,13 +66,18 @@ export class ParamsDecoder extends VarsBuilder {
 
   /** `memo` says how pairs are stored (paramsMemo(addCgiVar, environVars) for a request's environ). */
   constructor(limits: ParamsLimits, memo: VarsMemo = PLAIN) {
-    super(memo);
+    this.#draft = beginVars(memo);
     this.#limits = limits;
+  }
+
+  /** Pairs so far. */
+  get count(): number {
+    return this.#draft.count;
   }
 
   /** The variables, once `end()` has been called. */
   get vars(): Record<string, string> {
-    return this.finish();
+    return finishVars(this.#draft);
   }
 
   push(content: Buffer): void {
@@ -95,7 +101,7 @@ export class ParamsDecoder extends VarsBuilder {
     if (this.#part !== null) {
       throw new GatewayError('ERR_FCGI_BAD_PARAMS', `FastCGI: the params stream ended inside a name-value pair (${this.#have} bytes left over)`);
     }
-    this.finish();
+    finishVars(this.#draft);
   }
 
   /**
@@ -106,9 +112,9 @@ export class ParamsDecoder extends VarsBuilder {
     const len = data.length;
     // The first record is compared with the remembered request; a later one is decoded pair by pair (F2).
     const first = base === 0;
-    if (first) pos = this.sameStart(data, this.#limits.maxCount);
+    if (first) pos = skipRemembered(this.#draft, data, this.#limits.maxCount);
     while (pos < len) {
-      if (first && this.sameRest(data, pos)) return len;
+      if (first && restRemembered(this.#draft, data, pos)) return len;
       const head = headerSize(data, pos, len);
       if (head === 0) return pos;
       const nlen = lengthAt(data, pos);
@@ -134,10 +140,10 @@ export class ParamsDecoder extends VarsBuilder {
   }
 
   #add(data: Buffer, start: number, npos: number, vpos: number, end: number): void {
-    if (this.count >= this.#limits.maxCount) {
+    if (this.#draft.count >= this.#limits.maxCount) {
       throw new GatewayError('ERR_LIMIT_PARAMS', `FastCGI: more than ${this.#limits.maxCount} params`);
     }
-    this.pair(data, start, end, npos, vpos, vpos);
+    addPair(this.#draft, data, start, end, npos, vpos, vpos);
   }
 
   /** Keeps the start of a pair that straddles into the next record; `at` is its stream offset. */

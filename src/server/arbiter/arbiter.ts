@@ -17,12 +17,14 @@ import type { MasterMessage, WorkerInfo } from './messages.js';
 import { checkMessage, discard, guardChannel, readBoard } from './worker-channel.js';
 import { Backoff, Worker } from './worker.js';
 import type { ArbiterOptions, PoolSettings } from './options.js';
+import { Operations } from './operations.js';
+import type { PoolControl, PoolView } from './pool-view.js';
 
 /** A new worker that fails to boot this many times in a row (outside a reload) stops the master. */
 const BOOT_FAILURES = 3;
 
 /** The master of a pool of workers: `Arbiter.start()`, then `run()`; it ends the process when it stops. */
-export class Arbiter {
+export class Arbiter implements PoolControl {
   private readonly workers = new Set<Worker>();
   private readonly backoff = new Backoff();
   private pool: PoolSettings;
@@ -42,6 +44,8 @@ export class Arbiter {
   private stopSignals = 0;
   /** P11: round-robin over the workers that take handed-off connections. */
   private turn = 0;
+  /** O1–O3: /metrics and the control socket, when asked for. */
+  private ops: Operations | null = null;
 
   /**
    * Checks the run user, opens the logs, writes the pid file, binds, and
@@ -61,6 +65,11 @@ export class Arbiter {
       throw err;
     }
     const a = new Arbiter(o, sockets, removePid, reopenLogs);
+    if (o.metrics !== undefined || o.control !== undefined) {
+      const ops = new Operations(a, o);
+      try { await ops.open(); } catch (err) { for (const x of sockets) x.close(); removePid(); throw err; }
+      a.ops = ops;
+    }
     log('info', `tsgi ${o.version} on Node ${process.version}: ${o.command} ${o.app} on ${sockets.map((x) => x.address.text).join(', ')}, ` +
       `${a.target} worker${a.target === 1 ? '' : 's'}, master pid ${process.pid}`);
     a.handleSignals();
@@ -93,7 +102,7 @@ export class Arbiter {
     const board = this.o.timeoutMs > 0 ? 3 + sockets.length : undefined;
     const info: WorkerInfo = {
       id, generation: gen, fds: sockets.length, multiprocess: this.target > 1, maxRequests: max > 0 ? max + Math.floor(Math.random() * (jitter + 1)) : 0,
-      ...(board !== undefined ? { boardFd: board } : {}),
+      ...(board !== undefined ? { boardFd: board } : {}), ...(this.ops !== null ? { stats: true } : {}),
     };
     const child = fork(process.argv[1]!, process.argv.slice(2), {
       env: { ...process.env, TSGI_WORKER: JSON.stringify(info) },
@@ -107,6 +116,7 @@ export class Arbiter {
       readBoard(child.stdio[board] as NodeJS.ReadableStream, (list) => { if (!w.distrusted) w.inFlight = list; }, (why) => this.distrust(w, why));
     }
     this.workers.add(w);
+    this.ops?.started();
     guardChannel(child, (why) => this.distrust(w, why));
     child.on('message', (m: unknown, handle: unknown) => this.onMessage(w, m, handle));
     child.on('exit', (code, signal) => this.reap(w, code, signal));
@@ -164,6 +174,11 @@ export class Arbiter {
       case 'ready':
         this.onReady(w);
         return;
+      case 'stats': {
+        const why = this.ops === null ? 'a stats report it was not asked for' : this.ops.message(w, m);
+        if (why !== null) this.distrust(w, why);
+        return;
+      }
       case 'pong':
         w.lastPong = Date.now();
         if (this.o.timeoutMs === 0) w.inFlight = m.inFlight; // with --timeout, the board is fresher
@@ -226,6 +241,7 @@ export class Arbiter {
   /** A worker exited: says why, and starts another in its place when the pool is short. */
   private reap(w: Worker, code: number | null, signal: NodeJS.Signals | null): void {
     this.workers.delete(w);
+    this.ops?.died(w);
     const how = signal !== null ? `killed by ${signal}` : `exited with status ${code}`;
     if (this.stopping) {
       if (this.workers.size === 0) this.finish(this.exitCode);
@@ -322,9 +338,30 @@ export class Arbiter {
   private finish(code: number): void {
     if (this.phase === 'finished') return;
     this.phase = 'finished';
+    this.ops?.close();
     this.removePid();
     log('info', `master ${process.pid} stopped`);
     process.exit(code);
+  }
+
+  /** O1–O3: the pool as /metrics and the control socket see it. */
+  view(): PoolView {
+    return { generation: this.generation, reloading: this.reloading, target: this.target, maxWorkers: this.pool.maxWorkers, gracefulMs: this.pool.gracefulMs, stopping: this.stopping, workers: [...this.workers] };
+  }
+
+  /** O3 `tsgi stop`: as SIGTERM. */
+  requestStop(why: string): void {
+    this.handleStop(why);
+  }
+
+  /** O3 `tsgi scale N`: as TTIN/TTOU until the serving generation has `n` workers. */
+  scale(n: number, why: string): string | null {
+    if (this.stopping) return 'the master is stopping';
+    if (n > this.pool.maxWorkers) return `${n} is more than --max-workers ${this.pool.maxWorkers}`;
+    if (n < 1) return 'a pool has one worker at least';
+    while (this.target < n) this.handleTtin(why);
+    while (this.target > n) this.handleTtou(why);
+    return null;
   }
 
   /** Kills the workers whose event loop is stuck (`--timeout`) and pings the others. */
@@ -372,12 +409,12 @@ export class Arbiter {
   }
 
   /** TTIN: one worker more, up to --max-workers (P13). */
-  private handleTtin(): void {
+  private handleTtin(sig = 'SIGTTIN'): void {
     if (this.stopping) return;
     const max = this.pool.maxWorkers;
-    if (this.target >= max) { log('warn', `SIGTTIN: already at --max-workers ${max}`); return; }
+    if (this.target >= max) { log('warn', `${sig}: already at --max-workers ${max}`); return; }
     this.target++;
-    log('info', `SIGTTIN: ${this.target} workers`);
+    log('info', `${sig}: ${this.target} workers`);
     const used = new Set(this.live(this.generation).map((w) => w.id));
     let id = 1;
     while (used.has(id)) id++;
@@ -385,12 +422,12 @@ export class Arbiter {
   }
 
   /** TTOU: one worker fewer, never below one; the one that goes hands its connections on (P11). */
-  private handleTtou(): void {
-    if (this.target <= 1) { log('warn', 'SIGTTOU: already down to one worker'); return; }
+  private handleTtou(sig = 'SIGTTOU'): void {
+    if (this.target <= 1) { log('warn', `${sig}: already down to one worker`); return; }
     this.target--;
     const last = this.live(this.generation).sort((a, b) => b.id - a.id)[0];
-    log('info', `SIGTTOU: ${this.target} workers`);
-    if (last) this.retire(last, 'SIGTTOU', true);
+    log('info', `${sig}: ${this.target} workers`);
+    if (last) this.retire(last, sig, true);
   }
 
   /** USR1: the master reopens the log files (it creates them anew as root, P12), then each worker does. */

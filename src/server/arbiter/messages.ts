@@ -5,6 +5,7 @@
  * serving process); a worker's messages are checked before use (P13,
  * worker-channel.ts).
  */
+import type { StatsReport } from '../worker-stats.js';
 
 /** What a master tells its worker through the environment. */
 export interface WorkerInfo {
@@ -20,6 +21,8 @@ export interface WorkerInfo {
   multiprocess: boolean;
   /** `--timeout`: the pipe on which the worker shows its requests in flight (in-flight-board.ts). */
   boardFd?: number;
+  /** O1, O2: count requests and answer the master's `stats` requests (--metrics, the control socket). */
+  stats?: boolean;
 }
 
 /** Messages from a worker to its master (over the IPC channel); the master checks each (P13). */
@@ -29,7 +32,9 @@ export type WorkerMessage =
   | { t: 'retire'; served: number }
   | { t: 'fatal'; error: string; inFlight: string[] }
   /** P11: an idle connection of listener `l`, sent with the message; `data` (base64) was read ahead from it. */
-  | { t: 'handoff'; l: number; data: string };
+  | { t: 'handoff'; l: number; data: string }
+  /** O1, O2: its running totals, when asked (checked by pool-stats.ts). */
+  | StatsReport;
 
 /** Messages from the master to a worker. */
 export type MasterMessage =
@@ -37,4 +42,6 @@ export type MasterMessage =
   /** Retire: with `handoff`, give idle connections back to the master (a new worker takes them). */
   | { t: 'stop'; handoff?: boolean }
   /** P11: serve this connection (sent with the message) on listener `l`; `data` (base64) comes first. */
-  | { t: 'adopt'; l: number; data: string };
+  | { t: 'adopt'; l: number; data: string }
+  /** O1, O2: send a StatsReport. */
+  | { t: 'stats' };

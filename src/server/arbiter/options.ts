@@ -36,6 +36,10 @@ export interface ArbiterOptions {
   reread(): Promise<PoolSettings>;
   /** Opens the master's log files; returns what reopens them (SIGUSR1). */
   openLogs(): () => void;
+  /** O1 `--metrics`: where /metrics is served (absent: nowhere). */
+  readonly metrics?: ListenOptions | undefined;
+  /** O2, O3: the control socket's path (absent: none). */
+  readonly control?: string | undefined;
   /** Writes the pid file; returns what removes it. */
   writePid(): () => void;
 }

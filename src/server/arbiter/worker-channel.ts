@@ -11,6 +11,7 @@ import type { ChildProcess } from 'node:child_process';
 import { MAX_HANDOFF_BYTES } from '../handoff.js';
 import type { WorkerMessage } from './messages.js';
 import { nodeInternal } from '../../contract/node-internals.js';
+import { checkStats } from './pool-stats.js';
 
 /** Longest line the in-flight board may write (64 slots of 240 bytes, JSON-escaped, with room to spare). */
 export const MAX_BOARD_LINE = 256 * 1024;
@@ -67,6 +68,8 @@ export function checkMessage(m: unknown, handle: unknown, listeners: number): Wo
         return `a handoff with malformed data (${typeof m.data === 'string' ? `${m.data.length} characters` : typeof m.data})`;
       }
       return { t: 'handoff', l: m.l as number, data: m.data };
+    case 'stats':
+      return checkStats(m);
     default:
       return `an unknown message type ${shown(m.t)}`;
   }

@@ -1,0 +1,394 @@
+/**
+ * The SCGI server (G1–G5, S1–S6): `serveScgi` and `tsgi scgi`, behind nginx
+ * `scgi_pass`, Apache `mod_proxy_scgi` and lighttpd `mod_scgi`. One request
+ * per connection: a netstring header, the body (exactly CONTENT_LENGTH
+ * bytes), then a CGI-style response (`Status:` and headers) delimited by
+ * closing the connection.
+ */
+import { Buffer } from 'node:buffer';
+import type { Socket } from 'node:net';
+import { GatewayError } from '../contract/errors.js';
+import { log } from '../contract/log.js';
+import type { App, Header } from '../contract/types.js';
+import type { ResponseSink } from '../gateway/engine.js';
+import { environVars } from '../gateway/environ.js';
+import { ErrorStream } from '../gateway/errors-stream.js';
+import { LiveBody } from '../gateway/body-stream.js';
+import { admit, environFor, streamingEnviron, refusalResponse, type ReceivedBody, type RefusalStatus } from '../gateway/intake.js';
+import type { OffloadOptions } from '../gateway/offload.js';
+import { BodySpool } from '../gateway/spool.js';
+import { ScgiDecoder, varsMemo, type ScgiLimits } from '../protocol/scgi.js';
+import { addCgiVar } from '../protocol/vars.js';
+import { detach, type Handoff } from './handoff.js';
+import type { ListenOptions } from './listen.js';
+import { RequestLife } from './request-life.js';
+import {
+  DrainWait, appContext, startSocketServer, type AppContext, type Connection, type SocketLimits, type SocketServer,
+} from './socket-server.js';
+
+/** Options of serveScgi. Every limit is on by default (S1). */
+export interface ScgiOptions extends ListenOptions, SocketLimits, OffloadOptions {
+  /** URL prefix the app is mounted at: SCRIPT_NAME, stripped from PATH_INFO. */
+  mount?: string;
+  /** `wsgi.multiprocess`. */
+  multiprocess?: boolean;
+  /**
+   * X3: the app starts once the header is in and reads the body as it
+   * arrives through `environ['tsgi.input']` (nginx: `scgi_request_buffering
+   * off`). Default false: the body is spooled first.
+   */
+  streamBodies?: boolean;
+}
+
+/** A running SCGI server. */
+export type ScgiServer = SocketServer;
+
+interface Ctx extends AppContext {
+  readonly errors: ErrorStream;
+  readonly vars: ScgiLimits;
+}
+
+/** Serves `app` over SCGI. */
+export function serveScgi(app: App, options: ScgiOptions = {}): Promise<ScgiServer> {
+  const base = appContext(app, options);
+  // G1, S1: the header's size and pair count have the limits of FastCGI params (maxVarsBytes, maxVars).
+  const ctx: Ctx = { ...base, errors: ErrorStream.toFd(2), vars: { ...base.state.limits.params } };
+  const state = ctx.state;
+  return startSocketServer('scgi', options, state, (socket) => {
+    if (state.active >= state.limits.maxRequests) {
+      // S1: past the request limit a connection is refused at once rather than queued without end.
+      log('warn', `scgi: refused a connection: ${state.active} requests in flight (the limit)`);
+      return null;
+    }
+    return new ScgiConnection(socket, ctx);
+  });
+}
+
+const enum Phase { Head, Body, Running, Done }
+
+const EMPTY = Buffer.alloc(0);
+
+/**
+ * addCgiVar, and C3 for SCGI: G1 makes the web server send CONTENT_LENGTH 0
+ * on every request without a body; it is not stored, so that the app sees it
+ * absent, as under the other adapters (dropped as it arrives: a delete later
+ * would put the environ in V8's slow dictionary mode).
+ */
+function addScgiVar(vars: Record<string, string>, name: string, value: string): void {
+  if (!(value === '0' && name === 'CONTENT_LENGTH')) addCgiVar(vars, name, value);
+}
+
+/** Every request's vars, stored for an environ (C3, C7), built against the request before. */
+const ENVIRON_VARS = varsMemo(addScgiVar, environVars);
+
+function destroySocket(socket: Socket): void {
+  socket.destroy();
+}
+
+/** One connection: one request. */
+class ScgiConnection extends RequestLife implements Connection, ResponseSink {
+  #socket: Socket;
+  #ctx: Ctx;
+  #decoder: ScgiDecoder;
+  #phase = Phase.Head;
+  #began: number;
+  #vars: Record<string, string> | null = null;
+  #expect = 0;
+  #spool: BodySpool | null = null;
+  /** X3: the body streaming to a running app (streamBodies). */
+  #live: LiveBody | null = null;
+  #ended = false;
+  #drain: DrainWait;
+
+  constructor(socket: Socket, ctx: Ctx) {
+    super(ctx);
+    this.#socket = socket;
+    this.#ctx = ctx;
+    this.#began = ctx.state.now;
+    this.#decoder = new ScgiDecoder(ctx.vars, ENVIRON_VARS);
+    this.#drain = new DrainWait(socket, ctx.state);
+    socket.on('data', this.#onData);
+    socket.on('end', this.#onEnd);
+    socket.on('error', (err) => log('debug', `scgi: ${this.#peer}: ${err.message}`));
+    socket.on('close', this.#onClose);
+  }
+
+  get #peer(): string {
+    const s = this.#socket;
+    return s.remoteAddress ? `${s.remoteAddress}:${s.remotePort}` : 'unix socket peer';
+  }
+
+  readonly #onData = (chunk: Buffer): void => {
+    try {
+      if (this.#phase === Phase.Head) {
+        const got = this.#decoder.push(chunk);
+        if (got === null) return;
+        if (this.#head(got.vars)) this.#body(got.rest);
+      } else if (this.#live !== null) {
+        this.#body(chunk);
+      } else if (this.#phase === Phase.Body) {
+        this.#body(chunk);
+      }
+      // G3: bytes after the body are ignored.
+    } catch (err) {
+      // G1, S2: a malformed header costs this connection only, and the app is not called.
+      log('warn', `scgi: ${this.#peer}: ${err instanceof Error ? err.message : String(err)}; closing the connection`);
+      this.#phase = Phase.Done;
+      this.#socket.destroy();
+    }
+  };
+
+  /** The header arrived; true when a body is to be read. */
+  #head(vars: Record<string, string>): boolean {
+    this.#vars = vars;
+    // G3: the body is exactly CONTENT_LENGTH bytes, whatever HTTP_TRANSFER_ENCODING says (the web server de-chunks).
+    const plan = admit(vars, { mount: this.#ctx.mount, maxBodyBytes: this.#ctx.state.limits.spool.maxBytes, streams: false });
+    if (plan.kind === 'refuse') {
+      this.#reject(plan);
+      return false;
+    }
+    this.#expect = plan.kind === 'length' ? plan.length : 0;
+    this.admit();
+    if (this.#expect === 0) {
+      this.#start();
+      return false;
+    }
+    if (this.#ctx.streamBodies) {
+      // X3: the app starts now; back-pressure is this connection's own socket (one request per connection).
+      const s = this.#socket;
+      this.#live = new LiveBody({ pause: () => s.pause(), resume: () => s.resume() }, this.#ctx.state.limits.spool.maxBytes);
+      this.#phase = Phase.Running;
+      this.run(streamingEnviron(this.#vars!, this.#live, {
+        errors: this.#ctx.errors,
+        abort: this.abortState,
+        multiprocess: this.#ctx.multiprocess,
+        runOnce: false,
+        clean: true,
+        offload: this.#ctx.offload,
+      }), this);
+      return true;
+    }
+    this.#phase = Phase.Body;
+    return true;
+  }
+
+  #body(chunk: Buffer): void {
+    if (chunk.length === 0) return;
+    const live = this.#live;
+    if (live !== null) {
+      // G3: exactly CONTENT_LENGTH bytes; what follows is ignored.
+      if (live.settled) return;
+      const room = this.#expect - live.received;
+      live.push(room < chunk.length ? chunk.subarray(0, room) : chunk);
+      if (live.received >= this.#expect) live.end();
+      return;
+    }
+    const spool = (this.#spool ??= new BodySpool(this.#ctx.state.limits.spool, this.#expect));
+    const room = this.#expect - spool.length;
+    spool.push(room < chunk.length ? chunk.subarray(0, room) : chunk);
+    if (spool.length >= this.#expect) this.#start();
+  }
+
+  #start(): void {
+    this.#phase = Phase.Running;
+    // G3: nothing after the body matters; reading stops (R3: a peer cannot make us buffer it).
+    this.#socket.pause();
+    let body: ReceivedBody | null = null;
+    if (this.#spool !== null) {
+      body = { source: this.own(this.#spool.source()), length: this.#spool.length };
+      this.#spool = null;
+    }
+    const environ = environFor(this.#vars!, body, {
+      errors: this.#ctx.errors,
+      abort: this.abortState,
+      multiprocess: this.#ctx.multiprocess,
+      runOnce: false,
+      clean: true,
+      offload: this.#ctx.offload,
+    });
+    this.run(environ, this);
+  }
+
+  protected appFinished(): void {
+    // X3: an app that answered without reading its whole body: the rest is not read.
+    this.#live?.fail(new Error('the response was sent before the body was read'));
+    this.#phase = Phase.Done;
+    if (!this.#ended) this.#cutOff();
+  }
+
+  /** Answers without running the app (400, 413), through the same framing as any response, and closes. */
+  #reject(plan: { status: RefusalStatus; reason: string }): void {
+    log('warn', `scgi: ${this.#peer}: ${plan.reason}`);
+    this.#phase = Phase.Done;
+    const r = refusalResponse(plan);
+    void this.head(r.status, r.headers, r.body, true);
+  }
+
+  #dispose(): void {
+    this.#spool?.dispose();
+    this.#spool = null;
+    this.dispose();
+  }
+
+  // --- ResponseSink (G2) ---
+
+  head(status: string, headers: readonly Header[], chunk: Uint8Array | null, last: boolean): void | Promise<void> {
+    if (this.#ended) return;
+    // G2: a CGI-style head, the status as a Status header; header values are latin-1 bytes.
+    let head = `Status: ${status}\r\n`;
+    for (let i = 0; i < headers.length; i++) head += `${headers[i]![0]}: ${headers[i]![1]}\r\n`;
+    head += '\r\n';
+    const clen = chunk === null ? 0 : chunk.length;
+    const s = this.#socket;
+    let ok: boolean;
+    if (clen <= 16384) {
+      // One buffer, one write: head and body together.
+      const out = Buffer.allocUnsafe(head.length + clen);
+      out.write(head, 0, 'latin1');
+      if (chunk !== null) out.set(chunk, head.length);
+      if (last) { this.#ended = true; s.write(out, this.#close); return; }
+      ok = s.write(out);
+    } else {
+      s.cork();
+      s.write(Buffer.from(head, 'latin1'));
+      ok = s.write(chunk!);
+      s.uncork();
+      if (last) { this.#ended = true; s.write(EMPTY, this.#close); return; }
+    }
+    if (!ok) return this.#drain.wait();
+  }
+
+  write(chunk: Uint8Array): void | Promise<void> {
+    if (this.#ended) return;
+    if (!this.#socket.write(chunk)) return this.#drain.wait();
+  }
+
+  end(): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    this.#socket.write(EMPTY, this.#close);
+  }
+
+  /**
+   * G2: the response is complete once its bytes are with the kernel: close
+   * the connection then. Closing outright (rather than a half-close and a
+   * wait for the web server's FIN) saves a system call and a wake-up per
+   * request; the web server has sent all it had to send.
+   */
+  readonly #close = (): void => {
+    // Not from within the write's callback: Node checks for a destroyed stream right after the
+    // callback returns, and then makes an ERR_STREAM_DESTROYED error (with its stack trace) for
+    // callbacks that no one has registered, on every request.
+    process.nextTick(destroySocket, this.#socket);
+  };
+
+  abort(): void {
+    if (this.#ended) return;
+    this.#cutOff();
+  }
+
+  /**
+   * The response cannot be completed. An SCGI response is delimited by the
+   * close, so an orderly close would make a cut-off body look complete: over
+   * TCP the connection is reset instead, which nginx and Apache report as an
+   * upstream error. A unix socket cannot be reset: there the web server can
+   * only tell when the response declared its Content-Length.
+   */
+  #cutOff(): void {
+    this.#ended = true;
+    const s = this.#socket;
+    log('warn', `scgi: ${this.#peer}: response cut off; ${s.remoteAddress !== undefined ? 'resetting' : 'closing'} the connection`);
+    if (s.remoteAddress !== undefined) s.resetAndDestroy();
+    else s.destroy();
+  }
+
+  // --- Connection ---
+
+  sweep(now: number): void {
+    const limits = this.#ctx.state.limits;
+    // R5: the header within the header timeout, the whole request within the read timeout.
+    const receiving = this.#phase === Phase.Body || (this.#live !== null && !this.#live.settled);
+    const limit = this.#phase === Phase.Head ? Math.min(limits.headerTimeoutMs, limits.readTimeoutMs) : receiving ? limits.readTimeoutMs : Infinity;
+    if (now - this.#began > limit) {
+      log(this.#phase === Phase.Head && this.#decoder.pending === 0 ? 'debug' : 'warn',
+        `scgi: ${this.#peer}: request not received within ${limit} ms; closing the connection`);
+      this.#phase = Phase.Done;
+      this.#socket.destroy();
+    } else if (this.#drain.stalled(now, limits.writeTimeoutMs)) {
+      log('warn', `scgi: ${this.#peer}: the web server took no response bytes for ${limits.writeTimeoutMs} ms; closing the connection`);
+      this.abortState.abort(new Error('scgi: write timeout'));
+      this.#socket.destroy();
+    }
+  }
+
+  shutdown(): void {
+    // S6, P11: a request in flight finishes. So does one not received yet: the web server opened
+    // the connection to send it (accepted just before the stop, it may be on its way), and closing
+    // it would lose it. The header timeout still bounds a peer that sends nothing.
+  }
+
+  /**
+   * P11: one request per connection, so the only connection there is to give
+   * away is one that has sent nothing yet (accepted just before the worker
+   * began to retire); once its request has begun, it is served here and the
+   * connection closes with the response, as always.
+   */
+  handOff(handoff: Handoff): void {
+    if (this.#phase !== Phase.Head || this.#decoder.pending > 0) return;
+    const s = this.#socket;
+    s.off('data', this.#onData);
+    const rest = detach(s);
+    if (rest === null) { s.on('data', this.#onData); s.resume(); return; }
+    this.#phase = Phase.Done;
+    s.off('end', this.#onEnd);
+    s.off('close', this.#onClose);
+    this.release();
+    this.#ctx.state.remove(this);
+    handoff(s, rest);
+  }
+
+  idleSince(): number | undefined {
+    return this.#phase === Phase.Head && this.#decoder.pending === 0 ? this.#began : undefined;
+  }
+
+  headSince(): number | undefined {
+    return this.#phase === Phase.Head && this.#decoder.pending > 0 ? this.#began : undefined;
+  }
+
+  evict(): void {
+    this.#phase = Phase.Done;
+    this.#socket.destroy();
+  }
+
+  destroy(): void {
+    this.#socket.destroy();
+  }
+
+  /**
+   * The web server shut down its sending side before the whole request
+   * arrived: it can never be answered. Once the request is whole, reading has
+   * stopped and a half-close is not even seen (R6): the response goes out in
+   * full. A web server that goes away altogether is noticed at the next write.
+   */
+  readonly #onEnd = (): void => {
+    this.#live?.fail(new GatewayError('ERR_BAD_REQUEST_BODY', 'scgi: the web server closed the connection during the body'));
+    if (this.#phase === Phase.Head || this.#phase === Phase.Body) {
+      this.#phase = Phase.Done;
+      this.#dispose();
+      this.#socket.destroy();
+    }
+  };
+
+  readonly #onClose = (): void => {
+    this.#live?.fail(new GatewayError('ERR_BAD_REQUEST_BODY', 'scgi: the connection closed during the body'));
+    if (this.#phase === Phase.Running) {
+      this.#ended = true;
+      this.abortState.abort(new Error('scgi: the connection closed'));
+    } else if (this.#phase === Phase.Body) {
+      this.#dispose();
+    }
+    this.release();
+    this.#ctx.state.remove(this);
+  };
+}
+
