@@ -23,6 +23,11 @@ const BLOCK = 65536;
 /** Bytes a live body buffers before the adapter is asked to pause (X3). */
 export const LIVE_HIGH_WATER = 256 * 1024;
 
+/** `tsgi.input` of a request without a body: shared, it holds no state. */
+export const NO_CHUNKS: AsyncIterable<Uint8Array> = Object.freeze({
+  [Symbol.asyncIterator]: (): AsyncIterator<Uint8Array> => ({ next: () => Promise.resolve({ done: true, value: undefined }) }),
+});
+
 /** `tsgi.input` over a spooled `wsgi.input`: blocks of up to 64 KiB until the body's end. */
 export function spooledChunks(input: WsgiInput): AsyncIterable<Uint8Array> {
   return {

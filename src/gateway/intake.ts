@@ -19,7 +19,7 @@ import { applyMount, underMount } from '../contract/mount.js';
 import type { Environ, Header } from '../contract/types.js';
 import { completeEnviron, type EnvironExtras } from './environ.js';
 import { InputStream, emptyInput, type ByteSource } from './input.js';
-import { spooledChunks, streamingInput, type LiveBody } from './body-stream.js';
+import { NO_CHUNKS, spooledChunks, streamingInput, type LiveBody } from './body-stream.js';
 import type { SpoolLimits } from './spool.js';
 
 // The mount rule lives in contract/, below both the intake and protocol/http-env.ts; re-exported for the adapters.
@@ -154,7 +154,8 @@ export function environFor(vars: Record<string, string>, body: ReceivedBody | nu
     input = emptyInput();
   }
   const environ = completeEnviron(vars, x, input);
-  environ['tsgi.input'] = spooledChunks(input);
+  // X3: one shared empty iterable for the many requests without a body (no object per GET).
+  environ['tsgi.input'] = input.remaining > 0 ? spooledChunks(input) : NO_CHUNKS;
   return environ;
 }
 
