@@ -157,6 +157,28 @@ describe('X3 tsgi.input without streamBodies', () => {
       expect(text.endsWith('hello|0') || text.includes('hello|0')).toBe(true);
     } finally { await srv.close(); }
   });
+
+  it('X3 without streamBodies tsgi.input yields the spooled body whole, and an empty one for a GET', async () => {
+    const app: App = (environ, start) => {
+      start('200 OK', [['Content-Type', 'text/plain']]);
+      return (async function* () {
+        const parts: Uint8Array[] = [];
+        for await (const c of environ['tsgi.input'] as AsyncIterable<Uint8Array>) parts.push(c);
+        const body = Buffer.concat(parts);
+        yield Buffer.from(`${environ.REQUEST_METHOD} ${body.length} ${createHash('sha256').update(body).digest('hex')}`);
+      })();
+    };
+    const srv = await serveHttp(app, { port: 0, accessLog: false });
+    try {
+      const big = Buffer.alloc(3 * 1024 * 1024 + 7, 'k'); // past memoryBodyBytes: spooled to a file
+      for (const [method, body] of [['POST', big], ['GET', Buffer.alloc(0)]] as const) {
+        const { socket, response } = open(srv.port);
+        socket.write(Buffer.concat([Buffer.from(`${method} / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n${body.length > 0 ? `Content-Length: ${body.length}\r\n` : ''}\r\n`), body]));
+        const text = await response;
+        expect(text.includes(`${method} ${body.length} ${createHash('sha256').update(body).digest('hex')}`), text.slice(-120)).toBe(true);
+      }
+    } finally { await srv.close(); }
+  });
 });
 
 describe('X3 SCGI with streamBodies', () => {
