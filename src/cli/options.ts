@@ -52,6 +52,7 @@ export const OPTIONS: Record<string, Spec> = {
   backlog: { kind: 'int', arg: 'N', for: SERVERS, help: 'connections the kernel queues before a worker accepts them (default 2048, capped by net.core.somaxconn)' },
   mount: { kind: 'string', arg: 'PREFIX', for: SERVERS, help: 'URL prefix the app lives under: becomes SCRIPT_NAME' },
   'no-multiplex': { kind: 'bool', for: ['fastcgi', 'check'], help: 'one request at a time per connection (FCGI_CANT_MPX_CONN)' },
+  'stream-bodies': { kind: 'bool', for: SERVERS, help: "start the app once the head is in; it reads the body as it arrives from environ['tsgi.input'] (wsgi.input then refuses synchronous reads)" },
   'max-body': { kind: 'bytes', arg: 'BYTES', for: ALL, help: 'largest request body, e.g. 10m (413 past it; default 100m)' },
   'max-concurrent': {
     kind: 'int', arg: 'N', for: SOCKETS, help: 'requests in flight at once per worker (default 1024)',

@@ -13,13 +13,14 @@ import { RequestAbort } from '../gateway/abort.js';
 import { runApp } from '../gateway/engine.js';
 import { within } from '../gateway/finish.js';
 import { ErrorStream } from '../gateway/errors-stream.js';
-import { admit, environFor, limitRefusal, normalizeMount, refusalResponse, spoolLimits, type ReceivedBody, type RequestLimits } from '../gateway/intake.js';
+import { admit, environFor, streamingEnviron, limitRefusal, normalizeMount, refusalResponse, spoolLimits, type ReceivedBody, type RequestLimits } from '../gateway/intake.js';
 import { offloadOf, type OffloadOptions } from '../gateway/offload.js';
 import { httpVars } from '../protocol/http-env.js';
 import { earlyHintsFor } from './early-hints.js';
 import { adopted, detach, type Handoff } from './handoff.js';
 import { DEFAULT_BACKLOG, listenError } from './listen.js';
-import { readRequestBody } from './read-body.js';
+import { liveBody, readRequestBody } from './read-body.js';
+import type { LiveBody } from '../gateway/body-stream.js';
 import { ServerResponseSink } from './response-sink.js';
 import { serveUpgrade } from './http-upgrade.js';
 import { TunnelPool, type TunnelLimits } from './tunnel.js';
@@ -50,6 +51,12 @@ export interface HttpOptions extends Pick<RequestLimits, 'maxBodyBytes' | 'memor
   multiprocess?: boolean;
   /** An access-log line per request at level info (default true). */
   accessLog?: boolean;
+  /**
+   * X3: start the app as soon as the head is in and stream the body to it
+   * through `environ['tsgi.input']`, with back-pressure (default false: the
+   * body is spooled whole first, and `wsgi.input` reads it synchronously).
+   */
+  streamBodies?: boolean;
 }
 
 /** A running dev server. */
@@ -124,7 +131,12 @@ export async function serveHttp(app: App, options: HttpOptions = {}): Promise<Ht
     const vars = varsOf(req);
     let plan = admit(vars, { mount, maxBodyBytes: limits.maxBytes, streams: true });
     let body: ReceivedBody | null = null;
-    if (plan.kind === 'length' || plan.kind === 'stream') {
+    let live: LiveBody | null = null;
+    if (options.streamBodies === true && (plan.kind === 'length' || plan.kind === 'stream')) {
+      // X3: the app starts now; the body reaches it as it arrives.
+      if (/100-continue/i.test(req.headers.expect ?? '')) res.writeContinue();
+      live = liveBody(req, limits.maxBytes);
+    } else if (plan.kind === 'length' || plan.kind === 'stream') {
       try {
         if (/100-continue/i.test(req.headers.expect ?? '')) res.writeContinue();
         const spool = await readRequestBody(req, limits, plan.kind === 'length' ? plan.length : 0);
@@ -149,19 +161,25 @@ export async function serveHttp(app: App, options: HttpOptions = {}): Promise<Ht
       return;
     }
     const source = body?.source;
-    const environ = environFor(vars, body, {
+    const extras = {
       errors,
       abort: controller,
       multiprocess: options.multiprocess ?? false,
       runOnce: false,
       offload,
       earlyHints: earlyHintsFor(req, res),
-    });
+    };
+    const environ = live === null ? environFor(vars, body, extras) : streamingEnviron(vars, live, extras);
     try {
       // P6: a request --request-timeout answered stops counting here, whether or not its app returns.
       await Promise.race([runApp(app, environ, sink, controller), sink.abandoned()]);
     } finally {
       source?.dispose?.();
+      if (live !== null && !live.settled) {
+        // The app returned without reading its whole body: the rest is not read, and the connection closes.
+        live.fail(new Error('the response was sent before the body was read'));
+        req.destroy();
+      }
       // One line per request: none when a logging() layer (or the --access-log tracker) has it (tsgi.logged).
       if (accessLog && environ['tsgi.logged'] !== true) {
         const ms = Number(process.hrtime.bigint() - started) / 1e6;
