@@ -1,5 +1,5 @@
 // Offload through the real web servers (X1, X2): nginx over fastcgi_pass and
-// uwsgi_pass with `--offload nginx:/internal/`, Apache mod_proxy_fcgi with
+// uwsgi_pass and scgi_pass with `--offload nginx:/internal/`, Apache mod_proxy_fcgi with
 // mod_xsendfile and `--offload sendfile`. The client gets the file's exact
 // bytes while tsgi's access log shows it sent no body; Range, HEAD and 304
 // stay right; an event stream passes nginx as it is written. The configs are
