@@ -142,13 +142,14 @@ export function fileBody(body: unknown): FileWrapper | undefined {
  * X2: the head of a streamed response that must reach the client as it is
  * written: `text/event-stream` gets `X-Accel-Buffering: no` (nginx then
  * passes each chunk on as it arrives instead of filling its buffers), unless
- * the app set that header itself (either way), or the front says it is not
- * nginx (`front`: SERVER_SOFTWARE, which Apache and lighttpd always send and
- * nginx sends as `nginx/…` or not at all): another web server would pass
- * the header on to the client. The same array when nothing is added.
+ * the app set that header itself (either way), or the front names itself
+ * as Apache or lighttpd (`front`: SERVER_SOFTWARE, which both always send):
+ * they would pass the header on to the client. nginx sends `nginx/…` or
+ * nothing, and the dev server its own name (nginx's proxy_pass honours the
+ * header too). The same array when nothing is added.
  */
 export function unbufferedHeaders(headers: readonly Header[], front?: string): readonly Header[] {
-  if (front !== undefined && !front.startsWith('nginx')) return headers;
+  if (front !== undefined && (front.startsWith('Apache') || front.startsWith('lighttpd'))) return headers;
   let sse = false;
   for (let i = 0; i < headers.length; i++) {
     const name = headers[i]![0];
