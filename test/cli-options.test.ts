@@ -61,7 +61,7 @@ describe('the tsgi command line', () => {
     expect(fcgi).toContain('FCGI_OVERLOADED');
     expect(uwsgi).not.toContain('FCGI');
     expect(uwsgi).toContain('closed unread, which the web server answers 502');
-    expect(tsgi(['scgi', '--help']).stdout).toMatch(/^usage: tsgi scgi APP {6}SCGI server \(nginx scgi_pass, Apache mod_proxy_scgi, lighttpd mod_scgi\)\n[^]*  --max-concurrent N +requests in flight at once per worker; past it a new connection is closed unread/);
+    expect(tsgi(['scgi', '--help']).stdout).toMatch(/^usage: tsgi scgi APP {6}SCGI server \(nginx scgi_pass, Apache mod_proxy_scgi, lighttpd mod_scgi\)\n[^]*  --max-concurrent N +requests in flight at once per worker; past it a request waits \(--queue-timeout\), and past the queue a new connection is closed unread/);
     const bare = tsgi([]);
     expect(bare.stdout).toBe('');
     expect(bare.stderr).toBe(help.stdout);

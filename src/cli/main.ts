@@ -127,6 +127,7 @@ const DEFAULTS: Record<string, string> = {
   'max-workers': '4 per CPU, at least --workers',
   'max-body': '104857600',
   'max-concurrent': '1024',
+  'queue-timeout': '5',
   'graceful-timeout': '30',
   'access-log': 'off',
   offload: 'off (tsgi sends files itself)',
@@ -145,7 +146,7 @@ const DEFAULTS: Record<string, string> = {
  */
 function inferServer(values: Values): ServerCommand {
   if (values.reload === true) return 'http';
-  if (['no-multiplex', 'socket', 'chmod', 'chown', 'max-concurrent'].some((k) => values[k] !== undefined)) return 'fastcgi';
+  if (['no-multiplex', 'socket', 'chmod', 'chown', 'max-concurrent', 'queue-timeout'].some((k) => values[k] !== undefined)) return 'fastcgi';
   return 'http';
 }
 

@@ -55,10 +55,14 @@ export const OPTIONS: Record<string, Spec> = {
   'max-concurrent': {
     kind: 'int', arg: 'N', for: SOCKETS, help: 'requests in flight at once per worker (default 1024)',
     helpFor: {
-      fastcgi: 'requests in flight at once per worker; past it a request is refused with FCGI_OVERLOADED (default 1024)',
-      uwsgi: 'requests in flight at once per worker; past it a new connection is closed unread, which the web server answers 502 (default 1024)',
-      scgi: 'requests in flight at once per worker; past it a new connection is closed unread, which the web server answers 502 (default 1024)',
+      fastcgi: 'requests in flight at once per worker; past it a request waits (--queue-timeout), and past the queue it is refused with FCGI_OVERLOADED (default 1024)',
+      uwsgi: 'requests in flight at once per worker; past it a request waits (--queue-timeout), and past the queue a new connection is closed unread, which the web server answers 502 (default 1024)',
+      scgi: 'requests in flight at once per worker; past it a request waits (--queue-timeout), and past the queue a new connection is closed unread, which the web server answers 502 (default 1024)',
     },
+  },
+  'queue-timeout': {
+    kind: 'seconds', arg: 'S', for: SOCKETS,
+    help: 'past --max-concurrent, a request waits up to S seconds for a slot, then gets 503 (0: refused at once; default 5)',
   },
   'max-tunnels': { kind: 'int', arg: 'N', for: ['http', 'uwsgi', 'scgi', 'check'], help: 'upgraded connections (WebSockets) open at once per worker; past it an upgrade is answered 503 (default 512)' },
   'tunnel-idle-timeout': { kind: 'seconds', arg: 'S', for: ['http', 'uwsgi', 'scgi', 'check'], help: 'close an upgraded connection with no byte either way for S seconds (default 300)' },

@@ -129,7 +129,12 @@ async function start(s: Settings, app: App, listeners: ListenOptions[], multipro
       out.push({ close: (ms, h) => srv.close(ms, h), adopt: (sock, rest) => srv.adopt(sock, rest), text: where.fd !== undefined ? `fd ${where.fd}` : `http://${srv.host.includes(':') ? `[${srv.host}]` : srv.host}:${srv.port}/` });
       continue;
     }
-    const socketOpts = { ...common, ...where, ...(opt<number>(v, 'max-concurrent') !== undefined ? { maxRequests: opt<number>(v, 'max-concurrent')! } : {}) };
+    const socketOpts = {
+      ...common, ...where,
+      ...(opt<number>(v, 'max-concurrent') !== undefined ? { maxRequests: opt<number>(v, 'max-concurrent')! } : {}),
+      // O7: seconds to ms, rounded up so that a small fraction is not 0 (no queue).
+      ...(opt<number>(v, 'queue-timeout') !== undefined ? { queueTimeoutMs: Math.ceil(opt<number>(v, 'queue-timeout')! * 1000) } : {}),
+    };
     const srv = s.command === 'fastcgi'
       ? await (await import('../server/fastcgi.js')).serveFastCgi(app, { ...socketOpts, ...(v['no-multiplex'] === true ? { multiplex: false } : {}) })
       : s.command === 'scgi'

@@ -5,10 +5,13 @@
  * cannot drift apart; as a base class rather than a member it costs a request
  * no object and no closure of its own.
  */
+import { log, logs } from '../contract/log.js';
 import type { Environ } from '../contract/types.js';
 import { RequestAbort } from '../gateway/abort.js';
 import { runRequest, type ResponseSink } from '../gateway/engine.js';
 import type { ByteSource } from '../gateway/input.js';
+import { refusalResponse } from '../gateway/intake.js';
+import type { Waiter } from './request-queue.js';
 import type { AppContext } from './socket-server.js';
 
 /**
@@ -22,13 +25,15 @@ export interface Abandonable {
 }
 
 /** A request from admission to disposal. */
-export abstract class RequestLife implements Abandonable {
+export abstract class RequestLife implements Abandonable, Waiter {
   /** The request's abort state (`tsgi.abort`). */
   readonly abortState = new RequestAbort();
   readonly #ctx: AppContext;
   #counted = false;
   #over = false;
   #sources: ByteSource[] | null = null;
+  /** O7: set while the request waits for a slot. */
+  #waiting: { environ: Environ; sink: ResponseSink } | null = null;
 
   constructor(ctx: AppContext) {
     this.#ctx = ctx;
@@ -69,12 +74,81 @@ export abstract class RequestLife implements Abandonable {
    * counting.
    */
   run(environ: Environ, sink: ResponseSink): void {
+    const state = this.#ctx.state;
+    if (state.queue.mustWait()) {
+      // O7: no slot free: wait for one, at most the queue timeout.
+      this.#waiting = { environ, sink };
+      // O7: a client that leaves while its request waits (FCGI_ABORT_REQUEST, the connection lost) takes it out.
+      void this.abortState.wait().then(this.#left);
+      this.waitChanged(true);
+      state.queue.push(this);
+      return;
+    }
+    this.#go(environ, sink);
+  }
+
+  #go(environ: Environ, sink: ResponseSink): void {
     this.#ctx.state.running++;
     const running = runRequest(this.#ctx.app, environ, sink, this.abortState);
     // The synchronous path (most requests) allocates no closure.
     if (running === undefined) this.#done();
     else void running.then(() => this.#done());
   }
+
+  /** O7: waiting for a slot. */
+  get waiting(): boolean {
+    return this.#waiting !== null;
+  }
+
+  /** O7 (the queue calls it): a slot is free. A request whose client has left is never run. */
+  proceed(): void {
+    const w = this.#waiting;
+    if (w === null) return;
+    this.#waiting = null;
+    this.waitChanged(false);
+    if (this.abortState.aborted) { this.#ctx.state.queue.counts.dropped++; this.#drop(); return; }
+    this.#go(w.environ, w.sink);
+  }
+
+  /** O7 (the queue calls it): no slot came free in time: 503, without running the app. */
+  expire(waitedMs: number): void {
+    const w = this.#waiting;
+    if (w === null) return;
+    this.#waiting = null;
+    this.waitChanged(false);
+    const limits = this.#ctx.state.limits;
+    log('warn', `${String(w.environ.REQUEST_METHOD)} ${String(w.environ.REQUEST_URI ?? w.environ.PATH_INFO)}: no request slot free after ${waitedMs} ms (maxRequests ${limits.maxRequests}, queue timeout ${limits.queueTimeoutMs} ms); answered 503`);
+    this.dispose();
+    const r = refusalResponse({ status: '503 Service Unavailable', reason: 'The server is busy; try again shortly.' });
+    // O7: a hint for clients and proxies that retry; the queue timeout is the time a slot took too long to free.
+    const headers = [...r.headers, ['Retry-After', String(Math.max(1, Math.ceil(limits.queueTimeoutMs / 1000)))] as [string, string]];
+    void w.sink.head(r.status, headers, r.body, true);
+    this.appFinished();
+    this.release();
+  }
+
+  /** O7: the client left while the request waited: out of the queue, never run. */
+  readonly #left = (): void => {
+    if (this.#waiting === null) return;
+    this.#ctx.state.queue.remove(this);
+    this.#waiting = null;
+    this.waitChanged(false);
+    this.#drop();
+  };
+
+  #drop(): void {
+    if (logs('debug')) log('debug', `a waiting request was dropped unrun: ${String(this.abortState.reason instanceof Error ? this.abortState.reason.message : this.abortState.reason)}`);
+    this.dispose();
+    this.appFinished();
+    this.release();
+  }
+
+  /**
+   * O7: the request begins (`true`) or ends (`false`) its wait for a slot. A
+   * protocol that stopped reading its connection reads it again meanwhile, to
+   * see the web server leave.
+   */
+  protected waitChanged(_waiting: boolean): void { /* nothing by default */ }
 
   /** The app has returned and its body's close() ran. */
   protected abstract appFinished(): void;
