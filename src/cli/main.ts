@@ -146,7 +146,7 @@ const DEFAULTS: Record<string, string> = {
  */
 function inferServer(values: Values): ServerCommand {
   if (values.reload === true) return 'http';
-  if (['no-multiplex', 'socket', 'chmod', 'chown', 'max-concurrent', 'queue-timeout'].some((k) => values[k] !== undefined)) return 'fastcgi';
+  if (['no-multiplex', 'socket', 'chmod', 'chown', 'max-concurrent'].some((k) => values[k] !== undefined)) return 'fastcgi';
   return 'http';
 }
 

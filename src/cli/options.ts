@@ -53,15 +53,16 @@ export const OPTIONS: Record<string, Spec> = {
   'no-multiplex': { kind: 'bool', for: ['fastcgi', 'check'], help: 'one request at a time per connection (FCGI_CANT_MPX_CONN)' },
   'max-body': { kind: 'bytes', arg: 'BYTES', for: ALL, help: 'largest request body, e.g. 10m (413 past it; default 100m)' },
   'max-concurrent': {
-    kind: 'int', arg: 'N', for: SOCKETS, help: 'requests in flight at once per worker (default 1024)',
+    kind: 'int', arg: 'N', for: SERVERS, help: 'requests in flight at once per worker (default 1024)',
     helpFor: {
+      http: 'apps running at once per worker; past it a request waits (--queue-timeout), then gets 503 (default 1024)',
       fastcgi: 'requests in flight at once per worker; past it a request waits (--queue-timeout), and past the queue it is refused with FCGI_OVERLOADED (default 1024)',
       uwsgi: 'requests in flight at once per worker; past it a request waits (--queue-timeout), and past the queue a new connection is closed unread, which the web server answers 502 (default 1024)',
       scgi: 'requests in flight at once per worker; past it a request waits (--queue-timeout), and past the queue a new connection is closed unread, which the web server answers 502 (default 1024)',
     },
   },
   'queue-timeout': {
-    kind: 'seconds', arg: 'S', for: SOCKETS,
+    kind: 'seconds', arg: 'S', for: SERVERS,
     help: 'past --max-concurrent, a request waits up to S seconds for a slot, then gets 503 (0: refused at once; default 5)',
   },
   'max-tunnels': { kind: 'int', arg: 'N', for: ['http', 'uwsgi', 'scgi', 'check'], help: 'upgraded connections (WebSockets) open at once per worker; past it an upgrade is answered 503 (default 512)' },

@@ -8,6 +8,15 @@
  * its deadline (a sweep on the coarse clock could be a second late).
  */
 
+/**
+ * O7: the default queue timeout, ms. Long enough to absorb a burst (most
+ * requests that find every slot busy get one within a few hundred ms), short
+ * enough that a saturated process answers 503 well before a web server's own
+ * upstream timeout (nginx: 60 s) turns the wait into a 504, so that a load
+ * balancer can send the retry elsewhere.
+ */
+export const DEFAULT_QUEUE_TIMEOUT_MS = 5000;
+
 /** A request waiting for a slot, as the queue sees it. */
 export interface Waiter {
   /** A slot is free: run now, or drop the request if its client has left. */

@@ -13,7 +13,7 @@ import { normalizeMount, spoolLimits, varsLimits, type RequestLimits } from '../
 import { offloadOf, type OffloadOptions, type OffloadSpec } from '../gateway/offload.js';
 import { adopted, type Handoff } from './handoff.js';
 import { listen, type ListenAddress, type ListenOptions } from './listen.js';
-import { RequestQueue, type QueueCounts } from './request-queue.js';
+import { DEFAULT_QUEUE_TIMEOUT_MS, RequestQueue, type QueueCounts } from './request-queue.js';
 
 /** Limits of a socket server. Every one is on by default (S1). */
 export interface SocketLimits extends RequestLimits {
@@ -66,9 +66,6 @@ export interface Limits {
   /** 0 when there is no queue. */
   maxQueued: number;
 }
-
-/** O7: the default `queueTimeoutMs`. */
-export const DEFAULT_QUEUE_TIMEOUT_MS = 5000;
 
 /** Fills in the defaults. */
 export function limitsOf(o: SocketLimits): Limits {

@@ -13,6 +13,7 @@ import { encodeRecord } from '../../src/protocol/fastcgi/records.js';
 import { encodeHeader } from '../../src/protocol/scgi.js';
 import { encodePacket } from '../../src/protocol/uwsgi.js';
 import { serveFastCgi } from '../../src/server/fastcgi.js';
+import { serveHttp, type HttpServer } from '../../src/server/http.js';
 import { serveScgi } from '../../src/server/scgi.js';
 import type { SocketServer } from '../../src/server/socket-server.js';
 import { serveUwsgi } from '../../src/server/uwsgi.js';
@@ -218,3 +219,70 @@ for (const [name, fn, req, line] of [
     });
   });
 }
+
+/** One HTTP/1.1 request on its own connection; the reply up to the close. */
+function httpExchange(port: number, path: string): Exchange {
+  const socket = connect(port, '127.0.0.1');
+  cleanups.push(() => socket.destroy());
+  const got: Buffer[] = [];
+  const reply = new Promise<string>((resolve) => {
+    socket.on('data', (d) => got.push(d));
+    socket.on('error', () => {});
+    socket.on('close', () => resolve(Buffer.concat(got).toString('latin1')));
+  });
+  socket.write(`GET ${path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n`);
+  return { socket, reply };
+}
+
+async function serveH(app: App, queueTimeoutMs: number): Promise<HttpServer> {
+  const srv = await serveHttp(app, { port: 0, maxRequests: 1, queueTimeoutMs, accessLog: false });
+  cleanups.push(() => srv.close(2000));
+  return srv;
+}
+
+describe('O7 HTTP (dev server): past the request limit a request waits for a slot', () => {
+  it('O7 HTTP a request past the limit waits and is served once the slot frees', async () => {
+    const h = holdingApp();
+    const srv = await serveH(h.app, 60_000);
+    const a = httpExchange(srv.port, '/hold');
+    await waitUntil(h.held, 'the first request holding its slot');
+    const c = httpExchange(srv.port, '/next');
+    await waitUntil(() => srv.queueStats().waiting === 1, '1 request waiting');
+    expect(h.calls).toEqual(['/hold']);
+    h.release();
+    expect(await a.reply).toMatch(/held/);
+    expect(await c.reply).toMatch(/^HTTP\/1\.1 200 OK\r\n[^]*ran \/next/);
+    expect(h.calls).toEqual(['/hold', '/next']);
+  });
+
+  it('O7 HTTP with the slot never freed, a waiting request gets 503 at the queue timeout, unrun; with no queue at once', async () => {
+    for (const timeout of [300, 0]) {
+      const h = holdingApp();
+      const srv = await serveH(h.app, timeout);
+      const a = httpExchange(srv.port, '/hold');
+      await waitUntil(h.held, 'the first request holding its slot');
+      const reply = await httpExchange(srv.port, '/next').reply;
+      expect(reply).toMatch(/^HTTP\/1\.1 503 Service Unavailable\r\n/);
+      expect(reply).toMatch(/\r\nRetry-After: 1\r\n/i);
+      expect(h.calls).toEqual(['/hold']);
+      await stderr.until(/GET \/next: no request slot free/);
+      h.release();
+      expect(await a.reply).toMatch(/held/);
+    }
+  });
+
+  it('O7 HTTP a waiting request whose client leaves is never run', async () => {
+    const h = holdingApp();
+    const srv = await serveH(h.app, 60_000);
+    const a = httpExchange(srv.port, '/hold');
+    await waitUntil(h.held, 'the first request holding its slot');
+    const gone = httpExchange(srv.port, '/gone');
+    await waitUntil(() => srv.queueStats().waiting === 1, '1 request waiting');
+    gone.socket.destroy();
+    await waitUntil(() => srv.queueStats().dropped === 1, 'the request dropped');
+    h.release();
+    expect(await a.reply).toMatch(/held/);
+    expect(await httpExchange(srv.port, '/after').reply).toMatch(/ran \/after/);
+    expect(h.calls).toEqual(['/hold', '/after']);
+  });
+});
