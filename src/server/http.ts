@@ -169,6 +169,7 @@ export async function serveHttp(app: App, options: HttpOptions = {}): Promise<Ht
     });
     // O7: past the limit the request waits for a slot (or, with no queue, is answered 503 at once).
     let slot: 'run' | 'expired' | 'gone' = 'run';
+    const queuedAt = Date.now();
     if (running < maxRequests && !queue.mustWait()) running++;
     else slot = await waitForSlot(controller);
     if (slot !== 'run') {
@@ -177,7 +178,7 @@ export async function serveHttp(app: App, options: HttpOptions = {}): Promise<Ht
         if (logs('debug')) log('debug', `HTTP ${escapeLog(`${req.method} ${req.url}`)}: the client left while the request waited; dropped unrun`);
         return;
       }
-      log('warn', `HTTP ${escapeLog(`${req.method} ${req.url}`)}: no request slot free (maxRequests ${maxRequests}, queue timeout ${queueTimeoutMs} ms); answered 503`);
+      log('warn', `HTTP ${escapeLog(`${req.method} ${req.url}`)}: no request slot free after ${Date.now() - queuedAt} ms (maxRequests ${maxRequests}, queue timeout ${queueTimeoutMs} ms); answered 503`);
       const r = refusalResponse({ status: '503 Service Unavailable', reason: 'The server is busy; try again shortly.' });
       sink.head(r.status, [...r.headers, ['Retry-After', String(Math.max(1, Math.ceil(queueTimeoutMs / 1000)))]], r.body, true);
       return;
