@@ -82,6 +82,7 @@ export abstract class RequestLife implements Abandonable, Waiter {
       void this.abortState.wait().then(this.#left);
       this.waitChanged(true);
       state.queue.push(this);
+      if (logs('debug') && this.#waiting !== null) log('debug', `${String(environ.REQUEST_METHOD)} ${String(environ.REQUEST_URI ?? environ.PATH_INFO)}: every request slot is busy; waiting (${state.queue.length} waiting)`);
       return;
     }
     this.#go(environ, sink);
