@@ -22,7 +22,7 @@ import { listenError } from './listen.js';
 import { readRequestBody } from './read-body.js';
 import { ServerResponseSink } from './response-sink.js';
 import { serveUpgrade } from './http-upgrade.js';
-import { DEFAULT_QUEUE_TIMEOUT_MS, RequestQueue, type QueueCounts, type Waiter } from './request-queue.js';
+import { DEFAULT_QUEUE_TIMEOUT_MS, RequestQueue, busyApp, type QueueCounts, type Waiter } from './request-queue.js';
 import { TunnelPool, type TunnelLimits } from './tunnel.js';
 
 /** Options of serveHttp. Every limit is on by default (S1). */
@@ -172,20 +172,21 @@ export async function serveHttp(app: App, options: HttpOptions = {}): Promise<Ht
     const queuedAt = Date.now();
     if (running < maxRequests && !queue.mustWait()) running++;
     else slot = await waitForSlot(controller);
-    if (slot !== 'run') {
+    if (slot === 'gone') {
       source?.dispose?.();
-      if (slot === 'gone') {
-        if (logs('debug')) log('debug', `HTTP ${escapeLog(`${req.method} ${req.url}`)}: the client left while the request waited; dropped unrun`);
-        return;
-      }
-      log('warn', `HTTP ${escapeLog(`${req.method} ${req.url}`)}: no request slot free after ${Date.now() - queuedAt} ms (maxRequests ${maxRequests}, queue timeout ${queueTimeoutMs} ms); answered 503`);
-      const r = refusalResponse({ status: '503 Service Unavailable', reason: 'The server is busy; try again shortly.' });
-      sink.head(r.status, [...r.headers, ['Retry-After', String(Math.max(1, Math.ceil(queueTimeoutMs / 1000)))]], r.body, true);
+      if (logs('debug')) log('debug', `HTTP ${escapeLog(`${req.method} ${req.url}`)}: the client left while the request waited; dropped unrun`);
       return;
     }
+    if (slot === 'expired') {
+      log('warn', `HTTP ${escapeLog(`${req.method} ${req.url}`)}: no request slot free after ${Date.now() - queuedAt} ms (maxRequests ${maxRequests}, queue timeout ${queueTimeoutMs} ms); answered 503`);
+      // Counted like a running app for the moment it takes to answer, so that the bookkeeping below stays one path.
+      running++;
+    }
+    // O7: the 503 goes through the engine (access log, metrics); the app is not called.
+    const target = slot === 'expired' ? busyApp(queueTimeoutMs) : app;
     try {
       // P6: a request --request-timeout answered stops counting here, whether or not its app returns.
-      await Promise.race([runApp(app, environ, sink, controller), sink.abandoned()]);
+      await Promise.race([runApp(target, environ, sink, controller), sink.abandoned()]);
     } finally {
       running--;
       queue.next();

@@ -6,12 +6,11 @@
  * no object and no closure of its own.
  */
 import { log, logs } from '../contract/log.js';
-import type { Environ } from '../contract/types.js';
+import type { App, Environ } from '../contract/types.js';
 import { RequestAbort } from '../gateway/abort.js';
 import { runRequest, type ResponseSink } from '../gateway/engine.js';
 import type { ByteSource } from '../gateway/input.js';
-import { refusalResponse } from '../gateway/intake.js';
-import type { Waiter } from './request-queue.js';
+import { busyApp, type Waiter } from './request-queue.js';
 import type { AppContext } from './socket-server.js';
 
 /**
@@ -88,9 +87,9 @@ export abstract class RequestLife implements Abandonable, Waiter {
     this.#go(environ, sink);
   }
 
-  #go(environ: Environ, sink: ResponseSink): void {
+  #go(environ: Environ, sink: ResponseSink, app: App = this.#ctx.app): void {
     this.#ctx.state.running++;
-    const running = runRequest(this.#ctx.app, environ, sink, this.abortState);
+    const running = runRequest(app, environ, sink, this.abortState);
     // The synchronous path (most requests) allocates no closure.
     if (running === undefined) this.#done();
     else void running.then(() => this.#done());
@@ -119,13 +118,8 @@ export abstract class RequestLife implements Abandonable, Waiter {
     this.waitChanged(false);
     const limits = this.#ctx.state.limits;
     log('warn', `${String(w.environ.REQUEST_METHOD)} ${String(w.environ.REQUEST_URI ?? w.environ.PATH_INFO)}: no request slot free after ${waitedMs} ms (maxRequests ${limits.maxRequests}, queue timeout ${limits.queueTimeoutMs} ms); answered 503`);
-    this.dispose();
-    const r = refusalResponse({ status: '503 Service Unavailable', reason: 'The server is busy; try again shortly.' });
-    // O7: a hint for clients and proxies that retry; the queue timeout is the time a slot took too long to free.
-    const headers = [...r.headers, ['Retry-After', String(Math.max(1, Math.ceil(limits.queueTimeoutMs / 1000)))] as [string, string]];
-    void w.sink.head(r.status, headers, r.body, true);
-    this.appFinished();
-    this.release();
+    // Through the engine, so that the 503 is logged and counted like any response; the app is not called.
+    this.#go(w.environ, w.sink, busyApp(limits.queueTimeoutMs));
   }
 
   /** O7: the client left while the request waited: out of the queue, never run. */

@@ -7,6 +7,8 @@
  * whole queue, armed for the head, which is what makes the 503 come close to
  * its deadline (a sweep on the coarse clock could be a second late).
  */
+import type { App, Header } from '../contract/types.js';
+import { refusalResponse } from '../gateway/intake.js';
 
 /**
  * O7: the default queue timeout, ms. Long enough to absorb a burst (most
@@ -16,6 +18,22 @@
  * balancer can send the retry elsewhere.
  */
 export const DEFAULT_QUEUE_TIMEOUT_MS = 5000;
+
+/**
+ * O7: the app that answers a request whose wait ran out: 503 with
+ * Retry-After and a fixed text. It runs through the engine like any app, so
+ * the access log, the metrics and the request hooks count the 503 as they
+ * count any response; the application itself is never called.
+ */
+export function busyApp(queueTimeoutMs: number): App {
+  const r = refusalResponse({ status: '503 Service Unavailable', reason: 'The server is busy; try again shortly.' });
+  // A hint for clients and proxies that retry: about the time a slot took too long to free.
+  const headers: Header[] = [...r.headers, ['Retry-After', String(Math.max(1, Math.ceil(queueTimeoutMs / 1000)))]];
+  return (_environ, start) => {
+    start(r.status, headers);
+    return [r.body];
+  };
+}
 
 /** A request waiting for a slot, as the queue sees it. */
 export interface Waiter {
