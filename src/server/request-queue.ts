@@ -35,6 +35,9 @@ export function busyApp(queueTimeoutMs: number): App {
   };
 }
 
+/** The longest delay setTimeout takes as given. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /** A request waiting for a slot, as the queue sees it. */
 export interface Waiter {
   /** A slot is free: run now, or drop the request if its client has left. */
@@ -134,7 +137,8 @@ export class RequestQueue {
   }
 
   #arm(): void {
-    const wait = Math.max(0, this.#deadlines[0]! - Date.now());
+    // Clamped to setTimeout's range (a longer delay would fire at once); the expiry re-arms.
+    const wait = Math.min(MAX_TIMER_MS, Math.max(0, this.#deadlines[0]! - Date.now()));
     this.#timer = setTimeout(this.#expire, wait);
     // Queued requests hold their connections open; the timer need not hold the process.
     this.#timer.unref();

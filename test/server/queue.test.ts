@@ -286,3 +286,26 @@ describe('O7 HTTP (dev server): past the request limit a request waits for a slo
     expect(h.calls).toEqual(['/hold', '/after']);
   });
 });
+
+describe('O7 the queue timer', () => {
+  it('O7 a queue timeout past setTimeout\'s range is kept to it (no overflow, no early 503)', async () => {
+    const warnings: string[] = [];
+    const onWarning = (w: Error): void => { warnings.push(w.name); };
+    process.on('warning', onWarning);
+    cleanups.push(() => process.off('warning', onWarning));
+    const h = holdingApp();
+    const { srv, path } = await serve(serveFastCgi, h.app, 10 * 2 ** 31);
+    const a = await fcgi(path);
+    a.send(requestBytes(1, fcgiGet('/hold')));
+    await waitUntil(h.held, 'the first request holding its slot');
+    const c = await fcgi(path);
+    c.send(requestBytes(1, fcgiGet('/next')));
+    await waiting(srv, 1);
+    // An overflowing delay makes Node warn (TimeoutOverflowWarning, on the next tick) and fire after 1 ms.
+    await new Promise((r) => setImmediate(r));
+    expect(warnings).not.toContain('TimeoutOverflowWarning');
+    expect(srv.queueStats().timedOut).toBe(0);
+    h.release();
+    expect(parseResponse((await c.reply(1)).stdout).body.toString()).toBe('ran /next');
+  });
+});
