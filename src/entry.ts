@@ -15,6 +15,7 @@ export { formatLogLine, log, logs, logText } from './contract/log.js';
 export { accessLine, accessLog, escapeLog, requestLine, setAccessLog, type AccessFormat, type AccessRecord } from './contract/access-log.js';
 export { nodeInternal, resetNodeInternals, type NodeInternal } from './contract/node-internals.js';
 export { wantsUpgrade } from './contract/upgrade.js';
+export { LIVE_INPUT, liveInput } from './contract/live-input.js';
 export { WRAPPED_BODY } from './contract/types.js';
 // For the in-process benchmarks and tests that run a built copy.
 export { RequestAbort } from './gateway/abort.js';

@@ -6,6 +6,7 @@
 import type { AsyncResource } from 'node:async_hooks';
 import { Buffer } from 'node:buffer';
 import { STATUS_CODES } from 'node:http';
+import { liveInput } from '../contract/live-input.js';
 import type { App, Body, Environ, Header, StartResponse } from '../contract/types.js';
 import { delegateMembers, type OwnAnswer } from './delegate.js';
 import { again, within, type Exchange } from './guard.js';
@@ -185,7 +186,12 @@ function makeRequest(environ: Environ, url: string): Request {
   const length = Number(environ.CONTENT_LENGTH || 0);
   if (length > 0) headers.set('content-length', String(length));
   const init: RequestInit & { duplex?: 'half' } = { method, headers, signal: environ['tsgi.abort'] };
-  if (length > 0 && method !== 'GET' && method !== 'HEAD') {
+  const live = liveInput(environ);
+  if (live !== undefined && method !== 'GET' && method !== 'HEAD') {
+    // X3: a body still arriving, pulled chunk by chunk as the handler reads it.
+    init.body = liveStream(live);
+    init.duplex = 'half';
+  } else if (length > 0 && method !== 'GET' && method !== 'HEAD') {
     init.body = inputStream(environ, length);
     init.duplex = 'half';
   }
@@ -205,6 +211,19 @@ function inputStream(environ: Environ, length: number): ReadableStream<Uint8Arra
       controller.enqueue(new Uint8Array(chunk));
       if (left <= 0) controller.close();
     },
+  }, { highWaterMark: 0 });
+}
+
+/** X3: a live `tsgi.input` as a byte stream; nothing is pulled before the handler asks (back-pressure). */
+function liveStream(live: AsyncIterable<Uint8Array>): ReadableStream<Uint8Array> {
+  const it = live[Symbol.asyncIterator]();
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      const r = await it.next();
+      if (r.done === true) { controller.close(); return; }
+      controller.enqueue(new Uint8Array(r.value));
+    },
+    async cancel() { await it.return?.(); },
   }, { highWaterMark: 0 });
 }
 

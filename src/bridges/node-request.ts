@@ -6,6 +6,7 @@
 import { Buffer } from 'node:buffer';
 import { IncomingMessage } from 'node:http';
 import { Duplex } from 'node:stream';
+import { liveInput } from '../contract/live-input.js';
 import type { Environ, WsgiInput } from '../contract/types.js';
 import { nodeError } from './response-head.js';
 import { headerName, rawName, requestTarget } from './target.js';
@@ -117,6 +118,8 @@ export class BridgeRequest extends IncomingMessage {
   #input: WsgiInput;
   #left: number;
   #reading = false;
+  /** X3: the live body's iterator, when the body is still arriving. */
+  #live: AsyncIterator<Uint8Array> | null = null;
   #ended = false;
   /** The environ the request was made from (the CGI variables, `tsgi.abort` …). */
   declare readonly environ: Environ;
@@ -178,7 +181,13 @@ export class BridgeRequest extends IncomingMessage {
     this.#input = environ['wsgi.input'];
     const n = length ? Number(length) : 0;
     this.#left = Number.isFinite(n) && n > 0 ? n : 0;
-    if (this.#left === 0) {
+    const live = liveInput(environ);
+    if (live !== undefined) {
+      // X3: the body is still arriving (streamBodies): `req` reads tsgi.input, chunk by chunk as
+      // the app's consumer asks (_read is the back-pressure), whatever its length says.
+      this.#live = live[Symbol.asyncIterator]();
+      this.#left = Infinity;
+    } else if (this.#left === 0) {
       // No body: complete at once, as node:http makes a GET. The stream's end is pushed
       // when something reads (_read), or when the exchange ends unread (finishUnread):
       // pushed here, it would cost every bodyless request a nextTick and a flow() that
@@ -189,6 +198,7 @@ export class BridgeRequest extends IncomingMessage {
 
   override _read(size: number): void {
     if (this.#reading) return;
+    if (this.#live !== null) { this.#readLive(size); return; }
     // `size` is the stream's highWaterMark, which IncomingMessage takes from
     // req.socket: undefined for a socket without readableHighWaterMark (Node 26
     // assigns it as it is, where 22 and 24 fell back to the default), and
@@ -209,6 +219,16 @@ export class BridgeRequest extends IncomingMessage {
       }
       if (!this.#take(pulled)) return;
     }
+  }
+
+  /** X3: the next chunk of a body still arriving. */
+  #readLive(size: number): void {
+    this.#reading = true;
+    this.#live!.next().then((r) => {
+      this.#reading = false;
+      if (r.done === true) this.#end();
+      else if (this.#take(r.value)) this._read(size);
+    }, (err: unknown) => { this.#reading = false; this.destroy(err as Error); });
   }
 
   /** Pushes a chunk; true when the consumer wants more right away. */

@@ -49,8 +49,10 @@ export const OPTIONS: Record<string, Spec> = {
   socket: { kind: 'string', arg: 'PATH', for: SOCKETS, path: true, help: 'listen on a unix socket (its directory is created; a stale file is replaced)' },
   chmod: { kind: 'string', arg: 'MODE', for: SOCKETS, help: 'mode of that socket file, octal (e.g. 660)' },
   chown: { kind: 'string', arg: 'USER[:GROUP]', for: SOCKETS, help: 'owner of that socket file (root only)' },
+  backlog: { kind: 'int', arg: 'N', for: SERVERS, help: 'connections the kernel queues before a worker accepts them (default 2048, capped by net.core.somaxconn)' },
   mount: { kind: 'string', arg: 'PREFIX', for: SERVERS, help: 'URL prefix the app lives under: becomes SCRIPT_NAME' },
   'no-multiplex': { kind: 'bool', for: ['fastcgi', 'check'], help: 'one request at a time per connection (FCGI_CANT_MPX_CONN)' },
+  'stream-bodies': { kind: 'bool', for: SERVERS, help: "start the app once the head is in; it reads the body as it arrives from environ['tsgi.input'] (wsgi.input then refuses synchronous reads)" },
   'max-body': { kind: 'bytes', arg: 'BYTES', for: ALL, help: 'largest request body, e.g. 10m (413 past it; default 100m)' },
   'max-concurrent': {
     kind: 'int', arg: 'N', for: SERVERS, help: 'requests in flight at once per worker (default 1024)',
@@ -167,7 +169,7 @@ function convert(name: string, raw: unknown, from: string): Value {
       const n = typeof raw === 'number' ? raw : typeof raw === 'string' && /^\d+$/.test(raw.trim()) ? Number(raw) : NaN;
       if (!Number.isSafeInteger(n) || n < 0) bad('a whole number');
       if (name === 'port' && n > 65535) bad('a port (0-65535)');
-      if ((name === 'max-requests' || name === 'max-concurrent' || name === 'max-memory') && n < 1) bad('a positive whole number');
+      if ((name === 'max-requests' || name === 'max-concurrent' || name === 'max-memory' || name === 'backlog') && n < 1) bad('a positive whole number');
       return n;
     }
     case 'seconds': {

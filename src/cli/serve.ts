@@ -115,7 +115,9 @@ async function start(s: Settings, app: App, listeners: ListenOptions[], multipro
   const common = {
     ...(opt<string>(v, 'mount') !== undefined ? { mount: opt<string>(v, 'mount')! } : {}),
     ...(opt<number>(v, 'max-body') !== undefined ? { maxBodyBytes: opt<number>(v, 'max-body')! } : {}),
+    ...(v['stream-bodies'] === true ? { streamBodies: true } : {}),
     ...(opt<string>(v, 'offload') !== undefined ? { offload: opt<string>(v, 'offload')! } : {}),
+    ...(opt<number>(v, 'backlog') !== undefined ? { backlog: opt<number>(v, 'backlog')! } : {}),
     multiprocess,
     // W4: the tunnel limits of the adapters that can carry upgraded connections.
     ...(opt<number>(v, 'max-tunnels') !== undefined ? { maxTunnels: opt<number>(v, 'max-tunnels')! } : {}),

@@ -68,6 +68,13 @@ export interface Environ {
   /** Fires when the web server aborts the request or the client goes away. */
   'tsgi.abort': AbortSignal;
   /**
+   * X3: the request body as an async iterable of its chunks. With the
+   * server's `streamBodies` on, the app starts before the body is in and
+   * gets each chunk as it arrives (with back-pressure); otherwise the
+   * spooled body in blocks.
+   */
+  'tsgi.input'?: AsyncIterable<Uint8Array>;
+  /**
    * X4: sends `103 Early Hints` with these headers (e.g. `Link: </app.css>; rel=preload`)
    * where the front passes 1xx (the dev HTTP server); a no-op elsewhere and once the head is out.
    */

@@ -109,6 +109,8 @@ class Run extends ResponseHead implements BodyHost, Reporter {
   #aborted: Promise<undefined> | undefined;
   /** X1: how this server offloads files, read from the environ before the app could change it. */
   readonly #offload: OffloadSpec | undefined;
+  /** The front's SERVER_SOFTWARE (X2: who would act on X-Accel-Buffering). */
+  #front: string | undefined = undefined;
 
   constructor(sink: ResponseSink, errors: WsgiErrors, abort: RequestAbort, offload: OffloadSpec | undefined) {
     super();
@@ -120,6 +122,8 @@ class Run extends ResponseHead implements BodyHost, Reporter {
 
   /** Calls the app; finishes synchronously when it can (see runRequest). */
   start(app: App, environ: Environ): Promise<void> | undefined {
+    const front = environ.SERVER_SOFTWARE;
+    if (typeof front === 'string') this.#front = front;
     let result: unknown;
     try {
       result = app(environ, this.startResponse);
@@ -325,7 +329,7 @@ class Run extends ResponseHead implements BodyHost, Reporter {
     this.#headOut(status, 'streaming', chunk === null ? 0 : chunk.length);
     try {
       // X2: a stream that must not wait in the web server's buffers says so.
-      return this.#wait(this.#sink.head(status, unbufferedHeaders(this.headers), chunk, false));
+      return this.#wait(this.#sink.head(status, unbufferedHeaders(this.headers, this.#front), chunk, false));
     } catch (e) {
       this.#gone(e);
     }

@@ -19,6 +19,7 @@ import { applyMount, underMount } from '../contract/mount.js';
 import type { Environ, Header } from '../contract/types.js';
 import { completeEnviron, type EnvironExtras } from './environ.js';
 import { InputStream, emptyInput, type ByteSource } from './input.js';
+import { NO_CHUNKS, spooledChunks, streamingInput, type LiveBody } from './body-stream.js';
 import type { SpoolLimits } from './spool.js';
 
 // The mount rule lives in contract/, below both the intake and protocol/http-env.ts; re-exported for the adapters.
@@ -152,7 +153,22 @@ export function environFor(vars: Record<string, string>, body: ReceivedBody | nu
     delete vars.CONTENT_LENGTH;
     input = emptyInput();
   }
-  return completeEnviron(vars, x, input);
+  const environ = completeEnviron(vars, x, input);
+  // X3: one shared empty iterable for the many requests without a body (no object per GET).
+  environ['tsgi.input'] = input.remaining > 0 ? spooledChunks(input) : NO_CHUNKS;
+  return environ;
+}
+
+/**
+ * The environ of an app started before its body is in (X3, `streamBodies`):
+ * `tsgi.input` is the live body; `wsgi.input` refuses synchronous reads, with
+ * the fix in the message. CONTENT_LENGTH stays as the client declared it
+ * (absent for a chunked body).
+ */
+export function streamingEnviron(vars: Record<string, string>, live: LiveBody, x: Omit<EnvironExtras, 'input'>): Environ {
+  const environ = completeEnviron(vars, x, streamingInput(live));
+  environ['tsgi.input'] = live;
+  return environ;
 }
 
 /**

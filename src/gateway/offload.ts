@@ -142,10 +142,13 @@ export function fileBody(body: unknown): FileWrapper | undefined {
  * X2: the head of a streamed response that must reach the client as it is
  * written: `text/event-stream` gets `X-Accel-Buffering: no` (nginx then
  * passes each chunk on as it arrives instead of filling its buffers), unless
- * the app set that header itself (either way). The same array when nothing
- * is added.
+ * the app set that header itself (either way), or the front says it is not
+ * nginx (`front`: SERVER_SOFTWARE, which Apache and lighttpd always send and
+ * nginx sends as `nginx/…` or not at all): another web server would pass
+ * the header on to the client. The same array when nothing is added.
  */
-export function unbufferedHeaders(headers: readonly Header[]): readonly Header[] {
+export function unbufferedHeaders(headers: readonly Header[], front?: string): readonly Header[] {
+  if (front !== undefined && !front.startsWith('nginx')) return headers;
   let sse = false;
   for (let i = 0; i < headers.length; i++) {
     const name = headers[i]![0];

@@ -11,7 +11,8 @@ import type { ResponseSink } from '../gateway/engine.js';
 import { environVars } from '../gateway/environ.js';
 import { ErrorStream } from '../gateway/errors-stream.js';
 import { InputStream, MemorySource } from '../gateway/input.js';
-import { admit, environFor, limitRefusal, refusalResponse, type ReceivedBody, type RefusalStatus } from '../gateway/intake.js';
+import { LiveBody } from '../gateway/body-stream.js';
+import { admit, environFor, streamingEnviron, limitRefusal, refusalResponse, type ReceivedBody, type RefusalStatus } from '../gateway/intake.js';
 import { BodySpool } from '../gateway/spool.js';
 import { cgiHead } from '../protocol/cgi.js';
 import { HEADER_LEN, MAX_CONTENT, ProtocolStatus, RecordType, Role } from '../protocol/fastcgi/constants.js';
@@ -34,6 +35,10 @@ export interface FcgiLink {
   writev(bufs: Buffer[]): boolean;
   /** Resolves when the socket can take more (or is gone). */
   drain(): Promise<void>;
+  /** X3: stop reading the socket for this request's streamed body; false when others share the connection. */
+  holdInput(req: FcgiRequest): boolean;
+  /** X3: read on. */
+  releaseInput(): void;
   /** The request's FCGI_END_REQUEST was written (or it ended without one): its id is free. */
   ended(req: FcgiRequest): void;
   /** The response cannot be completed: close the connection so the web server sees it cut off. */
@@ -64,6 +69,8 @@ export class FcgiRequest extends RequestLife implements ResponseSink {
   #params: ParamsDecoder;
   #expect = 0;            // STDIN bytes to wait for; -1: until the stream ends
   #body: BodySpool | null = null;
+  /** X3: the body streaming to a running app (streamBodies). */
+  #live: LiveBody | null = null;
   #data: BodySpool | null = null;
   #dataExpect = 0;
   #stdinDone = false;
@@ -86,7 +93,8 @@ export class FcgiRequest extends RequestLife implements ResponseSink {
 
   /** Still receiving its params or body (the read timeout applies). */
   get receiving(): boolean {
-    return this.#phase < Phase.Running;
+    // X3: a streamed body is under the read timeout until it is all in, as a spooled one is.
+    return this.#phase < Phase.Running || (this.#live !== null && !this.#live.settled);
   }
 
   /** Still receiving its params (the header timeout applies, R5). */
@@ -124,12 +132,31 @@ export class FcgiRequest extends RequestLife implements ResponseSink {
     }
     this.#stdinDone = this.#expect === 0;
     this.#dataDone ||= this.#dataExpect === 0;
+    if (ctx.streamBodies && this.role === Role.Responder && !this.#stdinDone) {
+      // X3: the app starts now and reads FCGI_STDIN as it comes.
+      let held = false;
+      this.#live = new LiveBody({
+        pause: () => { held = this.#link.holdInput(this); },
+        resume: () => { if (held) { held = false; this.#link.releaseInput(); } },
+      }, ctx.state.limits.spool.maxBytes);
+      this.#start();
+      return;
+    }
     if (this.#stdinDone && this.#dataDone) this.#start();
     else this.#phase = Phase.Body;
   }
 
   /** FCGI_STDIN content; the empty record ends the stream. */
   stdin(content: Buffer): void {
+    const live = this.#live;
+    if (live !== null) {
+      if (live.settled) return; // the rest of a body that failed, or that the app stopped reading
+      if (content.length === 0) { live.end(); return; }
+      const room = this.#expect < 0 ? content.length : this.#expect - live.received;
+      live.push(room < content.length ? content.subarray(0, room) : content);
+      if (this.#expect >= 0 && live.received >= this.#expect) live.end();
+      return;
+    }
     if (this.#phase !== Phase.Body || this.#stdinDone) return; // trailing records of a request already answered
     this.#body ??= new BodySpool(this.#link.ctx.state.limits.spool, this.#expect);
     if (this.#feed(this.#body, this.#expect, content)) {
@@ -174,6 +201,7 @@ export class FcgiRequest extends RequestLife implements ResponseSink {
       return;
     }
     this.#byServer = true;
+    this.#live?.fail(new GatewayError('ERR_BAD_REQUEST_BODY', 'FastCGI: the web server aborted the request during the body'));
     this.abortState.abort(new Error('FastCGI: the web server aborted the request (FCGI_ABORT_REQUEST)'));
     // Normally END_REQUEST follows once the body stopped and close() ran; an app that ignores
     // tsgi.abort must not keep the web server waiting.
@@ -185,6 +213,7 @@ export class FcgiRequest extends RequestLife implements ResponseSink {
     this.#ended = true;
     this.release();
     if (this.#phase === Phase.Running) {
+      this.#live?.fail(new GatewayError('ERR_BAD_REQUEST_BODY', 'FastCGI: the connection to the web server closed during the body'));
       this.abortState.abort(new Error('FastCGI: the connection to the web server closed'));
     } else if (this.#phase !== Phase.Done) {
       this.#dispose();
@@ -206,14 +235,10 @@ export class FcgiRequest extends RequestLife implements ResponseSink {
     const ctx = this.#link.ctx;
     const vars = this.#vars!;
     vars.FCGI_ROLE = ROLE_NAMES[this.role]!;
-    const environ = environFor(vars, this.#received(this.#body, this.#expect < 0), {
-      errors: new ErrorStream(this),
-      abort: this.abortState,
-      multiprocess: ctx.multiprocess,
-      runOnce: false,
-      clean: true,
-      offload: ctx.offload,
-    });
+    const extras = { errors: new ErrorStream(this), abort: this.abortState, multiprocess: ctx.multiprocess, runOnce: false, clean: true, offload: ctx.offload };
+    const environ = this.#live !== null
+      ? streamingEnviron(vars, this.#live, extras)
+      : environFor(vars, this.#received(this.#body, this.#expect < 0), extras);
     this.#body = null;
     if (this.role === Role.Filter) {
       // F8: the filtered file (FCGI_DATA) as a second input stream.
@@ -231,6 +256,8 @@ export class FcgiRequest extends RequestLife implements ResponseSink {
   }
 
   protected appFinished(): void {
+    // X3: an app that answered without reading its whole body: the rest of FCGI_STDIN is dropped as it comes.
+    this.#live?.fail(new Error('the response was sent before the body was read'));
     this.#phase = Phase.Done;
     if (!this.#ended) this.#writeEnd();
   }

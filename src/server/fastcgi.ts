@@ -31,6 +31,12 @@ export interface FastCgiOptions extends ListenOptions, SocketLimits, OffloadOpti
   webServerAddrs?: string | readonly string[];
   /** `wsgi.multiprocess` (several processes serve the app, e.g. under mod_fcgid). */
   multiprocess?: boolean;
+  /**
+   * X3: a RESPONDER's app starts once its params are in and reads FCGI_STDIN
+   * as it arrives through `environ['tsgi.input']` (nginx:
+   * `fastcgi_request_buffering off`). Default false: the body is spooled first.
+   */
+  streamBodies?: boolean;
 }
 
 /** A running FastCGI server. */
@@ -84,6 +90,8 @@ class FcgiConnection implements Connection, FcgiLink {
   /** Input not decoded yet because the output is backed up (R3). */
   #held: Buffer | null = null;
   #paused = false;
+  /** X3: reading stopped because a streamed body's app lags (holdInput). */
+  #inputHeld = false;
   /** A chunk is being decoded: replies are gathered into one system call (#consume). */
   #batching = false;
   /** The one reply written while decoding, not yet handed to the socket. */
@@ -159,8 +167,30 @@ class FcgiConnection implements Connection, FcgiLink {
       const held = this.#held;
       this.#held = null;
       if (held !== null) this.#consume(held);
-      if (!this.#paused && !this.#closing) this.#socket.resume();
+      if (!this.#paused && !this.#inputHeld && !this.#closing) this.#socket.resume();
     });
+  }
+
+  /**
+   * X3: a streamed body's app has a high-water mark unread. Reading the
+   * socket stops, but only while that request is the connection's only one:
+   * with others multiplexed on it (nginx never does), stopping would starve
+   * them, so that body buffers on, within maxBodyBytes.
+   */
+  holdInput(req: FcgiRequest): boolean {
+    if (this.#closing || this.#requests.size !== 1 || this.#requests.get(req.id) !== req) return false;
+    if (!this.#inputHeld) {
+      this.#inputHeld = true;
+      this.#socket.pause();
+    }
+    return true;
+  }
+
+  /** X3: the app caught up (or the request ended): read on. */
+  releaseInput(): void {
+    if (!this.#inputHeld) return;
+    this.#inputHeld = false;
+    if (!this.#paused && !this.#closing) this.#socket.resume();
   }
 
   /** One record; false stops decoding while the output is backed up (R3). */
@@ -289,6 +319,7 @@ class FcgiConnection implements Connection, FcgiLink {
 
   ended(req: FcgiRequest): void {
     this.#requests.remove(req);
+    this.releaseInput();
     if (!req.keepConn) this.#closeWhenIdle = true; // F5
     if (this.#requests.size === 0) {
       this.#idleSince = this.ctx.state.draining ? Date.now() : this.ctx.state.now;

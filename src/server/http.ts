@@ -13,13 +13,14 @@ import { RequestAbort } from '../gateway/abort.js';
 import { runApp } from '../gateway/engine.js';
 import { within } from '../gateway/finish.js';
 import { ErrorStream } from '../gateway/errors-stream.js';
-import { admit, environFor, limitRefusal, normalizeMount, refusalResponse, spoolLimits, type ReceivedBody, type RequestLimits } from '../gateway/intake.js';
+import { admit, environFor, streamingEnviron, limitRefusal, normalizeMount, refusalResponse, spoolLimits, type ReceivedBody, type RequestLimits } from '../gateway/intake.js';
 import { offloadOf, type OffloadOptions } from '../gateway/offload.js';
 import { httpVars } from '../protocol/http-env.js';
 import { earlyHintsFor } from './early-hints.js';
 import { adopted, detach, type Handoff } from './handoff.js';
-import { listenError } from './listen.js';
-import { readRequestBody } from './read-body.js';
+import { DEFAULT_BACKLOG, listenError } from './listen.js';
+import { liveBody, readRequestBody } from './read-body.js';
+import type { LiveBody } from '../gateway/body-stream.js';
 import { ServerResponseSink } from './response-sink.js';
 import { serveUpgrade } from './http-upgrade.js';
 import { DEFAULT_QUEUE_TIMEOUT_MS, RequestQueue, busyApp, type QueueCounts, type Waiter } from './request-queue.js';
@@ -33,6 +34,8 @@ export interface HttpOptions extends Pick<RequestLimits, 'maxBodyBytes' | 'memor
   port?: number;
   /** An inherited socket to listen on instead (a `--workers` worker, systemd). */
   fd?: number;
+  /** Connections the kernel queues before they are accepted (default 2048; see ListenOptions). */
+  backlog?: number;
   /** URL prefix the app is mounted at: becomes SCRIPT_NAME (default ''). */
   mount?: string;
   /** Most header lines in a request (default 100). */
@@ -53,6 +56,12 @@ export interface HttpOptions extends Pick<RequestLimits, 'maxBodyBytes' | 'memor
   multiprocess?: boolean;
   /** An access-log line per request at level info (default true). */
   accessLog?: boolean;
+  /**
+   * X3: start the app as soon as the head is in and stream the body to it
+   * through `environ['tsgi.input']`, with back-pressure (default false: the
+   * body is spooled whole first, and `wsgi.input` reads it synchronously).
+   */
+  streamBodies?: boolean;
 }
 
 /** A running dev server. */
@@ -134,7 +143,12 @@ export async function serveHttp(app: App, options: HttpOptions = {}): Promise<Ht
     const vars = varsOf(req);
     let plan = admit(vars, { mount, maxBodyBytes: limits.maxBytes, streams: true });
     let body: ReceivedBody | null = null;
-    if (plan.kind === 'length' || plan.kind === 'stream') {
+    let live: LiveBody | null = null;
+    if (options.streamBodies === true && (plan.kind === 'length' || plan.kind === 'stream')) {
+      // X3: the app starts now; the body reaches it as it arrives.
+      if (/100-continue/i.test(req.headers.expect ?? '')) res.writeContinue();
+      live = liveBody(req, limits.maxBytes);
+    } else if (plan.kind === 'length' || plan.kind === 'stream') {
       try {
         if (/100-continue/i.test(req.headers.expect ?? '')) res.writeContinue();
         const spool = await readRequestBody(req, limits, plan.kind === 'length' ? plan.length : 0);
@@ -159,14 +173,15 @@ export async function serveHttp(app: App, options: HttpOptions = {}): Promise<Ht
       return;
     }
     const source = body?.source;
-    const environ = environFor(vars, body, {
+    const extras = {
       errors,
       abort: controller,
       multiprocess: options.multiprocess ?? false,
       runOnce: false,
       offload,
       earlyHints: earlyHintsFor(req, res),
-    });
+    };
+    const environ = live === null ? environFor(vars, body, extras) : streamingEnviron(vars, live, extras);
     // O7: past the limit the request waits for a slot (or, with no queue, is answered 503 at once).
     let slot: 'run' | 'expired' | 'gone' = 'run';
     const queuedAt = Date.now();
@@ -174,6 +189,8 @@ export async function serveHttp(app: App, options: HttpOptions = {}): Promise<Ht
     else slot = await waitForSlot(controller);
     if (slot === 'gone') {
       source?.dispose?.();
+      // X3: a body still streaming in is not read any further.
+      if (live !== null && !live.settled) { live.fail(new Error('the client left while the request waited')); req.destroy(); }
       if (logs('debug')) log('debug', `HTTP ${escapeLog(`${req.method} ${req.url}`)}: the client left while the request waited; dropped unrun`);
       return;
     }
@@ -191,6 +208,11 @@ export async function serveHttp(app: App, options: HttpOptions = {}): Promise<Ht
       running--;
       queue.next();
       source?.dispose?.();
+      if (live !== null && !live.settled) {
+        // The app returned without reading its whole body: the rest is not read, and the connection closes.
+        live.fail(new Error('the response was sent before the body was read'));
+        req.destroy();
+      }
       // One line per request: none when a logging() layer (or the --access-log tracker) has it (tsgi.logged).
       if (accessLog && environ['tsgi.logged'] !== true) {
         const ms = Number(process.hrtime.bigint() - started) / 1e6;
@@ -352,7 +374,8 @@ export async function serveHttp(app: App, options: HttpOptions = {}): Promise<Ht
 
   return new Promise((resolve, reject) => {
     server.once('error', (err) => reject(listenError(err, options.fd !== undefined ? `fd ${options.fd}` : `${host.includes(':') ? `[${host}]` : host}:${port}`)));
-    server.listen(options.fd !== undefined ? { fd: options.fd } : { port, host }, () => {
+    const backlog = options.backlog ?? DEFAULT_BACKLOG;
+    server.listen(options.fd !== undefined ? { fd: options.fd } : { port, host }, backlog, () => {
       server.removeAllListeners('error');
       port = (server.address() as AddressInfo | null)?.port ?? port;
       resolve({

@@ -27,7 +27,17 @@ export interface ListenOptions {
   port?: number;
   /** An inherited listening socket (default 0 when neither `socket` nor `port` is given). */
   fd?: number;
+  /**
+   * Connections the kernel queues before they are accepted (listen(2)'s
+   * backlog; default 2048, the kernel caps it at net.core.somaxconn). Node's
+   * own default, 511, is less than the connections nginx opens at once under
+   * load, which it then answers 502.
+   */
+  backlog?: number;
 }
+
+/** The listen(2) backlog when none is given. */
+export const DEFAULT_BACKLOG = 2048;
 
 /** Where a server ended up listening. */
 export interface ListenAddress {
@@ -215,11 +225,12 @@ export function systemdFds(): number[] {
   return Array.from({ length: n }, (_, i) => 3 + i);
 }
 
-function listenOn(server: Server, arg: object): Promise<void> {
+/** listen(2) on `arg`; the backlog goes as an argument of its own, the only place Node reads it for an `fd`. */
+function listenOn(server: Server, arg: object, backlog: number): Promise<void> {
   return new Promise((resolve, reject) => {
     const onError = (err: Error): void => reject(err);
     server.once('error', onError);
-    server.listen(arg, () => { server.off('error', onError); resolve(); });
+    server.listen(arg, backlog, () => { server.off('error', onError); resolve(); });
   });
 }
 
@@ -230,7 +241,7 @@ function listenOn(server: Server, arg: object): Promise<void> {
 export async function listen(net: NetModule, server: Server, opts: ListenOptions): Promise<{ address: ListenAddress; cleanup: () => void }> {
   if (opts.socket !== undefined) {
     const path = opts.socket;
-    const ino = await bindUnix(net, { ...opts, socket: path }, () => listenOn(server, { path }), () => server.close());
+    const ino = await bindUnix(net, { ...opts, socket: path }, () => listenOn(server, { path }, opts.backlog ?? DEFAULT_BACKLOG), () => server.close());
     const cleanup = (): void => {
       // S5: remove the file on exit, unless another process has put its own socket there since.
       try {
@@ -243,7 +254,7 @@ export async function listen(net: NetModule, server: Server, opts: ListenOptions
     const host = opts.host ?? '127.0.0.1';
     const shown = host.includes(':') ? `[${host}]` : host;
     try {
-      await listenOn(server, { host, port: opts.port });
+      await listenOn(server, { host, port: opts.port }, opts.backlog ?? DEFAULT_BACKLOG);
     } catch (err) {
       throw listenError(err, `${shown}:${opts.port}`);
     }
@@ -261,7 +272,7 @@ export async function listen(net: NetModule, server: Server, opts: ListenOptions
       `no --socket or --bind given, and fd ${fd} is not a listening socket (it is when mod_fcgid or spawn-fcgi starts the app)`);
   }
   try {
-    await listenOn(server, { fd });
+    await listenOn(server, { fd }, opts.backlog ?? DEFAULT_BACKLOG);
   } catch (err) {
     throw new GatewayError('ERR_LISTEN', `fd ${fd} is not a listening socket (${(err as Error).message}); give --socket PATH or --bind HOST:PORT`);
   }

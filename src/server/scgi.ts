@@ -14,7 +14,8 @@ import type { App, Header } from '../contract/types.js';
 import type { ResponseSink } from '../gateway/engine.js';
 import { environVars } from '../gateway/environ.js';
 import { ErrorStream } from '../gateway/errors-stream.js';
-import { admit, environFor, refusalResponse, type ReceivedBody, type RefusalStatus } from '../gateway/intake.js';
+import { LiveBody } from '../gateway/body-stream.js';
+import { admit, environFor, streamingEnviron, refusalResponse, type ReceivedBody, type RefusalStatus } from '../gateway/intake.js';
 import type { OffloadOptions } from '../gateway/offload.js';
 import { BodySpool } from '../gateway/spool.js';
 import { ScgiDecoder, varsMemo, type ScgiLimits } from '../protocol/scgi.js';
@@ -33,6 +34,12 @@ export interface ScgiOptions extends ListenOptions, SocketLimits, OffloadOptions
   mount?: string;
   /** `wsgi.multiprocess`. */
   multiprocess?: boolean;
+  /**
+   * X3: the app starts once the header is in and reads the body as it
+   * arrives through `environ['tsgi.input']` (nginx: `scgi_request_buffering
+   * off`). Default false: the body is spooled first.
+   */
+  streamBodies?: boolean;
 }
 
 /** A running SCGI server. */
@@ -91,6 +98,8 @@ class ScgiConnection extends RequestLife implements Connection, ResponseSink {
   #vars: Record<string, string> | null = null;
   #expect = 0;
   #spool: BodySpool | null = null;
+  /** X3: the body streaming to a running app (streamBodies). */
+  #live: LiveBody | null = null;
   #ended = false;
   #drain: DrainWait;
   /** Bytes read past the request (the first bytes of an upgraded connection, W2). */
@@ -127,6 +136,8 @@ class ScgiConnection extends RequestLife implements Connection, ResponseSink {
           this.#rest = EMPTY;
           this.#body(got.rest);
         }
+      } else if (this.#live !== null) {
+        this.#body(chunk);
       } else if (this.#phase === Phase.Body) {
         this.#body(chunk);
       }
@@ -154,12 +165,36 @@ class ScgiConnection extends RequestLife implements Connection, ResponseSink {
       this.#start();
       return false;
     }
+    if (this.#ctx.streamBodies) {
+      // X3: the app starts now; back-pressure is this connection's own socket (one request per connection).
+      const s = this.#socket;
+      this.#live = new LiveBody({ pause: () => s.pause(), resume: () => s.resume() }, this.#ctx.state.limits.spool.maxBytes);
+      this.#phase = Phase.Running;
+      this.run(streamingEnviron(this.#vars!, this.#live, {
+        errors: this.#ctx.errors,
+        abort: this.abortState,
+        multiprocess: this.#ctx.multiprocess,
+        runOnce: false,
+        clean: true,
+        offload: this.#ctx.offload,
+      }), this);
+      return true;
+    }
     this.#phase = Phase.Body;
     return true;
   }
 
   #body(chunk: Buffer): void {
     if (chunk.length === 0) return;
+    const live = this.#live;
+    if (live !== null) {
+      // G3: exactly CONTENT_LENGTH bytes; what follows is ignored.
+      if (live.settled) return;
+      const room = this.#expect - live.received;
+      live.push(room < chunk.length ? chunk.subarray(0, room) : chunk);
+      if (live.received >= this.#expect) live.end();
+      return;
+    }
     const spool = (this.#spool ??= new BodySpool(this.#ctx.state.limits.spool, this.#expect));
     const room = this.#expect - spool.length;
     spool.push(room < chunk.length ? chunk.subarray(0, room) : chunk);
@@ -211,14 +246,17 @@ class ScgiConnection extends RequestLife implements Connection, ResponseSink {
 
   /** O7: while the request waits for a slot, the connection is read (and what comes ignored, U3) to see the web server leave. */
   protected override waitChanged(waiting: boolean): void {
-    // W2: not for a request that may upgrade: what follows it belongs to the tunnel.
-    if (this.#mayUpgrade) return;
+    // W2: not for a request that may upgrade: what follows it belongs to the tunnel. X3: nor for
+    // one whose body is still streaming in: that body's reader drives the socket.
+    if (this.#mayUpgrade || this.#live !== null) return;
     if (waiting) this.#socket.resume();
     else this.#socket.pause();
   }
 
   protected appFinished(): void {
     if (this.#phase === Phase.Tunnel) return;
+    // X3: an app that answered without reading its whole body: the rest is not read.
+    this.#live?.fail(new Error('the response was sent before the body was read'));
     this.#phase = Phase.Done;
     if (!this.#ended) this.#cutOff();
   }
@@ -314,7 +352,8 @@ class ScgiConnection extends RequestLife implements Connection, ResponseSink {
   sweep(now: number): void {
     const limits = this.#ctx.state.limits;
     // R5: the header within the header timeout, the whole request within the read timeout.
-    const limit = this.#phase === Phase.Head ? Math.min(limits.headerTimeoutMs, limits.readTimeoutMs) : this.#phase === Phase.Body ? limits.readTimeoutMs : Infinity;
+    const receiving = this.#phase === Phase.Body || (this.#live !== null && !this.#live.settled);
+    const limit = this.#phase === Phase.Head ? Math.min(limits.headerTimeoutMs, limits.readTimeoutMs) : receiving ? limits.readTimeoutMs : Infinity;
     if (now - this.#began > limit) {
       log(this.#phase === Phase.Head && this.#decoder.pending === 0 ? 'debug' : 'warn',
         `scgi: ${this.#peer}: request not received within ${limit} ms; closing the connection`);
@@ -377,6 +416,7 @@ class ScgiConnection extends RequestLife implements Connection, ResponseSink {
    * full. A web server that goes away altogether is noticed at the next write.
    */
   readonly #onEnd = (): void => {
+    this.#live?.fail(new GatewayError('ERR_BAD_REQUEST_BODY', 'scgi: the web server closed the connection during the body'));
     if (this.waiting) {
       // O7: the web server closed the connection while the request waited for a slot: its client
       // has left (nginx and Apache close an upstream connection, never half-close it, when their
@@ -393,6 +433,7 @@ class ScgiConnection extends RequestLife implements Connection, ResponseSink {
   };
 
   readonly #onClose = (): void => {
+    this.#live?.fail(new GatewayError('ERR_BAD_REQUEST_BODY', 'scgi: the connection closed during the body'));
     if (this.#phase === Phase.Running || this.#phase === Phase.Tunnel) {
       this.#ended = true;
       this.abortState.abort(new Error('scgi: the connection closed'));

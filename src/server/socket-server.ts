@@ -178,17 +178,20 @@ export interface AppContext {
   /** `--mount` prefix, normalised ('' for none). */
   readonly mount: string;
   readonly multiprocess: boolean;
+  /** X3: start the app once the head is in and stream the body through `tsgi.input`. */
+  readonly streamBodies: boolean;
   /** X1: `--offload`, parsed. */
   readonly offload: OffloadSpec | undefined;
 }
 
 /** The context of a server from its options (limits filled in, mount normalised). */
-export function appContext(app: App, options: SocketLimits & OffloadOptions & { mount?: string; multiprocess?: boolean }): AppContext {
+export function appContext(app: App, options: SocketLimits & OffloadOptions & { mount?: string; multiprocess?: boolean; streamBodies?: boolean }): AppContext {
   return {
     app,
     state: new ServerState(limitsOf(options)),
     mount: normalizeMount(options.mount),
     multiprocess: options.multiprocess ?? false,
+    streamBodies: options.streamBodies ?? false,
     offload: offloadOf(options),
   };
 }

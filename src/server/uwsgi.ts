@@ -13,7 +13,8 @@ import type { App, Header } from '../contract/types.js';
 import type { ResponseSink } from '../gateway/engine.js';
 import { environVars } from '../gateway/environ.js';
 import { ErrorStream } from '../gateway/errors-stream.js';
-import { admit, environFor, refusalResponse, type ReceivedBody, type RefusalStatus } from '../gateway/intake.js';
+import { LiveBody } from '../gateway/body-stream.js';
+import { admit, environFor, streamingEnviron, refusalResponse, type ReceivedBody, type RefusalStatus } from '../gateway/intake.js';
 import { BodySpool } from '../gateway/spool.js';
 import type { OffloadOptions } from '../gateway/offload.js';
 import { UwsgiDecoder, varsMemo, type UwsgiLimits } from '../protocol/uwsgi.js';
@@ -32,6 +33,12 @@ export interface UwsgiOptions extends ListenOptions, SocketLimits, OffloadOption
   mount?: string;
   /** `wsgi.multiprocess`. */
   multiprocess?: boolean;
+  /**
+   * X3: the app starts once the vars packet is in and reads the body as it
+   * arrives through `environ['tsgi.input']` (nginx: `uwsgi_request_buffering
+   * off`). Default false: the body is spooled first.
+   */
+  streamBodies?: boolean;
 }
 
 /** A running uwsgi server. */
@@ -80,6 +87,8 @@ class UwsgiConnection extends RequestLife implements Connection, ResponseSink {
   #vars: Record<string, string> | null = null;
   #expect = 0;
   #spool: BodySpool | null = null;
+  /** X3: the body streaming to a running app (streamBodies). */
+  #live: LiveBody | null = null;
   #ended = false;
   #drain: DrainWait;
   /** Bytes read past the request (the first bytes of an upgraded connection, W2). */
@@ -116,6 +125,8 @@ class UwsgiConnection extends RequestLife implements Connection, ResponseSink {
           this.#rest = EMPTY;
           this.#body(got.rest);
         }
+      } else if (this.#live !== null) {
+        this.#body(chunk);
       } else if (this.#phase === Phase.Body) {
         this.#body(chunk);
       }
@@ -143,12 +154,31 @@ class UwsgiConnection extends RequestLife implements Connection, ResponseSink {
       this.#start();
       return false;
     }
+    if (this.#ctx.streamBodies) {
+      // X3: the app starts now; back-pressure is this connection's own socket (one request per connection).
+      const s = this.#socket;
+      this.#live = new LiveBody({ pause: () => s.pause(), resume: () => s.resume() }, this.#ctx.state.limits.spool.maxBytes);
+      this.#startStreaming();
+      return true;
+    }
     this.#phase = Phase.Body;
     return true;
   }
 
   #body(chunk: Buffer): void {
     if (chunk.length === 0) return;
+    const live = this.#live;
+    if (live !== null) {
+      // U3: exactly CONTENT_LENGTH bytes; what follows is ignored.
+      if (live.settled) return;
+      const room = this.#expect - live.received;
+      live.push(room < chunk.length ? chunk.subarray(0, room) : chunk);
+      if (live.received >= this.#expect) {
+        live.end();
+        this.#socket.pause();
+      }
+      return;
+    }
     const spool = (this.#spool ??= new BodySpool(this.#ctx.state.limits.spool, this.#expect));
     const room = this.#expect - spool.length;
     spool.push(room < chunk.length ? chunk.subarray(0, room) : chunk);
@@ -197,14 +227,31 @@ class UwsgiConnection extends RequestLife implements Connection, ResponseSink {
 
   /** O7: while the request waits for a slot, the connection is read (and what comes ignored, U3) to see the web server leave. */
   protected override waitChanged(waiting: boolean): void {
-    // W2: not for a request that may upgrade: what follows it belongs to the tunnel.
-    if (this.#mayUpgrade) return;
+    // W2: not for a request that may upgrade: what follows it belongs to the tunnel. X3: nor for
+    // one whose body is still streaming in: that body's reader drives the socket.
+    if (this.#mayUpgrade || this.#live !== null) return;
     if (waiting) this.#socket.resume();
     else this.#socket.pause();
   }
 
+  /** X3: runs the app with the body still coming. */
+  #startStreaming(): void {
+    this.#phase = Phase.Running;
+    const environ = streamingEnviron(this.#vars!, this.#live!, {
+      errors: this.#ctx.errors,
+      abort: this.abortState,
+      multiprocess: this.#ctx.multiprocess,
+      runOnce: false,
+      clean: true,
+      offload: this.#ctx.offload,
+    });
+    this.run(environ, this);
+  }
+
   protected appFinished(): void {
     if (this.#phase === Phase.Tunnel) return;
+    // X3: an app that answered without reading its whole body: the rest is not read.
+    this.#live?.fail(new Error('the response was sent before the body was read'));
     this.#phase = Phase.Done;
     if (!this.#ended) this.#cutOff();
   }
@@ -299,7 +346,8 @@ class UwsgiConnection extends RequestLife implements Connection, ResponseSink {
   sweep(now: number): void {
     const limits = this.#ctx.state.limits;
     // R5: the vars packet within the header timeout, the whole request within the read timeout.
-    const limit = this.#phase === Phase.Head ? Math.min(limits.headerTimeoutMs, limits.readTimeoutMs) : this.#phase === Phase.Body ? limits.readTimeoutMs : Infinity;
+    const receiving = this.#phase === Phase.Body || (this.#live !== null && !this.#live.settled);
+    const limit = this.#phase === Phase.Head ? Math.min(limits.headerTimeoutMs, limits.readTimeoutMs) : receiving ? limits.readTimeoutMs : Infinity;
     if (now - this.#began > limit) {
       log(this.#phase === Phase.Head && this.#decoder.pending === 0 ? 'debug' : 'warn',
         `uwsgi: ${this.#peer}: request not received within ${limit} ms; closing the connection`);
@@ -362,6 +410,7 @@ class UwsgiConnection extends RequestLife implements Connection, ResponseSink {
    * full. A web server that goes away altogether is noticed at the next write.
    */
   readonly #onEnd = (): void => {
+    this.#live?.fail(new GatewayError('ERR_BAD_REQUEST_BODY', 'uwsgi: the web server closed the connection during the body'));
     if (this.waiting) {
       // O7: the web server closed the connection while the request waited for a slot: its client
       // has left (nginx and Apache close an upstream connection, never half-close it, when their
@@ -378,6 +427,7 @@ class UwsgiConnection extends RequestLife implements Connection, ResponseSink {
   };
 
   readonly #onClose = (): void => {
+    this.#live?.fail(new GatewayError('ERR_BAD_REQUEST_BODY', 'uwsgi: the connection closed during the body'));
     if (this.#phase === Phase.Running || this.#phase === Phase.Tunnel) {
       this.#ended = true;
       this.abortState.abort(new Error('uwsgi: the connection closed'));

@@ -197,7 +197,7 @@ describe('offload (X1)', () => {
 });
 
 describe('unbuffered streams (X2)', () => {
-  it('X2 text/event-stream gets X-Accel-Buffering: no; other types, and an app that set the header (any value), do not', () => {
+  it('X2 text/event-stream gets X-Accel-Buffering: no behind nginx; other types, an app that set the header (any value), and a front that is not nginx, do not', () => {
     expect(unbufferedHeaders([['Content-Type', 'text/event-stream']])).toEqual([['Content-Type', 'text/event-stream'], ['X-Accel-Buffering', 'no']]);
     expect(unbufferedHeaders([['content-type', 'Text/Event-Stream; charset=utf-8']])).toEqual([['content-type', 'Text/Event-Stream; charset=utf-8'], ['X-Accel-Buffering', 'no']]);
     const plain: [string, string][] = [['Content-Type', 'text/plain']];
@@ -205,6 +205,11 @@ describe('unbuffered streams (X2)', () => {
     const own: [string, string][] = [['Content-Type', 'text/event-stream'], ['x-accel-buffering', 'yes']];
     expect(unbufferedHeaders(own)).toBe(own);
     expect(unbufferedHeaders([['Content-Type', 'text/event-streams']])).toHaveLength(1);
+    // Only nginx acts on it: behind another front (SERVER_SOFTWARE says which) it would reach the client.
+    const sse: [string, string][] = [['Content-Type', 'text/event-stream']];
+    expect(unbufferedHeaders(sse, 'nginx/1.22.1')).toHaveLength(2);
+    expect(unbufferedHeaders(sse, 'Apache/2.4.62 (Debian)')).toBe(sse);
+    expect(unbufferedHeaders(sse, 'lighttpd/1.4.69')).toBe(sse);
   });
 
   it('X2 each chunk of an event stream reaches the sink when the app yields it, before the app yields the next', async () => {

@@ -1,5 +1,5 @@
 // Offload through the real web servers (X1, X2): nginx over fastcgi_pass and
-// uwsgi_pass with `--offload nginx:/internal/`, Apache mod_proxy_fcgi with
+// uwsgi_pass and scgi_pass with `--offload nginx:/internal/`, Apache mod_proxy_fcgi with
 // mod_xsendfile and `--offload sendfile`. The client gets the file's exact
 // bytes while tsgi's access log shows it sent no body; Range, HEAD and 304
 // stay right; an event stream passes nginx as it is written. The configs are
@@ -70,7 +70,7 @@ async function startServer(bin: string, args: string[], dir: string, port: numbe
   };
 }
 
-const nginxConf = (dir: string, port: number, fcgi: string, uwsgi: string): string => `
+const nginxConf = (dir: string, port: number, fcgi: string, uwsgi: string, scgi: string): string => `
 ${process.getuid?.() === 0 ? 'user www-data;' : ''}
 daemon off;
 worker_processes 1;
@@ -90,6 +90,11 @@ http {
         location /u/ {
             include /etc/nginx/uwsgi_params;
             uwsgi_pass unix:${uwsgi};
+        }
+        location /g/ {
+            include /etc/nginx/scgi_params;
+            scgi_param PATH_INFO $document_uri;
+            scgi_pass unix:${scgi};
         }
         location / {
             include /etc/nginx/fastcgi_params;
@@ -133,7 +138,7 @@ ProxyPass "/" "unix:${fcgi}|fcgi://localhost/"
 const sentBytes = (t: TsgiProcess, path: string): number[] =>
   [...t.log().matchAll(new RegExp(`"GET ${path.replace(/[?.*+^$()[\]\\|{}]/g, '\\$&')} HTTP/1\\.[01]" 200 (\\d+|-)`, 'g'))].map((m) => Number(m[1] === '-' ? 0 : m[1]));
 
-async function tsgi(kind: 'fastcgi' | 'uwsgi', dir: string, root: string, offload: string, extra: string[] = []): Promise<{ t: TsgiProcess; socket: string }> {
+async function tsgi(kind: 'fastcgi' | 'uwsgi' | 'scgi', dir: string, root: string, offload: string, extra: string[] = []): Promise<{ t: TsgiProcess; socket: string }> {
   const socket = join(dir, `${kind}.sock`);
   const t = startTsgi([kind, APP, '--socket', socket, '--chmod', '666', '--offload', offload, '--access-log', '-', ...extra], { env: { OFFLOAD_ROOT: root } });
   await waitFor(() => { if (t.child.exitCode !== null) throw new Error(t.log()); return existsSync(socket); }, `tsgi ${kind} to listen`, 30_000);
@@ -148,6 +153,7 @@ describe.skipIf(!haveNginx)('offload through nginx (X1, X2)', () => {
   let port: number;
   let fcgi: Awaited<ReturnType<typeof tsgi>>;
   let uwsgi: Awaited<ReturnType<typeof tsgi>>;
+  let scgi: Awaited<ReturnType<typeof tsgi>>;
   let root: string;
   let devPort: number;
   beforeAll(async () => {
@@ -156,13 +162,14 @@ describe.skipIf(!haveNginx)('offload through nginx (X1, X2)', () => {
     root = files(dir);
     fcgi = await tsgi('fastcgi', dir, root, 'nginx:/internal/');
     uwsgi = await tsgi('uwsgi', dir, root, 'nginx:/internal/', ['--mount', '/u']);
+    scgi = await tsgi('scgi', dir, root, 'nginx:/internal/', ['--mount', '/g']);
     port = await freePort();
-    writeFileSync(join(dir, 'nginx.conf'), nginxConf(dir, port, fcgi.socket, uwsgi.socket));
+    writeFileSync(join(dir, 'nginx.conf'), nginxConf(dir, port, fcgi.socket, uwsgi.socket, scgi.socket));
     nginx = await startServer(which('nginx')!, ['-p', dir, '-c', join(dir, 'nginx.conf'), '-e', join(dir, 'error.log')], dir, port);
   }, 90_000);
   afterAll(async () => { await nginx?.stop(); await stopAll(); });
 
-  for (const [via, prefix, proc] of [['fastcgi_pass', '', () => fcgi], ['uwsgi_pass', '/u', () => uwsgi]] as const) {
+  for (const [via, prefix, proc] of [['fastcgi_pass', '', () => fcgi], ['uwsgi_pass', '/u', () => uwsgi], ['scgi_pass', '/g', () => scgi]] as const) {
     it(`X1 ${via}: staticFiles and file_wrapper arrive byte for byte from nginx; tsgi sent no body`, async () => {
       for (const path of [`${prefix}/s/big.bin`, `${prefix}/wrap`]) {
         const r = await get(port, path);
@@ -207,7 +214,7 @@ describe.skipIf(!haveNginx)('offload through nginx (X1, X2)', () => {
     });
   }
 
-  for (const [via, prefix] of [['fastcgi_pass', ''], ['uwsgi_pass', '/u']] as const) {
+  for (const [via, prefix] of [['fastcgi_pass', ''], ['uwsgi_pass', '/u'], ['scgi_pass', '/g']] as const) {
     it(`X2 ${via}: event one reaches the client while the app still waits, event two only after the client asked for it`, async () => {
       await sideChannel(port, prefix, port);
     });
