@@ -70,7 +70,7 @@ export abstract class RequestLife implements Abandonable, Waiter {
    * Runs the app on `environ` into `sink`. S6: the app counts as running
    * until it has returned and its body's close() ran; then `appFinished()`
    * tells the protocol, the sources are released and the request stops
-   * counting.
+   * counting. O7: with every slot busy it first waits in the server's queue.
    */
   run(environ: Environ, sink: ResponseSink): void {
     const state = this.#ctx.state;
@@ -132,6 +132,8 @@ export abstract class RequestLife implements Abandonable, Waiter {
   };
 
   #drop(): void {
+    // Over without ever running: nothing may count it as a finished app later.
+    this.#over = true;
     if (logs('debug')) log('debug', `a waiting request was dropped unrun: ${String(this.abortState.reason instanceof Error ? this.abortState.reason.message : this.abortState.reason)}`);
     this.dispose();
     this.appFinished();
