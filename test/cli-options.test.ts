@@ -61,7 +61,7 @@ describe('the tsgi command line', () => {
     expect(fcgi).toContain('FCGI_OVERLOADED');
     expect(uwsgi).not.toContain('FCGI');
     expect(uwsgi).toContain('closed unread, which the web server answers 502');
-    expect(tsgi(['scgi', '--help']).stdout).toMatch(/^usage: tsgi scgi APP {6}SCGI server \(nginx scgi_pass, Apache mod_proxy_scgi, lighttpd mod_scgi\)\n[^]*  --max-concurrent N +requests in flight at once per worker; past it a new connection is closed unread/);
+    expect(tsgi(['scgi', '--help']).stdout).toMatch(/^usage: tsgi scgi APP {6}SCGI server \(nginx scgi_pass, Apache mod_proxy_scgi, lighttpd mod_scgi\)\n[^]*  --max-concurrent N +requests in flight at once per worker; past it a request waits \(--queue-timeout\), and past the queue a new connection is closed unread/);
     const bare = tsgi([]);
     expect(bare.stdout).toBe('');
     expect(bare.stderr).toBe(help.stdout);
@@ -162,6 +162,22 @@ describe('the tsgi command line', () => {
         expect(u.stderr).toMatch(/^tsgi: cannot create .*\/ro\/x for the socket .*: permission denied; create it owned by the user tsgi runs as/);
       }
     }
+  });
+
+  it('O7 --queue-timeout: a config key and an option, shown by tsgi check (default 5), checked as seconds', () => {
+    const dir = tempDir('tsgi-config-queue-');
+    const json = join(dir, 'tsgi.json');
+    writeFileSync(json, JSON.stringify({ app: WORKER_APP, socket: join(dir, 'app.sock'), 'queue-timeout': 0.5 }));
+    const fromFile = tsgi(['check', 'uwsgi', '--config', json]);
+    expect(fromFile.stdout).toContain('queue-timeout: 0.5\n');
+    expect(fromFile.status).toBe(0);
+    expect(tsgi(['check', 'fastcgi', '--config', json, '--queue-timeout', '0']).stdout).toContain('queue-timeout: 0\n');
+    expect(tsgi(['check', 'http', WORKER_APP]).stdout).toMatch(/queue-timeout: 5\b/);
+    const bad = tsgi(['check', 'http', WORKER_APP, '--queue-timeout', 'soon']);
+    expect(bad.stderr).toMatch(/^tsgi: --queue-timeout soon: expected a number of seconds/);
+    expect(bad.status).toBe(2);
+    writeFileSync(json, JSON.stringify({ app: WORKER_APP, 'queue-timeout': '5s' }));
+    expect(tsgi(['check', 'http', '--config', json]).stderr).toMatch(/"queue-timeout": "5s" is not a number of seconds/);
   });
 
   it('G5 tsgi check scgi and a config file for tsgi scgi: the settings of an SCGI server', () => {

@@ -127,6 +127,7 @@ const DEFAULTS: Record<string, string> = {
   'max-workers': '4 per CPU, at least --workers',
   'max-body': '104857600',
   'max-concurrent': '1024',
+  'queue-timeout': '5',
   'graceful-timeout': '30',
   'access-log': 'off',
   offload: 'off (tsgi sends files itself)',

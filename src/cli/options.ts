@@ -55,12 +55,17 @@ export const OPTIONS: Record<string, Spec> = {
   'stream-bodies': { kind: 'bool', for: SERVERS, help: "start the app once the head is in; it reads the body as it arrives from environ['tsgi.input'] (wsgi.input then refuses synchronous reads)" },
   'max-body': { kind: 'bytes', arg: 'BYTES', for: ALL, help: 'largest request body, e.g. 10m (413 past it; default 100m)' },
   'max-concurrent': {
-    kind: 'int', arg: 'N', for: SOCKETS, help: 'requests in flight at once per worker (default 1024)',
+    kind: 'int', arg: 'N', for: SERVERS, help: 'requests in flight at once per worker (default 1024)',
     helpFor: {
-      fastcgi: 'requests in flight at once per worker; past it a request is refused with FCGI_OVERLOADED (default 1024)',
-      uwsgi: 'requests in flight at once per worker; past it a new connection is closed unread, which the web server answers 502 (default 1024)',
-      scgi: 'requests in flight at once per worker; past it a new connection is closed unread, which the web server answers 502 (default 1024)',
+      http: 'apps running at once per worker; past it a request waits (--queue-timeout), then gets 503 (default 1024)',
+      fastcgi: 'requests in flight at once per worker; past it a request waits (--queue-timeout), and past the queue it is refused with FCGI_OVERLOADED (default 1024)',
+      uwsgi: 'requests in flight at once per worker; past it a request waits (--queue-timeout), and past the queue a new connection is closed unread, which the web server answers 502 (default 1024)',
+      scgi: 'requests in flight at once per worker; past it a request waits (--queue-timeout), and past the queue a new connection is closed unread, which the web server answers 502 (default 1024)',
     },
+  },
+  'queue-timeout': {
+    kind: 'seconds', arg: 'S', for: SERVERS,
+    help: 'past --max-concurrent, a request waits up to S seconds for a slot, then gets 503 (0: refused at once; default 5)',
   },
   'max-tunnels': { kind: 'int', arg: 'N', for: ['http', 'uwsgi', 'scgi', 'check'], help: 'upgraded connections (WebSockets) open at once per worker; past it an upgrade is answered 503 (default 512)' },
   'tunnel-idle-timeout': { kind: 'seconds', arg: 'S', for: ['http', 'uwsgi', 'scgi', 'check'], help: 'close an upgraded connection with no byte either way for S seconds (default 300)' },

@@ -123,15 +123,21 @@ async function start(s: Settings, app: App, listeners: ListenOptions[], multipro
     ...(opt<number>(v, 'max-tunnels') !== undefined ? { maxTunnels: opt<number>(v, 'max-tunnels')! } : {}),
     ...(opt<number>(v, 'tunnel-idle-timeout') !== undefined ? { tunnelIdleTimeoutMs: opt<number>(v, 'tunnel-idle-timeout')! * 1000 } : {}),
   };
+  // O7: the request limit and the queue past it, for every server.
+  const queueOpts = {
+    ...(opt<number>(v, 'max-concurrent') !== undefined ? { maxRequests: opt<number>(v, 'max-concurrent')! } : {}),
+    // Seconds to ms, rounded up so that a small fraction is not 0 (no queue).
+    ...(opt<number>(v, 'queue-timeout') !== undefined ? { queueTimeoutMs: Math.ceil(opt<number>(v, 'queue-timeout')! * 1000) } : {}),
+  };
   const out: Running[] = [];
   for (const where of listeners) {
     if (s.command === 'http') {
       const { serveHttp } = await import('../server/http.js');
-      const srv = await serveHttp(app, { ...common, ...where, accessLog: v['access-log'] === undefined });
+      const srv = await serveHttp(app, { ...common, ...where, ...queueOpts, accessLog: v['access-log'] === undefined });
       out.push({ close: (ms, h) => srv.close(ms, h), adopt: (sock, rest) => srv.adopt(sock, rest), text: where.fd !== undefined ? `fd ${where.fd}` : `http://${srv.host.includes(':') ? `[${srv.host}]` : srv.host}:${srv.port}/` });
       continue;
     }
-    const socketOpts = { ...common, ...where, ...(opt<number>(v, 'max-concurrent') !== undefined ? { maxRequests: opt<number>(v, 'max-concurrent')! } : {}) };
+    const socketOpts = { ...common, ...where, ...queueOpts };
     const srv = s.command === 'fastcgi'
       ? await (await import('../server/fastcgi.js')).serveFastCgi(app, { ...socketOpts, ...(v['no-multiplex'] === true ? { multiplex: false } : {}) })
       : s.command === 'scgi'

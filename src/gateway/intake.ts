@@ -77,7 +77,7 @@ export type BodyPlan =
   | { readonly kind: 'refuse'; readonly status: RefusalStatus; readonly reason: string };
 
 /** The statuses a refusal answers with. */
-export type RefusalStatus = '400 Bad Request' | '413 Content Too Large';
+export type RefusalStatus = '400 Bad Request' | '413 Content Too Large' | '503 Service Unavailable';
 
 const NONE: BodyPlan = { kind: 'none' };
 const STREAM: BodyPlan = { kind: 'stream' };

@@ -251,11 +251,11 @@ class FcgiConnection implements Connection, FcgiLink {
     let refusal: ProtocolStatus | undefined;
     if (!this.ctx.multiplex && this.#requests.size > 0) refusal = ProtocolStatus.CantMpxConn; // F6
     else if (role < Role.Responder || role > Role.Filter) refusal = ProtocolStatus.UnknownRole; // F8
-    else if (state.active >= state.limits.maxRequests) refusal = ProtocolStatus.Overloaded;     // F11
+    else if (state.full()) refusal = ProtocolStatus.Overloaded;                                  // F11, O7
     else if (this.#requests.size >= state.limits.maxConnectionRequests) refusal = ProtocolStatus.Overloaded; // R3
     if (refusal !== undefined) {
       if (refusal === ProtocolStatus.Overloaded) {
-        log('warn', `FastCGI: ${this.peer}: request ${id} refused: ${state.active} requests in flight, ${this.#requests.size} on this connection (maxRequests ${state.limits.maxRequests}, maxConnectionRequests ${state.limits.maxConnectionRequests})`);
+        log('warn', `FastCGI: ${this.peer}: request ${id} refused: ${state.active} requests in flight or waiting, ${this.#requests.size} on this connection (maxRequests ${state.limits.maxRequests}, queue ${state.limits.maxQueued}, maxConnectionRequests ${state.limits.maxConnectionRequests})`);
       }
       this.write(encodeEndRequest(id, 0, refusal));
       if (!keep && this.#requests.size === 0) this.#end();
@@ -476,7 +476,9 @@ class FcgiConnection implements Connection, FcgiLink {
   readonly #onEnd = (): void => {
     this.#closeWhenIdle = true;
     for (const req of this.#requests.list()) {
-      if (req.receiving) {
+      // O7: one waiting for a slot is not run either: nginx closes its upstream connection when
+      // its client leaves (it never half-closes one it awaits a response on).
+      if (req.receiving || req.waiting) {
         this.#requests.remove(req);
         req.connectionLost();
       }

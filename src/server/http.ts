@@ -23,6 +23,7 @@ import { liveBody, readRequestBody } from './read-body.js';
 import type { LiveBody } from '../gateway/body-stream.js';
 import { ServerResponseSink } from './response-sink.js';
 import { serveUpgrade } from './http-upgrade.js';
+import { DEFAULT_QUEUE_TIMEOUT_MS, RequestQueue, busyApp, type QueueCounts, type Waiter } from './request-queue.js';
 import { TunnelPool, type TunnelLimits } from './tunnel.js';
 
 /** Options of serveHttp. Every limit is on by default (S1). */
@@ -47,6 +48,10 @@ export interface HttpOptions extends Pick<RequestLimits, 'maxBodyBytes' | 'memor
   keepAliveTimeoutMs?: number;
   /** Most simultaneous connections (default 1024). */
   maxConnections?: number;
+  /** Apps running at once (default 1024); past it a request waits up to `queueTimeoutMs` (O7). */
+  maxRequests?: number;
+  /** O7: how long a request past `maxRequests` waits for a slot before a 503, ms (default 5 s; 0: 503 at once). */
+  queueTimeoutMs?: number;
   /** `wsgi.multiprocess` (set by `--workers`). */
   multiprocess?: boolean;
   /** An access-log line per request at level info (default true). */
@@ -73,6 +78,8 @@ export interface HttpServer {
   close(graceMs?: number, handoff?: Handoff): Promise<void>;
   /** P11: serve a connection another process handed over (`rest`: what it had read from it). */
   adopt(socket: Socket, rest: Buffer): void;
+  /** O7: requests waiting for a slot now, and how many waited, timed out (503) or were dropped unrun so far. */
+  queueStats(): QueueCounts & { waiting: number };
 }
 
 
@@ -101,6 +108,11 @@ export async function serveHttp(app: App, options: HttpOptions = {}): Promise<Ht
   const errors = ErrorStream.toFd(2);
   let port = options.port ?? 8000;
   const inflight = new Set<Promise<void>>();
+  // O7: apps running, and the requests waiting for one to finish.
+  let running = 0;
+  const maxRequests = options.maxRequests ?? 1024;
+  const queueTimeoutMs = options.queueTimeoutMs ?? DEFAULT_QUEUE_TIMEOUT_MS;
+  const queue = new RequestQueue(queueTimeoutMs, options.maxConnections ?? 1024, () => running < maxRequests);
 
   const varsOf = (req: IncomingMessage): Record<string, string> => httpVars({
     method: req.method ?? 'GET',
@@ -170,10 +182,31 @@ export async function serveHttp(app: App, options: HttpOptions = {}): Promise<Ht
       earlyHints: earlyHintsFor(req, res),
     };
     const environ = live === null ? environFor(vars, body, extras) : streamingEnviron(vars, live, extras);
+    // O7: past the limit the request waits for a slot (or, with no queue, is answered 503 at once).
+    let slot: 'run' | 'expired' | 'gone' = 'run';
+    const queuedAt = Date.now();
+    if (running < maxRequests && !queue.mustWait()) running++;
+    else slot = await waitForSlot(controller);
+    if (slot === 'gone') {
+      source?.dispose?.();
+      // X3: a body still streaming in is not read any further.
+      if (live !== null && !live.settled) { live.fail(new Error('the client left while the request waited')); req.destroy(); }
+      if (logs('debug')) log('debug', `HTTP ${escapeLog(`${req.method} ${req.url}`)}: the client left while the request waited; dropped unrun`);
+      return;
+    }
+    if (slot === 'expired') {
+      log('warn', `HTTP ${escapeLog(`${req.method} ${req.url}`)}: no request slot free after ${Date.now() - queuedAt} ms (maxRequests ${maxRequests}, queue timeout ${queueTimeoutMs} ms); answered 503`);
+      // Counted like a running app for the moment it takes to answer, so that the bookkeeping below stays one path.
+      running++;
+    }
+    // O7: the 503 goes through the engine (access log, metrics); the app is not called.
+    const target = slot === 'expired' ? busyApp(queueTimeoutMs) : app;
     try {
       // P6: a request --request-timeout answered stops counting here, whether or not its app returns.
-      await Promise.race([runApp(app, environ, sink, controller), sink.abandoned()]);
+      await Promise.race([runApp(target, environ, sink, controller), sink.abandoned()]);
     } finally {
+      running--;
+      queue.next();
       source?.dispose?.();
       if (live !== null && !live.settled) {
         // The app returned without reading its whole body: the rest is not read, and the connection closes.
@@ -187,6 +220,27 @@ export async function serveHttp(app: App, options: HttpOptions = {}): Promise<Ht
         log('info', `${req.socket.remoteAddress ?? '-'} "${escapeLog(`${req.method} ${req.url} HTTP/${req.httpVersion}`)}" ${sink.status || '-'} ${sink.bytes} ${ms.toFixed(1)}ms`);
       }
     }
+  };
+
+  /**
+   * O7: waits in the queue; 'run' holds a slot (taken as the queue hands it
+   * over, so that one freed slot goes to one request), 'expired' is the queue
+   * timeout (or a full queue), 'gone' a client that left meanwhile.
+   */
+  const waitForSlot = (controller: RequestAbort): Promise<'run' | 'expired' | 'gone'> => {
+    if (queueTimeoutMs <= 0) return Promise.resolve('expired');
+    return new Promise((resolve) => {
+      const w: Waiter = {
+        proceed: () => {
+          if (controller.aborted) { queue.counts.dropped++; resolve('gone'); return; }
+          running++;
+          resolve('run');
+        },
+        expire: () => resolve('expired'),
+      };
+      void controller.wait().then(() => { if (queue.remove(w)) resolve('gone'); });
+      queue.push(w);
+    });
   };
 
   /** Per connection (P11). */
@@ -328,6 +382,7 @@ export async function serveHttp(app: App, options: HttpOptions = {}): Promise<Ht
         server,
         host,
         port,
+        queueStats: () => ({ ...queue.counts, waiting: queue.length }),
         adopt: (socket, rest) => {
           if (logs('debug')) log('debug', 'HTTP: connection handed over');
           server.emit('connection', adopted(socket, rest));

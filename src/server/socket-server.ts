@@ -13,6 +13,7 @@ import { normalizeMount, spoolLimits, varsLimits, type RequestLimits } from '../
 import { offloadOf, type OffloadOptions, type OffloadSpec } from '../gateway/offload.js';
 import { adopted, type Handoff } from './handoff.js';
 import { listen, type ListenAddress, type ListenOptions } from './listen.js';
+import { DEFAULT_QUEUE_TIMEOUT_MS, RequestQueue, type QueueCounts } from './request-queue.js';
 
 /** Limits of a socket server. Every one is on by default (S1). */
 export interface SocketLimits extends RequestLimits {
@@ -38,6 +39,15 @@ export interface SocketLimits extends RequestLimits {
   readTimeoutMs?: number;
   /** Time a response may wait for the peer to take its bytes, ms (default 60 s). */
   writeTimeoutMs?: number;
+  /**
+   * O7: past `maxRequests`, how long a request that is ready to run waits for
+   * a slot before it is answered 503, ms (default 5 s). 0: no queue, a
+   * request past the limit is refused at once (FastCGI FCGI_OVERLOADED,
+   * uwsgi and SCGI a connection closed unread).
+   */
+  queueTimeoutMs?: number;
+  /** O7: requests that may wait at once (default: maxConnections); past it a 503 at once. */
+  maxQueued?: number;
 }
 
 /** The limits with their defaults filled in. */
@@ -52,20 +62,27 @@ export interface Limits {
   headerTimeoutMs: number;
   readTimeoutMs: number;
   writeTimeoutMs: number;
+  queueTimeoutMs: number;
+  /** 0 when there is no queue. */
+  maxQueued: number;
 }
 
 /** Fills in the defaults. */
 export function limitsOf(o: SocketLimits): Limits {
+  const maxConnections = o.maxConnections ?? 1024;
+  const queueTimeoutMs = o.queueTimeoutMs ?? DEFAULT_QUEUE_TIMEOUT_MS;
   return {
     params: varsLimits(o),
     spool: spoolLimits(o),
-    maxConnections: o.maxConnections ?? 1024,
+    maxConnections,
     maxRequests: o.maxRequests ?? 1024,
     maxConnectionRequests: o.maxConnectionRequests ?? 16,
     idleTimeoutMs: o.idleTimeoutMs ?? 300_000,
     headerTimeoutMs: o.headerTimeoutMs ?? 10_000,
     readTimeoutMs: o.readTimeoutMs ?? 60_000,
     writeTimeoutMs: o.writeTimeoutMs ?? 60_000,
+    queueTimeoutMs,
+    maxQueued: queueTimeoutMs > 0 ? o.maxQueued ?? maxConnections : 0,
   };
 }
 
@@ -118,9 +135,19 @@ export class ServerState {
   lastBegan = 0;
   readonly limits: Limits;
   readonly connections = new Set<Connection>();
+  /** O7: requests ready to run that wait for a slot (a slot: an app running, counted by `running`). */
+  readonly queue: RequestQueue;
   #idle: (() => void) | undefined;
   constructor(limits: Limits) {
     this.limits = limits;
+    this.queue = new RequestQueue(limits.queueTimeoutMs, limits.maxQueued, () => this.running < limits.maxRequests);
+  }
+  /**
+   * F11, O7: a new request (FastCGI) or connection (uwsgi, SCGI) is refused at
+   * once only past the request limit and the queue's bound together.
+   */
+  full(): boolean {
+    return this.active >= this.limits.maxRequests + this.limits.maxQueued;
   }
   /** A connection closed. */
   remove(c: Connection): void {
@@ -130,6 +157,8 @@ export class ServerState {
   /** An app finished (it returned and close() ran). */
   appDone(): void {
     this.running--;
+    // O7: a freed slot goes to the request that has waited longest.
+    this.queue.next();
     this.#check();
   }
   #check(): void {
@@ -251,6 +280,8 @@ export interface SocketServer {
    * is passed on again.
    */
   adopt(socket: Socket, rest: Buffer): void;
+  /** O7: requests waiting for a slot now, and how many waited, timed out (503) or were dropped unrun so far. */
+  queueStats(): QueueCounts & { waiting: number };
 }
 
 /** How long a stopping listener waits for a quiet spell, and at most, before it closes (P11). */
@@ -330,6 +361,9 @@ export async function startSocketServer(
     address,
     adopt(socket: Socket, rest: Buffer): void {
       take(adopted(socket, rest), true);
+    },
+    queueStats() {
+      return { ...state.queue.counts, waiting: state.queue.length };
     },
     close(graceMs = Infinity, handoff?: Handoff): Promise<void> {
       closing ??= (async () => {

@@ -56,9 +56,9 @@ export function serveUwsgi(app: App, options: UwsgiOptions = {}): Promise<UwsgiS
   const ctx: Ctx = { ...base, errors: ErrorStream.toFd(2), vars: { maxCount: base.state.limits.params.maxCount }, tunnels: new TunnelPool('uwsgi', options, () => base.state.draining) };
   const state = ctx.state;
   return startSocketServer('uwsgi', options, state, (socket) => {
-    if (state.active >= state.limits.maxRequests) {
-      // S1: past the request limit a connection is refused at once rather than queued without end.
-      log('warn', `uwsgi: refused a connection: ${state.active} requests in flight (the limit)`);
+    if (state.full()) {
+      // S1, O7: past the request limit and the queue's bound a connection is refused at once rather than queued without end.
+      log('warn', `uwsgi: refused a connection: ${state.active} requests in flight or waiting (maxRequests ${state.limits.maxRequests} + queue ${state.limits.maxQueued})`);
       return null;
     }
     return new UwsgiConnection(socket, ctx);
@@ -93,6 +93,8 @@ class UwsgiConnection extends RequestLife implements Connection, ResponseSink {
   #drain: DrainWait;
   /** Bytes read past the request (the first bytes of an upgraded connection, W2). */
   #rest: Buffer = EMPTY;
+  /** W2: the request asks to switch protocols. */
+  #mayUpgrade = false;
 
   constructor(socket: Socket, ctx: Ctx) {
     super(ctx);
@@ -203,7 +205,7 @@ class UwsgiConnection extends RequestLife implements Connection, ResponseSink {
     });
     // W2: a request that asks to switch protocols may take the connection.
     // (A closure only then: the hot path allocates none.)
-    if (wantsUpgrade(environ)) environ['tsgi.upgrade'] = () => this.#upgrade();
+    if (wantsUpgrade(environ)) { this.#mayUpgrade = true; environ['tsgi.upgrade'] = () => this.#upgrade(); }
     this.run(environ, this);
   }
 
@@ -221,6 +223,15 @@ class UwsgiConnection extends RequestLife implements Connection, ResponseSink {
     const head = this.#rest;
     this.#rest = EMPTY;
     return { socket: tunnel, head };
+  }
+
+  /** O7: while the request waits for a slot, the connection is read (and what comes ignored, U3) to see the web server leave. */
+  protected override waitChanged(waiting: boolean): void {
+    // W2: not for a request that may upgrade: what follows it belongs to the tunnel. X3: nor for
+    // one whose body is still streaming in: that body's reader drives the socket.
+    if (this.#mayUpgrade || this.#live !== null) return;
+    if (waiting) this.#socket.resume();
+    else this.#socket.pause();
   }
 
   /** X3: runs the app with the body still coming. */
@@ -400,6 +411,14 @@ class UwsgiConnection extends RequestLife implements Connection, ResponseSink {
    */
   readonly #onEnd = (): void => {
     this.#live?.fail(new GatewayError('ERR_BAD_REQUEST_BODY', 'uwsgi: the web server closed the connection during the body'));
+    if (this.waiting) {
+      // O7: the web server closed the connection while the request waited for a slot: its client
+      // has left (nginx and Apache close an upstream connection, never half-close it, when their
+      // client goes). The request is dropped unrun (the close aborts it).
+      this.#ended = true;
+      this.#socket.destroy();
+      return;
+    }
     if (this.#phase === Phase.Head || this.#phase === Phase.Body) {
       this.#phase = Phase.Done;
       this.#dispose();

@@ -388,7 +388,7 @@ describe('FastCGI server', () => {
     expect(r.stderr).toContain('secret-token-123');
   });
 
-  it('F11 over the concurrent-request limit a request gets FCGI_OVERLOADED', async () => {
+  it('F11 O7 over the concurrent-request limit with no queue (queueTimeoutMs 0) a request gets FCGI_OVERLOADED', async () => {
     let release!: () => void;
     let calls = 0;
     const app: App = (_e, start) => {
@@ -396,7 +396,7 @@ describe('FastCGI server', () => {
       if (calls++ > 0) return [b('later')];
       return (async function* () { await new Promise<void>((r) => { release = r; }); yield b('done'); })();
     };
-    const { path } = await serve(app, { maxRequests: 1 });
+    const { path } = await serve(app, { maxRequests: 1, queueTimeoutMs: 0 });
     const a = await client(path);
     a.send(requestBytes(1, GET, { keep: true }));
     await a.until(() => release !== undefined, 'first request running');
