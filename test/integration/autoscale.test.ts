@@ -32,7 +32,7 @@ describe('adaptive pool (--workers MIN:MAX)', () => {
     dirs.push(dir);
     const release = join(dir, 'release');
     const port = await freePort();
-    const t = startTsgi(['http', APP, '--port', String(port), '--workers', '1:3', '--idle-timeout', '1', '--graceful-timeout', '5'],
+    const t = startTsgi(['http', APP, '--port', String(port), '--workers', '1:3', '--idle-timeout', '1', '--graceful-timeout', '5', '--pid', join(dir, 'app.pid')],
       { env: { TSGI_TEST_RELEASE: release } });
     await t.waitLog(/\) ready/, 'the first worker');
     const statuses: (number | string)[] = [];
@@ -63,6 +63,8 @@ describe('adaptive pool (--workers MIN:MAX)', () => {
     expect(lines.at(-1)).toMatch(/--idle-timeout 1\): from 2 to 1 workers$/);
     expect(statuses.length).toBeGreaterThan(12);
     expect(statuses.filter((s) => s !== 200)).toEqual([]);
+    const status = await cli(['status', '--pid', join(dir, 'app.pid')]);
+    expect(status.out).toMatch(/^workers: 1 \(target 1, adapting within 1:3, max \d+\)$/m);
     expect(await t.stop()).toBe(0);
   });
 

@@ -363,7 +363,8 @@ export class Arbiter implements PoolControl {
 
   /** O1–O3: the pool as /metrics and the control socket see it. */
   view(): PoolView {
-    return { generation: this.generation, reloading: this.reloading, target: this.target, maxWorkers: this.pool.maxWorkers, gracefulMs: this.pool.gracefulMs, stopping: this.stopping, workers: [...this.workers] };
+    return { generation: this.generation, reloading: this.reloading, target: this.target, maxWorkers: this.pool.maxWorkers,
+      autoscale: this.pool.scale ? `${this.pool.scale.min}:${this.pool.scale.max}` : null, gracefulMs: this.pool.gracefulMs, stopping: this.stopping, workers: [...this.workers] };
   }
 
   /** O3 `tsgi stop`: as SIGTERM. */
