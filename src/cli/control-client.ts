@@ -99,7 +99,7 @@ export function statusText(r: Record<string, unknown>): string {
   const workers = r.workers as Record<string, unknown>[];
   const lines = [
     `master pid ${show(m.pid)}, up ${show(m.uptime)} s, generation ${show(m.generation)}${m.reloading !== null ? ` (reloading to ${show(m.reloading)})` : ''}${m.stopping === true ? ', stopping' : ''}`,
-    `workers: ${workers.length} (target ${show(m.target)}, max ${show(m.maxWorkers)})`,
+    `workers: ${workers.length} (target ${show(m.target)}${typeof m.autoscale === 'string' ? `, adapting within ${show(m.autoscale)}` : ''}, max ${show(m.maxWorkers)})`,
     `requests: ${Object.entries(reqs).map(([c, n]) => `${c} ${n}`).join(', ')}`,
     '',
   ];

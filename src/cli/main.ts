@@ -124,7 +124,8 @@ async function run(argv: string[]): Promise<void> {
 /** What an option is when it is not given, for `tsgi check`. */
 const DEFAULTS: Record<string, string> = {
   workers: 'none (one process)',
-  'max-workers': '4 per CPU, at least --workers',
+  'max-workers': '4 per CPU, at least --workers (its MAX)',
+  'idle-timeout': '30 (with --workers MIN:MAX)',
   'max-body': '104857600',
   'max-concurrent': '1024',
   'queue-timeout': '5',

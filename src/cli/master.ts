@@ -13,7 +13,7 @@ import { openLogs, reopenLogs, writePid } from './serve.js';
 import { parseAppSpec } from './load-app.js';
 import { watchTree } from './watch-tree.js';
 import { opt, type Settings } from './settings.js';
-import { UsageError } from './options.js';
+import { UsageError, workerRange } from './options.js';
 import { controlPath, metricsAddress } from './operate-options.js';
 
 /** --max-workers when not given: four per CPU, and never below the --workers asked for (P13). */
@@ -23,9 +23,13 @@ export function defaultMaxWorkers(workers: number): number {
 
 /** The part of the settings the master applies anew on every reload. */
 function poolSettings(s: Settings): PoolSettings {
+  const range = workerRange(s.values);
+  const top = range?.max ?? s.workers;
   return {
     workers: s.workers,
-    maxWorkers: opt<number>(s.values, 'max-workers') ?? defaultMaxWorkers(s.workers),
+    maxWorkers: opt<number>(s.values, 'max-workers') ?? defaultMaxWorkers(top),
+    // O5: MIN:MAX with MIN below MAX adapts; the top is checked against --max-workers below.
+    scale: range !== undefined && range.min < range.max ? { min: range.min, max: range.max, idleMs: (opt<number>(s.values, 'idle-timeout') ?? 30) * 1000 } : undefined,
     maxRequests: opt<number>(s.values, 'max-requests') ?? 0,
     maxRequestsJitter: opt<number>(s.values, 'max-requests-jitter') ?? 0,
     gracefulMs: s.gracefulMs,
@@ -36,7 +40,8 @@ function poolSettings(s: Settings): PoolSettings {
 export async function runMaster(s: Settings, version: string, reread: () => Promise<Settings>): Promise<void> {
   const pool = poolSettings(s);
   // P13: the pool has a ceiling, whatever SIGTTIN or a reloaded config asks for.
-  if (pool.workers > pool.maxWorkers) throw new UsageError(`--workers ${pool.workers} is more than --max-workers ${pool.maxWorkers}`, s.command);
+  const top = pool.scale?.max ?? pool.workers;
+  if (top > pool.maxWorkers) throw new UsageError(`--workers ${pool.scale ? `${pool.workers}:${top}` : top} is more than --max-workers ${pool.maxWorkers}`, s.command);
   const arbiter = await Arbiter.start({
     command: s.command,
     app: s.app,

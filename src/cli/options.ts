@@ -69,7 +69,8 @@ export const OPTIONS: Record<string, Spec> = {
   },
   'max-tunnels': { kind: 'int', arg: 'N', for: ['http', 'uwsgi', 'scgi', 'check'], help: 'upgraded connections (WebSockets) open at once per worker; past it an upgrade is answered 503 (default 512)' },
   'tunnel-idle-timeout': { kind: 'seconds', arg: 'S', for: ['http', 'uwsgi', 'scgi', 'check'], help: 'close an upgraded connection with no byte either way for S seconds (default 300)' },
-  workers: { kind: 'workers', arg: 'N|auto', for: SERVERS, help: 'worker processes under a master (auto: one per CPU)' },
+  workers: { kind: 'workers', arg: 'N|auto|MIN:MAX', for: SERVERS, help: 'worker processes under a master (auto: one per CPU; MIN:MAX: grow on load, shrink when idle)' },
+  'idle-timeout': { kind: 'seconds', arg: 'S', for: SERVERS, help: 'with --workers MIN:MAX, retire one worker after S seconds of low load (default 30)' },
   'max-workers': { kind: 'int', arg: 'N', for: SERVERS, help: 'most workers SIGTTIN may grow the pool to (default: 4 per CPU, at least --workers)' },
   'max-requests': { kind: 'int', arg: 'N', for: SERVERS, help: 'replace a worker after it has served N requests' },
   'max-requests-jitter': { kind: 'int', arg: 'N', for: SERVERS, help: 'plus a random 0..N, so that workers do not all restart at once' },
@@ -188,8 +189,19 @@ function convert(name: string, raw: unknown, from: string): Value {
     case 'workers': {
       // node:os loaded only here: the CLI's start (a CGI request's) does not pay for it.
       if (raw === 'auto') return process.getBuiltinModule('node:os').availableParallelism();
+      // O5: MIN:MAX, kept as the text "MIN:MAX" once checked (workerRange() reads it).
+      const range = typeof raw === 'string' ? /^(\d+):(\d+)$/.exec(raw.trim()) : null;
+      if (range) {
+        const [min, max] = [Number(range[1]), Number(range[2])];
+        if (min === 0) {
+          throw new UsageError(from === '-' ? `--workers ${raw}: workers started on demand (MIN 0) are not supported; give MIN 1 or more`
+            : `${from} "${name}": "${raw}" has MIN 0 (workers started on demand), which is not supported; give MIN 1 or more`);
+        }
+        if (!Number.isSafeInteger(max) || min > max) bad('MIN:MAX with MIN at most MAX');
+        return `${min}:${max}`;
+      }
       const n = typeof raw === 'number' ? raw : typeof raw === 'string' && /^\d+$/.test(raw) ? Number(raw) : NaN;
-      if (!Number.isSafeInteger(n) || n < 1) bad('a number of workers (1 or more) or auto');
+      if (!Number.isSafeInteger(n) || n < 1) bad('a number of workers (1 or more), auto or MIN:MAX');
       return n;
     }
     case 'level':
@@ -285,4 +297,13 @@ export async function readConfig(file: string, command: Command): Promise<{ valu
     values[key] = spec.path === true && value !== '-' ? resolve(base, value as string) : value;
   }
   return { values, app };
+}
+
+/** O5: `--workers MIN:MAX` as numbers (a fixed `--workers N` is N:N); undefined when --workers is not given. */
+export function workerRange(values: Values): { min: number; max: number } | undefined {
+  const w = values.workers;
+  if (typeof w === 'number') return { min: w, max: w };
+  if (typeof w !== 'string') return undefined;
+  const [min, max] = w.split(':').map(Number) as [number, number];
+  return { min, max };
 }

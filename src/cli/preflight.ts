@@ -184,7 +184,9 @@ export async function preflight(s: Settings): Promise<string[]> {
   // P13: the pool's ceiling (the master refuses the same when it starts).
   const maxWorkers = v['max-workers'] as number | undefined;
   if (maxWorkers !== undefined && maxWorkers < 1) throw bad(`--max-workers ${maxWorkers}: give at least 1`);
-  if (maxWorkers !== undefined && s.workers > maxWorkers) throw bad(`--workers ${s.workers} is more than --max-workers ${maxWorkers}`);
+  // O5: with MIN:MAX, the top of the range is what must fit.
+  const top = typeof v.workers === 'string' ? Number(v.workers.split(':')[1]) : s.workers;
+  if (maxWorkers !== undefined && top > maxWorkers) throw bad(`--workers ${typeof v.workers === 'string' ? v.workers : s.workers} is more than --max-workers ${maxWorkers}`);
   const runAs = checkPrivileges(str('user'), str('group'));
   // As root, the files are opened as openSafely opens them (P12): the same refusals here.
   const root = runningAsRoot();

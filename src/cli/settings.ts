@@ -6,7 +6,7 @@
 import { setLogger, type Level } from '../contract/log.js';
 import { listensOnSystemdFds, parseMode, type ListenOptions } from '../server/listen.js';
 import { metricsAddress } from './operate-options.js';
-import { parseArgv, readConfig, UsageError, type Command, type Values } from './options.js';
+import { parseArgv, readConfig, UsageError, workerRange, type Command, type Values } from './options.js';
 
 /** A server command with its settings. */
 export interface Settings {
@@ -15,7 +15,7 @@ export interface Settings {
   readonly values: Values;
   /** Where to listen (systemd's sockets are found at start, not here). */
   readonly listen: ListenOptions;
-  /** Worker processes; 0 means no master: this process serves. */
+  /** Worker processes (with `--workers MIN:MAX`, MIN); 0 means no master: this process serves. */
   readonly workers: number;
   readonly gracefulMs: number;
   readonly configFile: string | undefined;
@@ -76,7 +76,7 @@ export function serverSettings(command: 'http' | 'fastcgi' | 'uwsgi' | 'scgi', a
     app,
     values,
     listen,
-    workers: supervised ? (opt<number>(values, 'workers') ?? 1) : 0,
+    workers: supervised ? (workerRange(values)?.min ?? 1) : 0,
     gracefulMs: (opt<number>(values, 'graceful-timeout') ?? 30) * 1000,
     configFile,
   };

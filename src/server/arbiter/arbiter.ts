@@ -21,6 +21,7 @@ import { Operations } from './operations.js';
 import type { PoolControl, PoolView } from './pool-view.js';
 import type { Duplex } from 'node:stream';
 import { logSlow, SlowRequests, StackPipe, stackThenKill } from './stacks.js';
+import { decideScale, initialScaleState } from './autoscale.js';
 
 /** A new worker that fails to boot this many times in a row (outside a reload) stops the master. */
 const BOOT_FAILURES = 3;
@@ -48,6 +49,8 @@ export class Arbiter implements PoolControl {
   private turn = 0;
   /** O1–O3: /metrics and the control socket, when asked for. */
   private ops: Operations | null = null;
+  /** O5: what the autoscaler remembers between samples. */
+  private scaleState = initialScaleState;
 
   /**
    * Checks the run user, opens the logs, writes the pid file, binds, and
@@ -67,7 +70,8 @@ export class Arbiter implements PoolControl {
       throw err;
     }
     const a = new Arbiter(o, sockets, removePid, reopenLogs);
-    if (o.metrics !== undefined || o.control !== undefined) {
+    // O5: the autoscaler reads the workers' stats reports, which the operating side asks for.
+    if (o.metrics !== undefined || o.control !== undefined || o.pool.scale !== undefined) {
       const ops = new Operations(a, o);
       try { await ops.open(); } catch (err) { for (const x of sockets) x.close(); removePid(); throw err; }
       a.ops = ops;
@@ -77,6 +81,7 @@ export class Arbiter implements PoolControl {
     a.handleSignals();
     // Heartbeat: every worker answers a ping from its event loop; one stuck longer than --timeout is killed.
     setInterval(() => a.murder(), o.timeoutMs > 0 ? Math.max(100, Math.min(1000, o.timeoutMs / 4)) : 1000).unref();
+    setInterval(() => a.autoscale(), 1000).unref();
     return a;
   }
 
@@ -106,7 +111,7 @@ export class Arbiter implements PoolControl {
     const board = watched ? 3 + sockets.length : undefined;
     const stack = watched ? 4 + sockets.length : undefined;
     const info: WorkerInfo = {
-      id, generation: gen, fds: sockets.length, multiprocess: this.target > 1, maxRequests: max > 0 ? max + Math.floor(Math.random() * (jitter + 1)) : 0,
+      id, generation: gen, fds: sockets.length, multiprocess: this.target > 1 || (this.pool.scale?.max ?? 0) > 1, maxRequests: max > 0 ? max + Math.floor(Math.random() * (jitter + 1)) : 0,
       ...(board !== undefined ? { boardFd: board } : {}), ...(this.ops !== null ? { stats: true } : {}),
       ...(stack !== undefined ? { stackFd: stack } : {}),
     };
@@ -304,9 +309,11 @@ export class Arbiter implements PoolControl {
     }
     try {
       const next = await this.o.reread();
-      if (next.workers > next.maxWorkers) throw new Error(`--workers ${next.workers} is more than --max-workers ${next.maxWorkers}`);
+      const top = next.scale?.max ?? next.workers;
+      if (top > next.maxWorkers) throw new Error(`--workers ${top} is more than --max-workers ${next.maxWorkers}`);
       this.pool = next;
-      this.target = next.workers;
+      // O5: an adaptive pool keeps the size it reached, within the new bounds.
+      this.target = next.scale !== undefined ? Math.min(Math.max(this.target, next.scale.min), next.scale.max) : next.workers;
     } catch (err) {
       log('error', `${why}: the config cannot be read, nothing changed: ${err instanceof Error ? err.message : String(err)}`);
       return;
@@ -356,7 +363,8 @@ export class Arbiter implements PoolControl {
 
   /** O1–O3: the pool as /metrics and the control socket see it. */
   view(): PoolView {
-    return { generation: this.generation, reloading: this.reloading, target: this.target, maxWorkers: this.pool.maxWorkers, gracefulMs: this.pool.gracefulMs, stopping: this.stopping, workers: [...this.workers] };
+    return { generation: this.generation, reloading: this.reloading, target: this.target, maxWorkers: this.pool.maxWorkers,
+      autoscale: this.pool.scale ? `${this.pool.scale.min}:${this.pool.scale.max}` : null, gracefulMs: this.pool.gracefulMs, stopping: this.stopping, workers: [...this.workers] };
   }
 
   /** O3 `tsgi stop`: as SIGTERM. */
@@ -379,6 +387,28 @@ export class Arbiter implements PoolControl {
     w.rss = rss;
     const mib = this.o.maxMemoryMiB ?? 0;
     if (mib > 0 && rss > mib * 1024 * 1024) this.recycle(w, `uses ${(rss / 1024 / 1024).toFixed(0)} MiB (--max-memory ${mib})`);
+  }
+
+  /**
+   * O5: one sample of the serving generation's load (the workers' latest
+   * stats reports) to the policy (autoscale.ts); a step it decides is taken
+   * as `tsgi scale` takes one (a shrink hands connections on, P11), logged
+   * in one line.
+   */
+  private autoscale(): void {
+    const b = this.pool.scale;
+    if (b === undefined || this.ops === null || this.stopping || this.reloading !== null) { this.scaleState = initialScaleState; return; }
+    const live = this.live(this.generation);
+    const workers = live.flatMap((w) => {
+      const r = w.state === 'ready' ? this.ops!.stats.of(w) : undefined;
+      return r === undefined ? [] : [{ elu: r.elu, inFlight: r.n }];
+    });
+    const d = decideScale(this.scaleState, { at: performance.now(), target: this.target, booting: live.filter((w) => w.state === 'booting').length, workers }, b);
+    this.scaleState = d.state;
+    if (d.to === null || d.to > this.pool.maxWorkers) return;
+    log('info', `autoscale: ${d.why}: from ${this.target} to ${d.to} workers`);
+    while (this.target < d.to) this.grow();
+    while (this.target > d.to) this.shrink();
   }
 
   /** Kills the workers whose event loop is stuck (`--timeout`), logs slow requests' stacks (O4), and pings the others. */
@@ -432,8 +462,13 @@ export class Arbiter implements PoolControl {
     if (this.stopping) return;
     const max = this.pool.maxWorkers;
     if (this.target >= max) { log('warn', `${sig}: already at --max-workers ${max}`); return; }
+    log('info', `${sig}: ${this.target + 1} workers`);
+    this.grow();
+  }
+
+  /** One worker more in the serving generation (the callers check the ceiling). */
+  private grow(): void {
     this.target++;
-    log('info', `${sig}: ${this.target} workers`);
     const used = new Set(this.live(this.generation).map((w) => w.id));
     let id = 1;
     while (used.has(id)) id++;
@@ -443,10 +478,15 @@ export class Arbiter implements PoolControl {
   /** TTOU: one worker fewer, never below one; the one that goes hands its connections on (P11). */
   private handleTtou(sig = 'SIGTTOU'): void {
     if (this.target <= 1) { log('warn', `${sig}: already down to one worker`); return; }
+    log('info', `${sig}: ${this.target - 1} workers`);
+    this.shrink(sig);
+  }
+
+  /** One worker fewer: the highest-numbered retires, handing its connections on (P11). */
+  private shrink(why = 'autoscale'): void {
     this.target--;
     const last = this.live(this.generation).sort((a, b) => b.id - a.id)[0];
-    log('info', `${sig}: ${this.target} workers`);
-    if (last) this.retire(last, sig, true);
+    if (last) this.retire(last, why, true);
   }
 
   /** USR1: the master reopens the log files (it creates them anew as root, P12), then each worker does. */

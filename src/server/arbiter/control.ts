@@ -52,7 +52,7 @@ export function statusOf(view: PoolView, stats: PoolStats, started: number): Rep
   });
   return {
     ok: true,
-    master: { pid: process.pid, uptime: Math.round((Date.now() - started) / 1000), generation: view.generation, reloading: view.reloading, target: view.target, maxWorkers: view.maxWorkers, stopping: view.stopping },
+    master: { pid: process.pid, uptime: Math.round((Date.now() - started) / 1000), generation: view.generation, reloading: view.reloading, target: view.target, maxWorkers: view.maxWorkers, autoscale: view.autoscale ?? null, stopping: view.stopping },
     requests: Object.fromEntries(STATUS_CLASSES.map((c, i) => [c, totals.req[i]!])),
     workers,
   };

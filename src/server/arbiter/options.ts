@@ -4,6 +4,7 @@
  * values, and supplies the files it opens as callbacks.
  */
 import type { ListenOptions } from '../listen.js';
+import type { ScaleBounds } from './autoscale.js';
 
 /** The pool's settings: read at start, and again at every reload. */
 export interface PoolSettings {
@@ -16,6 +17,8 @@ export interface PoolSettings {
   readonly maxRequestsJitter: number;
   /** `--graceful-timeout`, in ms. */
   readonly gracefulMs: number;
+  /** O5 `--workers MIN:MAX` and `--idle-timeout` (absent: a fixed pool of `workers`, which is then MIN). */
+  readonly scale?: ScaleBounds | undefined;
 }
 
 /** What the master runs with; everything read from settings comes in here. */

@@ -13,6 +13,8 @@ export interface PoolView {
   /** How many workers the serving generation should have, and the ceiling (P13). */
   readonly target: number;
   readonly maxWorkers: number;
+  /** O5 `--workers MIN:MAX` as "MIN:MAX" (null: a fixed pool). */
+  readonly autoscale?: string | null;
   /** `--graceful-timeout`, ms. */
   readonly gracefulMs: number;
   /** Running, or stopping. */
