@@ -113,3 +113,29 @@ describe('the tsgi command', () => {
     expect(err).toMatch(/"PUT \/api\/x HTTP\/1\.1" 200 10/);
   });
 });
+
+describe('a stop that comes while the app loads', () => {
+  it('P4 S5 SIGTERM after the socket is bound but before the app has loaded: the process closes and exits 0 at once, the socket file gone, not a silent death', async () => {
+    const { existsSync } = await import('node:fs');
+    const { waitUntil } = await import('./timing.js');
+    const dir = mkdtempSync(join(tmpdir(), 'tsgi-early-stop-'));
+    // The app takes its time to load; it writes a file when its loading begins, so the signal
+    // is sent inside the window, after the socket exists.
+    writeFileSync(join(dir, 'slow.mjs'), `import { writeFileSync } from 'node:fs';
+writeFileSync(${JSON.stringify(join(dir, 'loading'))}, '');
+await new Promise((r) => setTimeout(r, 60_000));
+export default () => [];
+`);
+    const socket = join(dir, 'app.sock');
+    const child = spawn(process.execPath, [bin, 'fastcgi', join(dir, 'slow.mjs'), '--socket', socket], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    child.stderr.on('data', (d: Buffer) => { err += d.toString(); });
+    const exited = new Promise<[number | null, string | null]>((res) => child.once('exit', (code, sig) => res([code, sig])));
+    await waitUntil(() => existsSync(join(dir, 'loading')) && existsSync(socket), 'the socket bound and the app loading', 20_000);
+    child.kill('SIGTERM');
+    const [code, sig] = await exited;
+    expect({ code, sig }).toEqual({ code: 0, sig: null });
+    expect(err).toMatch(/SIGTERM/);
+    expect(existsSync(socket)).toBe(false);
+  }, 90_000);
+});

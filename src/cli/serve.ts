@@ -182,8 +182,19 @@ export async function serve(s: Settings, loadApp: () => Promise<App>, worker: Wo
 
   let listeners: ListenOptions[];
   let app: App;
-  let running: Running[];
+  let running: Running[] = [];
+  // P4, S5: a SIGTERM or SIGINT while the socket is being bound or the app loads is not the
+  // default death, which would leave the socket file and the pid file behind: no request has
+  // reached the app yet, so the listeners close (removing the socket file) and the process exits.
+  const early = (sig: string) => (): void => {
+    log('info', `${sig} before the app had loaded: closing the listeners and exiting`);
+    for (const r of running) void r.close(0);
+    removePid();
+    process.exit(0);
+  };
+  const held = { SIGTERM: early('SIGTERM'), SIGINT: early('SIGINT') };
   const removePid = worker === null ? writePid(v) : () => {};
+  if (worker === null) for (const [sig, h] of Object.entries(held)) process.on(sig, h);
   if (worker !== null) {
     listeners = Array.from({ length: worker.fds }, (_, i) => ({ fd: 3 + i }));
     app = await loadApp();
@@ -309,6 +320,7 @@ export async function serve(s: Settings, loadApp: () => Promise<App>, worker: Wo
   };
   process.on('SIGTERM', () => onStop('SIGTERM'));
   process.on('SIGINT', () => onStop('SIGINT'));
+  for (const [sig, h] of Object.entries(held)) process.off(sig, h);
   process.on('SIGHUP', () => log('warn', 'SIGHUP: a reload needs a master process (--workers N); ignored'));
   // Said last: once this line is out, the signals above are handled.
   log('info', `tsgi ${version} on Node ${process.version}: ${s.command} ${s.app} on ${running.map((r) => r.text).join(', ')}, one process (no --workers), pid ${process.pid}: serving`);
