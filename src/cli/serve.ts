@@ -187,7 +187,7 @@ export async function serve(s: Settings, loadApp: () => Promise<App>, worker: Wo
   // default death, which would leave the socket file and the pid file behind: no request has
   // reached the app yet, so the listeners close (removing the socket file) and the process exits.
   const early = (sig: string) => (): void => {
-    log('info', `${sig} before the app had loaded: closing the listeners and exiting`);
+    log('info', `${s.app} had not loaded yet when ${sig} came: closing the listeners and exiting`);
     for (const r of running) void r.close(0);
     removePid();
     process.exit(0);
