@@ -1,22 +1,12 @@
 import { Buffer } from 'node:buffer';
 import { createHash } from 'node:crypto';
-import { connect, type Socket } from 'node:net';
 import express from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fromFetch, fromNodeListener } from '../../src/bridges/index.js';
 import { serveHttp, type HttpServer } from '../../src/server/http.js';
 import { waitUntil } from '../timing.js';
+import { openRaw } from '../integration/http-client.js';
 
-function open(port: number): { socket: Socket; response: Promise<string> } {
-  const socket = connect(port, '127.0.0.1');
-  const out: Buffer[] = [];
-  const response = new Promise<string>((resolve) => {
-    socket.on('data', (d: Buffer) => out.push(d));
-    socket.on('close', () => resolve(Buffer.concat(out).toString('latin1')));
-    socket.on('error', () => resolve(Buffer.concat(out).toString('latin1')));
-  });
-  return { socket, response };
-}
 
 const first = Buffer.alloc(50_000, 'f');
 const rest = Buffer.alloc(150_000, 'r');
@@ -24,7 +14,7 @@ const want = `${first.length + rest.length} ${createHash('sha256').update(first)
 
 /** Sends the head and the first part, waits until `seen()` says the app has it, then sends the rest. */
 async function causal(port: number, seen: () => boolean): Promise<string> {
-  const { socket, response } = open(port);
+  const { socket, response } = openRaw(port);
   socket.write(Buffer.concat([Buffer.from(`POST /hash HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: ${first.length + rest.length}\r\n\r\n`), first]));
   await waitUntil(seen, 'the app to see the first bytes');
   socket.write(rest);

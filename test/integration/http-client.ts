@@ -1,6 +1,6 @@
 // A raw HTTP/1.0 client for the integration tests: exact bytes, no half-close.
 import { Buffer } from 'node:buffer';
-import { connect } from 'node:net';
+import { connect, type Socket } from 'node:net';
 
 /** One HTTP/1.0 request on a raw socket; returns the exact response bytes. */
 export function fetchRaw(port: number, head: string, body?: Buffer, rawBody?: Buffer): Promise<{ status: number; head: string; body: Buffer; raw: Buffer }> {
@@ -36,3 +36,14 @@ export function dechunk(r: { head: string; body: Buffer }): Buffer {
   }
 }
 
+/** Opens a raw connection to 127.0.0.1:`port`; `response` resolves with everything the server sent once the connection closes. */
+export function openRaw(port: number): { socket: Socket; response: Promise<string> } {
+  const socket = connect(port, '127.0.0.1');
+  const out: Buffer[] = [];
+  const response = new Promise<string>((resolve) => {
+    socket.on('data', (d: Buffer) => out.push(d));
+    socket.on('close', () => resolve(Buffer.concat(out).toString('latin1')));
+    socket.on('error', () => resolve(Buffer.concat(out).toString('latin1')));
+  });
+  return { socket, response };
+}

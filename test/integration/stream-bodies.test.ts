@@ -5,10 +5,10 @@ import { Buffer } from 'node:buffer';
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROOT, freePort, runDir, serversAvailable, startNginx, waitFor, type Running } from './servers.js';
+import { openRaw } from './http-client.js';
 
 const APP = `${ROOT}/test/fixtures/stream-app.js`;
 const LIMIT = 1024 * 1024;
@@ -32,16 +32,6 @@ async function startTsgi(kind: 'fastcgi' | 'uwsgi', dir: string): Promise<{ sock
   };
 }
 
-function open(port: number): { socket: Socket; response: Promise<string> } {
-  const socket = connect(port, '127.0.0.1');
-  const out: Buffer[] = [];
-  const response = new Promise<string>((resolve) => {
-    socket.on('data', (d: Buffer) => out.push(d));
-    socket.on('close', () => resolve(Buffer.concat(out).toString('latin1')));
-    socket.on('error', () => resolve(Buffer.concat(out).toString('latin1')));
-  });
-  return { socket, response };
-}
 
 const bytes = (n: number, seed: number): Buffer => { const b = Buffer.alloc(n); for (let i = 0; i < n; i++) b[i] = (i * seed + (i >> 9)) & 255; return b; };
 
@@ -78,7 +68,7 @@ describe.skipIf(!haveNginx)('X3 request bodies streamed through nginx with reque
       const first = bytes(100_000, 7);
       const rest = bytes(400_000, 13);
       const path = `/hash?seen=${encodeURIComponent(seen)}`;
-      const { socket, response } = open(port());
+      const { socket, response } = openRaw(port());
       const head = `POST ${path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n`;
       if (framing === 'length') socket.write(Buffer.concat([Buffer.from(`${head}Content-Length: ${first.length + rest.length}\r\n\r\n`), first]));
       else socket.write(Buffer.concat([Buffer.from(`${head}Transfer-Encoding: chunked\r\n\r\n${first.length.toString(16)}\r\n`), first, Buffer.from('\r\n')]));
@@ -96,7 +86,7 @@ describe.skipIf(!haveNginx)('X3 request bodies streamed through nginx with reque
 
   it('X3 FastCGI: a chunked body that grows past --max-body fails the app\'s read with the limit', async () => {
     const seen = join(dir, `seen-${++n}`);
-    const { socket, response } = open(nginx.port);
+    const { socket, response } = openRaw(nginx.port);
     socket.write(`POST /hash?seen=${encodeURIComponent(seen)} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n`);
     const piece = bytes(65536, 3);
     for (let i = 0; i < 24; i++) socket.write(Buffer.concat([Buffer.from('10000\r\n'), piece, Buffer.from('\r\n')]));
@@ -108,14 +98,14 @@ describe.skipIf(!haveNginx)('X3 request bodies streamed through nginx with reque
   });
 
   it('X3 a Content-Length past --max-body is still refused with 413 before the app runs', async () => {
-    const { socket, response } = open(uwsgiPort);
+    const { socket, response } = openRaw(uwsgiPort);
     socket.write(`POST /hash HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: ${LIMIT + 1}\r\n\r\n`);
     const text = await response;
     expect(text.startsWith('HTTP/1.1 413'), text.slice(0, 200)).toBe(true);
   });
 
   it('X3 under --stream-bodies wsgi.input refuses a synchronous read, naming tsgi.input', async () => {
-    const { socket, response } = open(nginx.port);
+    const { socket, response } = openRaw(nginx.port);
     // write, not end: nginx may take a client's half-close during the body for a client gone.
     socket.write('POST /sync HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: 3\r\n\r\nabc');
     const text = await response;

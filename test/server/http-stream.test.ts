@@ -1,29 +1,18 @@
 import { Buffer } from 'node:buffer';
 import { createHash } from 'node:crypto';
-import { connect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { captureStderr } from '../capture.js';
 import type { App, Environ, StartResponse } from '../../src/contract/types.js';
 import { LIVE_HIGH_WATER, type LiveBody } from '../../src/gateway/body-stream.js';
 import { serveHttp, type HttpServer } from '../../src/server/http.js';
 import { waitUntil } from '../timing.js';
+import { openRaw } from '../integration/http-client.js';
 
 captureStderr();
 
 /** A side channel from the app to the test: what the app has seen so far. */
 interface Seen { chunks: number; bytes: number; live: LiveBody | null; error: string }
 
-/** Opens a raw connection; `response` resolves with everything the server sent once it closes or sends a whole response. */
-function open(port: number): { socket: Socket; response: Promise<string> } {
-  const socket = connect(port, '127.0.0.1');
-  const out: Buffer[] = [];
-  const response = new Promise<string>((resolve) => {
-    socket.on('data', (d: Buffer) => out.push(d));
-    socket.on('close', () => resolve(Buffer.concat(out).toString('latin1')));
-    socket.on('error', () => resolve(Buffer.concat(out).toString('latin1')));
-  });
-  return { socket, response };
-}
 
 describe('X3 streaming request bodies on the dev server', () => {
   let srv: HttpServer;
@@ -68,7 +57,7 @@ describe('X3 streaming request bodies on the dev server', () => {
       seen = { chunks: 0, bytes: 0, live: null, error: '' };
       const first = Buffer.alloc(1000, 'a');
       const rest = Buffer.alloc(3000, 'b');
-      const { socket, response } = open(srv.port);
+      const { socket, response } = openRaw(srv.port);
       if (framing === 'length') socket.write(head(4000) + first.toString('latin1'));
       else socket.write(`${head('chunked')}${first.length.toString(16)}\r\n${first.toString('latin1')}\r\n`);
       // Causal: the rest is only sent once the app has reported the first bytes.
@@ -89,7 +78,7 @@ describe('X3 streaming request bodies on the dev server', () => {
     gate = new Promise((r) => { release = r; });
     slow = true;
     const total = 1 << 20; // the limit; the app reads a macrotask per chunk, far slower than loopback
-    const { socket, response } = open(srv.port);
+    const { socket, response } = openRaw(srv.port);
     socket.write(head(total));
     // Not end(): a half-close would let node:http end the connection while the app still reads.
     socket.write(Buffer.alloc(total, 'z'));
@@ -106,7 +95,7 @@ describe('X3 streaming request bodies on the dev server', () => {
 
   it('X3 a streamed body past maxBodyBytes fails the app\'s read with ERR_LIMIT_BODY and the connection closes', async () => {
     seen = { chunks: 0, bytes: 0, live: null, error: '' };
-    const { socket, response } = open(srv.port);
+    const { socket, response } = openRaw(srv.port);
     socket.write(`${head('chunked')}`);
     const piece = Buffer.alloc(65536, 'q');
     for (let i = 0; i < 20; i++) socket.write(`${piece.length.toString(16)}\r\n${piece.toString('latin1')}\r\n`);
@@ -119,7 +108,7 @@ describe('X3 streaming request bodies on the dev server', () => {
 
   it('X3 a client that stalls and leaves mid-body fails the app\'s read', async () => {
     seen = { chunks: 0, bytes: 0, live: null, error: '' };
-    const { socket } = open(srv.port);
+    const { socket } = openRaw(srv.port);
     socket.write(head(5000) + 'x'.repeat(100));
     await waitUntil(() => seen.bytes === 100, 'the app to see the first bytes');
     socket.destroy();
@@ -129,7 +118,7 @@ describe('X3 streaming request bodies on the dev server', () => {
 
   it('X3 under streamBodies a synchronous wsgi.input read is refused with the fix in the message', async () => {
     seen = { chunks: 0, bytes: 0, live: null, error: '' };
-    const { socket, response } = open(srv.port);
+    const { socket, response } = openRaw(srv.port);
     socket.end(head(3, '/sync') + 'abc');
     const text = await response;
     expect(seen.error).toMatch(/the request body is streamed .*environ\['tsgi.input'\]/);
@@ -150,7 +139,7 @@ describe('X3 tsgi.input without streamBodies', () => {
     };
     const srv = await serveHttp(app, { port: 0, accessLog: false });
     try {
-      const { socket, response } = open(srv.port);
+      const { socket, response } = openRaw(srv.port);
       socket.end('POST / HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 5\r\n\r\nhello');
       const text = await response;
       // The synchronous read took the whole body, so the async one finds nothing left.
@@ -172,7 +161,7 @@ describe('X3 tsgi.input without streamBodies', () => {
     try {
       const big = Buffer.alloc(3 * 1024 * 1024 + 7, 'k'); // past memoryBodyBytes: spooled to a file
       for (const [method, body] of [['POST', big], ['GET', Buffer.alloc(0)]] as const) {
-        const { socket, response } = open(srv.port);
+        const { socket, response } = openRaw(srv.port);
         socket.write(Buffer.concat([Buffer.from(`${method} / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n${body.length > 0 ? `Content-Length: ${body.length}\r\n` : ''}\r\n`), body]));
         const text = await response;
         expect(text.includes(`${method} ${body.length} ${createHash('sha256').update(body).digest('hex')}`), text.slice(-120)).toBe(true);
@@ -193,7 +182,7 @@ describe('X3 SCGI with streamBodies', () => {
     try {
       const port = Number(srv.address.text.split(':').pop());
       const hdr = Buffer.from('CONTENT_LENGTH\u0000500000\u0000SCGI\u00001\u0000REQUEST_METHOD\u0000POST\u0000', 'latin1');
-      const { socket, response } = open(port);
+      const { socket, response } = openRaw(port);
       socket.write(Buffer.concat([Buffer.from(`${hdr.length}:`), hdr, Buffer.from(','), Buffer.alloc(100_000, 97)]));
       await waitUntil(() => n >= 100_000, 'the app to see the first part');
       socket.write(Buffer.alloc(400_000, 98));
